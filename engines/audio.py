@@ -1,0 +1,194 @@
+"""Reference audio in, waveforms out: decoding, mono/resampling, silence, cutting, joining."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_SOURCE_SECONDS = 600.0  # longer references are cut to this, not refused
+MIN_SPEECH_SECONDS = 1.0
+SILENCE_DB = -40.0          # relative to the loudest frame
+FRAME_SECONDS = 0.02
+
+
+@dataclass(frozen=True)
+class ReferenceAudio:
+    """A decoded, mono, resampled, edge-trimmed reference clip."""
+
+    samples: np.ndarray  # float32, mono
+    sample_rate: int
+    sha256: str          # of the file's bytes: the cache key for engine-side preprocessing
+    source_seconds: float
+    cut: bool            # True when the source was longer than MAX_SOURCE_SECONDS
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+def _decode_with_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return data, rate
+
+
+def _decode_with_ffmpeg(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
+    """Decode any container ffmpeg knows (m4a/aac, opus, ...) to float32 mono on a pipe."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise InputError("reference audio format needs ffmpeg, which is not installed (apt-get install ffmpeg)")
+    proc = subprocess.run(
+        [ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-t", str(MAX_SOURCE_SECONDS + 1),
+         "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "pipe:1"],
+        capture_output=True, timeout=120, check=False,
+    )
+    if proc.returncode != 0 or not proc.stdout:
+        detail = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise InputError("reference audio could not be decoded (not an audio file, or corrupt)"
+                         + (f": {detail[-1]}" if detail else ""))
+    return np.frombuffer(proc.stdout, dtype=np.float32).reshape(-1, 1), sample_rate
+
+
+def decode_audio(path: str | os.PathLike, sample_rate: int) -> tuple[np.ndarray, int]:
+    """Return (frames x channels float32, rate); soundfile first (wav/flac/ogg/mp3), then ffmpeg."""
+    path = Path(path)
+    try:
+        return _decode_with_soundfile(path)
+    except (RuntimeError, OSError, ValueError, EOFError):  # soundfile.LibsndfileError is a RuntimeError
+        return _decode_with_ffmpeg(path, sample_rate)
+
+
+def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    if rate == target:
+        return samples.astype(np.float32, copy=False)
+    import torch
+    import torchaudio.functional as AF
+
+    return AF.resample(torch.from_numpy(np.ascontiguousarray(samples)), rate, target).numpy().astype(np.float32)
+
+
+def frame_db(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Per-frame RMS level in dB relative to the loudest frame."""
+    hop = max(1, int(sample_rate * FRAME_SECONDS))
+    n = len(samples) // hop
+    if n == 0:
+        return np.zeros(0)
+    frames = samples[: n * hop].reshape(n, hop)
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1)) + 1e-12
+    return 20 * np.log10(rms / rms.max())
+
+
+def voiced_frames(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
+    if peak < 1e-4:
+        return np.zeros(len(samples) // max(1, int(sample_rate * FRAME_SECONDS)), dtype=bool)
+    return frame_db(samples, sample_rate) > SILENCE_DB
+
+
+def trim_edge_silence(samples: np.ndarray, sample_rate: int, pad_s: float = 0.05) -> np.ndarray:
+    voiced = voiced_frames(samples, sample_rate)
+    if not voiced.any():
+        return samples[:0]
+    hop = int(sample_rate * FRAME_SECONDS)
+    first, last = int(np.argmax(voiced)), len(voiced) - int(np.argmax(voiced[::-1]))
+    pad = int(pad_s * sample_rate)
+    return samples[max(0, first * hop - pad): min(len(samples), last * hop + pad)]
+
+
+def load_reference_audio(path: str | os.PathLike | None, sample_rate: int = 24000) -> ReferenceAudio:
+    """Decode a user's reference clip; every way it can be unusable is a specific ``InputError``."""
+    if path is None or str(path).strip() == "":
+        raise InputError("no reference audio: upload or record a clip of the voice to clone")
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("reference audio file was not found on the server (upload it again)")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError("reference audio file is empty (0 bytes)")
+    if size > MAX_UPLOAD_BYTES:
+        raise InputError(f"reference audio file is {size / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    data, rate = decode_audio(path, sample_rate)
+    if data.size == 0:
+        raise InputError("reference audio holds no samples")
+    if not np.isfinite(data).all():
+        raise InputError("reference audio holds NaN or infinite samples (a corrupt float wav)")
+    source_seconds = data.shape[0] / rate
+    cut = source_seconds > MAX_SOURCE_SECONDS
+    mono = data[: int(MAX_SOURCE_SECONDS * rate)].mean(axis=1)
+    samples = trim_edge_silence(resample(mono, rate, sample_rate), sample_rate)
+    if len(samples) == 0:
+        raise InputError("reference audio is silent: record or upload a clip with speech in it")
+    if len(samples) / sample_rate < MIN_SPEECH_SECONDS:
+        raise InputError(f"reference audio has {len(samples) / sample_rate:.1f} s of sound; "
+                         f"at least {MIN_SPEECH_SECONDS:.0f} s is needed (3-12 s works best)")
+    return ReferenceAudio(samples.astype(np.float32), sample_rate, digest, source_seconds, cut)
+
+
+def cut_at_pause(samples: np.ndarray, sample_rate: int, max_seconds: float) -> tuple[np.ndarray, float]:
+    """Cut to at most ``max_seconds``, at the quietest moment of the last half.
+
+    Returns the clip and the fraction of the voiced frames it keeps, which is how far
+    into the transcript the kept audio reaches.
+    """
+    limit = int(max_seconds * sample_rate)
+    if len(samples) <= limit:
+        return samples, 1.0
+    db = frame_db(samples, sample_rate)
+    hop = int(sample_rate * FRAME_SECONDS)
+    lo, hi = limit // hop // 2, limit // hop
+    cut_frame = lo + int(np.argmin(db[lo:hi])) if hi > lo else hi
+    voiced = db > SILENCE_DB
+    kept_fraction = float(voiced[:cut_frame].sum() / max(1, voiced.sum()))
+    return samples[: cut_frame * hop], kept_fraction
+
+
+def trim_transcript(text: str, fraction: float) -> str:
+    """Keep the part of ``text`` spoken in the first ``fraction`` of the voiced audio.
+
+    Speech rate is taken as even, so the cut lands at ``fraction`` of the characters,
+    moved to the nearest sentence end if one is close, else to the nearest word end.
+    """
+    if fraction >= 0.999:
+        return text
+    target = fraction * len(text)
+    sentence_ends = [i + 1 for i, ch in enumerate(text) if ch in ".!?;…。！？"]
+    near = [i for i in sentence_ends if abs(i - target) <= 0.15 * len(text)]
+    if near:
+        cut = min(near, key=lambda i: abs(i - target))
+    else:
+        spaces = [i for i, ch in enumerate(text) if ch == " "] or [len(text)]
+        cut = min(spaces, key=lambda i: abs(i - target))
+    return text[:cut].strip() or text.split(" ")[0]
+
+
+def crossfade_join(waves: list[np.ndarray], sample_rate: int, seconds: float) -> np.ndarray:
+    """Join chunks with a linear cross-fade, as upstream F5-TTS joins its batches."""
+    if not waves:
+        return np.zeros(0, dtype=np.float32)
+    out = waves[0].astype(np.float32)
+    for nxt in waves[1:]:
+        nxt = nxt.astype(np.float32)
+        n = min(int(seconds * sample_rate), len(out), len(nxt))
+        if n <= 0:
+            out = np.concatenate([out, nxt])
+            continue
+        fade = np.linspace(0.0, 1.0, n, dtype=np.float32)
+        out = np.concatenate([out[:-n], out[-n:] * (1 - fade) + nxt[:n] * fade, nxt[n:]])
+    return out
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:
+    import soundfile as sf
+
+    sf.write(str(path), samples, sample_rate, subtype="PCM_16", format="WAV")

@@ -1,0 +1,211 @@
+"""Configuration from the environment: the public variables and the known checkpoints.
+
+Variables (a public contract; extend, never rename):
+  F5TTS_CKPT        F5-TTS checkpoint (.safetensors or .pt): a path or hf://owner/repo/path
+  F5TTS_VOCAB       vocab.txt (default: the registry's, else f5-tts's packaged vocab)
+  F5TTS_ARCH        F5TTS_Base | F5TTS_v1_Base | path to a JSON file of DiT keyword arguments
+  F5TTS_LANGUAGES   comma list of languages the checkpoint speaks
+  F5TTS_VOCODER     a Vocos directory with config.yaml and pytorch_model.bin
+  F5TTS_MODEL       a key of KNOWN_F5_CHECKPOINTS (default firstpixel/F5-TTS-pt-br)
+  F5TTS_PATCHED_COPY  1 to also write a normalised safetensors copy once (off by default)
+  XTTS_MODEL        a directory with config.json, model.pth, vocab.json [, speakers_xtts.pth]
+  VOICE_STUDIO_DEVICE      auto | cuda | cpu
+  VOICE_STUDIO_CACHE_DIR   where derived files go (default ~/.cache/voice-studio)
+  VOICE_STUDIO_PRESETS_DIR optional <preset>.wav + <preset>.txt references for F5-TTS presets
+  VOICE_STUDIO_MAX_TEXT_CHARS  text length limit (default 5000)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+
+from .errors import InputError
+from .languages import normalize_language
+from .sources import DirSource, FileSource
+from .text import DEFAULT_MAX_TEXT_CHARS
+
+
+@dataclass(frozen=True)
+class KnownF5Checkpoint:
+    """A published F5-TTS checkpoint bound to what the weights cannot tell: arch and languages."""
+
+    key: str
+    repo_id: str
+    filename: str
+    arch: str
+    languages: tuple[str, ...]
+    license: str
+    vocab_filename: str | None = None  # None: f5-tts's packaged default vocab
+
+    @property
+    def spec(self) -> str:
+        return f"hf://{self.repo_id}/{self.filename}"
+
+
+KNOWN_F5_CHECKPOINTS: dict[str, KnownF5Checkpoint] = {
+    c.key: c
+    for c in (
+        # Published before v1, so the v0 architecture; ships no vocab.txt (packaged default).
+        KnownF5Checkpoint("firstpixel/F5-TTS-pt-br", "firstpixel/F5-TTS-pt-br", "pt-br/model_last.safetensors",
+                          "F5TTS_Base", ("pt-BR",), "CC-BY-NC-4.0"),
+        KnownF5Checkpoint("SWivid/F5-TTS", "SWivid/F5-TTS", "F5TTS_v1_Base/model_1250000.safetensors",
+                          "F5TTS_v1_Base", ("en", "zh-CN"), "CC-BY-NC-4.0", "F5TTS_v1_Base/vocab.txt"),
+        KnownF5Checkpoint("SWivid/F5-TTS:F5TTS_Base", "SWivid/F5-TTS", "F5TTS_Base/model_1200000.safetensors",
+                          "F5TTS_Base", ("en", "zh-CN"), "CC-BY-NC-4.0", "F5TTS_Base/vocab.txt"),
+    )
+}
+DEFAULT_F5_MODEL = "firstpixel/F5-TTS-pt-br"
+DEFAULT_VOCODER = "hf://charactr/vocos-mel-24khz"
+DEFAULT_XTTS = "hf://coqui/XTTS-v2"
+XTTS_LICENSE = "Coqui Public Model License 1.0.0"
+NAMED_ARCHS = ("F5TTS_Base", "F5TTS_v1_Base")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    dit_kwargs: Mapping[str, object]
+
+
+@lru_cache(maxsize=8)
+def _packaged_arch(name: str) -> dict:
+    import yaml
+
+    config = yaml.safe_load(files("f5_tts").joinpath(f"configs/{name}.yaml").read_text())
+    return dict(config["model"]["arch"])
+
+
+def resolve_architecture(spec: str) -> Architecture:
+    """``F5TTS_Base`` / ``F5TTS_v1_Base`` (from f5-tts's packaged configs) or a JSON file."""
+    if spec in NAMED_ARCHS:
+        return Architecture(spec, _packaged_arch(spec))
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise InputError(f"F5TTS_ARCH={spec!r} is neither {' nor '.join(NAMED_ARCHS)} nor an existing JSON file")
+    try:
+        kwargs = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"F5TTS_ARCH file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(kwargs, dict):
+        raise InputError(f"F5TTS_ARCH file {path} must hold a JSON object of DiT keyword arguments")
+    return Architecture(path.stem, kwargs)
+
+
+def packaged_vocab() -> Path:
+    return Path(str(files("f5_tts").joinpath("infer/examples/vocab.txt")))
+
+
+@dataclass(frozen=True)
+class F5Settings:
+    checkpoint: FileSource
+    vocab: FileSource
+    arch_spec: str
+    languages: tuple[str, ...]
+    vocoder: DirSource
+    known: KnownF5Checkpoint | None
+    patched_copy: bool = False
+
+    @property
+    def license(self) -> str | None:
+        return self.known.license if self.known else None
+
+
+@dataclass(frozen=True)
+class XttsSettings:
+    model_dir: DirSource
+
+
+@dataclass(frozen=True)
+class Settings:
+    f5: F5Settings
+    xtts: XttsSettings
+    device: str = "auto"
+    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "voice-studio")
+    presets_dir: Path | None = None
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        return cls(
+            f5=_f5_settings(env),
+            xtts=XttsSettings(DirSource.from_spec(
+                env.get("XTTS_MODEL") or DEFAULT_XTTS, "XTTS-v2 model", "XTTS_MODEL",
+                required=("config.json", "model.pth", "vocab.json"), optional=("speakers_xtts.pth",))),
+            device=_device_preference(env.get("VOICE_STUDIO_DEVICE", "auto")),
+            cache_dir=Path(env.get("VOICE_STUDIO_CACHE_DIR") or Path.home() / ".cache" / "voice-studio").expanduser(),
+            presets_dir=Path(env["VOICE_STUDIO_PRESETS_DIR"]).expanduser() if env.get("VOICE_STUDIO_PRESETS_DIR") else None,
+            max_text_chars=_positive_int(env, "VOICE_STUDIO_MAX_TEXT_CHARS", DEFAULT_MAX_TEXT_CHARS),
+        )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise InputError(f"{name}={raw!r} is not an integer") from exc
+    if value <= 0:
+        raise InputError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _device_preference(value: str) -> str:
+    value = (value or "auto").strip().lower()
+    if value not in ("auto", "cuda", "cpu"):
+        raise InputError(f"VOICE_STUDIO_DEVICE={value!r}: use auto, cuda or cpu")
+    return value
+
+
+def _f5_settings(env: Mapping[str, str]) -> F5Settings:
+    model_key = env.get("F5TTS_MODEL") or DEFAULT_F5_MODEL
+    if model_key not in KNOWN_F5_CHECKPOINTS:
+        raise InputError(f"F5TTS_MODEL={model_key!r} is unknown; known: " + ", ".join(KNOWN_F5_CHECKPOINTS))
+    known: KnownF5Checkpoint | None = KNOWN_F5_CHECKPOINTS[model_key]
+    ckpt_spec = env.get("F5TTS_CKPT") or known.spec
+    if ckpt_spec != known.spec:
+        # A checkpoint given by hand binds to a registry entry only when it is that entry's file.
+        known = next((c for c in KNOWN_F5_CHECKPOINTS.values() if c.spec == ckpt_spec), None)
+    if env.get("F5TTS_VOCAB"):
+        vocab = FileSource.from_spec(env["F5TTS_VOCAB"], "F5-TTS vocab", "F5TTS_VOCAB")
+    elif known is not None and known.vocab_filename:
+        vocab = FileSource("F5-TTS vocab", "F5TTS_VOCAB", repo_id=known.repo_id, filename=known.vocab_filename)
+    else:
+        vocab = FileSource("F5-TTS vocab", "F5TTS_VOCAB", local_path=packaged_vocab())
+    arch_spec = env.get("F5TTS_ARCH") or (known.arch if known else KNOWN_F5_CHECKPOINTS[model_key].arch)
+    if env.get("F5TTS_LANGUAGES"):
+        languages = tuple(normalize_language(x) for x in env["F5TTS_LANGUAGES"].split(",") if x.strip())
+    else:
+        languages = known.languages if known else KNOWN_F5_CHECKPOINTS[model_key].languages
+    return F5Settings(
+        checkpoint=FileSource.from_spec(ckpt_spec, "F5-TTS checkpoint", "F5TTS_CKPT"),
+        vocab=vocab,
+        arch_spec=arch_spec,
+        languages=languages,
+        vocoder=DirSource.from_spec(env.get("F5TTS_VOCODER") or DEFAULT_VOCODER, "Vocos vocoder", "F5TTS_VOCODER",
+                                    required=("config.yaml", "pytorch_model.bin")),
+        known=known,
+        patched_copy=env.get("F5TTS_PATCHED_COPY", "").strip().lower() in ("1", "true", "yes", "on"),
+    )
+
+
+def resolve_device(preference: str) -> str:
+    import torch
+
+    if preference == "cpu":
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    if preference == "cuda":
+        from .errors import EngineUnavailableError
+
+        raise EngineUnavailableError("VOICE_STUDIO_DEVICE=cuda but no CUDA device is visible: use auto or cpu")
+    return "cpu"

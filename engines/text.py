@@ -1,0 +1,101 @@
+"""Text checks and splitting long text into chunks an engine can take."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from .errors import InputError
+
+DEFAULT_MAX_TEXT_CHARS = 5000
+
+# Sentence ends: ., !, ?, ellipsis, CJK full stops, followed by space or end.
+_SENTENCE_END = re.compile(r"(?<=[.!?…。！？;；])\s+")
+_CLAUSE_END = re.compile(r"(?<=[,，、:：—])\s+")
+
+
+def clean_text(text: str) -> str:
+    """Drop control and zero-width characters, normalise Unicode and whitespace."""
+    text = unicodedata.normalize("NFC", text or "")
+    kept = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if ch in "\n\t":
+            kept.append(" ")
+        elif category in ("Cc", "Cf"):  # control, format (zero-width joiners, bidi marks, BOM)
+            continue
+        else:
+            kept.append(ch)
+    return re.sub(r"\s+", " ", "".join(kept)).strip()
+
+
+def has_speakable_content(text: str) -> bool:
+    """True when the text holds at least one letter or digit (emoji and symbols alone are not speech)."""
+    return any(unicodedata.category(ch)[0] in ("L", "N") for ch in text)
+
+
+def validate_text(text: str, max_chars: int = DEFAULT_MAX_TEXT_CHARS) -> str:
+    """Return the cleaned text or raise ``InputError`` with a specific message."""
+    if text is None or not str(text).strip():
+        raise InputError("text is empty: type something to speak")
+    if len(text) > max_chars:
+        raise InputError(f"text is {len(text):,} characters; the limit is {max_chars:,} characters")
+    cleaned = clean_text(str(text))
+    if not cleaned:
+        raise InputError("text holds only control or invisible characters: nothing to speak")
+    if not has_speakable_content(cleaned):
+        raise InputError("text holds no letters or digits (only symbols or emoji): nothing to speak")
+    return cleaned
+
+
+def _split_long_piece(piece: str, max_chars: int) -> list[str]:
+    """Split one over-long sentence at clause marks, then at spaces, then hard."""
+    parts: list[str] = []
+    for clause in _CLAUSE_END.split(piece):
+        if len(clause) <= max_chars:
+            parts.append(clause)
+            continue
+        words, current = clause.split(" "), ""
+        for word in words:
+            while len(word) > max_chars:  # no spaces (e.g. CJK): cut hard
+                if current:
+                    parts.append(current)
+                    current = ""
+                parts.append(word[:max_chars])
+                word = word[max_chars:]
+            candidate = f"{current} {word}".strip()
+            if len(candidate) > max_chars:
+                parts.append(current)
+                current = word
+            else:
+                current = candidate
+        if current:
+            parts.append(current)
+    return parts
+
+
+def split_text(text: str, max_chars: int) -> list[str]:
+    """Split at sentence boundaries into chunks of at most ``max_chars`` characters.
+
+    Sentences are packed greedily; a sentence longer than the budget is split at
+    clause marks, then at word boundaries.
+    """
+    if max_chars < 1:
+        raise ValueError("max_chars must be positive")
+    pieces: list[str] = []
+    for sentence in _SENTENCE_END.split(text.strip()):
+        if not sentence:
+            continue
+        pieces.extend([sentence] if len(sentence) <= max_chars else _split_long_piece(sentence, max_chars))
+    chunks: list[str] = []
+    current = ""
+    for piece in pieces:
+        candidate = f"{current} {piece}".strip()
+        if current and len(candidate) > max_chars:
+            chunks.append(current)
+            current = piece
+        else:
+            current = candidate
+    if current:
+        chunks.append(current)
+    return chunks

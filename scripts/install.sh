@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install Voice Studio into ./.venv. With --dev, also what the tests need.
+# System packages (ffmpeg; chromium + chromedriver for the browser test) come from apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+apt_packages=()
+command -v ffmpeg >/dev/null 2>&1 || apt_packages+=(ffmpeg)
+if [ "$dev" = 1 ]; then
+  command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
+fi
+if [ "${#apt_packages[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt_packages[@]}"
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+if [ "$dev" = 1 ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+fi
