@@ -62,12 +62,23 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict:
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "global" in str(exc).lower():  # weights_only refused a class or function reference
+            raise CheckpointError(
+                f"checkpoint {path.name} holds objects that are not plain tensors and was refused "
+                f"(only weights are loaded, never arbitrary pickles): {_unsupported_global(exc)}"
+            ) from exc
+        raise CheckpointError(f"checkpoint {path.name} is not a readable PyTorch file (truncated or corrupt)") from exc
+    except Exception as exc:  # garbage bytes surface as KeyError, EOFError, RuntimeError, ... depending on content
         raise CheckpointError(
-            f"checkpoint {path.name} holds objects that are not plain tensors and was refused "
-            f"(only weights are loaded, never arbitrary pickles): {str(exc).splitlines()[0]}"
+            f"checkpoint {path.name} is not a readable PyTorch file (truncated or corrupt): {type(exc).__name__}"
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path.name} is not a readable PyTorch file (truncated or corrupt): {exc}") from exc
+
+
+def _unsupported_global(exc: Exception) -> str:
+    for line in str(exc).splitlines():
+        if "Unsupported global" in line or "GLOBAL" in line:
+            return line.strip()
+    return str(exc).splitlines()[0]
 
 
 def _unwrap_training_checkpoint(raw: Mapping) -> tuple[Mapping, str]:

@@ -82,20 +82,26 @@ def split_text(text: str, max_chars: int) -> list[str]:
     """
     if max_chars < 1:
         raise ValueError("max_chars must be positive")
-    pieces: list[str] = []
+    chunks: list[str] = []
+    current = ""
     for sentence in _SENTENCE_END.split(text.strip()):
         if not sentence:
             continue
-        pieces.extend([sentence] if len(sentence) <= max_chars else _split_long_piece(sentence, max_chars))
-    chunks: list[str] = []
-    current = ""
-    for piece in pieces:
-        candidate = f"{current} {piece}".strip()
-        if current and len(candidate) > max_chars:
-            chunks.append(current)
-            current = piece
+        if len(sentence) > max_chars:
+            # An over-long sentence starts its own chunks, so no chunk ends mid-sentence needlessly.
+            if current:
+                chunks.append(current)
+                current = ""
+            parts = _split_long_piece(sentence, max_chars)
         else:
-            current = candidate
+            parts = [sentence]
+        for part in parts:
+            candidate = f"{current} {part}".strip()
+            if current and len(candidate) > max_chars:
+                chunks.append(current)
+                current = part
+            else:
+                current = candidate
     if current:
         chunks.append(current)
     return chunks
