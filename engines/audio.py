@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
+import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,9 +56,45 @@ def _decode_with_ffmpeg(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
     )
     if proc.returncode != 0 or not proc.stdout:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
+        # ffmpeg prefixes its message with the path: keep the server's folders out of the user's error.
+        reason = detail[-1].replace(str(path), "").lstrip(": ").strip() if detail else ""
         raise InputError("reference audio could not be decoded (not an audio file, or corrupt)"
-                         + (f": {detail[-1]}" if detail else ""))
+                         + (f": {reason}" if reason else ""))
     return np.frombuffer(proc.stdout, dtype=np.float32).reshape(-1, 1), sample_rate
+
+
+def wav_truncation(path: Path) -> str | None:
+    """Say how a RIFF/WAVE file is cut short, or None when it is whole (or not a wav).
+
+    libsndfile reads a wav whose data chunk is shorter than its header says without a
+    word, so a half-finished upload would silently become a shorter reference.
+    Streaming writers that leave the size unset (0 or 0xFFFFFFFF) are not flagged.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None if head[:4] != b"RIFF" else "it ends inside its header"
+        byte_rate = 0
+        for _ in range(64):  # real files have a handful of chunks before the audio
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return "it ends inside its header, before any audio"
+            chunk_id, chunk_size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if chunk_id == b"fmt " and chunk_size >= 16:
+                fmt = handle.read(chunk_size + (chunk_size & 1))
+                byte_rate = struct.unpack("<I", fmt[8:12])[0] if len(fmt) >= 12 else 0
+                continue
+            if chunk_id == b"data":
+                present = size - handle.tell()
+                if chunk_size in (0, 0xFFFFFFFF) or present >= chunk_size:
+                    return None
+                if byte_rate:
+                    return (f"its header promises {chunk_size / byte_rate:.1f} s of audio, "
+                            f"the file holds {max(present, 0) / byte_rate:.1f} s")
+                return f"its header promises {chunk_size} bytes of audio, the file holds {max(present, 0)}"
+            handle.seek(chunk_size + (chunk_size & 1), os.SEEK_CUR)
+    return None  # an odd file: the decoder will judge it
 
 
 def decode_audio(path: str | os.PathLike, sample_rate: int) -> tuple[np.ndarray, int]:
@@ -116,7 +154,12 @@ def load_reference_audio(path: str | os.PathLike | None, sample_rate: int = 2400
     if size == 0:
         raise InputError("reference audio file is empty (0 bytes)")
     if size > MAX_UPLOAD_BYTES:
-        raise InputError(f"reference audio file is {size / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+        over_mb = math.ceil(size / 2**20 * 10) / 10  # rounded up, so a file just over the limit never reads "50 MB"
+        raise InputError(f"reference audio file is {over_mb:.1f} MB, over the upload limit of "
+                         f"{MAX_UPLOAD_BYTES // 2**20} MB: upload a shorter clip (3-12 s is best)")
+    truncated = wav_truncation(path)
+    if truncated is not None:
+        raise InputError(f"reference audio file is truncated ({truncated}): upload it again")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     data, rate = decode_audio(path, sample_rate)
     if data.size == 0:
