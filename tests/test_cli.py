@@ -1,0 +1,114 @@
+"""``python -m engines`` end to end, in a subprocess, as scripts use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from tests.conftest import ENV_VARS
+from tests.tiny_models import write_f5_variant
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    return subprocess.run([sys.executable, "-m", "engines", *args], cwd=ROOT, env={**base, **env},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def one_json_object(stdout: str) -> dict:
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, f"stdout must hold exactly one JSON object, got: {stdout!r}"
+    return json.loads(lines[0])
+
+
+def test_status_offline_without_weights_reports_what_to_set(tmp_path):
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "VOICE_STUDIO_CACHE_DIR": str(tmp_path)}
+    proc = run_cli(["status"], env)
+    assert proc.returncode == 0, proc.stderr
+    health = one_json_object(proc.stdout)
+    assert health["status"] == "unhealthy"
+    f5, xtts = health["engines"]["f5tts"], health["engines"]["xtts"]
+    assert f5["status"] == xtts["status"] == "unavailable"
+    assert "set F5TTS_CKPT" in f5["error"] and "firstpixel/F5-TTS-pt-br" in f5["model"]
+    assert "set XTTS_MODEL" in xtts["error"] and xtts["model"] == "hf://coqui/XTTS-v2"
+
+
+def test_synth_with_ema_prefixed_checkpoint_uses_f5(tiny, tiny_env, tmp_path):
+    from safetensors.torch import load_file
+
+    ema = write_f5_variant(load_file(str(tiny.f5_ckpt)), tmp_path / "ema.safetensors", "ema")
+    out = tmp_path / "out.wav"
+    proc = run_cli(["synth", "--text", "Olá, isto é um teste.", "--language", "pt-BR", "--engine", "f5tts",
+                    "--preset", "female_generic", "--profile", "f5tts_fast", "--seed", "3", "--out", str(out)],
+                   {**tiny_env, "F5TTS_CKPT": str(ema)})
+    assert proc.returncode == 0, proc.stderr
+    meta = one_json_object(proc.stdout)
+    assert meta["tts_engine_used"] == "f5tts" and meta["engine_fallback"] is False
+    info = sf.info(str(out))
+    assert info.samplerate == 24000 and info.duration == pytest.approx(meta["duration_s"], abs=0.01)
+
+
+def test_synth_with_corrupt_checkpoint_falls_back_to_xtts(tiny, tiny_env, tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(Path(tiny.f5_ckpt).read_bytes()[:5000])
+    proc = run_cli(["synth", "--text", "Olá, isto é um teste.", "--language", "pt-BR", "--engine", "f5tts",
+                    "--preset", "male_generic", "--profile", "f5tts_ultra_natural", "--out", str(tmp_path / "o.wav")],
+                   {**tiny_env, "F5TTS_CKPT": str(bad)})
+    assert proc.returncode == 0, proc.stderr
+    meta = one_json_object(proc.stdout)
+    assert meta["tts_engine_used"] == "xtts" and meta["engine_fallback"] is True
+    assert "checkpoint" in meta["fallback_reason"] and "safetensors" in meta["fallback_reason"]
+    assert meta["quality_profile_used"] == "xtts_expressive" and meta["quality_profile_mapped"] is True
+    assert "engine fallback" in proc.stderr  # logged as a warning
+
+
+def test_clone(tiny_env, reference_wav, tmp_path):
+    proc = run_cli(["clone", "--reference", str(reference_wav), "--reference-text", "My voice for a test.",
+                    "--text", "Hello from the command line.", "--language", "en", "--engine", "f5tts",
+                    "--out", str(tmp_path / "c.wav")], tiny_env)
+    assert proc.returncode == 0, proc.stderr
+    meta = one_json_object(proc.stdout)
+    assert meta["mode"] == "clone" and meta["tts_engine_used"] == "f5tts"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["synth", "--text", "   ", "--language", "en"], "text is empty"),
+    (["synth", "--text", "hi", "--language", "klingon"], "unknown language 'klingon'"),
+    (["synth", "--text", "hi", "--language", "en", "--preset", "robot"], "unknown voice preset 'robot'"),
+    (["synth", "--text", "hi", "--language", "en", "--profile", "max"], "unknown quality profile 'max'"),
+    (["synth", "--text", "hi", "--language", "en", "--engine", "bark"], "unknown engine 'bark'"),
+    (["clone", "--reference", "/nonexistent.wav", "--text", "hi", "--language", "en"], "reference audio file was not found"),
+    (["clone", "--reference", "@NOTAUDIO@", "--text", "hi", "--language", "en"], "could not be decoded"),
+    (["clone", "--reference", "@SHORT@", "--text", "hi", "--language", "en"], "at least 1 s is needed"),
+    (["synth", "--language", "en"], "the following arguments are required: --text"),
+])
+def test_bad_input_exits_2_with_one_error_line(args, message, tiny_env, tmp_path):
+    import numpy as np
+
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_bytes(b"this is not audio at all" * 100)
+    short = tmp_path / "short.wav"
+    sf.write(short, (0.3 * np.sin(np.arange(4800) * 0.05)).astype("float32"), 24000)
+    args = [str(not_audio) if a == "@NOTAUDIO@" else str(short) if a == "@SHORT@" else a for a in args]
+    proc = run_cli([*args, "--out", str(tmp_path / "x.wav")], tiny_env)
+    assert proc.returncode == 2, proc.stderr
+    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and message in error_lines[0]
+    assert proc.stdout == ""
+
+
+def test_no_engine_exits_1(tmp_path):
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "VOICE_STUDIO_CACHE_DIR": str(tmp_path)}
+    proc = run_cli(["synth", "--text", "Hello.", "--language", "en", "--out", str(tmp_path / "x.wav")], env)
+    assert proc.returncode == 1
+    error = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "no engine could serve" in error[0]
+    assert "f5tts:" in error[0] and "xtts:" in error[0] and "set XTTS_MODEL" in error[0]
