@@ -9,8 +9,10 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from typing import Any, Hashable
 
+from .errors import EngineUnavailableError
 from .settings import resolve_device
-from .types import EngineJob, EngineOutput
+from .sources import hub_offline
+from .types import EngineHealth, EngineJob, EngineOutput
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +114,35 @@ class Engine(ABC):
 
     @abstractmethod
     def _unload(self) -> None: ...
+
+    def health(self, load_error: str | None = None) -> EngineHealth:
+        """What this engine is and whether it can serve; never loads or downloads anything.
+
+        ``load_error`` is the manager's remembered load failure, if any.
+        """
+        missing = [] if self.is_loaded else self.missing_weights()
+        error = load_error
+        if self.is_loaded:
+            status = "available"
+        elif error is not None:
+            status = "unavailable"
+        elif missing and (hub_offline() or any(not where.startswith("hf://") for _, where, _ in missing)):
+            status = "unavailable"
+            error = "; ".join(f"{what} missing ({where}): set {var}" for what, where, var in missing)
+        else:
+            status = "not_loaded"  # weights on disk, or downloadable on first load
+        return EngineHealth(
+            engine_name=self.name, status=status, device=self.device or self._planned_device(),
+            sample_rate=self.sample_rate, languages=list(self.languages), model=self.model_spec,
+            weights_present=self.is_loaded or not missing, load_s=self.load_s, error=error,
+            license=self.license, gpu_memory_mb=self.gpu_memory_mb, details=dict(self.load_details),
+        )
+
+    def _planned_device(self) -> str:
+        try:
+            return resolve_device(self.device_preference)
+        except EngineUnavailableError:
+            return f"{self.device_preference} (not available)"
 
     # --- work -------------------------------------------------------------------------
     def cannot_serve(self, job: EngineJob) -> str | None:

@@ -25,8 +25,7 @@ from .guard import audio_problem
 from .languages import normalize_language
 from .presets import VoicePreset, get_preset
 from .profiles import engine_of_profile, get_profile, map_quality_profile_for_fallback
-from .settings import Settings, resolve_device
-from .sources import hub_offline
+from .settings import Settings
 from .text import validate_text
 from .types import ENGINE_NAMES, EngineHealth, EngineJob, ProgressCallback, SynthesisRequest, SynthesisResult
 from .voices import CannotServe, PresetReferences
@@ -249,30 +248,7 @@ class EngineManager:
 
     # --- health ---------------------------------------------------------------------------
     def engine_health(self, name: str) -> EngineHealth:
-        engine = self.engine(name)
-        missing = [] if engine.is_loaded else engine.missing_weights()
-        error = self._load_errors.get(name)
-        if engine.is_loaded:
-            status = "available"
-        elif error is not None:
-            status = "unavailable"
-        elif missing and (hub_offline() or any(not where.startswith("hf://") for _, where, _ in missing)):
-            status = "unavailable"
-            error = "; ".join(f"{what} missing ({where}): set {var}" for what, where, var in missing)
-        else:
-            status = "not_loaded"
-        return EngineHealth(
-            engine_name=name, status=status, device=engine.device or self._planned_device(),
-            sample_rate=engine.sample_rate, languages=list(engine.languages), model=engine.model_spec,
-            weights_present=engine.is_loaded or not missing, load_s=engine.load_s, error=error,
-            license=engine.license, gpu_memory_mb=engine.gpu_memory_mb, details=dict(engine.load_details),
-        )
-
-    def _planned_device(self) -> str:
-        try:
-            return resolve_device(self.settings.device)
-        except EngineUnavailableError:
-            return f"{self.settings.device} (not available)"
+        return self.engine(name).health(self._load_errors.get(name))
 
     def health(self) -> dict[str, Any]:
         engines = {name: self.engine_health(name).to_dict() for name in self.engines}

@@ -124,6 +124,9 @@ def test_no_fallback_turns_the_failure_into_an_error(corrupt_f5_manager):
 
 
 def test_health_reports_each_engine(corrupt_f5_manager, manager):
+    assert corrupt_f5_manager.engine_health("f5tts").status in ("not_loaded", "unavailable")  # health never loads
+    corrupt_f5_manager.ensure_loaded("f5tts")
+    corrupt_f5_manager.ensure_loaded("xtts")
     health = corrupt_f5_manager.health()
     assert health["status"] == "degraded"
     f5 = health["engines"]["f5tts"]
