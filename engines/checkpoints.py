@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import pickle
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -75,10 +76,10 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict:
 
 
 def _unsupported_global(exc: Exception) -> str:
-    for line in str(exc).splitlines():
-        if "Unsupported global" in line or "GLOBAL" in line:
-            return line.strip()
-    return str(exc).splitlines()[0]
+    """Name what the pickle tried to import; never pass on torch's advice to allowlist it or to
+    load with ``weights_only=False`` (that advice is how an untrusted file would run code)."""
+    found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+    return f"it references {found.group(1)}" if found else "it holds more than tensors"
 
 
 def _unwrap_training_checkpoint(raw: Mapping) -> tuple[Mapping, str]:

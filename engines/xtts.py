@@ -8,12 +8,14 @@ so no temp file is written (``get_conditioning_latents`` only takes paths).
 from __future__ import annotations
 
 import logging
+import pickle
 
 import numpy as np
 
 from .audio import ReferenceAudio, crossfade_join, resample
 from .base import Engine, LRUCache, report, seed_everything
-from .errors import EngineUnavailableError
+from .checkpoints import _unsupported_global
+from .errors import CheckpointError, EngineUnavailableError
 from .languages import XTTS_CODES, from_xtts_code
 from .profiles import XttsProfile
 from .settings import XTTS_LICENSE, XttsSettings
@@ -74,6 +76,12 @@ class XttsEngine(Engine):
             config.load_json(str(model_dir / "config.json"))
             model = Xtts.init_from_config(config)
             model.load_checkpoint(config, checkpoint_dir=str(model_dir), eval=True, use_deepspeed=False)
+        except pickle.UnpicklingError as exc:  # torch's text here advises weights_only=False: never pass it on
+            what = (f"holds a .pth file with objects that are not plain tensors and was refused (only weights are "
+                    f"loaded, never arbitrary pickles): {_unsupported_global(exc)}" if "GLOBAL" in str(exc)
+                    else "holds a .pth file that is not a readable PyTorch file (truncated or corrupt)")
+            raise CheckpointError(f"XTTS-v2 model in {model_dir} {what}: set XTTS_MODEL to a directory with "
+                                  "trusted config.json, model.pth, vocab.json") from exc
         except Exception as exc:  # any failure inside coqui's loader means: this model dir is unusable
             raise EngineUnavailableError(
                 f"XTTS-v2 model in {model_dir} could not be loaded ({type(exc).__name__}: "
