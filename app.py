@@ -1,0 +1,30 @@
+"""Voice Studio: build the Gradio app from the environment and launch it. Nothing else.
+
+    python app.py        # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT to change)
+
+No model loads at start-up: engines load on first use or from the Engine status tab.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from engines import EngineManager
+from webui import AppConfig, build_app, launch_options
+from webui.logs import configure_logging
+
+logger = logging.getLogger("voice_studio.app")
+
+
+def main() -> None:
+    configure_logging()
+    config = AppConfig.from_env()
+    manager = EngineManager.from_env()
+    demo = build_app(manager, config)
+    logger.info("starting", extra={"server_name": config.server_name, "server_port": config.server_port,
+                                   "auth": config.auth is not None, "queue_size": config.queue_size})
+    demo.launch(**launch_options(manager, config))
+
+
+if __name__ == "__main__":
+    main()

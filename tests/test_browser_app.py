@@ -1,0 +1,85 @@
+"""The page in headless Debian Chromium (Selenium + chromium-driver; no browser download).
+
+The app runs on the tiny models with a corrupt F5-TTS checkpoint, so a dub on F5-TTS
+falls back to XTTS: the test waits for the audio, checks the badges and the toast are
+visible, and saves a screenshot. ``VOICE_STUDIO_SCREENSHOT=docs/dubbing-fallback.png``
+writes it where the README expects it (that is how the docs image is made).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.app_process import REPO, AppProcess, corrupt_checkpoint
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+WAIT_S = 180
+
+pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+                                reason="needs Debian's chromium and chromium-driver (scripts/install.sh --dev)")
+
+
+@pytest.fixture(scope="module")
+def fallback_app(tiny, tiny_env, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("browser_app")
+    env = {**tiny_env, "F5TTS_CKPT": str(corrupt_checkpoint(tiny.f5_ckpt, workdir / "f5_corrupt.safetensors"))}
+    with AppProcess(env, workdir, name="browser_app") as proc:
+        yield proc
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1400,1100", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_dub_in_the_browser_shows_the_fallback_beside_the_audio(fallback_app, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, WAIT_S)
+    browser.get(fallback_app.url)
+    wait.until(EC.element_to_be_clickable((By.ID, "dub-button")))
+    text = browser.find_element(By.CSS_SELECTOR, "#dub-text textarea")
+    text.clear()
+    text.send_keys("Olá! Este áudio saiu do XTTS, porque o checkpoint do F5-TTS está corrompido.")
+    browser.find_element(By.ID, "dub-button").click()
+
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#dub-badges .vs-badge-fallback"))
+    # Gradio's player: a download link to the served wav and the waveform's duration.
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#dub-audio a[data-testid='download-link'][href$='.wav']"))
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#dub-audio #duration").text not in ("", "0:00"))
+    badges = {b.get_attribute("data-badge"): b for b in browser.find_elements(By.CSS_SELECTOR, "#dub-badges .vs-badge")}
+    assert all(b.is_displayed() for b in badges.values())
+    assert badges["engine"].text == "Engine: XTTS"
+    assert badges["fallback"].text.startswith("Fallback: F5-TTS → XTTS — checkpoint f5_corrupt.safetensors")
+    assert badges["mapped"].text == "Profile: f5tts_balanced → xtts_balanced"
+    toasts = browser.find_elements(By.CSS_SELECTOR, ".toast-body")
+    assert any("Fallback: F5-TTS → XTTS" in t.text for t in toasts), [t.text for t in toasts]
+
+    target = Path(os.environ.get("VOICE_STUDIO_SCREENSHOT") or tmp_path / "dubbing-fallback.png")
+    if not target.is_absolute():
+        target = REPO / target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    browser.execute_script("window.scrollTo(0, 0)")
+    assert browser.save_screenshot(str(target))
+    assert target.stat().st_size > 10_000

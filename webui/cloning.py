@@ -1,0 +1,88 @@
+"""The Cloning tab: speak text in the voice of an uploaded or recorded reference clip."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from engines import EngineManager, SynthesisRequest
+
+from . import choices, controls
+from .synthesis import Outputs, Recorder, make_synthesizer, optional_float, optional_seed, run_request
+
+TRANSCRIPT_INFO = ("F5-TTS needs the exact words spoken in the reference. "
+                   "Leave it empty and XTTS is used instead (it needs no transcript).")
+
+
+def packaged_examples_dir() -> Path:
+    """Reference clips shipped in the f5-tts package, with known transcripts."""
+    return Path(str(files("f5_tts").joinpath("infer/examples")))
+
+
+def clone_examples() -> list[list[Any]]:
+    """Examples that work out of the box: [reference, transcript, text, language, engine]."""
+    basic = packaged_examples_dir() / "basic" / "basic_ref_en.wav"
+    if not basic.is_file():
+        return []
+    transcript = "Some call me nature, others call me mother nature."
+    return [
+        [str(basic), transcript, "I don't really care what you call me. I am mighty and enduring.", "en", "f5tts"],
+        [str(basic), "", "Hello there! Without a transcript, XTTS clones this voice.", "en", "xtts"],
+        [str(basic), transcript, "Olá! Esta voz foi clonada a partir de um exemplo em inglês.", "pt-BR", "f5tts"],
+    ]
+
+
+def clone_request(reference_audio: str | None, reference_text: str | None, text: str, language: str,
+                  engine: str, quality_profile: str | None, speed: Any = None, seed: Any = None,
+                  allow_fallback: bool = True) -> SynthesisRequest:
+    # An empty path (not None) keeps the request a cloning one, so the manager says
+    # "no reference audio" instead of dubbing with a preset.
+    return SynthesisRequest(
+        text=text or "", language=language or "", engine=engine or choices.DEFAULT_ENGINE,
+        reference_audio=reference_audio or "", reference_text=(reference_text or "").strip() or None,
+        quality_profile=quality_profile or None, speed=optional_float(speed), seed=optional_seed(seed),
+        allow_fallback=True if allow_fallback is None else bool(allow_fallback),
+    )
+
+
+def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None) -> Callable[..., Outputs]:
+    synthesize = make_synthesizer(manager)
+
+    # The parameter names are the public API's (`/clone`); keep them.
+    def clone(reference_audio: str | None, reference_text: str, text: str, language: str, engine: str,
+              quality_profile: str, speed: float | None = None, seed: float | None = None,
+              allow_fallback: bool = True, progress=gr.Progress()) -> Outputs:
+        request = clone_request(reference_audio, reference_text, text, language, engine, quality_profile,
+                                speed, seed, allow_fallback)
+        return run_request(synthesize, request, progress, recorder)
+
+    return clone
+
+
+def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None) -> controls.ResultView:
+    with gr.Tab("Cloning", id="cloning"):
+        with gr.Row():
+            with gr.Column(scale=3):
+                reference = gr.Audio(label="Reference voice (3-12 s of clear speech)", sources=["upload", "microphone"],
+                                     type="filepath", elem_id="clone-reference")
+                transcript = gr.Textbox(label="Reference transcript (needed for F5-TTS)", info=TRANSCRIPT_INFO,
+                                        lines=2, value="", elem_id="clone-transcript")
+                text = controls.text_input(manager, "clone")
+                language, engine, profile = controls.engine_and_language(manager, "clone")
+                speed, seed, allow_fallback = controls.advanced_options("clone")
+                button = gr.Button("Clone", variant="primary", elem_id="clone-button")
+            with gr.Column(scale=2):
+                view = controls.result_view("clone")
+        examples = clone_examples()
+        if examples:
+            gr.Examples(examples, inputs=[reference, transcript, text, language, engine],
+                        label="Examples (reference clips shipped with f5-tts)", cache_examples=False)
+        button.click(make_clone_handler(manager, recorder),
+                     inputs=[reference, transcript, text, language, engine, profile, speed, seed, allow_fallback],
+                     outputs=view.outputs, api_name="clone", concurrency_id="synthesis",
+                     concurrency_limit=len(manager.engines))
+    return view

@@ -1,0 +1,76 @@
+"""The web app's own settings, read once from the environment (the engines read theirs).
+
+Variables (a public contract; extend, never rename):
+  GRADIO_SERVER_NAME        interface to listen on (default 127.0.0.1: this machine only)
+  GRADIO_SERVER_PORT        port (default 7860)
+  GRADIO_ANALYTICS_ENABLED  gradio's telemetry; off unless set to a true value
+  VOICE_STUDIO_AUTH         user:password turns on Gradio's login (off by default)
+  VOICE_STUDIO_QUEUE_SIZE   requests that may wait in the queue before new ones are refused (default 32)
+  VOICE_STUDIO_MAX_UPLOAD_MB  largest accepted upload (default: the engines' reference limit, 50)
+  VOICE_STUDIO_CACHE_TTL_S  Gradio temp files older than this are deleted, checked as often (default 3600)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from engines.audio import MAX_UPLOAD_BYTES
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+class ConfigError(ValueError):
+    """A web-app variable is malformed; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    server_name: str = "127.0.0.1"
+    server_port: int = 7860
+    analytics_enabled: bool = False
+    auth: tuple[str, str] | None = None
+    queue_size: int = 32
+    max_upload_mb: int = MAX_UPLOAD_BYTES // 2**20
+    cache_ttl_s: int = 3600
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "AppConfig":
+        env = os.environ if environ is None else environ
+        return cls(
+            server_name=env.get("GRADIO_SERVER_NAME") or "127.0.0.1",
+            server_port=_int(env, "GRADIO_SERVER_PORT", 7860, low=1, high=65535),
+            analytics_enabled=(env.get("GRADIO_ANALYTICS_ENABLED") or "").strip().lower() in TRUE_WORDS,
+            auth=_auth(env.get("VOICE_STUDIO_AUTH")),
+            queue_size=_int(env, "VOICE_STUDIO_QUEUE_SIZE", 32, low=1),
+            max_upload_mb=_int(env, "VOICE_STUDIO_MAX_UPLOAD_MB", MAX_UPLOAD_BYTES // 2**20, low=1),
+            cache_ttl_s=_int(env, "VOICE_STUDIO_CACHE_TTL_S", 3600, low=10),
+        )
+
+    @property
+    def max_file_size(self) -> str:
+        """In the form Gradio's ``launch(max_file_size=...)`` takes."""
+        return f"{self.max_upload_mb}mb"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int = 0, high: int | None = None) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from exc
+    if value < low or (high is not None and value > high):
+        raise ConfigError(f"{name}={value} is out of range ({low} to {high if high is not None else 'any'})")
+    return value
+
+
+def _auth(raw: str | None) -> tuple[str, str] | None:
+    if not raw:
+        return None
+    user, sep, password = raw.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError("VOICE_STUDIO_AUTH must be user:password (both non-empty)")
+    return user, password

@@ -1,0 +1,90 @@
+"""Components both synthesis tabs use: text with a live count, engine/profile, advanced, outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from engines import EngineManager
+
+from . import choices
+
+
+@dataclass
+class SynthesisControls:
+    text: gr.Textbox
+    language: gr.Dropdown
+    engine: gr.Dropdown
+    quality_profile: gr.Dropdown
+    speed: gr.Number
+    seed: gr.Number
+    allow_fallback: gr.Checkbox
+
+
+@dataclass
+class ResultView:
+    audio: gr.Audio
+    badges: gr.HTML
+    metadata: gr.JSON
+
+    @property
+    def outputs(self) -> list:
+        return [self.audio, self.badges, self.metadata]
+
+
+def text_input(manager: EngineManager, elem_prefix: str, value: str = "") -> gr.Textbox:
+    """A textbox with a character count updated in the browser (no server round trip per key)."""
+    limit = manager.settings.max_text_chars
+    text = gr.Textbox(label="Text", lines=5, value=value, placeholder="Type the text to speak…",
+                      elem_id=f"{elem_prefix}-text")
+    count = gr.Markdown(f"{len(value)} / {limit:,} characters", elem_id=f"{elem_prefix}-count")
+    text.change(None, inputs=text, outputs=count,
+                js=f"(t) => `${{(t || '').length}} / {limit:,} characters` + "
+                   f"((t || '').length > {limit} ? ' — over the limit' : '')")
+    return text
+
+
+def engine_and_language(manager: EngineManager, elem_prefix: str) -> tuple[gr.Dropdown, gr.Dropdown, gr.Dropdown]:
+    """Language, engine and the profile whose choices follow the engine.
+
+    ``allow_custom_value`` lets any value through to the manager, whose messages name
+    the valid choices; Gradio's own check would give a generic one instead.
+    """
+    with gr.Row():
+        language = gr.Dropdown(choices.language_choices(manager), value=choices.default_language(manager),
+                               label="Language", info=choices.languages_hint(manager), allow_custom_value=True,
+                               elem_id=f"{elem_prefix}-language")
+        engine = gr.Dropdown(choices.engine_choices(manager), value=choices.DEFAULT_ENGINE, label="Engine",
+                             allow_custom_value=True, elem_id=f"{elem_prefix}-engine")
+        profile = gr.Dropdown(choices.profile_choices(choices.DEFAULT_ENGINE),
+                              value=choices.default_profile(choices.DEFAULT_ENGINE), label="Quality profile",
+                              allow_custom_value=True, elem_id=f"{elem_prefix}-profile")
+    engine.change(follow_engine, inputs=engine, outputs=profile, api_visibility="private")
+    return language, engine, profile
+
+
+def follow_engine(engine: str) -> gr.Dropdown:
+    """The profile dropdown offers the chosen engine's profiles, its default selected."""
+    return gr.Dropdown(choices=choices.profile_choices(engine), value=choices.default_profile(engine))
+
+
+def advanced_options(elem_prefix: str) -> tuple[gr.Number, gr.Number, gr.Checkbox]:
+    with gr.Accordion("Advanced", open=False):
+        with gr.Row():
+            speed = gr.Number(value=None, label="Speed (0.5–2.0; empty: the profile's pace)", minimum=0.5,
+                              maximum=2.0, step=0.05, elem_id=f"{elem_prefix}-speed")
+            seed = gr.Number(value=None, label="Seed (empty: random, reported below)", precision=0,
+                             elem_id=f"{elem_prefix}-seed")
+            allow_fallback = gr.Checkbox(value=True, label="Allow fallback to the other engine",
+                                         elem_id=f"{elem_prefix}-fallback")
+    return speed, seed, allow_fallback
+
+
+def result_view(elem_prefix: str) -> ResultView:
+    audio = gr.Audio(label="Output", type="filepath", format="wav", interactive=False,
+                     buttons=["download"], elem_id=f"{elem_prefix}-audio")
+    badges = gr.HTML(elem_id=f"{elem_prefix}-badges")
+    with gr.Accordion("Metadata (what really ran)", open=False):
+        metadata = gr.JSON(label="Metadata", elem_id=f"{elem_prefix}-metadata")
+    return ResultView(audio, badges, metadata)
