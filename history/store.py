@@ -137,6 +137,8 @@ class OutputHistory:
         """Save the audio, then its sidecar; return the entry as ``list`` will show it."""
         audio = np.asarray(result.audio, dtype=np.float32).reshape(-1)
         sample_rate = int(result.sample_rate)
+        if sample_rate <= 0:
+            raise ValueError(f"result sample rate must be positive, got {result.sample_rate}")
         self._ensure_root()
         entry_id, created_at = self._new_id()
         audio_path = self.root / f"{entry_id}{AUDIO_SUFFIX}"
@@ -309,7 +311,9 @@ class OutputHistory:
         return size
 
     def _write_sidecar(self, record: dict[str, Any]) -> HistoryEntry:
-        payload = json.dumps(record, default=_jsonable, ensure_ascii=False, indent=1).encode("utf-8")
+        # Strict JSON (no NaN/Infinity, which browsers' JSON.parse rejects): non-finite numbers become null.
+        plain = _finite(json.loads(json.dumps(record, default=_jsonable)))
+        payload = json.dumps(plain, ensure_ascii=False, allow_nan=False, indent=1).encode("utf-8")
         target = self.root / f"{record['id']}{SIDECAR_SUFFIX}"
         try:
             self._write_atomically(target, lambda handle: handle.write(payload))
@@ -421,6 +425,16 @@ def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     return repr(value)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _positive_number(env: Mapping[str, str], name: str, kind: type) -> Any:

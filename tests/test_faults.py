@@ -16,6 +16,7 @@ import errno
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -261,20 +262,9 @@ def _under_a_file(tmp_path: Path) -> Path:
     return tmp_path / "a_file" / "outputs"
 
 
-def _read_only(tmp_path: Path) -> Path:
-    folder = tmp_path / "outputs"
-    folder.mkdir()
-    folder.chmod(0o500)
-    if os.access(folder, os.W_OK):  # root ignores permissions
-        folder.chmod(0o700)
-        pytest.skip("running as root: permissions do not stop writes here (the other cases cover it)")
-    return folder
-
-
 UNWRITABLE = {
     "file_in_the_way": (_file_in_the_way, "(File exists)"),
     "parent_is_a_file": (_under_a_file, "(Not a directory)"),
-    "read_only_folder": (_read_only, "(Permission denied)"),
 }
 
 
@@ -301,6 +291,53 @@ def test_output_folder_not_writable_is_a_clear_history_error(case, manager, refe
     good = OutputHistory(tmp_path / "elsewhere")
     entry = good.save_result(request, manager.synthesize(request))
     assert good.list() == [entry]
+
+
+def _save_as_nobody(root: Path) -> str:
+    """As root, permissions do not stop writes: try the save in a forked child that became ``nobody``."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no exec, so it needs no access to the interpreter's folders
+        message = "saved"
+        try:
+            os.close(read_end)
+            os.setgid(65534)
+            os.setuid(65534)
+            OutputHistory(root).save_failure(SynthesisRequest(text="hello", language="en"), "x")
+        except HistoryError as exc:
+            message = str(exc)
+        except BaseException as exc:  # reported to the parent, which fails the test with it
+            message = f"unexpected {type(exc).__name__}: {exc}"
+        finally:
+            os.write(write_end, message.encode())
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        message = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return message
+
+
+def test_read_only_output_folder_is_a_clear_history_error():
+    base = Path(tempfile.mkdtemp(prefix="vs-readonly-"))  # outside pytest's 0700 tree, so nobody can reach it
+    root = base / "outputs"
+    try:
+        base.chmod(0o755)
+        root.mkdir(mode=0o755)
+        expected = (f"output folder {root} is not writable (Permission denied): "
+                    "set VOICE_STUDIO_OUTPUT_DIR to a writable folder")
+        if os.geteuid() == 0:
+            assert _save_as_nobody(root) == expected
+        else:
+            root.chmod(0o555)
+            with pytest.raises(HistoryError) as caught:
+                OutputHistory(root).save_failure(SynthesisRequest(text="hello", language="en"), "x")
+            assert str(caught.value) == expected
+        assert list(root.iterdir()) == []
+    finally:
+        if root.exists():
+            root.chmod(0o755)
+        shutil.rmtree(base)
 
 
 def test_disk_full_mid_write_is_a_clear_history_error_and_leaves_nothing(manager, reference_wav, tmp_path,

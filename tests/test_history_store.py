@@ -71,6 +71,16 @@ def test_save_result_writes_audio_and_a_complete_sidecar(tmp_path):
     assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == [f"{entry.id}.json", f"{entry.id}.wav"]
 
 
+def test_sidecars_are_strict_json(tmp_path):
+    result = SynthesisResult(np.zeros(2400, np.float32), 24000,
+                             {"rtf": float("nan"), "nested": {"x": np.float32("inf")}, "path": tmp_path, "set": {1}})
+    entry = OutputHistory(tmp_path).save_result(make_request(), result)
+    raw = (tmp_path / f"{entry.id}.json").read_text(encoding="utf-8")
+    sidecar = json.loads(raw, parse_constant=lambda name: pytest.fail(f"{name} in a sidecar"))
+    assert sidecar["metadata"] == {"rtf": None, "nested": {"x": None}, "path": str(tmp_path), "set": [1]}
+    assert entry.metadata == sidecar["metadata"]
+
+
 def test_save_failure_records_the_error_without_audio(tmp_path):
     history = OutputHistory(tmp_path)
     entry = history.save_failure(make_request("Falhou."), "no engine could serve the request (f5tts: ...; xtts: ...)")
