@@ -1,0 +1,268 @@
+"""XttsAccelerator: ``Xtts.inference`` / ``inference_stream`` with a static-cache decoder.
+
+Same function as upstream: the same text normalisation and tokens, the same prompt
+(conditioning latents, text with start/stop tokens, the start audio token), the same
+logits processing (``xtts_sampling.py``), the same latents (the GPT's hidden states at
+[start, c1 .. c_{n-1}], which upstream recomputes with a second full forward and we keep
+from decoding: causal attention makes them the same numbers), the same ``speed``
+interpolation and the same HiFi-GAN call in float32.
+
+Decoding (``xtts_decode.py``) runs the GPT from packed half-precision weights with a
+preallocated KV cache; on CUDA one decode step, sampling included, is a CUDA graph and
+the host checks for the stop token only every ``sync_every`` tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .graphs import GraphCapturer
+from .xtts_decode import PackedGPT
+from .xtts_sampling import SamplerState, SamplingParams, pick_next, record
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class XttsAccelOptions:
+    use_graphs: bool = True
+    sync_every: int = 8
+
+
+@dataclass
+class DecodeResult:
+    codes: torch.Tensor     # [n] long, stop token included when generated
+    latents: torch.Tensor   # [n, D] in the decoder dtype
+    prefill_s: float
+    decode_s: float
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.codes.shape[0])
+
+
+class XttsAccelerator:
+    """Fast XTTS-v2 inference on an already-loaded ``TTS.tts.models.xtts.Xtts``.
+
+    The upstream model is not modified (its GPT stays in its dtype for upstream code);
+    the accelerator keeps its own packed copy of the GPT weights in ``dtype``.
+    """
+
+    def __init__(self, model, device, dtype: torch.dtype | None = None, options: XttsAccelOptions | None = None):
+        self.model = model
+        self.device = torch.device(device)
+        self.cuda = self.device.type == "cuda"
+        opts = options or XttsAccelOptions()
+        if not self.cuda:
+            opts = XttsAccelOptions(use_graphs=False, sync_every=opts.sync_every)
+        self.options = opts
+        self.dtype = dtype or (torch.float16 if self.cuda else torch.float32)
+        gpt = model.gpt
+        self.gpt = gpt
+        self.packed = PackedGPT(gpt, self.dtype, self.device)
+        self.stop_token = gpt.stop_audio_token
+        self.start_token = gpt.start_audio_token
+        self.max_gen = gpt.max_gen_mel_tokens
+        prompt_max = 64 + gpt.max_text_tokens  # conditioning latents (32 with the perceiver) + text
+        self.max_len = prompt_max + self.max_gen + opts.sync_every + 2
+        self.cache = self.packed.new_cache(self.max_len, self.device)
+        vocab = gpt.mel_head.out_features
+        self.state = SamplerState.create(vocab, self.device)
+        self.tokens_buf = torch.zeros(self.max_gen + opts.sync_every + 1, dtype=torch.long, device=self.device)
+        self.latents_buf = torch.zeros(self.max_gen + opts.sync_every + 1, gpt.model_dim, dtype=self.dtype,
+                                       device=self.device)
+        self.token = torch.zeros(1, dtype=torch.long, device=self.device)
+        self.prefix_len = torch.zeros(1, dtype=torch.long, device=self.device)
+        self._positions = torch.arange(self.max_len, device=self.device)
+        self._capturer = GraphCapturer()
+        self._graphs: dict[tuple, torch.cuda.CUDAGraph] = {}
+        logger.info("XttsAccelerator ready", extra={"device": str(self.device), "dtype": str(self.dtype),
+                                                    "graphs": opts.use_graphs, "cache_len": self.max_len})
+
+    # ---- public ----------------------------------------------------------------------
+    def warmup(self) -> float:
+        """Capture the decode graphs (sampling and greedy) and run a short decode. Returns seconds."""
+        start = time.perf_counter()
+        cond = torch.zeros(1, 32, self.gpt.model_dim, device=self.device)
+        tokens = torch.tensor([[self.gpt.start_text_token or 0, 1, 2]], device=self.device)
+        for greedy in (False, True):
+            self.decode(tokens, cond, SamplingParams(greedy=greedy), max_new_tokens=self.options.sync_every * 2)
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - start
+        logger.info("XttsAccelerator warm-up done", extra={"seconds": round(seconds, 2)})
+        return seconds
+
+    def text_tokens(self, text: str, language: str) -> torch.Tensor:
+        """Upstream's text handling in ``inference`` (no splitting): strip, lower, encode."""
+        language = language.split("-")[0]
+        sent = text.strip().lower()
+        tokens = torch.IntTensor(self.model.tokenizer.encode(sent, lang=language)).unsqueeze(0).to(self.device)
+        if tokens.shape[-1] >= self.model.args.gpt_max_text_tokens:
+            raise ValueError(f"XTTS takes at most {self.model.args.gpt_max_text_tokens} text tokens per call; "
+                             f"got {tokens.shape[-1]}: split the text first")
+        return tokens
+
+    @torch.inference_mode()
+    def inference(self, text, language, gpt_cond_latent, speaker_embedding, *, temperature=0.75, top_p=0.85,
+                  top_k=50, repetition_penalty=5.0, length_penalty=1.0, speed=1.0, max_new_tokens=None,
+                  min_new_tokens=0, greedy=False) -> dict:
+        """Like ``Xtts.inference`` (one sentence, no splitting): wav, gpt_codes, gpt_latents, timings."""
+        del length_penalty  # only used by beam search upstream; XTTS inference uses one beam
+        tokens = self.text_tokens(text, language)
+        params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p,
+                                repetition_penalty=repetition_penalty, greedy=greedy)
+        res = self.decode(tokens, gpt_cond_latent.to(self.device), params, max_new_tokens=max_new_tokens,
+                          min_new_tokens=min_new_tokens)
+        t0 = time.perf_counter()
+        wav = self._vocode(res.latents, speaker_embedding, speed)
+        return {
+            "wav": wav.cpu().squeeze().numpy(),
+            "gpt_codes": res.codes.cpu(),
+            "gpt_latents": res.latents.float().cpu().numpy()[None],
+            "speaker_embedding": speaker_embedding,
+            "timings": {"prefill_s": res.prefill_s, "decode_s": res.decode_s,
+                        "vocoder_s": time.perf_counter() - t0, "tokens": res.n_tokens},
+        }
+
+    @torch.inference_mode()
+    def inference_stream(self, text, language, gpt_cond_latent, speaker_embedding, *, stream_chunk_size=20,
+                         overlap_wav_len=1024, temperature=0.75, top_p=0.85, top_k=50, repetition_penalty=5.0,
+                         length_penalty=1.0, speed=1.0, max_new_tokens=None, min_new_tokens=0,
+                         greedy=False) -> Iterator[torch.Tensor]:
+        """Like ``Xtts.inference_stream``: a wav chunk every ``stream_chunk_size`` tokens.
+
+        Chunks are cut and cross-faded by upstream's own ``Xtts.handle_chunks``, and, as
+        upstream does, each chunk comes from decoding all latents so far.
+        """
+        del length_penalty
+        tokens = self.text_tokens(text, language)
+        params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p,
+                                repetition_penalty=repetition_penalty, greedy=greedy)
+        speaker_embedding = speaker_embedding.to(self.device)
+        wav_gen_prev, wav_overlap = None, None
+        done = 0
+        for n, latents, is_end in self._decode_iter(tokens, gpt_cond_latent.to(self.device), params,
+                                                    max_new_tokens, min_new_tokens, stream_chunk_size):
+            if not is_end and n - done < stream_chunk_size:
+                continue
+            done = n
+            wav_gen = self._vocode(latents, speaker_embedding, speed)
+            chunk, wav_gen_prev, wav_overlap = self.model.handle_chunks(
+                wav_gen.squeeze(), wav_gen_prev, wav_overlap, overlap_wav_len, is_final=is_end)
+            yield chunk
+
+    # ---- decoding --------------------------------------------------------------------
+    @torch.inference_mode()
+    def decode(self, text_tokens, cond_latents, params: SamplingParams, max_new_tokens=None,
+               min_new_tokens=0) -> DecodeResult:
+        t0 = time.perf_counter()
+        result = None
+        for n, _latents, is_end in self._decode_iter(text_tokens, cond_latents, params, max_new_tokens,
+                                                     min_new_tokens, None):
+            if is_end:
+                result = n
+        total = time.perf_counter() - t0
+        return DecodeResult(codes=self.tokens_buf[:result].clone(), latents=self.latents_buf[:result].clone(),
+                            prefill_s=self._prefill_s, decode_s=total)
+
+    def _decode_iter(self, text_tokens, cond_latents, params, max_new_tokens, min_new_tokens, report_every):
+        """Yields (n_tokens_so_far, latents[:n], is_end) after each host check."""
+        max_new = min(max_new_tokens or self.max_gen, self.max_gen)
+        t0 = time.perf_counter()
+        prefix_len = self._prefill(text_tokens, cond_latents, params, min_new_tokens)
+        self._prefill_s = time.perf_counter() - t0
+        step = self._step_fn(params)
+        produced, checked = 1, 0
+        sync_every = self.options.sync_every
+        while True:
+            toks = self.tokens_buf[checked:produced].tolist()  # the one host sync per round
+            if self.stop_token in toks:
+                n = checked + toks.index(self.stop_token) + 1
+                yield n, self.latents_buf[:n], True
+                return
+            checked = produced
+            if produced >= max_new:
+                yield produced, self.latents_buf[:produced], True
+                return
+            if report_every:
+                yield produced, self.latents_buf[:produced], False
+            burst = min(sync_every, max_new - produced)
+            if report_every:  # stop exactly at the next chunk boundary for an early first chunk
+                burst = min(burst, report_every - produced % report_every or report_every)
+            for _ in range(burst):
+                step()
+            produced += burst
+        del prefix_len
+
+    def _prefill(self, text_tokens, cond_latents, params, min_new_tokens) -> int:
+        gpt = self.gpt
+        text = F.pad(text_tokens, (0, 1), value=gpt.stop_text_token)
+        text = F.pad(text, (1, 0), value=gpt.start_text_token)
+        emb = gpt.text_embedding(text) + gpt.text_pos_embedding(text)
+        prefix = torch.cat([cond_latents.to(emb.dtype), emb], dim=1)
+        p = prefix.shape[1]
+        if p + self.max_gen + self.options.sync_every + 1 > self.max_len:
+            raise ValueError(f"prompt of {p} positions does not fit the cache ({self.max_len})")
+        start = torch.tensor([self.start_token], device=self.device)
+        zero = torch.zeros(1, dtype=torch.long, device=self.device)
+        x = torch.cat([prefix.to(self.dtype), self.packed.audio_embedding(start, zero)], dim=1)
+        latents = self.packed(x, self.cache, self._positions[: p + 1], None, causal=True)
+        self.prefix_len.fill_(p)
+        # upstream's input_ids: p placeholder ids (1) then the start token
+        self.state.reset(params, [1, self.start_token], min_new_tokens)
+        self.latents_buf[0] = latents[0, -1]
+        nxt = pick_next(self.packed.logits(latents[:, -1]), self.state, params, self.stop_token)
+        record(nxt, self.state, self.tokens_buf)
+        self.token.copy_(nxt)
+        return p
+
+    def _decode_step(self, params: SamplingParams) -> None:
+        """One token: embed the last token, attend over the cache, sample, record. Device-only."""
+        st = self.state
+        x = self.packed.audio_embedding(self.token, st.n_gen)
+        pos = self.prefix_len + st.n_gen
+        attn_mask = (self._positions <= pos).view(1, 1, 1, -1)
+        lat = self.packed(x, self.cache, pos, attn_mask, causal=False)
+        self.latents_buf.index_copy_(0, st.n_gen, lat[0])
+        nxt = pick_next(self.packed.logits(lat[0]), st, params, self.stop_token)
+        record(nxt, st, self.tokens_buf)
+        self.token.copy_(nxt)
+
+    def _step_fn(self, params: SamplingParams):
+        if not self.options.use_graphs:
+            return lambda: self._decode_step(params)
+        key = (params.greedy, params.top_k, params.temperature not in (None, 1.0),
+               params.top_p is not None and params.top_p < 1.0, params.repetition_penalty != 1.0)
+        graph = self._graphs.get(key)
+        if graph is None:
+            snapshot = self._snapshot()
+            graph = self._capturer.capture(lambda: self._decode_step(params), label=str(key))
+            self._restore(snapshot)  # capture warm-up decoded real steps; undo them
+            self._graphs[key] = graph
+        return graph.replay
+
+    def _snapshot(self):
+        st = self.state
+        return [t.clone() for t in (st.seen, st.n_gen, self.token, self.tokens_buf, self.latents_buf)]
+
+    def _restore(self, snap) -> None:
+        st = self.state
+        for dst, src in zip((st.seen, st.n_gen, self.token, self.tokens_buf, self.latents_buf), snap):
+            dst.copy_(src)
+
+    # ---- audio -----------------------------------------------------------------------
+    def _vocode(self, latents: torch.Tensor, speaker_embedding: torch.Tensor, speed: float) -> torch.Tensor:
+        """Upstream's speed interpolation and HiFi-GAN call; latents back to float32 first."""
+        lat = latents.float().unsqueeze(0)
+        length_scale = 1.0 / max(speed, 0.05)
+        if length_scale != 1.0:
+            lat = F.interpolate(lat.transpose(1, 2), scale_factor=length_scale, mode="linear").transpose(1, 2)
+        return self.model.hifigan_decoder(lat, g=speaker_embedding.to(self.device))
