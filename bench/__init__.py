@@ -1,0 +1,1 @@
+"""Side-by-side GPU benchmark of upstream inference vs ``engines.accel`` (issue 4)."""

@@ -1,0 +1,142 @@
+"""F5-TTS rows: upstream ``infer_batch_process`` vs ``F5Accelerator`` on one model object.
+
+Upstream's entry point ``infer_process`` reads the reference with ``torchaudio.load``,
+which needs torchcodec (absent on the GPU machine). It then only chunks the text and
+calls ``infer_batch_process``; we do exactly that with the same chunking rule
+(``upstream_chunks``) and upstream's default parameters, passing the tensor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import torch
+
+from engines.accel.f5 import F5AccelOptions, F5Accelerator, upstream_chunks
+
+from .inputs import REF_TEXT, SAMPLE_RATE, TEXTS
+from .timing import rel_error, sync, timed
+
+logger = logging.getLogger(__name__)
+
+
+def upstream_call(model, vocoder, ref, chunks, device, nfe_step=32):
+    from f5_tts.infer.utils_infer import infer_batch_process
+
+    wave, sr, _mel = next(infer_batch_process((ref, SAMPLE_RATE), REF_TEXT, chunks, model, vocoder,
+                                              progress=None, nfe_step=nfe_step, device=device))
+    return wave
+
+
+def crossfade(waves, sr=SAMPLE_RATE, seconds=0.15):
+    """Upstream's join of chunk waveforms (same arithmetic as infer_batch_process)."""
+    import numpy as np
+
+    out = waves[0]
+    for nxt in waves[1:]:
+        n = min(int(seconds * sr), len(out), len(nxt))
+        if n <= 0:
+            out = np.concatenate([out, nxt])
+            continue
+        mixed = out[-n:] * np.linspace(1, 0, n) + nxt[:n] * np.linspace(0, 1, n)
+        out = np.concatenate([out[:-n], mixed, nxt[n:]])
+    return out
+
+
+def ours_call(acc, ref, chunks, nfe_step=32):
+    return crossfade(acc.infer(ref, REF_TEXT, chunks, nfe_step=nfe_step))
+
+
+def correctness(model, vocoder, acc, ref, device) -> dict:
+    """Same seed, one chunk: our generated mel vs upstream's (rel. L2 over generated frames)."""
+    from f5_tts.infer.utils_infer import infer_batch_process
+
+    text = TEXTS[100]
+    torch.manual_seed(1234)
+    _w, _sr, up_mel = next(infer_batch_process((ref, SAMPLE_RATE), REF_TEXT, [text], model, vocoder,
+                                               progress=None, device=device))
+    mels, _ = acc.sample_mels(ref, REF_TEXT, [text], seed=1234)
+    up = torch.from_numpy(up_mel).T
+    ours = mels[0].float().cpu()
+    # the same chunk alone vs inside a padded batch with two other chunks
+    batch_mels, _ = acc.sample_mels(ref, REF_TEXT, [text, TEXTS[300][:150], TEXTS[300][150:]], seed=1234)
+    return {
+        "mel_rel_err_vs_upstream": rel_error(ours, up),
+        "mel_rel_err_batched_vs_alone": rel_error(batch_mels[0].float().cpu(), ours),
+        "frames": int(up.shape[0]),
+        "ours_dtype": str(acc.dtype),
+        "upstream_dtype": str(next(model.parameters()).dtype),
+    }
+
+
+def bench_model(arch, model, vocoder, device, repeats, texts=(100, 300, 1000), compile=True,
+                variants=False) -> dict:
+    """Rows for one F5 architecture; with ``variants`` also per-optimisation rows (300 chars)."""
+    ref = __import__("bench.inputs", fromlist=["reference_audio"]).reference_audio()
+    out = {"arch": arch, "rows": [], "variants": []}
+    t0 = time.perf_counter()
+    acc = F5Accelerator(model, vocoder, device, compile=compile)
+    out["accelerator_init_s"] = time.perf_counter() - t0
+    out["warmup_s"] = acc.warmup()
+    out["correctness"] = correctness(model, vocoder, acc, ref, device)
+    for n in texts:
+        text = TEXTS[n]
+        chunks = upstream_chunks(ref.shape[-1] / SAMPLE_RATE, REF_TEXT, text)
+        up_t, up_wave = timed(lambda: upstream_call(model, vocoder, ref, chunks, device), repeats)
+        # first call at a new shape pays a graph capture: time it once, then steady state
+        sync()
+        t_first = time.perf_counter()
+        ours_call(acc, ref, chunks)
+        sync()
+        first_s = time.perf_counter() - t_first
+        our_t, our_wave = timed(lambda: ours_call(acc, ref, chunks), repeats, warmup=0)
+        audio_s = len(our_wave) / SAMPLE_RATE
+        out["rows"].append({
+            "chars": len(text), "chunks": len(chunks), "audio_s": audio_s,
+            "upstream": up_t.as_dict(), "ours": our_t.as_dict(), "ours_first_call_s": first_s,
+            "upstream_rtf": up_t.median / (len(up_wave) / SAMPLE_RATE), "ours_rtf": our_t.median / audio_s,
+            "ratio": our_t.median / up_t.median,
+        })
+        logger.info("f5 row", extra=out["rows"][-1])
+    if variants:
+        out["variants"] = variant_rows(model, vocoder, device, ref, repeats, compile)
+    del acc
+    return out
+
+
+def variant_rows(model, vocoder, device, ref, repeats, compile) -> list[dict]:
+    """Before/after per optimisation, 300 characters (2 chunks) and 100 (1 chunk)."""
+    base = F5AccelOptions(use_graphs=False, compile=False, vocoder_half=False, max_batch=1)
+    steps = [
+        ("fp32 ODE + half DiT, eager, chunk by chunk", base),
+        ("+ chunks batched in one forward", dataclasses.replace(base, max_batch=8)),
+        ("+ CUDA graph per step", dataclasses.replace(base, max_batch=8, use_graphs=True)),
+        ("+ vocoder backbone in half", dataclasses.replace(base, max_batch=8, use_graphs=True, vocoder_half=True)),
+    ]
+    del compile  # the compiled configuration is the main rows' "ours" (compiling again would cost ~a minute)
+    rows = []
+    for label, opts in steps:
+        acc = F5Accelerator(model, vocoder, device, options=opts)
+        for n in (100, 300):
+            chunks = upstream_chunks(ref.shape[-1] / SAMPLE_RATE, REF_TEXT, TEXTS[n])
+            t, wave = timed(lambda: ours_call(acc, ref, chunks), repeats, warmup=2 if opts.compile else 1)
+            rows.append({"variant": label, "chars": len(TEXTS[n]), "median_s": t.median,
+                         "rtf": t.median / (len(wave) / SAMPLE_RATE), "peak_gib": t.peak_gib})
+            logger.info("f5 variant", extra=rows[-1])
+        del acc
+    return rows
+
+
+def vocoder_half_error(vocoder, acc, device) -> float:
+    """Relative error of the half-precision Vocos backbone against fp32, on a random-model mel."""
+    ref = __import__("bench.inputs", fromlist=["reference_audio"]).reference_audio()
+    mels, _ = acc.sample_mels(ref, REF_TEXT, [TEXTS[100]], seed=0)
+    mel = mels[0].permute(1, 0).unsqueeze(0)
+    with torch.inference_mode():
+        full = vocoder.decode(mel)
+        with torch.autocast("cuda", dtype=acc.dtype):
+            x = vocoder.backbone(mel)
+        half = vocoder.head(x.float())
+    return rel_error(half.cpu(), full.cpu())
