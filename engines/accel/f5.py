@@ -246,7 +246,7 @@ class F5Accelerator:
         bufs["cfg"].fill_(cfg_strength)
         bufs["y"].copy_(y0)
         if self.options.use_graphs and slot.graph is None:
-            slot.graph = self._graphs.capture(lambda: self._euler(bufs), label=str(key))
+            slot.graph = self._capture(key, bufs)
             bufs["y"].copy_(y0)  # the capture's warm-up ran steps on it
         for i in range(grid.shape[0] - 1):
             bufs["t"].copy_(grid[i])
@@ -262,6 +262,19 @@ class F5Accelerator:
             out[:n_ref] = ref.cond  # upstream: torch.where(cond_mask, cond, out)
             results.append(out[ref.ref_audio_len :])
         return results
+
+    def _capture(self, key: tuple, bufs: dict):
+        """Capture the step; if the compiled step cannot be captured, fall back to eager (and say so)."""
+        try:
+            return self._graphs.capture(lambda: self._euler(bufs), label=str(key))
+        except Exception as exc:  # noqa: BLE001 - logged, and the slower path is taken explicitly
+            if self._forward is self.step:
+                raise
+            logger.warning("compiled F5 step failed; using the eager step under CUDA graphs",
+                           extra={"error": f"{type(exc).__name__}: {exc}", "shape": str(key)})
+            self._forward = self.step
+            self.options = F5AccelOptions(**{**self.options.__dict__, "compile": False})
+            return self._graphs.capture(lambda: self._euler(bufs), label=str(key))
 
     def _euler(self, bufs: dict) -> None:
         v = self._forward(bufs["y"], bufs["t"], bufs["cfg"], bufs["static_in"], bufs["mask"], bufs["attn_mask"],
