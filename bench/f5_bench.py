@@ -80,6 +80,7 @@ def bench_model(arch, model, vocoder, device, repeats, texts=(100, 300, 1000), c
     acc = F5Accelerator(model, vocoder, device, compile=compile)
     out["accelerator_init_s"] = time.perf_counter() - t0
     out["warmup_s"] = acc.warmup()
+    out["compiled"] = acc.options.compile
     out["correctness"] = correctness(model, vocoder, acc, ref, device)
     for n in texts:
         text = TEXTS[n]
