@@ -179,7 +179,7 @@ class OutputHistory:
                 "tts_engine_requested": fields.get("engine"),
                 "quality_profile_requested": fields.get("quality_profile"),
                 "language": fields.get("language"),
-                "mode": "clone" if fields.get("reference_audio") else "dub",
+                "mode": "clone" if fields.get("reference_audio") is not None else "dub",
             },
             "error": str(error),
         }
@@ -324,8 +324,12 @@ class OutputHistory:
         return entry
 
     def _after_save(self, entry_id: str) -> None:
-        self.remove_stale()
-        self.enforce_caps(keep=entry_id)
+        """Housekeeping; the entry is already safe on disk, so a failure here is logged, not raised."""
+        try:
+            self.remove_stale()
+            self.enforce_caps(keep=entry_id)
+        except OSError as exc:
+            logger.warning("history housekeeping failed", extra={"folder": str(self.root), "error": str(exc)})
 
     def _scan(self) -> list[tuple[HistoryEntry, int]]:
         if not self.root.is_dir():

@@ -91,6 +91,9 @@ def test_save_failure_records_the_error_without_audio(tmp_path):
                               "language": "pt-BR", "mode": "dub"}
     assert history.list() == [entry]
     assert [p.suffix for p in tmp_path.iterdir()] == [".json"]
+    # A clone request that failed for want of an upload is still a clone.
+    no_upload = SynthesisRequest(text="x", language="en", reference_audio="", reference_text="y")
+    assert history.save_failure(no_upload, "no reference audio").metadata["mode"] == "clone"
 
 
 def test_a_huge_failed_text_is_kept_only_in_part(tmp_path):
