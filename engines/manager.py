@@ -50,8 +50,9 @@ class EngineManager:
     def __init__(self, settings: Settings | None = None, engines: dict[str, Engine] | None = None):
         self.settings = settings or Settings.from_env()
         self.engines: dict[str, Engine] = engines or {
-            "f5tts": F5Engine(self.settings.f5, self.settings.device, cache_dir=self.settings.cache_dir),
-            "xtts": XttsEngine(self.settings.xtts, self.settings.device),
+            "f5tts": F5Engine(self.settings.f5, self.settings.device, cache_dir=self.settings.cache_dir,
+                              accel=self.settings.accel),
+            "xtts": XttsEngine(self.settings.xtts, self.settings.device, accel=self.settings.accel),
         }
         self._load_locks = {name: threading.Lock() for name in self.engines}
         self._synth_locks = {name: threading.Lock() for name in self.engines}

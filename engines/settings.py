@@ -129,6 +129,7 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "voice-studio")
     presets_dir: Path | None = None
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+    accel: bool = True  # use engines/accel on CUDA; never used on CPU
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -141,11 +142,19 @@ class Settings:
             device=_device_preference(env.get("VOICE_STUDIO_DEVICE", "auto")),
             cache_dir=Path(env.get("VOICE_STUDIO_CACHE_DIR") or Path.home() / ".cache" / "voice-studio").expanduser(),
             presets_dir=Path(env["VOICE_STUDIO_PRESETS_DIR"]).expanduser() if env.get("VOICE_STUDIO_PRESETS_DIR") else None,
-            max_text_chars=_positive_int(env, "VOICE_STUDIO_MAX_TEXT_CHARS", DEFAULT_MAX_TEXT_CHARS),
+            max_text_chars=positive_int_env(env, "VOICE_STUDIO_MAX_TEXT_CHARS", DEFAULT_MAX_TEXT_CHARS),
+            accel=_accel(env.get("VOICE_STUDIO_ACCEL", "auto")),
         )
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _accel(value: str) -> bool:
+    value = (value or "auto").strip().lower()
+    if value not in ("auto", "off"):
+        raise InputError(f"VOICE_STUDIO_ACCEL={value!r}: use auto or off")
+    return value == "auto"
+
+
+def positive_int_env(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if not raw:
         return default

@@ -34,10 +34,12 @@ class XttsEngine(Engine):
     display_name = "XTTS-v2"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, settings: XttsSettings, device_preference: str = "auto"):
+    def __init__(self, settings: XttsSettings, device_preference: str = "auto", accel: bool = True):
         super().__init__(device_preference)
         self.settings = settings
+        self.use_accel = accel
         self.model = None
+        self.accelerator = None  # engines.accel.XttsAccelerator on CUDA
         self._languages: tuple[str, ...] = tuple(XTTS_CODES)  # the published 17 until the config says
         self._latents = LRUCache(32)
 
@@ -90,10 +92,18 @@ class XttsEngine(Engine):
         self.model = model.to(device)
         served = [from_xtts_code(code) for code in config.languages]
         self._languages = tuple(code for code in served if code is not None)
-        self.load_details = {"model_dir": str(model_dir), "speakers": len(self.speakers)}
+        warmup_s = None
+        if device == "cuda" and self.use_accel:
+            from .accel import XttsAccelerator
+
+            self.accelerator = XttsAccelerator(self.model, device)
+            warmup_s = round(self.accelerator.warmup(), 2)
+        self.load_details = {"model_dir": str(model_dir), "speakers": len(self.speakers),
+                             "accelerated": self.accelerator is not None, "warmup_s": warmup_s}
 
     def _unload(self) -> None:
         self.model = None
+        self.accelerator = None
         self._latents.clear()
 
     def cannot_serve(self, job: EngineJob) -> str | None:
@@ -140,17 +150,21 @@ class XttsEngine(Engine):
         limit = self.model.tokenizer.char_limits.get(code.split("-")[0], 250)
         chunks = split_text(job.text, limit)
         latent, embedding = self.conditioning(job)
+        # The accelerator computes the same function as Xtts.inference (engines/accel/xtts.py).
+        infer = self.accelerator.inference if self.accelerator is not None else self.model.inference
+        sampling = {} if self.accelerator is not None else {"enable_text_splitting": False}
         seed_everything(job.seed)
         waves = []
         for index, chunk in enumerate(chunks):
             report(job, index / len(chunks), f"XTTS: chunk {index + 1} of {len(chunks)}")
-            out = self.model.inference(
+            out = infer(
                 chunk, code, latent, embedding,
                 temperature=profile.temperature, length_penalty=profile.length_penalty,
                 repetition_penalty=profile.repetition_penalty, top_k=profile.top_k, top_p=profile.top_p,
-                speed=job.speed, enable_text_splitting=False,
+                speed=job.speed, **sampling,
             )
             waves.append(np.asarray(out["wav"], dtype=np.float32).reshape(-1))
         report(job, 1.0, "XTTS: done")
         return EngineOutput(audio=crossfade_join(waves, SAMPLE_RATE, CHUNK_CROSS_FADE_S), chunks=len(chunks),
-                            details={"xtts_speaker": job.xtts_speaker} if job.reference is None else {})
+                            details={"accelerated": self.accelerator is not None,
+                                     **({"xtts_speaker": job.xtts_speaker} if job.reference is None else {})})
