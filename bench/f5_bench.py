@@ -110,21 +110,39 @@ def bench_model(arch, model, vocoder, device, repeats, texts=(100, 300, 1000), c
 def variant_rows(model, vocoder, device, ref, repeats, compile) -> list[dict]:
     """Before/after per optimisation, 300 characters (2 chunks) and 100 (1 chunk)."""
     base = F5AccelOptions(use_graphs=False, compile=False, vocoder_half=False, max_batch=1)
+    graphs = dataclasses.replace(base, max_batch=8, use_graphs=True, vocoder_half=True)
     steps = [
         ("fp32 ODE + half DiT, eager, chunk by chunk", base),
         ("+ chunks batched in one forward", dataclasses.replace(base, max_batch=8)),
         ("+ CUDA graph per step", dataclasses.replace(base, max_batch=8, use_graphs=True)),
-        ("+ vocoder backbone in half", dataclasses.replace(base, max_batch=8, use_graphs=True, vocoder_half=True)),
+        ("+ vocoder backbone in half", graphs),
+        ("graphs, eager, cuDNN attention forced", dataclasses.replace(graphs, attn_backend="cudnn")),
     ]
-    del compile  # the compiled configuration is the main rows' "ours" (compiling again would cost ~a minute)
+    if compile:  # the main rows are compile-per-block with PyTorch's SDPA choice
+        steps.append(("compile per block + cuDNN attention forced",
+                      dataclasses.replace(graphs, compile=True, attn_backend="cudnn")))
     rows = []
     for label, opts in steps:
+        if opts.compile:
+            torch._dynamo.reset()  # compiled code from the main rows picked its SDPA kernel already
         acc = F5Accelerator(model, vocoder, device, options=opts)
         for n in (100, 300):
             chunks = upstream_chunks(ref.shape[-1] / SAMPLE_RATE, REF_TEXT, TEXTS[n])
-            t, wave = timed(lambda: ours_call(acc, ref, chunks), repeats, warmup=2 if opts.compile else 1)
+            try:
+                t, wave = timed(lambda: ours_call(acc, ref, chunks), repeats, warmup=2 if opts.compile else 1)
+            except RuntimeError as exc:  # e.g. a forced SDPA backend that refuses masks: recorded
+                rows.append({"variant": label, "chars": len(TEXTS[n]), "error": str(exc).splitlines()[0][:200]})
+                logger.exception("f5 variant failed", extra={"variant": label})
+                continue
             rows.append({"variant": label, "chars": len(TEXTS[n]), "median_s": t.median,
                          "rtf": t.median / (len(wave) / SAMPLE_RATE), "peak_gib": t.peak_gib})
+            if opts.attn_backend:
+                mels, _ = acc.sample_mels(ref, REF_TEXT, chunks[:1], seed=1234)
+                base_acc = F5Accelerator(model, vocoder, device, options=dataclasses.replace(opts, attn_backend=None,
+                                                                                             compile=False))
+                ref_mels, _ = base_acc.sample_mels(ref, REF_TEXT, chunks[:1], seed=1234)
+                rows[-1]["mel_rel_err_vs_default_backend"] = rel_error(mels[0].cpu(), ref_mels[0].cpu())
+                del base_acc
             logger.info("f5 variant", extra=rows[-1])
         del acc
     return rows

@@ -103,6 +103,11 @@ def main(argv=None) -> int:
     def run_xtts():
         results["xtts"] = xtts_bench.bench_xtts(xtts_model, device, ref, repeats, tokens)
 
+    def run_attn_probe():
+        from .attn_probe import probe
+
+        results["sdpa_probe"] = probe()
+
     def run_f5_v1():
         results["f5_v1"] = f5_bench.bench_model("F5TTS_v1_Base", f5_model, vocoder, device, repeats, texts,
                                                 compile=not args.no_compile, variants=not args.no_variants)
@@ -123,6 +128,8 @@ def main(argv=None) -> int:
     if xtts_model is not None:
         section("xtts", run_xtts)
     if "f5" not in args.skip:
+        if not args.no_variants:
+            section("sdpa_probe", run_attn_probe)
         section("f5_v1", run_f5_v1)
         if "v0" not in args.skip:
             section("f5_v0", run_f5_v0)
@@ -149,7 +156,15 @@ def print_table(r: dict) -> None:
               f"{c['upstream_dtype']}), batched vs alone {c['mel_rel_err_batched_vs_alone']:.2e}; "
               f"warm-up {r[key]['warmup_s']:.1f} s")
         for v in r[key].get("variants", []):
-            print(f"    {v['variant']:<48}{v['chars']:>5} ch {v['median_s']:>8.3f} s  RTF {v['rtf']:.4f}")
+            if "error" in v:
+                print(f"    {v['variant']:<48}{v['chars']:>5} ch  failed: {v['error'][:80]}")
+                continue
+            err = f"  err {v['mel_rel_err_vs_default_backend']:.1e}" if "mel_rel_err_vs_default_backend" in v else ""
+            print(f"    {v['variant']:<48}{v['chars']:>5} ch {v['median_s']:>8.3f} s  RTF {v['rtf']:.4f}{err}")
+    for name, p in r.get("sdpa_probe", {}).items():
+        print(f"  sdpa {name:<18} " + (f"{p['ms']:.3f} ms/call {p['tflops']:.0f} TFLOP/s"
+                                       + (f" err {p['rel_err_vs_fp32_math']:.1e}" if "rel_err_vs_fp32_math" in p else "")
+                                       if "ms" in p else p["error"][:100]))
     if "xtts" in r:
         x = r["xtts"]
         for row in x["rows"]:

@@ -145,3 +145,24 @@ def test_upstream_chunking_rule():
     text = "One sentence here. " * 30
     chunks = upstream_chunks(6.0, "a reference transcript of some length. ", text)
     assert len(chunks) > 1 and " ".join(chunks).split() == text.split()
+
+
+def test_one_compiled_block_serves_every_block():
+    """The functional DiT block compiles once for all blocks (weights are arguments, not guards)."""
+    from torch._dynamo.testing import CompileCounter
+
+    from engines.accel.f5_step import CFGEulerStep, dit_block
+
+    torch._dynamo.reset()
+    step = CFGEulerStep(_tiny_cfm(True).transformer, torch.float32)
+    counter = CompileCounter()
+    step.block_fn = torch.compile(dit_block, backend=counter, dynamic=True)
+    cos, sin = step.rope(50, "cpu")
+    y = torch.randn(1, 50, 100)
+    static_in = torch.randn(2, 50, 64)
+    cos2, sin2 = step.rope(70, "cpu")
+    with torch.inference_mode():  # two blocks, two lengths: still one compiled frame
+        step(y, torch.tensor(0.3), torch.tensor(2.0), static_in, None, None, cos, sin)
+        y2 = torch.randn(1, 70, 100)
+        step(y2, torch.tensor(0.5), torch.tensor(2.0), torch.randn(2, 70, 64), None, None, cos2, sin2)
+    assert counter.frame_count == 1

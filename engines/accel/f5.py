@@ -46,6 +46,8 @@ class F5AccelOptions:
 
     use_graphs: bool = True
     compile: bool = False
+    compile_scope: str = "block"  # "block": one compiled DiT block reused 22x; "step": the whole step
+    attn_backend: str | None = None  # e.g. "cudnn": force an SDPA backend (None: PyTorch's choice)
     vocoder_half: bool = True
     pad_multiple: int = 64
     max_batch: int = 8
@@ -120,8 +122,12 @@ class F5Accelerator:
         dit.eval()
         self.step = CFGEulerStep(dit, self.dtype).to(self.device)
         self._forward = self.step
-        if opts.compile:
+        if opts.compile and opts.compile_scope == "step":
             self._forward = torch.compile(self.step, dynamic=True)
+        elif opts.compile:
+            from .f5_step import dit_block
+
+            self.step.block_fn = torch.compile(dit_block, dynamic=True)
         self._graphs = GraphCapturer()
         self._slots: dict[tuple, _Slot] = {}
         self._refs: dict[str, _Reference] = {}
@@ -268,15 +274,26 @@ class F5Accelerator:
         try:
             return self._graphs.capture(lambda: self._euler(bufs), label=str(key))
         except Exception as exc:  # noqa: BLE001 - logged, and the slower path is taken explicitly
-            if self._forward is self.step:
+            if not self.options.compile:
                 raise
             logger.warning("compiled F5 step failed; using the eager step under CUDA graphs",
                            extra={"error": f"{type(exc).__name__}: {exc}", "shape": str(key)})
+            from .f5_step import dit_block
+
             self._forward = self.step
+            self.step.block_fn = dit_block
             self.options = F5AccelOptions(**{**self.options.__dict__, "compile": False})
             return self._graphs.capture(lambda: self._euler(bufs), label=str(key))
 
     def _euler(self, bufs: dict) -> None:
+        if self.options.attn_backend:
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+
+            with sdpa_kernel([getattr(SDPBackend, self.options.attn_backend.upper() + "_ATTENTION")]):
+                return self._euler_step(bufs)
+        return self._euler_step(bufs)
+
+    def _euler_step(self, bufs: dict) -> None:
         v = self._forward(bufs["y"], bufs["t"], bufs["cfg"], bufs["static_in"], bufs["mask"], bufs["attn_mask"],
                           bufs["cos"], bufs["sin"])
         bufs["y"].add_(v * bufs["dt"])
