@@ -81,6 +81,7 @@ def bench_model(arch, model, vocoder, device, repeats, texts=(100, 300, 1000), c
     out["accelerator_init_s"] = time.perf_counter() - t0
     out["warmup_s"] = acc.warmup()
     out["compiled"] = acc.options.compile
+    out["compile_scope"] = acc.options.compile_scope
     out["correctness"] = correctness(model, vocoder, acc, ref, device)
     for n in texts:
         text = TEXTS[n]
