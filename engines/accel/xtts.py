@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from typing import Iterator
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -177,7 +176,7 @@ class XttsAccelerator:
         """Yields (n_tokens_so_far, latents[:n], is_end) after each host check."""
         max_new = min(max_new_tokens or self.max_gen, self.max_gen)
         t0 = time.perf_counter()
-        prefix_len = self._prefill(text_tokens, cond_latents, params, min_new_tokens)
+        self._prefill(text_tokens, cond_latents, params, min_new_tokens)
         self._prefill_s = time.perf_counter() - t0
         step = self._step_fn(params)
         produced, checked = 1, 0
@@ -200,7 +199,6 @@ class XttsAccelerator:
             for _ in range(burst):
                 step()
             produced += burst
-        del prefix_len
 
     def _prefill(self, text_tokens, cond_latents, params, min_new_tokens) -> int:
         gpt = self.gpt
