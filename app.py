@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from engines import EngineManager
+from history import OutputHistory
 from webui import AppConfig, build_app, launch_options
 from webui.logs import configure_logging
 
@@ -20,10 +21,12 @@ def main() -> None:
     configure_logging()
     config = AppConfig.from_env()
     manager = EngineManager.from_env()
-    demo = build_app(manager, config)
+    history = OutputHistory.from_env()
+    demo = build_app(manager, config, history)
     logger.info("starting", extra={"server_name": config.server_name, "server_port": config.server_port,
-                                   "auth": config.auth is not None, "queue_size": config.queue_size})
-    demo.launch(**launch_options(manager, config))
+                                   "auth": config.auth is not None, "queue_size": config.queue_size,
+                                   "output_dir": str(history.root)})
+    demo.launch(**launch_options(manager, config, history))
 
 
 if __name__ == "__main__":

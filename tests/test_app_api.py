@@ -169,6 +169,36 @@ def test_bad_input_gets_its_message(client, tmp_path, case, endpoint, overrides,
     assert message in str(raised.value)
 
 
+def test_no_server_path_can_be_passed_as_reference(app):
+    """A FileData pointing at a server file (not an upload) is refused before any handler runs."""
+    import httpx
+
+    secret = "/etc/hostname"
+    data = [{"path": secret, "meta": {"_type": "gradio.FileData"}}, "a transcript.", "hello there.", "en", "f5tts",
+            None, None, None, True]
+    with httpx.Client(base_url=app.url, timeout=30) as http:
+        event_id = http.post("gradio_api/call/clone", json={"data": data}).json()["event_id"]
+        stream = http.get(f"gradio_api/call/clone/{event_id}").text
+    assert "event: error" in stream and "event: complete" not in stream
+    assert open(secret).read().strip() not in stream.replace(secret, "")
+    # Refused by Gradio before the handler: no request, so not even a failure record names the file.
+    from history import OutputHistory
+
+    assert all(e.request.get("reference_audio") != secret for e in OutputHistory(app.output_dir).list())
+    assert "not uploaded by a user" in app.log_tail(200_000)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("voice_preset", "../../etc/passwd", "unknown voice preset '../../etc/passwd'"),
+    ("engine", "/tmp/my_model.pth", "unknown engine '/tmp/my_model.pth'"),
+    ("quality_profile", "/root/.cache/x.yaml", "unknown quality profile '/root/.cache/x.yaml'"),
+])
+def test_paths_in_selectors_are_just_unknown_names(client, field, value, message):
+    with pytest.raises(AppError) as raised:
+        dub(client, **{field: value})
+    assert message in str(raised.value)
+
+
 def test_language_the_loaded_engines_cannot_serve(client):
     dub(client, engine="xtts", quality_profile="xtts_fast")  # XTTS loaded: its config's languages are known
     with pytest.raises(AppError, match="language ja cannot be served by f5tts or xtts"):

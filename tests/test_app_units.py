@@ -73,3 +73,15 @@ def test_requests_from_form_values():
     assert request.voice_preset == "male_generic" and not request.is_cloning
     cloning = clone_request(None, "  ", "hi", "en", "f5tts", None)
     assert cloning.is_cloning and cloning.reference_audio == "" and cloning.reference_text is None
+
+
+@pytest.mark.parametrize("value, message", [("fast", "seed 'fast' is not a number"), (float("nan"), "not a finite"),
+                                            (1.5, "seed 1.5 must be a whole number")])
+def test_bad_seeds_are_named(value, message):
+    import gradio as gr
+
+    from webui.synthesis import optional_seed
+
+    with pytest.raises(gr.Error, match=message):
+        optional_seed(value)
+    assert optional_seed("") is None and optional_seed(7.0) == 7

@@ -83,3 +83,11 @@ def test_dub_in_the_browser_shows_the_fallback_beside_the_audio(fallback_app, br
     browser.execute_script("window.scrollTo(0, 0)")
     assert browser.save_screenshot(str(target))
     assert target.stat().st_size > 10_000
+
+    # The same result is in the History tab: newest first, with its badges, playable and downloadable.
+    next(t for t in browser.find_elements(By.CSS_SELECTOR, "button[role='tab']") if t.text.strip() == "History").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".vs-history-head"))
+    newest = browser.find_elements(By.CSS_SELECTOR, "[id^='history-20']")[0]
+    assert "porque o checkpoint do F5-TTS" in newest.text
+    assert newest.find_element(By.CSS_SELECTOR, ".vs-badge-fallback").is_displayed()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".vs-history-entry a[data-testid='download-link'][href$='.wav']"))

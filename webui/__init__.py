@@ -12,43 +12,59 @@ from typing import Any
 import gradio as gr
 
 from engines import EngineManager
+from history import OutputHistory
 
 from .cloning import build_cloning_tab, packaged_examples_dir
 from .config import AppConfig
 from .dubbing import build_dubbing_tab
+from .history_tab import build_history_tab
 from .routes import health_routes
 from .status import build_status_tab
-from .synthesis import Recorder
 
 TITLE = "Voice Studio"
 INTRO = ("Dub text in a preset voice or clone a voice from a short clip, with **F5-TTS** or **XTTS-v2**. "
          "The badges beside every result say which engine and settings really produced it.")
 
 
-def build_app(manager: EngineManager, config: AppConfig | None = None, recorder: Recorder | None = None) -> gr.Blocks:
-    """The Blocks app; loads no model. ``recorder`` keeps every result (the output history)."""
+def build_app(manager: EngineManager, config: AppConfig | None = None,
+              history: OutputHistory | None = None) -> gr.Blocks:
+    """The Blocks app; loads no model. With ``history``, every result and failure is kept there."""
     config = config or AppConfig()
     with gr.Blocks(title=TITLE, analytics_enabled=config.analytics_enabled,
-                   delete_cache=(config.cache_ttl_s, config.cache_ttl_s)) as demo:
+                   delete_cache=(config.cache_sweep_s, config.cache_ttl_s)) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Tabs():
-            build_dubbing_tab(manager, recorder)
-            build_cloning_tab(manager, recorder)
-            health_json, refresh = build_status_tab(manager)
-        demo.load(refresh, outputs=health_json, api_visibility="private", concurrency_limit=None)
+            views = [build_dubbing_tab(manager, history), build_cloning_tab(manager, history)]
+            health_json, refresh_status = build_status_tab(manager)
+            if history is not None:
+                _, entries, refresh_history, limit = build_history_tab(history)
+                for view in views:  # a new result shows in the History tab at once
+                    view.metadata.change(refresh_history, inputs=limit, outputs=entries, api_visibility="private",
+                                         concurrency_limit=None)
+        demo.load(refresh_status, outputs=health_json, api_visibility="private", concurrency_limit=None)
+    # One synthesis per engine at a time is the manager's lock; Gradio runs at most one
+    # synthesis event per engine (the shared "synthesis" concurrency group) and keeps at
+    # most ``queue_size`` waiting, refusing more with "Queue is full".
     demo.queue(max_size=config.queue_size, default_concurrency_limit=1)
     return demo
 
 
-def launch_options(manager: EngineManager, config: AppConfig, extra_allowed_paths: list[str] | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``demo.launch``: loopback by default, never share, no telemetry."""
+def launch_options(manager: EngineManager, config: AppConfig, history: OutputHistory | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``demo.launch``: loopback by default, never share, no telemetry.
+
+    Gradio may serve files only from its cache, the f5-tts example clips and the output
+    folder (results are handed out from there); no other server path is reachable.
+    """
+    allowed = [str(packaged_examples_dir())]
+    if history is not None:
+        allowed.append(str(history.root.expanduser().resolve()))
     return dict(
         server_name=config.server_name,
         server_port=config.server_port,
         share=False,
         auth=[config.auth] if config.auth else None,
         max_file_size=config.max_file_size,
-        allowed_paths=[str(packaged_examples_dir()), *(extra_allowed_paths or [])],
+        allowed_paths=allowed,
         app_kwargs={"routes": health_routes(manager)},
         enable_monitoring=False,
         mcp_server=False,

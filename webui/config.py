@@ -7,7 +7,8 @@ Variables (a public contract; extend, never rename):
   VOICE_STUDIO_AUTH         user:password turns on Gradio's login (off by default)
   VOICE_STUDIO_QUEUE_SIZE   requests that may wait in the queue before new ones are refused (default 32)
   VOICE_STUDIO_MAX_UPLOAD_MB  largest accepted upload (default: the engines' reference limit, 50)
-  VOICE_STUDIO_CACHE_TTL_S  Gradio temp files older than this are deleted, checked as often (default 3600)
+  VOICE_STUDIO_CACHE_TTL_S  Gradio temp files (uploads, outputs) older than this are deleted (default 3600);
+                            keep it well above the longest queue wait, or a waiting upload can be swept
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ class AppConfig:
             max_upload_mb=_int(env, "VOICE_STUDIO_MAX_UPLOAD_MB", MAX_UPLOAD_BYTES // 2**20, low=1),
             cache_ttl_s=_int(env, "VOICE_STUDIO_CACHE_TTL_S", 3600, low=10),
         )
+
+    @property
+    def cache_sweep_s(self) -> int:
+        """How often Gradio looks for expired temp files: a quarter of the TTL, 5 s to 15 min."""
+        return max(5, min(self.cache_ttl_s // 4, 900))
 
     @property
     def max_file_size(self) -> str:

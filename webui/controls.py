@@ -72,8 +72,9 @@ def follow_engine(engine: str) -> gr.Dropdown:
 def advanced_options(elem_prefix: str) -> tuple[gr.Number, gr.Number, gr.Checkbox]:
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
-            speed = gr.Number(value=None, label="Speed (0.5–2.0; empty: the profile's pace)", minimum=0.5,
-                              maximum=2.0, step=0.05, elem_id=f"{elem_prefix}-speed")
+            # No minimum/maximum here: the manager checks the range and its message names it.
+            speed = gr.Number(value=None, label="Speed (0.5–2.0; empty: the profile's pace)", step=0.05,
+                              elem_id=f"{elem_prefix}-speed")
             seed = gr.Number(value=None, label="Seed (empty: random, reported below)", precision=0,
                              elem_id=f"{elem_prefix}-seed")
             allow_fallback = gr.Checkbox(value=True, label="Allow fallback to the other engine",

@@ -48,8 +48,9 @@ def unload_engine(manager: EngineManager, name: str) -> dict[str, Any]:
 
 def _row(label: str, value: Any) -> str:
     shown = "—" if value is None or value == "" else value
-    return f"<tr><th style='text-align:left;padding-right:12px'>{html.escape(label)}</th>" \
-           f"<td>{html.escape(str(shown))}</td></tr>"
+    cell = "border:none;padding:2px 12px 2px 0;vertical-align:top;text-align:left"
+    return (f"<tr><th style='{cell};white-space:nowrap'>{html.escape(label)}</th>"
+            f"<td style='{cell};word-break:break-all'>{html.escape(str(shown))}</td></tr>")
 
 
 def render_card(name: str, health: dict[str, Any]) -> str:
@@ -71,11 +72,11 @@ def render_card(name: str, health: dict[str, Any]) -> str:
         hint = ("<p style='margin:8px 0 0;color:#b91c1c'><b>What to do:</b> "
                 f"{html.escape(health['error'])}</p>")
     return (f"<div class='vs-engine-card' data-engine='{html.escape(name)}' style='border:1px solid #d1d5db;"
-            f"border-radius:10px;padding:12px;margin:6px 0'>"
+            f"border-radius:10px;padding:12px'>"
             f"<h3 style='margin:0 0 6px'>{html.escape(engine_label(name))} "
             f"<span data-status='{html.escape(health['status'])}' style='background:{colour};color:#fff;"
             f"border-radius:999px;padding:2px 10px;font-size:0.75em'>{html.escape(wording)}</span></h3>"
-            f"<table>{''.join(rows)}</table>{hint}</div>")
+            f"<table style='border:none;margin:0;font-size:0.9em'>{''.join(rows)}</table>{hint}</div>")
 
 
 def render_status(health: dict[str, Any] | None) -> str:
@@ -86,7 +87,8 @@ def render_status(health: dict[str, Any] | None) -> str:
             f"{OVERALL_STYLE.get(overall, '#6b7280')};font-weight:700'>{html.escape(overall)}</span>"
             f" <small>({html.escape(str(health.get('timestamp', '')))})</small></p>")
     cards = "".join(render_card(name, h) for name, h in health.get("engines", {}).items())
-    return head + cards
+    return (head + "<div style='display:grid;grid-template-columns:repeat(auto-fit,minmax(360px,1fr));gap:12px'>"
+            + cards + "</div>")
 
 
 def build_status_tab(manager: EngineManager) -> tuple[gr.JSON, Callable[[], dict[str, Any]]]:
@@ -95,7 +97,7 @@ def build_status_tab(manager: EngineManager) -> tuple[gr.JSON, Callable[[], dict
     def refresh() -> dict[str, Any]:
         return engine_status(manager)
 
-    with gr.Tab("Engine status", id="status"):
+    with gr.Tab("Engine status", id="status") as tab:
         cards = gr.HTML(elem_id="status-cards")
         with gr.Row():
             refresh_button = gr.Button("Refresh", elem_id="status-refresh")
@@ -107,6 +109,7 @@ def build_status_tab(manager: EngineManager) -> tuple[gr.JSON, Callable[[], dict
             health_json = gr.JSON(label="Health", elem_id="status-json")
         health_json.change(render_status, inputs=health_json, outputs=cards, api_visibility="private")
         refresh_button.click(refresh, outputs=health_json, api_name="engine_status", concurrency_limit=None)
+        tab.select(refresh, outputs=health_json, api_visibility="private", concurrency_limit=None)
         for name, (load_button, unload_button) in buttons.items():
             load_button.click(_bind(load_engine, manager, name), outputs=health_json, api_visibility="private",
                               concurrency_id="engine_admin", concurrency_limit=1)

@@ -7,6 +7,7 @@ message; a fallback also raises a ``gr.Warning`` toast. The manager does the wor
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -20,6 +21,8 @@ from engines import (
     SynthesisResult,
     VoiceStudioError,
 )
+
+from history import HistoryError
 
 from .badges import engine_label, fallback_text, render_badges
 from .gpu import gpu_bound
@@ -35,7 +38,7 @@ class Recorder(Protocol):
 
     def save_result(self, request: SynthesisRequest, result: SynthesisResult) -> Any: ...
 
-    def save_failure(self, request: SynthesisRequest, error: BaseException) -> Any: ...
+    def save_failure(self, request: SynthesisRequest, error: str) -> Any: ...
 
 
 def make_synthesizer(manager: EngineManager) -> Callable[[SynthesisRequest, Callable | None], SynthesisResult]:
@@ -47,22 +50,29 @@ def make_synthesizer(manager: EngineManager) -> Callable[[SynthesisRequest, Call
     return gpu_bound(synthesize)
 
 
-def optional_float(value: Any) -> float | None:
+def optional_number(value: Any, name: str) -> float | None:
     """Gradio sends None (or "") for an empty number box: the profile's own value."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError) as exc:
-        raise gr.Error(f"speed {value!r} is not a number", title="Bad input") from exc
+        raise gr.Error(f"{name} {value!r} is not a number", title="Bad input") from exc
+    if not math.isfinite(number):
+        raise gr.Error(f"{name} {value!r} is not a finite number", title="Bad input")
+    return number
+
+
+def optional_float(value: Any, name: str = "speed") -> float | None:
+    return optional_number(value, name)
 
 
 def optional_seed(value: Any) -> int | None:
     """Empty means a random seed (reported in the metadata)."""
-    number = optional_float(value) if not isinstance(value, int) else value
+    number = optional_number(value, "seed")
     if number is None:
         return None
-    if float(number) != int(number):
+    if number != int(number):
         raise gr.Error(f"seed {value!r} must be a whole number", title="Bad input")
     return int(number)
 
@@ -83,35 +93,45 @@ def run_request(synthesize: Callable[[SynthesisRequest, Callable | None], Synthe
     report(0.0, f"Starting on {engine_label(request.engine)}…")
     try:
         result = synthesize(request, report)
+    except InputError as exc:
+        logger.info("bad input", extra={"engine": request.engine, "error": str(exc)})
+        _record_failure(recorder, request, str(exc))
+        raise gr.Error(str(exc), title="Bad input") from exc
+    except NoEngineAvailableError as exc:
+        message = no_engine_message(exc)
+        logger.warning("no engine available", extra={"reasons": exc.reasons})
+        _record_failure(recorder, request, message)
+        raise gr.Error(message, title="No engine available") from exc
     except VoiceStudioError as exc:
-        _record_failure(recorder, request, exc)
-        if isinstance(exc, InputError):
-            logger.info("bad input", extra={"engine": request.engine, "error": str(exc)})
-            raise gr.Error(str(exc), title="Bad input") from exc
-        if isinstance(exc, NoEngineAvailableError):
-            logger.warning("no engine available", extra={"reasons": exc.reasons})
-            raise gr.Error(no_engine_message(exc), title="No engine available") from exc
         logger.warning("synthesis refused", extra={"error": str(exc)})
+        _record_failure(recorder, request, str(exc))
         raise gr.Error(str(exc), title="Synthesis failed") from exc
-    except Exception as exc:
-        _record_failure(recorder, request, exc)
+    except Exception as exc:  # a bug: record it, then let Gradio report it
+        _record_failure(recorder, request, f"internal error ({type(exc).__name__}: {exc})")
         raise
-    metadata = dict(result.metadata)
+    # The text goes back with the metadata so an API client can match each answer to its request.
+    metadata = {**result.metadata, "text": request.text}
     warning = fallback_text(metadata)
     if warning:
         gr.Warning(warning)
     audio: AudioValue = (result.sample_rate, result.audio)
     if recorder is not None:
-        entry = recorder.save_result(request, result)
-        audio = str(entry.audio_path)
-        metadata["history_id"] = entry.id
+        try:
+            entry = recorder.save_result(request, result)
+        except HistoryError as exc:  # the user still gets the audio; the history says why it is missing
+            logger.error("result not saved to the history", extra={"error": str(exc)})
+            gr.Warning(f"Not saved to the history: {exc}")
+            metadata["history_error"] = str(exc)
+        else:
+            audio = str(entry.audio_path)
+            metadata["history_id"] = entry.id
     return audio, render_badges(metadata), metadata
 
 
-def _record_failure(recorder: Recorder | None, request: SynthesisRequest, exc: BaseException) -> None:
+def _record_failure(recorder: Recorder | None, request: SynthesisRequest, message: str) -> None:
     if recorder is None:
         return
     try:
-        recorder.save_failure(request, exc)
-    except OSError as save_exc:  # the user's error matters more than a failed record of it
-        logger.error("could not record a failed request", exc_info=save_exc, extra={"error": str(exc)})
+        recorder.save_failure(request, message)
+    except HistoryError as exc:  # the user's error matters more than a failed record of it
+        logger.error("could not record a failed request", extra={"error": message, "history_error": str(exc)})
