@@ -166,3 +166,24 @@ def test_one_compiled_block_serves_every_block():
         y2 = torch.randn(1, 70, 100)
         step(y2, torch.tensor(0.5), torch.tensor(2.0), torch.randn(2, 70, 64), None, None, cos2, sin2)
     assert counter.frame_count == 1
+
+
+def test_concurrent_requests_are_serialised(vocoder):
+    """Two threads share one accelerator (as Gradio workers would): results equal sequential ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    acc = F5Accelerator(_tiny_cfm(True), vocoder, "cpu")
+    ref = _reference()
+    texts = [["first request."], ["second request, longer."]]
+    expected = [acc.sample_mels(ref, REF_TEXT, t, nfe_step=2, seed=i)[0][0] for i, t in enumerate(texts)]
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(lambda it: acc.sample_mels(ref, REF_TEXT, it[1], nfe_step=2, seed=it[0])[0][0],
+                            enumerate(texts)))
+    for e, g in zip(expected, got):
+        assert torch.equal(e, g)
+
+
+def test_empty_reference_text_is_refused(vocoder):
+    acc = F5Accelerator(_tiny_cfm(True), vocoder, "cpu")
+    with pytest.raises(ValueError, match="transcript"):
+        acc.infer(_reference(), "", ["hello."], nfe_step=2)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -133,6 +134,7 @@ class F5Accelerator:
         self._graphs = GraphCapturer()
         self._slots: dict[tuple, _Slot] = {}
         self._refs: dict[str, _Reference] = {}
+        self._lock = threading.RLock()  # one request at a time: the step buffers and graphs are shared
         self.num_channels = model.num_channels
         logger.info("F5Accelerator ready", extra={"device": str(self.device), "dtype": str(self.dtype),
                                                   "graphs": opts.use_graphs, "compile": opts.compile})
@@ -172,6 +174,14 @@ class F5Accelerator:
         """Generated mels [frames, mel] float32 per chunk (upstream's ``generated[:, ref_len:]``)."""
         if not gen_texts:
             return [], None
+        if not ref_text:
+            raise ValueError("ref_text is empty: F5-TTS needs the reference transcript")
+        with self._lock:
+            return self._sample_mels(ref_audio, ref_text, gen_texts, nfe_step, cfg_strength, sway_sampling_coef,
+                                     speed, seed, target_rms)
+
+    def _sample_mels(self, ref_audio, ref_text, gen_texts, nfe_step, cfg_strength, sway_sampling_coef, speed,
+                     seed, target_rms):
         ref = self._reference(ref_audio, target_rms)
         if len(ref_text[-1].encode("utf-8")) == 1:
             ref_text = ref_text + " "

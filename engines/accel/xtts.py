@@ -15,6 +15,7 @@ the host checks for the stop token only every ``sync_every`` tokens.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Iterator
@@ -82,6 +83,7 @@ class XttsAccelerator:
         self._positions = torch.arange(self.max_len, device=self.device)
         self._capturer = GraphCapturer()
         self._graphs: dict[tuple, torch.cuda.CUDAGraph] = {}
+        self._lock = threading.RLock()  # one decode at a time: the KV cache and graph buffers are shared
         logger.info("XttsAccelerator ready", extra={"device": str(self.device), "dtype": str(self.dtype),
                                                     "graphs": opts.use_graphs, "cache_len": self.max_len})
 
@@ -148,29 +150,31 @@ class XttsAccelerator:
         speaker_embedding = speaker_embedding.to(self.device)
         wav_gen_prev, wav_overlap = None, None
         done = 0
-        for n, latents, is_end in self._decode_iter(tokens, gpt_cond_latent.to(self.device), params,
-                                                    max_new_tokens, min_new_tokens, stream_chunk_size):
-            if not is_end and n - done < stream_chunk_size:
-                continue
-            done = n
-            wav_gen = self._vocode(latents, speaker_embedding, speed)
-            chunk, wav_gen_prev, wav_overlap = self.model.handle_chunks(
-                wav_gen.squeeze(), wav_gen_prev, wav_overlap, overlap_wav_len, is_final=is_end)
-            yield chunk
+        with self._lock:  # held until the stream ends or the consumer closes the generator
+            for n, latents, is_end in self._decode_iter(tokens, gpt_cond_latent.to(self.device), params,
+                                                        max_new_tokens, min_new_tokens, stream_chunk_size):
+                if not is_end and n - done < stream_chunk_size:
+                    continue
+                done = n
+                wav_gen = self._vocode(latents, speaker_embedding, speed)
+                chunk, wav_gen_prev, wav_overlap = self.model.handle_chunks(
+                    wav_gen.squeeze(), wav_gen_prev, wav_overlap, overlap_wav_len, is_final=is_end)
+                yield chunk
 
     # ---- decoding --------------------------------------------------------------------
     @torch.inference_mode()
     def decode(self, text_tokens, cond_latents, params: SamplingParams, max_new_tokens=None,
                min_new_tokens=0) -> DecodeResult:
-        t0 = time.perf_counter()
-        result = None
-        for n, _latents, is_end in self._decode_iter(text_tokens, cond_latents, params, max_new_tokens,
-                                                     min_new_tokens, None):
-            if is_end:
-                result = n
-        total = time.perf_counter() - t0
-        return DecodeResult(codes=self.tokens_buf[:result].clone(), latents=self.latents_buf[:result].clone(),
-                            prefill_s=self._prefill_s, decode_s=total)
+        with self._lock:
+            t0 = time.perf_counter()
+            result = None
+            for n, _latents, is_end in self._decode_iter(text_tokens, cond_latents, params, max_new_tokens,
+                                                         min_new_tokens, None):
+                if is_end:
+                    result = n
+            total = time.perf_counter() - t0
+            return DecodeResult(codes=self.tokens_buf[:result].clone(), latents=self.latents_buf[:result].clone(),
+                                prefill_s=self._prefill_s, decode_s=total)
 
     def _decode_iter(self, text_tokens, cond_latents, params, max_new_tokens, min_new_tokens, report_every):
         """Yields (n_tokens_so_far, latents[:n], is_end) after each host check."""
