@@ -90,4 +90,5 @@ def test_dub_in_the_browser_shows_the_fallback_beside_the_audio(fallback_app, br
     newest = browser.find_elements(By.CSS_SELECTOR, "[id^='history-20']")[0]
     assert "porque o checkpoint do F5-TTS" in newest.text
     assert newest.find_element(By.CSS_SELECTOR, ".vs-badge-fallback").is_displayed()
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".vs-history-entry a[data-testid='download-link'][href$='.wav']"))
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR,
+                                         ".vs-history-entry a[data-testid='download-link'][href$='.wav']"))

@@ -34,9 +34,11 @@ def list_history(history: OutputHistory, limit: Any = DEFAULT_LIMIT) -> list[dic
     try:
         count = int(limit) if limit not in (None, "") else DEFAULT_LIMIT
     except (TypeError, ValueError) as exc:
-        raise gr.Error(f"limit {limit!r} is not a whole number", title="Bad input") from exc
+        raise gr.Error(f"limit {limit!r} is not a whole number", title="Bad input",
+                       print_exception=False) from exc
     if not 1 <= count <= MAX_LIMIT:
-        raise gr.Error(f"limit {count} is out of range; use 1 to {MAX_LIMIT}", title="Bad input")
+        raise gr.Error(f"limit {count} is out of range; use 1 to {MAX_LIMIT}", title="Bad input",
+                       print_exception=False)
     return [entry_summary(entry) for entry in history.list(limit=count)]
 
 

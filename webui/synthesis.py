@@ -57,9 +57,10 @@ def optional_number(value: Any, name: str) -> float | None:
     try:
         number = float(value)
     except (TypeError, ValueError) as exc:
-        raise gr.Error(f"{name} {value!r} is not a number", title="Bad input") from exc
+        raise gr.Error(f"{name} {value!r} is not a number", title="Bad input",
+                       print_exception=False) from exc
     if not math.isfinite(number):
-        raise gr.Error(f"{name} {value!r} is not a finite number", title="Bad input")
+        raise gr.Error(f"{name} {value!r} is not a finite number", title="Bad input", print_exception=False)
     return number
 
 
@@ -73,7 +74,7 @@ def optional_seed(value: Any) -> int | None:
     if number is None:
         return None
     if number != int(number):
-        raise gr.Error(f"seed {value!r} must be a whole number", title="Bad input")
+        raise gr.Error(f"seed {value!r} must be a whole number", title="Bad input", print_exception=False)
     return int(number)
 
 
@@ -96,16 +97,16 @@ def run_request(synthesize: Callable[[SynthesisRequest, Callable | None], Synthe
     except InputError as exc:
         logger.info("bad input", extra={"engine": request.engine, "error": str(exc)})
         _record_failure(recorder, request, str(exc))
-        raise gr.Error(str(exc), title="Bad input") from exc
+        raise gr.Error(str(exc), title="Bad input", print_exception=False) from exc
     except NoEngineAvailableError as exc:
         message = no_engine_message(exc)
         logger.warning("no engine available", extra={"reasons": exc.reasons})
         _record_failure(recorder, request, message)
-        raise gr.Error(message, title="No engine available") from exc
+        raise gr.Error(message, title="No engine available", print_exception=False) from exc
     except VoiceStudioError as exc:
         logger.warning("synthesis refused", extra={"error": str(exc)})
         _record_failure(recorder, request, str(exc))
-        raise gr.Error(str(exc), title="Synthesis failed") from exc
+        raise gr.Error(str(exc), title="Synthesis failed", print_exception=False) from exc
     except Exception as exc:  # a bug: record it, then let Gradio report it
         _record_failure(recorder, request, f"internal error ({type(exc).__name__}: {exc})")
         raise
