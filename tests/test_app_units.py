@@ -85,3 +85,40 @@ def test_bad_seeds_are_named(value, message):
     with pytest.raises(gr.Error, match=message):
         optional_seed(value)
     assert optional_seed("") is None and optional_seed(7.0) == 7
+
+
+def test_spaces_gpu_wraps_only_when_spaces_is_installed(monkeypatch):
+    import importlib.machinery
+    import sys
+    import types
+
+    from webui import gpu
+
+    def synthesize():
+        return "ran"
+
+    monkeypatch.setitem(sys.modules, "spaces", None)  # not installed
+    monkeypatch.setattr(gpu, "spaces_available", lambda: False)
+    assert gpu.gpu_bound(synthesize) is synthesize
+
+    calls = []
+    fake = types.ModuleType("spaces")
+    fake.__spec__ = importlib.machinery.ModuleSpec("spaces", None)
+    fake.GPU = lambda duration: (lambda fn: calls.append(duration) or (lambda: "on gpu: " + fn()))
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    monkeypatch.setattr(gpu, "spaces_available", lambda: True)
+    wrapped = gpu.gpu_bound(synthesize)
+    assert wrapped() == "on gpu: ran" and calls == [gpu.GPU_DURATION_S]
+
+
+def test_the_app_builds_without_loading_a_model(tmp_path):
+    """build_app wires the four tabs and the public API names; no engine is loaded."""
+    from engines import EngineManager, Settings
+    from history import OutputHistory
+    from webui import AppConfig, build_app
+
+    manager = EngineManager(Settings.from_env({"VOICE_STUDIO_DEVICE": "cpu", "HF_HUB_OFFLINE": "1"}))
+    demo = build_app(manager, AppConfig(), OutputHistory(tmp_path / "outputs"))
+    names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert names == {"dub", "clone", "engine_status", "history"}
+    assert not any(engine.is_loaded for engine in manager.engines.values())

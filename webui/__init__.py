@@ -1,7 +1,8 @@
 """Voice Studio's web UI: ``build_app(manager, config)`` returns the Gradio Blocks.
 
-One module per tab (``dubbing``, ``cloning``, ``status``); ``badges`` words what really
-ran; ``synthesis`` holds what the synthesis handlers share. Handlers are plain functions
+One module per tab (``dubbing``, ``cloning``, ``status``, ``history_tab``); ``badges``
+words what really ran; ``synthesis`` holds what the synthesis handlers share;
+``routes`` adds ``GET /health/engines``. Handlers are plain functions
 that call the ``EngineManager``; no model logic lives here.
 """
 

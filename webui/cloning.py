@@ -30,9 +30,9 @@ def clone_examples() -> list[list[Any]]:
         return []
     transcript = "Some call me nature, others call me mother nature."
     return [
-        [str(basic), transcript, "I don't really care what you call me. I am mighty and enduring.", "en", "f5tts"],
-        [str(basic), "", "Hello there! Without a transcript, XTTS clones this voice.", "en", "xtts"],
         [str(basic), transcript, "Olá! Esta voz foi clonada a partir de um exemplo em inglês.", "pt-BR", "f5tts"],
+        [str(basic), "", "Hello there! Without a transcript, XTTS clones this voice.", "en", "xtts"],
+        [str(basic), transcript, "¡Hola! Esta voz fue clonada con XTTS.", "es", "xtts"],
     ]
 
 
