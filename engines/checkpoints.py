@@ -18,9 +18,12 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,8 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict:
             raise CheckpointError(
                 f"checkpoint {path.name} is not a readable safetensors file (truncated or corrupt): {exc}"
             ) from exc
+    import torch  # imported here so `import engines` (and the app's start-up) stays light
+
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -107,6 +112,8 @@ def normalize_f5_state_dict(raw: Mapping) -> dict[str, torch.Tensor]:
 
     Pure: ``raw`` is not modified and no tensor is copied.
     """
+    import torch
+
     weights, _ = _unwrap_training_checkpoint(raw)
     normalized: dict[str, torch.Tensor] = {}
     for key, value in weights.items():
@@ -125,6 +132,8 @@ def normalize_f5_state_dict(raw: Mapping) -> dict[str, torch.Tensor]:
 
 def describe_layout(raw: Mapping) -> str:
     """A short name for the layout (for logs and health)."""
+    import torch
+
     weights, container = _unwrap_training_checkpoint(raw)
     prefixes = sorted({k.split(".", 1)[0] + "." for k in weights if isinstance(weights[k], torch.Tensor)
                        and not k.startswith(MODEL_ROOTS) and "." in k})

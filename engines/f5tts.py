@@ -66,11 +66,11 @@ class F5Engine(Engine):
     display_name = "F5-TTS"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, settings: F5Settings, device_preference: str = "auto", cache_dir=None, accel: bool = True):
+    def __init__(self, settings: F5Settings, device_preference: str = "auto", cache_dir=None, accel: str = "auto"):
         super().__init__(device_preference)
         self.settings = settings
         self.cache_dir = cache_dir
-        self.use_accel = accel
+        self.accel_mode = accel
         self.model = None
         self.vocoder = None
         self.accelerator = None  # engines.accel.F5Accelerator on CUDA
@@ -118,10 +118,12 @@ class F5Engine(Engine):
         patch_start = time.perf_counter()
         state = normalize_f5_state_dict(raw)
         layout = describe_layout(raw)
+        patch_s = time.perf_counter() - patch_start
         del raw
         model, vocab_entries = build_cfm(arch.dit_kwargs, str(vocab_path))
+        check_start = time.perf_counter()
         check_against_model(state, model.state_dict(), vocab_entries, arch.name)
-        patch_s = time.perf_counter() - patch_start
+        patch_s += time.perf_counter() - check_start  # normalising + checking: the cost of accepting any layout
         patched_copy = None
         if self.settings.patched_copy and self.cache_dir is not None:
             patched_copy = write_patched_copy(state, ckpt_path, self.cache_dir / "patched")
@@ -153,11 +155,11 @@ class F5Engine(Engine):
 
     def _start_accelerator(self, device: str) -> float | None:
         """On CUDA, the fast path of ``engines.accel`` (same function), warmed up so no user pays compile time."""
-        if device != "cuda" or not self.use_accel:
+        if device != "cuda" or self.accel_mode == "off":
             return None
         from .accel import F5Accelerator
 
-        self.accelerator = F5Accelerator(self.model, self.vocoder, device)
+        self.accelerator = F5Accelerator(self.model, self.vocoder, device, compile=self.accel_mode == "auto")
         return round(self.accelerator.warmup(), 2)
 
     def _unload(self) -> None:

@@ -129,7 +129,7 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "voice-studio")
     presets_dir: Path | None = None
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
-    accel: bool = True  # use engines/accel on CUDA; never used on CPU
+    accel: str = "auto"  # auto | graphs | off: engines/accel on CUDA; never used on CPU
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -147,11 +147,14 @@ class Settings:
         )
 
 
-def _accel(value: str) -> bool:
+ACCEL_MODES = ("auto", "graphs", "off")
+
+
+def _accel(value: str) -> str:
     value = (value or "auto").strip().lower()
-    if value not in ("auto", "off"):
-        raise InputError(f"VOICE_STUDIO_ACCEL={value!r}: use auto or off")
-    return value == "auto"
+    if value not in ACCEL_MODES:
+        raise InputError(f"VOICE_STUDIO_ACCEL={value!r}: use " + ", ".join(ACCEL_MODES))
+    return value
 
 
 def positive_int_env(env: Mapping[str, str], name: str, default: int) -> int:

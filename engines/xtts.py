@@ -34,10 +34,10 @@ class XttsEngine(Engine):
     display_name = "XTTS-v2"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, settings: XttsSettings, device_preference: str = "auto", accel: bool = True):
+    def __init__(self, settings: XttsSettings, device_preference: str = "auto", accel: str = "auto"):
         super().__init__(device_preference)
         self.settings = settings
-        self.use_accel = accel
+        self.accel_mode = accel  # auto and graphs are the same for XTTS: its decode step is graphed, never compiled
         self.model = None
         self.accelerator = None  # engines.accel.XttsAccelerator on CUDA
         self._languages: tuple[str, ...] = tuple(XTTS_CODES)  # the published 17 until the config says
@@ -93,7 +93,7 @@ class XttsEngine(Engine):
         served = [from_xtts_code(code) for code in config.languages]
         self._languages = tuple(code for code in served if code is not None)
         warmup_s = None
-        if device == "cuda" and self.use_accel:
+        if device == "cuda" and self.accel_mode != "off":
             from .accel import XttsAccelerator
 
             self.accelerator = XttsAccelerator(self.model, device)

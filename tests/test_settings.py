@@ -37,7 +37,7 @@ def test_environment_overrides_every_source(tmp_path):
     assert settings.f5.languages == ("pt-BR", "en") and settings.f5.arch_spec == "F5TTS_v1_Base"
     assert settings.f5.vocoder.local_dir == tmp_path / "voc" and settings.xtts.model_dir.local_dir == tmp_path / "xtts"
     assert settings.device == "cpu" and settings.f5.known is None
-    assert settings.accel is True and Settings.from_env({"VOICE_STUDIO_ACCEL": "off"}).accel is False
+    assert settings.accel == "auto" and Settings.from_env({"VOICE_STUDIO_ACCEL": "Graphs"}).accel == "graphs"
 
 
 def test_named_architectures_come_from_f5_tts_configs():
@@ -53,7 +53,7 @@ def test_named_architectures_come_from_f5_tts_configs():
     ({"F5TTS_LANGUAGES": "xx"}, "unknown language"),
     ({"F5TTS_CKPT": "hf://onlyowner"}, "hf://owner/repo"),
     ({"VOICE_STUDIO_MAX_TEXT_CHARS": "0"}, "must be positive"),
-    ({"VOICE_STUDIO_ACCEL": "turbo"}, "use auto or off"),
+    ({"VOICE_STUDIO_ACCEL": "turbo"}, "use auto, graphs, off"),
 ])
 def test_bad_settings_are_named(env, match):
     with pytest.raises(InputError, match=match):
