@@ -55,6 +55,10 @@ class EngineManager:
             "xtts": XttsEngine(self.settings.xtts, self.settings.device, accel=self.settings.accel),
         }
         self._load_locks = {name: threading.Lock() for name in self.engines}
+        # Loads of different engines run one at a time: their first imports (transformers'
+        # lazy modules, shared by f5-tts and coqui-tts) are not thread-safe, and two racing
+        # first requests made XTTS fail with "cannot import name 'GPT2Config'".
+        self._any_load_lock = threading.Lock()
         self._synth_locks = {name: threading.Lock() for name in self.engines}
         self._load_errors: dict[str, str] = {}
         self.preset_references = PresetReferences(self)
@@ -83,7 +87,8 @@ class EngineManager:
             if name in self._load_errors:
                 return self._load_errors[name]
             try:
-                engine.load()
+                with self._any_load_lock:
+                    engine.load()
             except EngineUnavailableError as exc:
                 self._load_errors[name] = str(exc)
             except Exception as exc:  # OOM, a broken install: the engine is unavailable, the app goes on
