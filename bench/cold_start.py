@@ -50,6 +50,8 @@ def ui_ready_seconds(timeout: float = 120.0, log_path: Path | None = None) -> di
                             stdout=subprocess.DEVNULL, stderr=log)
     try:
         while time.perf_counter() - start < timeout:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app exited with code {proc.returncode} before answering (see its log)")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
                     if response.status == 200:
@@ -93,10 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="cold_start.json")
     parser.add_argument("--skip-patching", action="store_true")
     args = parser.parse_args(argv)
-    from bench.models import workdir
-
     report = {"ui": ui_ready_seconds(log_path=Path(args.out).with_suffix(".app.log"))}
     if not args.skip_patching:
+        from bench.models import workdir  # torch and f5-tts: only needed for this part
+
         report["patching"] = patching_figures(workdir())
     Path(args.out).write_text(json.dumps(report, indent=2))
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
