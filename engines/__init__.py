@@ -11,7 +11,6 @@ from .errors import (
     EngineUnavailableError,
     InputError,
     NoEngineAvailableError,
-    SynthesisError,
     VoiceStudioError,
     WeightsMissingError,
 )
@@ -28,7 +27,7 @@ from .settings import Settings
 from .types import ENGINE_NAMES, SynthesisRequest, SynthesisResult
 
 __all__ = [
-    "CheckpointError", "EngineUnavailableError", "InputError", "NoEngineAvailableError", "SynthesisError",
+    "CheckpointError", "EngineUnavailableError", "InputError", "NoEngineAvailableError",
     "VoiceStudioError", "WeightsMissingError", "EngineManager", "PRESETS", "get_preset", "DEFAULT_PROFILE",
     "PROFILES_BY_ENGINE", "is_profile_compatible", "map_quality_profile_for_fallback",
     "suggest_alternative_profile", "Settings", "ENGINE_NAMES", "SynthesisRequest", "SynthesisResult",

@@ -28,10 +28,6 @@ class CheckpointError(EngineUnavailableError):
     """A checkpoint file is unreadable or does not fit the architecture/vocab."""
 
 
-class SynthesisError(VoiceStudioError):
-    """An engine was loaded but could not produce usable audio for this request."""
-
-
 class NoEngineAvailableError(VoiceStudioError):
     """No engine could serve the request; ``reasons`` maps engine name to why not."""
 

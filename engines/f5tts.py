@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from .settings import F5Settings, resolve_architecture
 from .text import split_text
 from .types import EngineJob, EngineOutput
 
+if TYPE_CHECKING:
+    import torch
+
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 24000
@@ -42,7 +46,7 @@ MIN_CHUNK_CHARS = 40
 
 @dataclass(frozen=True)
 class F5Reference:
-    audio: "torch.Tensor"  # [1, T] float32 at 24 kHz  # noqa: F821
+    audio: torch.Tensor  # [1, T] float32 at 24 kHz
     text: str              # transcript, ending the way upstream expects (". ")
     duration_s: float
     transcript_trimmed: bool

@@ -116,6 +116,12 @@ def corrupt_checkpoint(source: Path, target: Path) -> Path:
     return target
 
 
+def corrupt_f5_env(tiny_env: dict[str, str], workdir: Path) -> dict[str, str]:
+    """The tiny-model environment with F5TTS_CKPT pointing at a corrupt copy (forces a fallback)."""
+    bad = corrupt_checkpoint(Path(tiny_env["F5TTS_CKPT"]), workdir / "f5_corrupt.safetensors")
+    return {**tiny_env, "F5TTS_CKPT": str(bad)}
+
+
 def make_mp3(wav: Path, target: Path) -> Path:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:

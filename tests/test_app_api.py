@@ -14,7 +14,7 @@ import soundfile as sf
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess, corrupt_checkpoint, make_mp3
+from tests.app_process import REQUEST_TIMEOUT_S, AppProcess, corrupt_f5_env, make_mp3
 
 LONG_TEXT = " ".join(["This sentence is one of many in a long text read in chunks."] * 6)
 
@@ -214,10 +214,9 @@ def test_app_keeps_serving_after_errors(client):
 
 # --- forced fallback: the F5-TTS checkpoint is corrupt ------------------------------------------
 @pytest.fixture(scope="module")
-def fallback_app(tiny, tiny_env, tmp_path_factory):
+def fallback_app(tiny_env, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("fallback_app")
-    env = {**tiny_env, "F5TTS_CKPT": str(corrupt_checkpoint(tiny.f5_ckpt, workdir / "f5_corrupt.safetensors"))}
-    with AppProcess(env, workdir, name="fallback_app") as proc:
+    with AppProcess(corrupt_f5_env(tiny_env, workdir), workdir, name="fallback_app") as proc:
         yield proc
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_process import REPO, AppProcess, corrupt_checkpoint
+from tests.app_process import REPO, AppProcess, corrupt_f5_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -25,10 +25,9 @@ pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIV
 
 
 @pytest.fixture(scope="module")
-def fallback_app(tiny, tiny_env, tmp_path_factory):
+def fallback_app(tiny_env, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("browser_app")
-    env = {**tiny_env, "F5TTS_CKPT": str(corrupt_checkpoint(tiny.f5_ckpt, workdir / "f5_corrupt.safetensors"))}
-    with AppProcess(env, workdir, name="browser_app") as proc:
+    with AppProcess(corrupt_f5_env(tiny_env, workdir), workdir, name="browser_app") as proc:
         yield proc
 
 
