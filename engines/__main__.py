@@ -1,14 +1,19 @@
-"""Command line: ``python -m engines synth|clone|status`` (a public contract).
+"""Command line: ``python -m engines synth|clone|status|...`` (a public contract).
 
 stdout carries exactly one JSON object (the result metadata, or the health); logs and
 anything the libraries print go to stderr. Exit codes: 0 ok, 2 bad input, 1 no engine
 could serve.
+
+Commands beyond synth/clone/status live in modules of their own, listed in
+``COMMAND_MODULES``: each has ``add_parsers(sub)`` (registering its sub-parsers, each with
+``set_defaults(run=...)``), and ``run(args, stdout) -> exit code``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import logging
 import sys
@@ -18,6 +23,9 @@ from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
 from .types import ENGINE_NAMES, SynthesisRequest
 
 EXIT_OK, EXIT_NO_ENGINE, EXIT_BAD_INPUT = 0, 1, 2
+
+# Modules that add commands (imported when the parser is built; heavy imports stay inside run).
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 class _ErrorExitParser(argparse.ArgumentParser):
@@ -51,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     clone.add_argument("--reference-text", default="", help="its transcript (F5-TTS needs it)")
     status = sub.add_parser("status", help="print engine health")
     status.add_argument("--load", action="store_true", help="load each engine first")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parsers(sub)
     return parser
 
 
@@ -63,6 +73,8 @@ def _request(args: argparse.Namespace) -> SynthesisRequest:
 
 
 def run(args: argparse.Namespace, stdout) -> int:
+    if getattr(args, "run", None) is not None:
+        return args.run(args, stdout)
     from .audio import write_wav
     from .manager import EngineManager
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import struct
 import subprocess
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,6 +230,30 @@ def crossfade_join(waves: list[np.ndarray], sample_rate: int, seconds: float) ->
         fade = np.linspace(0.0, 1.0, n, dtype=np.float32)
         out = np.concatenate([out[:-n], out[-n:] * (1 - fade) + nxt[:n] * fade, nxt[n:]])
     return out
+
+
+def crossfade_stream(waves: Iterable[np.ndarray], sample_rate: int, seconds: float) -> Iterator[np.ndarray]:
+    """What ``crossfade_join`` makes, piece by piece: the tail of what came so far is held back
+    until the next wave is blended into it, so the pieces concatenate to the joined clip."""
+    fade = int(seconds * sample_rate)
+    tail: np.ndarray | None = None
+    for wave in waves:
+        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+        if tail is None:
+            out = wave
+        else:
+            n = min(fade, len(tail), len(wave))
+            if n <= 0:
+                out = np.concatenate([tail, wave])
+            else:
+                ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
+                out = np.concatenate([tail[:-n], tail[-n:] * (1 - ramp) + wave[:n] * ramp, wave[n:]])
+        keep = min(fade, len(out))
+        if len(out) > keep:
+            yield out[: len(out) - keep]
+        tail = out[len(out) - keep:]
+    if tail is not None and len(tail):
+        yield tail
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:

@@ -1,4 +1,12 @@
-"""What every engine adapter provides to the manager."""
+"""What every engine adapter provides to the manager.
+
+Lifecycle: ``_load(device)`` reads and builds the model on the caller's thread (CPU work:
+files, state dicts) and returns it staged; ``_activate(staged)`` runs on the device
+worker (moving weights to the device, building accelerators) and makes the engine ready
+in one assignment, so an engine is never seen half-loaded. ``start_warmup`` then prepares
+the fast paths in the background (compile, graph captures) while the engine already
+serves. Everything that touches the device runs on the worker (``engines/worker.py``).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +15,18 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from typing import Any, Hashable
+from collections.abc import Hashable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .errors import EngineUnavailableError
 from .settings import resolve_device
 from .sources import hub_offline
 from .types import EngineHealth, EngineJob, EngineOutput
+
+if TYPE_CHECKING:
+    from .worker import DeviceWorker
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +60,16 @@ class LRUCache:
 class Engine(ABC):
     """One TTS model: loads it, runs it, says what it is. The manager decides when.
 
-    Adapters are not thread-safe on their own; the manager serialises loads and
-    synthesis per engine.
+    ``needs_reference``: the engine speaks only from a reference clip with its transcript
+    (a preset gets one from the voice catalog). ``max_batch``: jobs that share a
+    ``batch_key`` may be rendered together, this many at most.
     """
 
     name: str
     display_name: str
     sample_rate: int = 24000
+    needs_reference: bool = False
+    max_batch: int = 1
 
     def __init__(self, device_preference: str = "auto"):
         self.device_preference = device_preference
@@ -60,6 +77,7 @@ class Engine(ABC):
         self.load_s: float | None = None
         self.gpu_memory_mb: float | None = None
         self.load_details: dict[str, Any] = {}
+        self.warmup: dict[str, Any] = {}
 
     # --- identity -------------------------------------------------------------------
     @property
@@ -83,32 +101,53 @@ class Engine(ABC):
     def license(self) -> str | None:
         return None
 
+    @property
+    def model_key(self) -> str | None:
+        """Identifies the loaded model's weights, for caches derived from them (None before load)."""
+        return None
+
+    def knows_speaker(self, speaker: str) -> bool:
+        """Whether this engine can speak as a named built-in speaker (loaded engines only)."""
+        return False
+
     # --- lifecycle --------------------------------------------------------------------
     @property
     @abstractmethod
-    def is_loaded(self) -> bool: ...
+    def is_loaded(self) -> bool:
+        """True only when everything a request needs is ready."""
 
-    def load(self) -> None:
+    def load(self, worker: "DeviceWorker") -> None:
         """Load the weights; raises ``EngineUnavailableError`` (or a subclass) on failure."""
         import torch
 
         self.device = resolve_device(self.device_preference)
         on_gpu = self.device == "cuda"
-        before = torch.cuda.memory_allocated() if on_gpu else 0
         start = time.perf_counter()
-        self._load(self.device)
+        staged = self._load(self.device)
+        before = worker.call(torch.cuda.memory_allocated, label="memory") if on_gpu else 0
+        worker.call(lambda: self._activate(staged), label=f"activate {self.name}")
         self.load_s = round(time.perf_counter() - start, 3)
         if on_gpu:
-            self.gpu_memory_mb = round((torch.cuda.memory_allocated() - before) / 2**20, 1)
+            self.gpu_memory_mb = round((worker.call(torch.cuda.memory_allocated, label="memory") - before) / 2**20, 1)
         logger.info("engine loaded", extra={"engine": self.name, "device": self.device, "load_s": self.load_s,
                                             **self.load_details})
 
     @abstractmethod
-    def _load(self, device: str) -> None: ...
+    def _load(self, device: str) -> Any:
+        """Read and build the model on the calling thread; return what ``_activate`` needs."""
+
+    @abstractmethod
+    def _activate(self, staged: Any) -> None:
+        """On the device worker: put the staged model on ``self.device`` and make the engine ready."""
+
+    def start_warmup(self, worker: "DeviceWorker") -> None:
+        """Prepare the fast paths in the background; the engine serves meanwhile. Default: nothing."""
 
     def unload(self) -> None:
+        """On the device worker, after the jobs queued before it."""
         self._unload()
         self.gpu_memory_mb = None
+        self.warmup = {}
         gc.collect()
         free_gpu_cache()
 
@@ -131,11 +170,14 @@ class Engine(ABC):
             error = "; ".join(f"{what} missing ({where}): set {var}" for what, where, var in missing)
         else:
             status = "not_loaded"  # weights on disk, or downloadable on first load
+        details = dict(self.load_details)
+        if self.warmup:
+            details["warmup"] = dict(self.warmup)
         return EngineHealth(
             engine_name=self.name, status=status, device=self.device or self._planned_device(),
             sample_rate=self.sample_rate, languages=list(self.languages), model=self.model_spec,
             weights_present=self.is_loaded or not missing, load_s=self.load_s, error=error,
-            license=self.license, gpu_memory_mb=self.gpu_memory_mb, details=dict(self.load_details),
+            license=self.license, gpu_memory_mb=self.gpu_memory_mb, details=details,
         )
 
     def _planned_device(self) -> str:
@@ -144,15 +186,33 @@ class Engine(ABC):
         except EngineUnavailableError:
             return f"{self.device_preference} (not available)"
 
-    # --- work -------------------------------------------------------------------------
+    # --- work (on the device worker) ----------------------------------------------------
     def cannot_serve(self, job: EngineJob) -> str | None:
         """Why this engine cannot take ``job`` (checked before running), or None."""
         if job.language not in self.languages:
-            return f"{self.name} does not serve language {job.language} (serves {', '.join(self.languages)})"
+            return f"{self.display_name} does not serve language {job.language} (serves {', '.join(self.languages)})"
         return None
 
     @abstractmethod
     def synthesize(self, job: EngineJob) -> EngineOutput: ...
+
+    def batch_key(self, job: EngineJob) -> Hashable | None:
+        """Jobs with equal keys may share ``synthesize_batch``; None: this job runs alone."""
+        return None
+
+    def synthesize_batch(self, jobs: Sequence[EngineJob]) -> list[EngineOutput | Exception]:
+        """Render several jobs; one output or exception per job. Default: one after another."""
+        results: list[EngineOutput | Exception] = []
+        for job in jobs:
+            try:
+                results.append(self.synthesize(job))
+            except Exception as exc:  # that job's own failure; the others still run
+                results.append(exc)
+        return results
+
+    def stream(self, job: EngineJob) -> Iterator[np.ndarray]:
+        """Audio chunks as they are made; the default renders the whole clip as one chunk."""
+        yield self.synthesize(job).audio
 
 
 def free_gpu_cache() -> None:
@@ -168,9 +228,13 @@ def report(job: EngineJob, fraction: float, message: str) -> None:
 
 
 def seed_everything(seed: int) -> None:
+    """For upstream code that draws from the global generators (its CPU paths).
+
+    Every engine job runs on the one device worker, so no other request draws between
+    this call and the job's own draws.
+    """
     import random
 
-    import numpy as np
     import torch
 
     random.seed(seed)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Hashable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .audio import ReferenceAudio, crossfade_join, cut_at_pause, trim_transcript
-from .base import Engine, LRUCache, report, seed_everything
+from .audio import ReferenceAudio, crossfade_join, crossfade_stream, cut_at_pause, trim_transcript
+from .base import Engine, LRUCache, free_gpu_cache, report, seed_everything
 from .checkpoints import (
     check_against_model,
     describe_layout,
@@ -34,6 +35,8 @@ from .types import EngineJob, EngineOutput
 if TYPE_CHECKING:
     import torch
 
+    from .worker import DeviceWorker
+
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 24000
@@ -42,6 +45,8 @@ MAX_REFERENCE_SECONDS = 12.0
 # Upstream sizes chunks so reference + generated audio stays under ~22 s (infer_process).
 MAX_TOTAL_SECONDS = 22.0
 MIN_CHUNK_CHARS = 40
+# The first chunk of a stream is kept short, so the first audio arrives after one short forward.
+STREAM_FIRST_CHUNK_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -65,19 +70,35 @@ def normalize_reference_text(text: str) -> str:
     return (text if text.endswith(".") else text + ".") + " "
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    """Everything a request needs, made ready together (the engine is loaded when this is set)."""
+
+    model: Any
+    vocoder: Any
+    accelerator: Any  # engines.accel.F5Accelerator, or None for upstream's own inference
+
+
+@dataclass(frozen=True)
+class _Staged:
+    model: Any
+    vocoder_dir: Any
+    details: dict
+
+
 class F5Engine(Engine):
     name = "f5tts"
     display_name = "F5-TTS"
     sample_rate = SAMPLE_RATE
+    needs_reference = True
+    max_batch = 16
 
     def __init__(self, settings: F5Settings, device_preference: str = "auto", cache_dir=None, accel: str = "auto"):
         super().__init__(device_preference)
         self.settings = settings
         self.cache_dir = cache_dir
         self.accel_mode = accel
-        self.model = None
-        self.vocoder = None
-        self.accelerator = None  # engines.accel.F5Accelerator on CUDA
+        self._loaded: _Loaded | None = None
         self._references = LRUCache(32)
 
     @property
@@ -102,13 +123,24 @@ class F5Engine(Engine):
 
     @property
     def is_loaded(self) -> bool:
-        return self.model is not None
+        return self._loaded is not None
+
+    # The loaded parts, for benchmarks and tests that call upstream on the same objects.
+    @property
+    def model(self):
+        return self._loaded.model if self._loaded is not None else None
+
+    @property
+    def vocoder(self):
+        return self._loaded.vocoder if self._loaded is not None else None
+
+    @property
+    def accelerator(self):
+        return self._loaded.accelerator if self._loaded is not None else None
 
     # --- loading ----------------------------------------------------------------------
-    def _load(self, device: str) -> None:
-        import torch
-        from f5_tts.infer.utils_infer import load_vocoder
-
+    def _load(self, device: str) -> _Staged:
+        """Read, normalise and check the checkpoint and build the model, on the CPU."""
         try:
             arch = resolve_architecture(self.settings.arch_spec)
         except InputError as exc:
@@ -136,40 +168,53 @@ class F5Engine(Engine):
         except RuntimeError as exc:  # check_against_model should have caught it; keep the message short
             raise CheckpointError(f"checkpoint does not fit {arch.name}: {str(exc).splitlines()[0]}") from exc
         del state
+        details = {
+            "checkpoint": str(ckpt_path), "checkpoint_layout": layout, "architecture": arch.name,
+            "model_shape": {**dict(arch.dit_kwargs), "vocab": vocab_entries},
+            "vocab_entries": vocab_entries, "read_s": round(patch_start - read_start, 3),
+            "patch_s": round(patch_s, 3), "patched_copy": str(patched_copy) if patched_copy else None,
+        }
+        return _Staged(model=model, vocoder_dir=vocoder_dir, details=details)
+
+    def _activate(self, staged: _Staged) -> None:
+        import torch
+        from f5_tts.infer.utils_infer import load_vocoder
+
+        device = self.device
         # Upstream's dtype rule (load_checkpoint): fp16 on CUDA with compute capability >= 7.
         dtype = torch.float32
         if device == "cuda" and torch.cuda.get_device_properties(0).major >= 7:
             dtype = torch.float16
-        self.model = model.to(dtype).to(device).eval()
+        model = staged.model.to(dtype).to(device).eval()
         try:
-            self.vocoder = load_vocoder("vocos", is_local=True, local_path=str(vocoder_dir), device=device)
+            vocoder = load_vocoder("vocos", is_local=True, local_path=str(staged.vocoder_dir), device=device)
         except Exception as exc:  # a broken vocoder dir: say which and what to set
-            self.model = None
             raise EngineUnavailableError(
-                f"Vocos vocoder in {vocoder_dir} could not be loaded ({type(exc).__name__}: {exc}): "
+                f"Vocos vocoder in {staged.vocoder_dir} could not be loaded ({type(exc).__name__}: {exc}): "
                 "set F5TTS_VOCODER to a directory with config.yaml and pytorch_model.bin") from exc
-        warmup_s = self._start_accelerator(device)
-        self.load_details = {
-            "accelerated": self.accelerator is not None, "warmup_s": warmup_s,
-            "checkpoint": str(ckpt_path), "checkpoint_layout": layout, "architecture": arch.name,
-            "vocab_entries": vocab_entries, "read_s": round(patch_start - read_start, 3),
-            "patch_s": round(patch_s, 3), "patched_copy": str(patched_copy) if patched_copy else None,
-            "dtype": str(dtype).removeprefix("torch."),
-        }
+        accelerator = None
+        if self.accel_mode != "off":
+            from .accel import F5Accelerator
 
-    def _start_accelerator(self, device: str) -> float | None:
-        """On CUDA, the fast path of ``engines.accel`` (same function), warmed up so no user pays compile time."""
-        if device != "cuda" or self.accel_mode == "off":
-            return None
-        from .accel import F5Accelerator
+            accelerator = F5Accelerator(model, vocoder, device)
+        self.load_details = {**staged.details, "accelerated": accelerator is not None,
+                             "dtype": str(dtype).removeprefix("torch.")}
+        self._loaded = _Loaded(model=model, vocoder=vocoder, accelerator=accelerator)
 
-        self.accelerator = F5Accelerator(self.model, self.vocoder, device, compile=self.accel_mode == "auto")
-        return round(self.accelerator.warmup(), 2)
+    def start_warmup(self, worker: "DeviceWorker") -> None:
+        """On CUDA: compile (``auto``) and capture every bucketed shape, in the background."""
+        accelerator = self.accelerator
+        if accelerator is None or self.device != "cuda" or self.accel_mode not in ("auto", "graphs"):
+            return
+        from .accel.f5_warmup import F5Warmup
+
+        compile_dir = self.cache_dir / "compile" if self.cache_dir is not None else None
+        warmup = F5Warmup(accelerator, worker, self.accel_mode, compile_dir, self.load_details["model_shape"])
+        self.warmup = warmup.status
+        warmup.start()
 
     def _unload(self) -> None:
-        self.model = None
-        self.vocoder = None
-        self.accelerator = None
+        self._loaded = None
         self._references.clear()
 
     # --- references ---------------------------------------------------------------------
@@ -177,9 +222,9 @@ class F5Engine(Engine):
         reason = super().cannot_serve(job)
         if reason:
             return reason
-        if job.reference is None:
+        if job.voice.reference is None:
             return "F5-TTS needs a reference clip"
-        if not (job.reference_text or "").strip():
+        if not job.voice.has_transcript:
             return "F5-TTS needs the reference transcript (no transcriber is available offline)"
         return None
 
@@ -202,50 +247,152 @@ class F5Engine(Engine):
         self._references.put(key, prepared)
         return prepared
 
-    # --- synthesis ------------------------------------------------------------------------
-    def synthesize(self, job: EngineJob) -> EngineOutput:
-        if self.model is None:
-            raise EngineUnavailableError("F5-TTS is not loaded")
-        assert isinstance(job.profile, F5Profile)
-        profile: F5Profile = job.profile
-        reference = self.prepare_reference(job.reference, job.reference_text or "")
-        chunks = split_text(job.text, reference.chunk_budget(job.speed))
-        seed_everything(job.seed)
-        if self.accelerator is not None:
-            report(job, 0.0, f"F5-TTS: {len(chunks)} chunk(s) in one batch")
-            waves = self.accelerator.infer(
-                reference.audio, reference.text, chunks, nfe_step=profile.nfe_step,
-                cfg_strength=profile.cfg_strength, sway_sampling_coef=profile.sway_sampling_coef,
-                speed=job.speed, seed=job.seed)
-            waves = [np.asarray(w, dtype=np.float32).reshape(-1) for w in waves]
-        else:
-            waves = self._upstream_chunks(job, reference, chunks)
-        report(job, 1.0, "F5-TTS: done")
-        return EngineOutput(
-            audio=crossfade_join(waves, SAMPLE_RATE, profile.cross_fade),
-            chunks=len(chunks),
-            details={"reference_seconds": round(reference.duration_s, 3),
-                     "reference_transcript_trimmed": reference.transcript_trimmed,
-                     "accelerated": self.accelerator is not None},
-        )
+    def _plan(self, job: EngineJob, first_chunk_chars: int | None = None) -> tuple[F5Reference, list[str]]:
+        reference = self.prepare_reference(job.voice.reference, job.voice.transcript or "")
+        budget = reference.chunk_budget(job.speed)
+        if first_chunk_chars is None or len(job.text) <= first_chunk_chars:
+            return reference, split_text(job.text, budget)
+        head = split_text(job.text, first_chunk_chars)[0]
+        rest = job.text[len(head):].strip()
+        return reference, [head] + (split_text(rest, budget) if rest else [])
 
-    def _upstream_chunks(self, job: EngineJob, reference: F5Reference, chunks: list[str]) -> list[np.ndarray]:
+    def _fixed_seconds(self, job: EngineJob, reference: F5Reference, chunks: list[str]) -> list[float] | None:
+        if job.target_duration_s is None:
+            return None
+        from .accel.f5 import fixed_durations
+
+        frames = int(reference.audio.shape[-1]) // HOP_LENGTH
+        return fixed_durations(frames, chunks, job.target_duration_s, job.profile.cross_fade)
+
+    # --- synthesis ------------------------------------------------------------------------
+    def batch_key(self, job: EngineJob) -> Hashable | None:
+        if self.accelerator is None:
+            return None
+        p: F5Profile = job.profile
+        return (p.nfe_step, p.cfg_strength, p.sway_sampling_coef)
+
+    def synthesize(self, job: EngineJob) -> EngineOutput:
+        result = self.synthesize_batch([job])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def synthesize_batch(self, jobs: Sequence[EngineJob]) -> list[EngineOutput | Exception]:
+        """Jobs with one batch key: every chunk of every job in shared forwards (upstream: one by one)."""
+        loaded = self._loaded
+        if loaded is None:
+            raise EngineUnavailableError("F5-TTS is not loaded")
+        if loaded.accelerator is None:
+            return super().synthesize_batch(jobs) if len(jobs) > 1 else [self._upstream(loaded, jobs[0])]
+        return self._accelerated(loaded, jobs)
+
+    def _accelerated(self, loaded: _Loaded, jobs: Sequence[EngineJob]) -> list[EngineOutput | Exception]:
+        import torch
+
+        acc = loaded.accelerator
+        results: list[EngineOutput | Exception | None] = [None] * len(jobs)
+        prepared = []
+        for index, job in enumerate(jobs):
+            try:
+                reference, chunks = self._plan(job)
+                request = acc.prepare(reference.audio, reference.text, chunks, speed=job.speed, seed=job.seed,
+                                      fixed_seconds=self._fixed_seconds(job, reference, chunks))
+                prepared.append((index, job, reference, chunks, request))
+                report(job, 0.0, f"F5-TTS: {len(chunks)} chunk(s)"
+                                 + (f", batched with {len(jobs) - 1} other request(s)" if len(jobs) > 1 else ""))
+            except Exception as exc:  # this job's own failure (e.g. a text F5 cannot tokenise)
+                results[index] = exc
+        if not prepared:
+            return results  # type: ignore[return-value]
+        profile: F5Profile = prepared[0][1].profile
+        kwargs = dict(nfe_step=profile.nfe_step, cfg_strength=profile.cfg_strength,
+                      sway_sampling_coef=profile.sway_sampling_coef)
+        try:
+            waves = acc.render([p[4] for p in prepared], **kwargs)
+        except torch.cuda.OutOfMemoryError:
+            if len(prepared) == 1:
+                raise
+            free_gpu_cache()  # too big together: one at a time, each failing on its own
+            waves = []
+            for p in prepared:
+                try:
+                    waves.append(acc.render([p[4]], **kwargs)[0])
+                except Exception as exc:  # handed to this job's caller
+                    waves.append(exc)
+        for (index, job, reference, chunks, _), job_waves in zip(prepared, waves):
+            if isinstance(job_waves, Exception):
+                results[index] = job_waves
+                continue
+            report(job, 1.0, "F5-TTS: done")
+            results[index] = self._output(job, reference, chunks, job_waves, batch=len(prepared))
+        return results  # type: ignore[return-value]
+
+    def _output(self, job: EngineJob, reference: F5Reference, chunks: list[str], waves: list[np.ndarray],
+                batch: int = 1) -> EngineOutput:
+        waves = [np.asarray(w, dtype=np.float32).reshape(-1) for w in waves]
+        details = {"reference_seconds": round(reference.duration_s, 3),
+                   "reference_transcript_trimmed": reference.transcript_trimmed,
+                   "accelerated": self.accelerator is not None, "batched_with": batch - 1}
+        if job.target_duration_s is not None:
+            details["target_duration_honoured"] = True
+        return EngineOutput(audio=crossfade_join(waves, SAMPLE_RATE, job.profile.cross_fade), chunks=len(chunks),
+                            details=details)
+
+    def _upstream(self, loaded: _Loaded, job: EngineJob) -> EngineOutput:
         """Upstream's own ``infer_batch_process``, one chunk at a time so progress advances per chunk."""
         from f5_tts.infer.utils_infer import infer_batch_process
 
         profile: F5Profile = job.profile
+        reference, chunks = self._plan(job)
+        fixed = self._fixed_seconds(job, reference, chunks)
+        seed_everything(job.seed)
         waves = []
         for index, chunk in enumerate(chunks):
             report(job, index / len(chunks), f"F5-TTS: chunk {index + 1} of {len(chunks)}")
             wave, _, _ = next(infer_batch_process(
-                (reference.audio, SAMPLE_RATE), reference.text, [chunk], self.model, self.vocoder,
+                (reference.audio, SAMPLE_RATE), reference.text, [chunk], loaded.model, loaded.vocoder,
                 mel_spec_type="vocos", progress=None, target_rms=0.1,
                 cross_fade_duration=profile.cross_fade, nfe_step=profile.nfe_step,
                 cfg_strength=profile.cfg_strength, sway_sampling_coef=profile.sway_sampling_coef,
-                speed=job.speed, device=self.device,
+                speed=job.speed, fix_duration=fixed[index] if fixed else None, device=self.device,
             ))
-            waves.append(np.asarray(wave, dtype=np.float32).reshape(-1))
-        return waves
+            waves.append(wave)
+        report(job, 1.0, "F5-TTS: done")
+        return self._output(job, reference, chunks, waves)
+
+    def stream(self, job: EngineJob) -> Iterator[np.ndarray]:
+        """The first (short) chunk alone, then the rest in one batch; cross-faded as ``synthesize`` joins them."""
+        loaded = self._loaded
+        if loaded is None:
+            raise EngineUnavailableError("F5-TTS is not loaded")
+        if loaded.accelerator is None:
+            yield self._upstream(loaded, job).audio
+            return
+        acc, profile = loaded.accelerator, job.profile
+        reference, chunks = self._plan(job, STREAM_FIRST_CHUNK_CHARS)
+        fixed = self._fixed_seconds(job, reference, chunks)
+        request = acc.prepare(reference.audio, reference.text, chunks, speed=job.speed, seed=job.seed,
+                              fixed_seconds=fixed)
+        kwargs = dict(nfe_step=profile.nfe_step, cfg_strength=profile.cfg_strength,
+                      sway_sampling_coef=profile.sway_sampling_coef)
+        first, rest = _split_request(request)
+
+        def waves() -> Iterator[np.ndarray]:
+            yield from acc.render([first], **kwargs)[0]
+            if rest is not None:
+                yield from acc.render([rest], **kwargs)[0]
+
+        yield from crossfade_stream(waves(), SAMPLE_RATE, profile.cross_fade)
+
+
+def _split_request(request):
+    """The request's first row as a request of its own, and the other rows as another (or None)."""
+    from dataclasses import replace
+
+    first = replace(request, rows=request.rows[:1])
+    rest = replace(request, rows=request.rows[1:]) if len(request.rows) > 1 else None
+    return first, rest
+
 
 
 def build_cfm(dit_kwargs, vocab_file: str):

@@ -12,8 +12,11 @@ def expected_seconds(text: str, speed: float = 1.0) -> float:
     return len(text) / CHARS_PER_SECOND / max(speed, 0.05)
 
 
-def audio_problem(audio: np.ndarray, sample_rate: int, text: str, speed: float = 1.0) -> str | None:
+def audio_problem(audio: np.ndarray, sample_rate: int, text: str, speed: float = 1.0,
+                  target_s: float | None = None) -> str | None:
     """Why ``audio`` is unusable for ``text``, or None.
+
+    With ``target_s`` (the caller asked for that length) the expected duration is the target.
 
     The duration bounds are wide on purpose (a fifth to four times the typical
     reading time, plus slack) so that only broken output trips them: a decoder that
@@ -26,7 +29,7 @@ def audio_problem(audio: np.ndarray, sample_rate: int, text: str, speed: float =
     if float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) < SILENCE_RMS:
         return "engine returned silence"
     duration = audio.size / sample_rate
-    expected = expected_seconds(text, speed)
+    expected = target_s if target_s is not None else expected_seconds(text, speed)
     if duration < max(0.2, 0.2 * expected):
         return f"audio is {duration:.1f} s, far shorter than the ~{expected:.1f} s the text implies"
     if duration > 4.0 * expected + 15.0:

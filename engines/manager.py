@@ -1,10 +1,10 @@
-"""The one API the UI, the CLI, the tests and the Gradio API call.
+"""The one API the UI, the CLI, the HTTP routes and the tests call.
 
-``EngineManager`` loads engines lazily (each exactly once, behind a lock), runs one
-synthesis at a time per engine, and falls back in an explicit, ordered loop from the
-requested engine to the other when the requested one cannot load, does not serve the
-language, cannot take the request, raises, or returns audio that fails the sanity
-guard. Every result says what really ran and why.
+``EngineManager`` loads engines lazily (each exactly once), hands every piece of device
+work to the device's one worker thread (``worker.py``), and falls back in an explicit,
+ordered loop from the requested engine to the other when the requested one cannot load,
+does not serve the language, cannot take the request, raises, or returns audio that fails
+the sanity guard. Every result says what really ran and why.
 """
 
 from __future__ import annotations
@@ -13,27 +13,36 @@ import logging
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from .audio import ReferenceAudio, load_reference_audio
+from .audio import load_reference_audio
 from .base import Engine, free_gpu_cache
 from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
 from .f5tts import F5Engine
 from .guard import audio_problem
 from .languages import normalize_language
-from .presets import VoicePreset, get_preset
 from .profiles import engine_of_profile, get_profile, map_quality_profile_for_fallback
-from .settings import Settings
+from .settings import Settings, resolve_device
+from .streaming import open_stream
 from .text import validate_text
-from .types import ENGINE_NAMES, EngineHealth, EngineJob, ProgressCallback, SynthesisRequest, SynthesisResult
-from .voices import CannotServe, PresetReferences
+from .types import ENGINE_NAMES, EngineJob, EngineOutput, ProgressCallback, SynthesisRequest, SynthesisResult, \
+    SynthesisStream, Voice
+from .voices import CannotServe, VoiceCatalog, VoiceLibrary
+from .worker import DevicePoisonedError, DeviceWorker, shared_worker
 from .xtts import XttsEngine
 
 logger = logging.getLogger("voice_studio.engines")
 
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
+MAX_TARGET_SECONDS = 600.0
+
+# First imports of transformers' lazy modules (shared by f5-tts and coqui-tts) are not
+# thread-safe: two racing first loads made XTTS fail with "cannot import name 'GPT2Config'".
+# Loads therefore run one at a time in the whole process, whichever manager asks.
+_IMPORT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -41,31 +50,38 @@ class ValidatedRequest:
     request: SynthesisRequest
     text: str
     language: str
-    preset: VoicePreset | None
-    reference: ReferenceAudio | None
+    voice: Voice
     seed: int
 
 
 class EngineManager:
-    def __init__(self, settings: Settings | None = None, engines: dict[str, Engine] | None = None):
+    def __init__(self, settings: Settings | None = None, engines: dict[str, Engine] | None = None,
+                 worker: DeviceWorker | None = None, library: VoiceLibrary | None = None):
         self.settings = settings or Settings.from_env()
         self.engines: dict[str, Engine] = engines or {
             "f5tts": F5Engine(self.settings.f5, self.settings.device, cache_dir=self.settings.cache_dir,
                               accel=self.settings.accel),
             "xtts": XttsEngine(self.settings.xtts, self.settings.device, accel=self.settings.accel),
         }
+        self._worker = worker
         self._load_locks = {name: threading.Lock() for name in self.engines}
-        # Loads of different engines run one at a time: their first imports (transformers'
-        # lazy modules, shared by f5-tts and coqui-tts) are not thread-safe, and two racing
-        # first requests made XTTS fail with "cannot import name 'GPT2Config'".
-        self._any_load_lock = threading.Lock()
-        self._synth_locks = {name: threading.Lock() for name in self.engines}
         self._load_errors: dict[str, str] = {}
-        self.preset_references = PresetReferences(self)
+        self.voices = VoiceCatalog(self.settings.cache_dir, self.settings.presets_dir, library)
 
     @classmethod
     def from_env(cls) -> "EngineManager":
         return cls(Settings.from_env())
+
+    @property
+    def worker(self) -> DeviceWorker:
+        """The device's worker (shared by every manager of this process), picked on first use."""
+        if self._worker is None:
+            self._worker = shared_worker(resolve_device(self.settings.device))
+        return self._worker
+
+    def on_device(self, fn: Callable[[], Any], label: str = "device call") -> Any:
+        """Run ``fn`` on the device worker (anything that touches the GPU: models of other kinds too)."""
+        return self.worker.call(fn, label=label)
 
     # --- engines ------------------------------------------------------------------------
     def engine(self, name: str) -> Engine:
@@ -86,18 +102,21 @@ class EngineManager:
                 return None
             if name in self._load_errors:
                 return self._load_errors[name]
+            if self.worker.poisoned is not None:
+                return self.worker.poisoned
             try:
-                with self._any_load_lock:
-                    engine.load()
+                with _IMPORT_LOCK:
+                    engine.load(self.worker)
             except EngineUnavailableError as exc:
                 self._load_errors[name] = str(exc)
             except Exception as exc:  # OOM, a broken install: the engine is unavailable, the app goes on
                 logger.exception("engine load crashed", extra={"engine": name})
                 self._load_errors[name] = f"load failed ({type(exc).__name__}: {exc})"
-                engine.unload()
+                self.worker.call(engine.unload, label=f"unload {name}")
             if name in self._load_errors:
                 logger.error("engine unavailable", extra={"engine": name, "reason": self._load_errors[name]})
                 return self._load_errors[name]
+        engine.start_warmup(self.worker)
         return None
 
     def load(self, name: str) -> dict[str, Any]:
@@ -109,9 +128,10 @@ class EngineManager:
         return self.engine_health(name).to_dict()
 
     def unload(self, name: str) -> dict[str, Any]:
+        """Unload after the work queued before it; a request queued later loads the engine again."""
         engine = self.engine(name)
-        with self._load_locks[name], self._synth_locks[name]:
-            engine.unload()
+        with self._load_locks[name]:
+            self.worker.call(engine.unload, label=f"unload {name}")
             self._load_errors.pop(name, None)
         logger.info("engine unloaded", extra={"engine": name})
         return self.engine_health(name).to_dict()
@@ -134,14 +154,22 @@ class EngineManager:
             raise InputError(f"speed {request.speed} is out of range; use {MIN_SPEED} to {MAX_SPEED}")
         if request.seed is not None and not (0 <= int(request.seed) < 2**32):
             raise InputError(f"seed {request.seed} is out of range; use 0 to {2**32 - 1}")
+        target = request.target_duration_s
+        if target is not None and not (0.1 <= float(target) <= MAX_TARGET_SECONDS):
+            raise InputError(f"target duration {target} s is out of range; use 0.1 to {MAX_TARGET_SECONDS:.0f} s")
         candidates = self._candidates(request)
         if not any(language in self.engines[name].languages for name in candidates):
-            served = "; ".join(f"{n} serves {', '.join(self.engines[n].languages)}" for n in candidates)
-            raise InputError(f"language {language} cannot be served by {' or '.join(candidates)} ({served})")
-        preset = None if request.is_cloning else get_preset(request.voice_preset)
-        reference = load_reference_audio(request.reference_audio) if request.is_cloning else None
+            served = "; ".join(f"{self.engines[n].display_name} serves {', '.join(self.engines[n].languages)}"
+                               for n in candidates)
+            raise InputError(f"language {language} cannot be served by "
+                             f"{' or '.join(self.engines[n].display_name for n in candidates)} ({served})")
+        if request.is_cloning:
+            voice = Voice(id="cloned", kind="upload", reference=load_reference_audio(request.reference_audio),
+                          transcript=request.reference_text)
+        else:
+            voice = self.voices.resolve(request.voice_preset)
         seed = int(request.seed) if request.seed is not None else secrets.randbelow(2**31)
-        return ValidatedRequest(request, text, language, preset, reference, seed)
+        return ValidatedRequest(request, text, language, voice, seed)
 
     def _candidates(self, request: SynthesisRequest) -> list[str]:
         if not request.allow_fallback:
@@ -154,73 +182,165 @@ class EngineManager:
         valid = self.validate(request)
         attempts: dict[str, str] = {}
         for name in self._candidates(request):
-            engine = self.engines[name]
-            if valid.language not in engine.languages:
-                attempts[name] = f"{name} does not serve language {valid.language} (serves {', '.join(engine.languages)})"
+            prepared = self._prepare(name, valid, attempts, progress)
+            if prepared is None:
                 continue
-            load_start = time.perf_counter()
-            was_loaded = engine.is_loaded
-            reason = self.ensure_loaded(name)
-            if reason is not None:
-                attempts[name] = reason
-                continue
-            load_s = 0.0 if was_loaded else time.perf_counter() - load_start
-            profile_name, mapped = map_quality_profile_for_fallback(request.quality_profile, name)
-            try:
-                job = self._job(engine, valid, profile_name, progress)
-            except CannotServe as exc:
-                attempts[name] = str(exc)
-                continue
-            reason = engine.cannot_serve(job)
-            if reason is not None:
-                attempts[name] = reason
-                continue
+            engine, job, profile_name, mapped, load_s = prepared
             synth_start = time.perf_counter()
             try:
-                with self._synth_locks[name]:
-                    output = engine.synthesize(job)
+                output = self._render(engine, job)
             except InputError:
                 raise
             except Exception as exc:
-                attempts[name] = self._synthesis_failure(name, exc)
+                attempts[name] = self._synthesis_failure(engine, exc)
                 continue
             synth_s = time.perf_counter() - synth_start
-            problem = audio_problem(output.audio, engine.sample_rate, valid.text, job.speed)
+            problem = audio_problem(output.audio, engine.sample_rate, valid.text, job.speed, job.target_duration_s)
             if problem is not None:
-                attempts[name] = f"{name} output failed the sanity check: {problem}"
+                attempts[name] = f"{engine.display_name} output failed the sanity check: {problem}"
                 continue
             return self._result(valid, engine, job, output, profile_name, mapped, attempts, load_s, synth_s)
         raise NoEngineAvailableError(attempts)
 
-    def _synthesis_failure(self, name: str, exc: Exception) -> str:
+    def stream(self, request: SynthesisRequest, progress: ProgressCallback | None = None) -> SynthesisStream:
+        """Like ``synthesize``, but the audio arrives in chunks as it is made (``SynthesisStream``).
+
+        The fallback loop runs until an engine has produced its first chunk; a failure after
+        that ends the stream with the error.
+        """
+        valid = self.validate(request)
+        attempts: dict[str, str] = {}
+        for name in self._candidates(request):
+            prepared = self._prepare(name, valid, attempts, progress)
+            if prepared is None:
+                continue
+            engine, job, profile_name, mapped, load_s = prepared
+            start = time.perf_counter()
+            try:
+                chunks = open_stream(self.worker, engine, job, self._ensure_ready(engine))
+            except InputError:
+                raise
+            except Exception as exc:
+                attempts[name] = self._synthesis_failure(engine, exc)
+                continue
+
+            def finish(parts, engine=engine, job=job, profile_name=profile_name, mapped=mapped, load_s=load_s,
+                       start=start, attempts=dict(attempts)):
+                import numpy as np
+
+                audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+                output = EngineOutput(audio=audio, chunks=len(parts), details={"streamed": True})
+                result = self._result(valid, engine, job, output, profile_name, mapped, attempts, load_s,
+                                      time.perf_counter() - start)
+                problem = audio_problem(audio, engine.sample_rate, valid.text, job.speed, job.target_duration_s)
+                if problem is not None:
+                    result.metadata["sanity_problem"] = problem
+                return result
+
+            return SynthesisStream(chunks, engine.sample_rate, engine.name, finish)
+        raise NoEngineAvailableError(attempts)
+
+    def _prepare(self, name: str, valid: ValidatedRequest, attempts: dict[str, str],
+                 progress: ProgressCallback | None):
+        """(engine, job, profile, mapped, load_s) for one attempt, or None with the reason in ``attempts``."""
+        engine = self.engines[name]
+        if valid.language not in engine.languages:
+            attempts[name] = (f"{engine.display_name} does not serve language {valid.language} "
+                              f"(serves {', '.join(engine.languages)})")
+            return None
+        load_start = time.perf_counter()
+        was_loaded = engine.is_loaded
+        reason = self.ensure_loaded(name)
+        if reason is not None:
+            attempts[name] = reason
+            return None
+        load_s = 0.0 if was_loaded else time.perf_counter() - load_start
+        profile_name, mapped = map_quality_profile_for_fallback(valid.request.quality_profile, name)
+        try:
+            voice = self._voice_for(engine, valid)
+        except CannotServe as exc:
+            attempts[name] = str(exc)
+            return None
+        job = self._job(valid, voice, profile_name, progress)
+        reason = engine.cannot_serve(job)
+        if reason is not None:
+            attempts[name] = reason
+            return None
+        return engine, job, profile_name, mapped, load_s
+
+    def _voice_for(self, engine: Engine, valid: ValidatedRequest) -> Voice:
+        if not engine.needs_reference or valid.voice.reference is not None:
+            return valid.voice
+        renderer = self.engines.get("xtts")
+
+        def speaker_known(speaker: str) -> bool:
+            return renderer is not None and self.ensure_loaded("xtts") is None and renderer.knows_speaker(speaker)
+
+        return self.voices.reference_for(valid.voice, valid.language, self.synthesize, speaker_known)
+
+    def _job(self, valid: ValidatedRequest, voice: Voice, profile_name: str,
+             progress: ProgressCallback | None) -> EngineJob:
+        profile = get_profile(profile_name)
+        request = valid.request
+        speed = float(request.speed) if request.speed is not None else profile.speed
+        target = float(request.target_duration_s) if request.target_duration_s is not None else None
+        return EngineJob(text=valid.text, language=valid.language, profile=profile, speed=speed, seed=valid.seed,
+                         voice=voice, target_duration_s=target, progress=progress)
+
+    def _ensure_ready(self, engine: Engine) -> Callable[[], None]:
+        """On the worker, before a job runs: load again if an Unload ran since the job was queued."""
+
+        def ready() -> None:
+            if not engine.is_loaded:
+                logger.info("engine loaded again for a queued request", extra={"engine": engine.name})
+                with _IMPORT_LOCK:
+                    engine.load(self.worker)
+
+        return ready
+
+    def _render(self, engine: Engine, job: EngineJob) -> EngineOutput:
+        ready = self._ensure_ready(engine)
+        key = engine.batch_key(job)
+        if key is None:
+            def run_alone() -> EngineOutput:
+                ready()
+                return engine.synthesize(job)
+
+            return self.worker.submit(run_alone, label=f"{engine.name} synthesis").result()
+
+        def run_batch(jobs):
+            ready()
+            if len(jobs) == 1:
+                try:
+                    return [engine.synthesize(jobs[0])]
+                except Exception as exc:  # that job's failure, handed to its caller
+                    return [exc]
+            return engine.synthesize_batch(jobs)
+
+        return self.worker.submit_batchable(job, (id(engine), key), run_batch, engine.max_batch,
+                                            label=f"{engine.name} synthesis").result()
+
+    def _synthesis_failure(self, engine: Engine, exc: Exception) -> str:
         import torch
 
         if isinstance(exc, torch.cuda.OutOfMemoryError):
-            free_gpu_cache()  # the engine stays loaded and usable for the next request
-            reason = f"{name} ran out of GPU memory during synthesis"
+            self.worker.call(free_gpu_cache, label="free GPU cache")  # the engine stays loaded and usable
+            reason = f"{engine.display_name} ran out of GPU memory during synthesis"
+        elif isinstance(exc, DevicePoisonedError):
+            reason = str(exc)
         else:
-            reason = f"{name} failed during synthesis ({type(exc).__name__}: {exc})"
-        logger.warning("synthesis failed", exc_info=exc, extra={"engine": name, "reason": reason})
+            reason = f"{engine.display_name} failed during synthesis ({type(exc).__name__}: {exc})"
+        logger.warning("synthesis failed", exc_info=exc, extra={"engine": engine.name, "reason": reason})
         return reason
-
-    def _job(self, engine: Engine, valid: ValidatedRequest, profile_name: str,
-             progress: ProgressCallback | None) -> EngineJob:
-        profile = get_profile(profile_name)
-        speed = float(valid.request.speed) if valid.request.speed is not None else profile.speed
-        common = dict(text=valid.text, language=valid.language, profile=profile, speed=speed, seed=valid.seed,
-                      progress=progress)
-        if valid.reference is not None:
-            return EngineJob(**common, reference=valid.reference, reference_text=valid.request.reference_text)
-        if engine.name == "xtts":
-            return EngineJob(**common, xtts_speaker=valid.preset.xtts_speaker)
-        reference, transcript = self.preset_references.for_f5(valid.preset, valid.language)
-        return EngineJob(**common, reference=reference, reference_text=transcript)
 
     def _result(self, valid, engine, job, output, profile_name, mapped, attempts, load_s, synth_s) -> SynthesisResult:
         request = valid.request
         duration = output.audio.size / engine.sample_rate
         fallback = engine.name != request.engine
         reason = attempts.get(request.engine) if fallback else None
+        voice_details = dict(job.voice.details)
+        load_s += voice_details.pop("preset_render_load_s", 0.0)
+        synth_s += voice_details.pop("preset_render_s", 0.0)
         metadata: dict[str, Any] = {
             "tts_engine_requested": request.engine,
             "tts_engine_used": engine.name,
@@ -230,7 +350,8 @@ class EngineManager:
             "quality_profile_used": profile_name,
             "quality_profile_mapped": mapped,
             "language": valid.language,
-            "voice": valid.preset.name if valid.preset else "cloned",
+            "voice": job.voice.id,
+            "voice_kind": job.voice.kind,
             "mode": "clone" if request.is_cloning else "dub",
             "sample_rate": engine.sample_rate,
             "duration_s": round(duration, 3),
@@ -243,8 +364,12 @@ class EngineManager:
             "synth_s": round(synth_s, 3),
             "rtf": round(synth_s / duration, 4) if duration else None,
             "attempts": attempts,
+            **voice_details,
             **output.details,
         }
+        if job.target_duration_s is not None:
+            metadata["target_duration_s"] = job.target_duration_s
+            metadata.setdefault("target_duration_honoured", False)
         if fallback:
             logger.warning("engine fallback", extra={
                 "engine_requested": request.engine, "engine_used": engine.name, "reason": reason,
@@ -253,11 +378,18 @@ class EngineManager:
         return SynthesisResult(output.audio, engine.sample_rate, metadata)
 
     # --- health ---------------------------------------------------------------------------
-    def engine_health(self, name: str) -> EngineHealth:
-        return self.engine(name).health(self._load_errors.get(name))
+    def engine_health(self, name: str):
+        engine = self.engine(name)
+        health = engine.health(self._load_errors.get(name))
+        poisoned = self._worker.poisoned if self._worker is not None else None
+        if poisoned is not None:
+            return replace(health, status="unavailable", error=poisoned)
+        return health
 
     def health(self) -> dict[str, Any]:
         engines = {name: self.engine_health(name).to_dict() for name in self.engines}
         down = [name for name, h in engines.items() if h["status"] == "unavailable"]
         status = "healthy" if not down else ("unhealthy" if len(down) == len(engines) else "degraded")
-        return {"status": status, "engines": engines, "timestamp": datetime.now(timezone.utc).isoformat()}
+        worker = self._worker.status() if self._worker is not None else None
+        return {"status": status, "engines": engines, "worker": worker,
+                "timestamp": datetime.now(timezone.utc).isoformat()}

@@ -157,17 +157,28 @@ def _accel(value: str) -> str:
     return value
 
 
-def positive_int_env(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
+def number_setting(env: Mapping[str, str], name: str, default, *, low=None, high=None, kind=int,
+                   error: type[Exception] = InputError):
+    """A numeric variable: ``default`` when unset or empty, else a ``kind`` within [low, high].
+
+    ``error`` is the exception to raise, with a message naming the variable and the range.
+    """
+    raw = (env.get(name) or "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError as exc:
-        raise InputError(f"{name}={raw!r} is not an integer") from exc
-    if value <= 0:
-        raise InputError(f"{name} must be positive, got {value}")
+        what = "an integer" if kind is int else "a number"
+        raise error(f"{name}={raw!r} is not {what}") from exc
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"{low if low is not None else 'any'} to {high if high is not None else 'any'}"
+        raise error(f"{name}={raw} is out of range ({bounds})")
     return value
+
+
+def positive_int_env(env: Mapping[str, str], name: str, default: int) -> int:
+    return number_setting(env, name, default, low=1)
 
 
 def _device_preference(value: str) -> str:

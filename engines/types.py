@@ -1,15 +1,18 @@
-"""The dataclasses that cross the manager's API: requests, results, health."""
+"""The dataclasses that cross the manager's API: requests, voices, jobs, results, health."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 import numpy as np
 
 from .audio import ReferenceAudio
 from .profiles import Profile
+
+if TYPE_CHECKING:
+    import torch
 
 # progress(fraction in [0, 1], message)
 ProgressCallback = Callable[[float, str], None]
@@ -19,22 +22,57 @@ ENGINE_NAMES = ("f5tts", "xtts")
 
 @dataclass(frozen=True)
 class SynthesisRequest:
-    """What a user asks for. ``voice_preset`` (dubbing) or ``reference_audio`` (cloning)."""
+    """What a user asks for. ``voice_preset`` (a preset or saved voice) or ``reference_audio`` (cloning)."""
 
     text: str
     language: str
     engine: str = "f5tts"
-    voice_preset: Optional[str] = None
+    voice_preset: Optional[str] = None      # a built-in preset or a saved voice id
     reference_audio: Optional[str] = None   # a path to the uploaded clip
     reference_text: Optional[str] = None    # its transcript (F5-TTS needs it)
     quality_profile: Optional[str] = None   # None: the engine's default
     speed: Optional[float] = None           # None: the profile's speed
     seed: Optional[int] = None              # None: a random seed, reported in the metadata
     allow_fallback: bool = True
+    # Speak the text in this many seconds. Engines that can (F5-TTS) generate that length
+    # directly; the others ignore it and the metadata says so (``target_duration_honoured``).
+    target_duration_s: Optional[float] = None
+    text_normalization: bool = True         # numbers, currency, dates... read as words (F5-TTS)
 
     @property
     def is_cloning(self) -> bool:
         return self.reference_audio is not None
+
+
+class VoiceCache(Protocol):
+    """Where an engine keeps what it derives from a voice for one model (conditioning latents)."""
+
+    def load(self, engine: str, model_key: str) -> Optional[dict[str, "torch.Tensor"]]: ...
+
+    def save(self, engine: str, model_key: str, tensors: dict[str, "torch.Tensor"]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One voice as the engines take it: a reference clip with its transcript, and/or a speaker
+    an engine knows by name (XTTS studio speakers).
+
+    ``kind`` is ``preset`` (built in), ``saved`` (the voice library) or ``upload`` (a clip sent
+    with the request). ``details`` are reported in the result metadata as they are.
+    """
+
+    id: str
+    kind: str
+    reference: Optional[ReferenceAudio] = None
+    transcript: Optional[str] = None
+    speaker: Optional[str] = None
+    language: Optional[str] = None
+    cache: Optional[VoiceCache] = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_transcript(self) -> bool:
+        return bool((self.transcript or "").strip())
 
 
 @dataclass(frozen=True)
@@ -46,9 +84,8 @@ class EngineJob:
     profile: Profile
     speed: float
     seed: int
-    reference: Optional[ReferenceAudio] = None
-    reference_text: Optional[str] = None
-    xtts_speaker: Optional[str] = None
+    voice: Voice
+    target_duration_s: Optional[float] = None
     progress: Optional[ProgressCallback] = None
 
 
@@ -72,6 +109,34 @@ class SynthesisResult:
     @property
     def engine_used(self) -> str:
         return self.metadata["tts_engine_used"]
+
+
+class SynthesisStream:
+    """Audio as it is made: iterate for float32 chunks at ``sample_rate``; ``result`` once done.
+
+    The first chunk arrives before the rest is rendered. ``result`` (the whole clip with its
+    metadata, as ``synthesize`` returns it) is set when the iterator is exhausted.
+    """
+
+    def __init__(self, chunks: Iterator[np.ndarray], sample_rate: int, engine: str,
+                 finish: Callable[[list[np.ndarray]], SynthesisResult]):
+        self.sample_rate = sample_rate
+        self.engine = engine
+        self._chunks = chunks
+        self._finish = finish
+        self._seen: list[np.ndarray] = []
+        self.result: Optional[SynthesisResult] = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for chunk in self._chunks:
+            self._seen.append(chunk)
+            yield chunk
+        self.result = self._finish(self._seen)
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
 
 
 @dataclass

@@ -2,13 +2,19 @@
 
 Conditioning latents are computed from the already-decoded reference with the model's
 own ``get_gpt_cond_latents`` / ``get_speaker_embedding`` and cached per content hash,
-so no temp file is written (``get_conditioning_latents`` only takes paths).
+so no temp file is written (``get_conditioning_latents`` only takes paths). A saved
+voice keeps them on disk too (its ``VoiceCache``), keyed by the model's ``model_key``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import pickle
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,11 +28,24 @@ from .settings import XTTS_LICENSE, XttsSettings
 from .text import split_text
 from .types import EngineJob, EngineOutput
 
+if TYPE_CHECKING:
+    from .worker import DeviceWorker
+
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 24000
 GPT_SAMPLE_RATE = 22050
 CHUNK_CROSS_FADE_S = 0.05
+STREAM_CHUNK_TOKENS = 20  # audio tokens per streamed chunk (about 0.45 s of speech)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """Everything a request needs, made ready together (the engine is loaded when this is set)."""
+
+    model: Any
+    accelerator: Any  # engines.accel.XttsAccelerator, or None for upstream's own inference
+    model_key: str
 
 
 class XttsEngine(Engine):
@@ -38,8 +57,7 @@ class XttsEngine(Engine):
         super().__init__(device_preference)
         self.settings = settings
         self.accel_mode = accel  # auto and graphs are the same for XTTS: its decode step is graphed, never compiled
-        self.model = None
-        self.accelerator = None  # engines.accel.XttsAccelerator on CUDA
+        self._loaded: _Loaded | None = None
         self._languages: tuple[str, ...] = tuple(XTTS_CODES)  # the published 17 until the config says
         self._latents = LRUCache(32)
 
@@ -55,20 +73,35 @@ class XttsEngine(Engine):
     def license(self) -> str | None:
         return XTTS_LICENSE
 
+    @property
+    def model_key(self) -> str | None:
+        return self._loaded.model_key if self._loaded is not None else None
+
     def missing_weights(self) -> list[tuple[str, str, str]]:
         source = self.settings.model_dir
         return [(source.description, source.spec, source.env_var)] if source.missing_locally() else []
 
     @property
     def is_loaded(self) -> bool:
-        return self.model is not None
+        return self._loaded is not None
+
+    @property
+    def model(self):
+        return self._loaded.model if self._loaded is not None else None
+
+    @property
+    def accelerator(self):
+        return self._loaded.accelerator if self._loaded is not None else None
 
     @property
     def speakers(self) -> list[str]:
         manager = getattr(self.model, "speaker_manager", None)
         return sorted(manager.speakers) if manager is not None else []
 
-    def _load(self, device: str) -> None:
+    def knows_speaker(self, speaker: str) -> bool:
+        return speaker in self.speakers
+
+    def _load(self, device: str):
         from TTS.tts.configs.xtts_config import XttsConfig
         from TTS.tts.models.xtts import Xtts
 
@@ -89,82 +122,198 @@ class XttsEngine(Engine):
                 f"XTTS-v2 model in {model_dir} could not be loaded ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else ''}): set XTTS_MODEL to a directory with "
                 "config.json, model.pth, vocab.json") from exc
-        self.model = model.to(device)
-        served = [from_xtts_code(code) for code in config.languages]
-        self._languages = tuple(code for code in served if code is not None)
-        warmup_s = None
-        if device == "cuda" and self.accel_mode != "off":
+        return model, config, model_dir
+
+    def _activate(self, staged) -> None:
+        model, config, model_dir = staged
+        model = model.to(self.device)
+        accelerator = None
+        if self.accel_mode != "off":
             from .accel import XttsAccelerator
 
-            self.accelerator = XttsAccelerator(self.model, device)
-            warmup_s = round(self.accelerator.warmup(), 2)
-        self.load_details = {"model_dir": str(model_dir), "speakers": len(self.speakers),
-                             "accelerated": self.accelerator is not None, "warmup_s": warmup_s}
+            accelerator = XttsAccelerator(model, self.device)
+        served = [from_xtts_code(code) for code in config.languages]
+        self._languages = tuple(code for code in served if code is not None)
+        key = model_fingerprint(model_dir)
+        self.load_details = {"model_dir": str(model_dir), "speakers": len(getattr(model.speaker_manager, "speakers",
+                                                                                   None) or []),
+                             "accelerated": accelerator is not None, "model_key": key}
+        self._loaded = _Loaded(model=model, accelerator=accelerator, model_key=key)
+
+    def start_warmup(self, worker: "DeviceWorker") -> None:
+        """On CUDA: capture the decode graphs as one job (held back while another engine compiles)."""
+        accelerator = self.accelerator
+        if accelerator is None or not accelerator.options.use_graphs:
+            return
+        import time
+
+        self.warmup = {"state": "capturing", "graphs": 0}
+
+        def capture() -> None:
+            start = time.perf_counter()
+            try:
+                accelerator.capture_graphs()
+            except Exception as exc:  # decoding stays eager (slower), and health says why
+                self.warmup.update(state="failed", error=f"{type(exc).__name__}: {str(exc)[:200]}")
+                raise
+            self.warmup.update(state="ready", graphs=2, capture_s=round(time.perf_counter() - start, 2))
+
+        worker.submit(capture, label="xtts capture", exclusive=True)
 
     def _unload(self) -> None:
-        self.model = None
-        self.accelerator = None
+        self._loaded = None
         self._latents.clear()
 
     def cannot_serve(self, job: EngineJob) -> str | None:
         reason = super().cannot_serve(job)
         if reason:
             return reason
-        if job.reference is None and job.xtts_speaker is None:
+        voice = job.voice
+        if voice.reference is None and voice.speaker is None:
             return "XTTS needs a reference clip or a studio speaker"
-        if job.reference is None and self.model is not None and job.xtts_speaker not in self.speakers:
-            return (f"XTTS speakers file has no speaker {job.xtts_speaker!r}"
+        if voice.reference is None and self.is_loaded and not self.knows_speaker(voice.speaker):
+            return (f"XTTS speakers file has no speaker {voice.speaker!r}"
                     + ("" if self.speakers else " (speakers_xtts.pth missing from the model directory)"))
         return None
 
-    def conditioning(self, job: EngineJob):
-        """(gpt_cond_latent, speaker_embedding) for a studio speaker or a reference clip."""
-        if job.reference is None:
-            voice = self.model.speaker_manager.speakers[job.xtts_speaker]
-            return voice["gpt_cond_latent"], voice["speaker_embedding"]
-        return self.reference_latents(job.reference)
+    def conditioning(self, loaded: _Loaded, job: EngineJob):
+        """(gpt_cond_latent, speaker_embedding, where they came from) for a studio speaker or a clip."""
+        voice = job.voice
+        if voice.reference is None:
+            entry = loaded.model.speaker_manager.speakers[voice.speaker]
+            return entry["gpt_cond_latent"], entry["speaker_embedding"], "studio_speaker"
+        return self.reference_latents(loaded, voice.reference, voice.cache)
 
-    def reference_latents(self, reference: ReferenceAudio):
+    def reference_latents(self, loaded: _Loaded, reference: ReferenceAudio, cache=None):
         import torch
 
         cached = self._latents.get(reference.sha256)
         if cached is not None:
-            return cached
-        config = self.model.config
+            return (*cached, "memory")
+        stored = cache.load(self.name, loaded.model_key) if cache is not None else None
+        if stored is not None and {"gpt_cond_latent", "speaker_embedding"} <= set(stored):
+            pair = (stored["gpt_cond_latent"].to(self.device), stored["speaker_embedding"].to(self.device))
+            self._latents.put(reference.sha256, pair)
+            return (*pair, "voice_cache")
+        config = loaded.model.config
         samples = resample(reference.samples, reference.sample_rate, GPT_SAMPLE_RATE)
         samples = samples[: int(config.max_ref_len * GPT_SAMPLE_RATE)]
         audio = torch.from_numpy(np.ascontiguousarray(samples)).unsqueeze(0)
         with torch.inference_mode():
-            latent = self.model.get_gpt_cond_latents(audio, GPT_SAMPLE_RATE, length=config.gpt_cond_len,
-                                                     chunk_length=config.gpt_cond_chunk_len)
-            embedding = self.model.get_speaker_embedding(audio, GPT_SAMPLE_RATE)
+            latent = loaded.model.get_gpt_cond_latents(audio, GPT_SAMPLE_RATE, length=config.gpt_cond_len,
+                                                       chunk_length=config.gpt_cond_chunk_len)
+            embedding = loaded.model.get_speaker_embedding(audio, GPT_SAMPLE_RATE)
         self._latents.put(reference.sha256, (latent, embedding))
-        return latent, embedding
+        if cache is not None:
+            cache.save(self.name, loaded.model_key, {"gpt_cond_latent": latent.detach().float().cpu().contiguous(),
+                                                     "speaker_embedding": embedding.detach().float().cpu().contiguous()})
+        return latent, embedding, "computed"
+
+    def _chunks(self, loaded: _Loaded, job: EngineJob) -> list[str]:
+        code = XTTS_CODES[job.language]
+        limit = loaded.model.tokenizer.char_limits.get(code.split("-")[0], 250)
+        return split_text(job.text, limit)
+
+    def _sampling(self, job: EngineJob, loaded: _Loaded) -> dict:
+        p: XttsProfile = job.profile
+        kwargs = dict(temperature=p.temperature, length_penalty=p.length_penalty,
+                      repetition_penalty=p.repetition_penalty, top_k=p.top_k, top_p=p.top_p, speed=job.speed)
+        if loaded.accelerator is not None:
+            return {**kwargs, "seed": job.seed}
+        return {**kwargs, "enable_text_splitting": False}
 
     def synthesize(self, job: EngineJob) -> EngineOutput:
-        if self.model is None:
+        loaded = self._loaded
+        if loaded is None:
             raise EngineUnavailableError("XTTS-v2 is not loaded")
-        assert isinstance(job.profile, XttsProfile)
-        profile: XttsProfile = job.profile
         code = XTTS_CODES[job.language]
-        limit = self.model.tokenizer.char_limits.get(code.split("-")[0], 250)
-        chunks = split_text(job.text, limit)
-        latent, embedding = self.conditioning(job)
+        chunks = self._chunks(loaded, job)
+        latent, embedding, source = self.conditioning(loaded, job)
         # The accelerator computes the same function as Xtts.inference (engines/accel/xtts.py).
-        infer = self.accelerator.inference if self.accelerator is not None else self.model.inference
-        sampling = {} if self.accelerator is not None else {"enable_text_splitting": False}
+        infer = loaded.accelerator.inference if loaded.accelerator is not None else loaded.model.inference
         seed_everything(job.seed)
         waves = []
         for index, chunk in enumerate(chunks):
             report(job, index / len(chunks), f"XTTS: chunk {index + 1} of {len(chunks)}")
-            out = infer(
-                chunk, code, latent, embedding,
-                temperature=profile.temperature, length_penalty=profile.length_penalty,
-                repetition_penalty=profile.repetition_penalty, top_k=profile.top_k, top_p=profile.top_p,
-                speed=job.speed, **sampling,
-            )
+            sampling = self._sampling(job, loaded)
+            if "seed" in sampling:
+                sampling["seed"] = job.seed + index
+            out = infer(chunk, code, latent, embedding, **sampling)
             waves.append(np.asarray(out["wav"], dtype=np.float32).reshape(-1))
         report(job, 1.0, "XTTS: done")
         return EngineOutput(audio=crossfade_join(waves, SAMPLE_RATE, CHUNK_CROSS_FADE_S), chunks=len(chunks),
-                            details={"accelerated": self.accelerator is not None,
-                                     **({"xtts_speaker": job.xtts_speaker} if job.reference is None else {})})
+                            details=self._details(loaded, job, source))
+
+    def stream(self, job: EngineJob) -> Iterator[np.ndarray]:
+        """Chunks every ``STREAM_CHUNK_TOKENS`` audio tokens, text chunk after text chunk."""
+        loaded = self._loaded
+        if loaded is None:
+            raise EngineUnavailableError("XTTS-v2 is not loaded")
+        code = XTTS_CODES[job.language]
+        latent, embedding, _ = self.conditioning(loaded, job)
+        infer = (loaded.accelerator.inference_stream if loaded.accelerator is not None
+                 else loaded.model.inference_stream)
+        seed_everything(job.seed)
+
+        def text_chunks() -> Iterator[tuple[np.ndarray, bool]]:
+            for index, chunk in enumerate(self._chunks(loaded, job)):
+                sampling = self._sampling(job, loaded)
+                if "seed" in sampling:
+                    sampling["seed"] = job.seed + index
+                previous = None
+                for part in infer(chunk, code, latent, embedding, stream_chunk_size=STREAM_CHUNK_TOKENS,
+                                  **sampling):
+                    if previous is not None:
+                        yield previous, False
+                    previous = part.detach().float().cpu().numpy().reshape(-1)
+                if previous is not None:
+                    yield previous, True
+
+        yield from _join_text_chunks(text_chunks(), SAMPLE_RATE, CHUNK_CROSS_FADE_S)
+
+    def _details(self, loaded: _Loaded, job: EngineJob, source: str) -> dict:
+        details = {"accelerated": loaded.accelerator is not None, "latents_source": source}
+        if job.voice.reference is None:
+            details["xtts_speaker"] = job.voice.speaker
+        return details
+
+
+def _join_text_chunks(pieces: Iterator[tuple[np.ndarray, bool]], sample_rate: int,
+                      seconds: float) -> Iterator[np.ndarray]:
+    """Pass (piece, last of its text chunk) through; where one text chunk meets the next, the
+    two are cross-faded as ``crossfade_join`` does, holding back only the fade."""
+    fade = int(seconds * sample_rate)
+    tail: np.ndarray | None = None
+    for piece, last in pieces:
+        piece = np.asarray(piece, dtype=np.float32)
+        if tail is not None:
+            n = min(fade, len(tail), len(piece))
+            ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
+            piece = np.concatenate([tail[: len(tail) - n], tail[len(tail) - n:] * (1 - ramp) + piece[:n] * ramp,
+                                    piece[n:]])
+            tail = None
+        if last:
+            keep = min(fade, len(piece))
+            if len(piece) > keep:
+                yield piece[: len(piece) - keep]
+            tail = piece[len(piece) - keep:]
+        elif len(piece):
+            yield piece
+    if tail is not None and len(tail):
+        yield tail
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """A short hash of the model's files: the config and vocab in full, the weights by size and edges."""
+    digest = hashlib.sha256()
+    for name in ("config.json", "vocab.json"):
+        path = model_dir / name
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    weights = model_dir / "model.pth"
+    size = weights.stat().st_size
+    digest.update(str(size).encode())
+    with open(weights, "rb") as handle:
+        digest.update(handle.read(4 << 20))
+        handle.seek(max(0, size - (4 << 20)))
+        digest.update(handle.read(4 << 20))
+    return digest.hexdigest()[:16]

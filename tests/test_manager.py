@@ -99,7 +99,7 @@ def test_language_f5_does_not_serve_falls_back(manager):
 def test_language_no_engine_serves_is_input_error(manager):
     with pytest.raises(InputError, match="cannot be served"):
         manager.synthesize(_dub(language="ja", text="こんにちは"))
-    with pytest.raises(InputError, match="cannot be served by f5tts"):
+    with pytest.raises(InputError, match="cannot be served by F5-TTS"):
         manager.synthesize(_dub(language="es", allow_fallback=False))
 
 

@@ -1,16 +1,19 @@
 """F5Accelerator: upstream F5-TTS inference, same function, fewer launches per step.
 
-``infer`` computes, for each text chunk, what ``f5_tts.infer.utils_infer.infer_batch_process``
-computes for it: the same duration rule, the same target-RMS handling, the same Euler ODE
-with sway sampling over the same time grid, the same classifier-free guidance, the same
-Vocos decode. What changes is how (see ``f5_step.py``): fp32 ODE state with a half DiT,
-all chunks in one padded forward, per-request constants hoisted out of the 32 steps, and
-on CUDA the step replayed as a CUDA graph (optionally compiled with ``torch.compile``).
+``render`` computes, for each text chunk of each request, what
+``f5_tts.infer.utils_infer.infer_batch_process`` computes for it: the same duration rule
+(or its ``fix_duration`` allocation when a target length is asked for), the same
+target-RMS handling, the same Euler ODE with sway sampling over the same time grid, the
+same classifier-free guidance, the same Vocos decode. What changes is how (``f5_step.py``):
+fp32 ODE state with a half DiT, per-request constants hoisted out of the steps, and the
+chunks of *several requests* in one padded, masked forward.
 
-Reference mels are cached per reference clip (content hash), so a voice used twice pays
-its STFT once. The text embedding cannot be cached per voice: upstream embeds reference
-transcript and new text jointly (its ConvNeXt mixes neighbouring characters), so it is
-computed once per request and reused by all steps.
+Shapes are bucketed: a forward's length is padded up to one of ``length_buckets`` and its
+batch up to one of ``batch_sizes`` (padding is masked, so results do not change). So a
+finite set of shapes covers every request, and on CUDA each is captured as a graph
+ahead of time (``f5_warmup.py``), never while serving. A shape without a graph yet runs
+eagerly. Noise comes from each request's own generator, drawn outside any graph, so a
+seed gives the same audio whatever else is in the batch.
 """
 
 from __future__ import annotations
@@ -19,13 +22,12 @@ import copy
 import hashlib
 import logging
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
-from .f5_step import CFGEulerStep, pad_rows, text_embeddings
+from .f5_step import CFGEulerStep, text_embeddings
 from .graphs import GraphCapturer
 
 logger = logging.getLogger(__name__)
@@ -40,21 +42,23 @@ MAX_DURATION = 65536
 class F5AccelOptions:
     """How the accelerator runs; every field has a CPU-safe meaning.
 
-    ``pad_multiple``: batched chunks are padded to a multiple of this many frames so a
-    captured graph serves nearby lengths (padding is masked, so results do not change).
-    ``max_batch``: chunks per forward (with CFG the DiT batch is twice this).
+    ``length_buckets``: forward lengths in frames (reference + generated); longer rows run
+    eagerly at a multiple of 256. ``batch_sizes``: rows per forward (with CFG the DiT batch
+    is twice this); the last is the largest batch.
     """
 
     use_graphs: bool = True
     compile: bool = False
-    # "step": the whole guided step compiled (fastest; ~110 s warm-up on an H100);
-    # "block": one compiled DiT block reused 22x (~26 s warm-up, ~25% slower steps).
+    # "step": the whole guided step compiled (fastest); "block": one compiled DiT block reused 22x.
     compile_scope: str = "step"
     attn_backend: str | None = None  # e.g. "cudnn": force an SDPA backend (None: PyTorch's choice)
     vocoder_half: bool = True
-    pad_multiple: int = 64
-    max_batch: int = 8
-    max_graphs: int = 8
+    length_buckets: tuple[int, ...] = (256, 384, 512, 640, 768, 1024, 1280, 1536, 1792, 2048, 2560, 3072)
+    batch_sizes: tuple[int, ...] = (1, 2, 3, 4, 6, 8)
+
+    @property
+    def max_rows(self) -> int:
+        return self.batch_sizes[-1]
 
 
 @dataclass
@@ -65,17 +69,21 @@ class _Reference:
 
 
 @dataclass
-class _Chunk:
+class F5Row:
+    """One chunk to sample: its reference, tokens, length and noise."""
+
+    ref: _Reference
     tokens: torch.Tensor        # [1, nt] long, -1 padded (upstream list_str_to_idx)
     duration: int
+    noise: torch.Tensor         # [duration, mel] float32 on device
 
 
 @dataclass
-class _Slot:
-    """Static buffers of one captured step (one per (batch, length, mask) shape)."""
+class F5Request:
+    """A request made ready to sample: its chunks as rows, in order."""
 
-    buffers: dict = field(default_factory=dict)
-    graph: object | None = None
+    ref: _Reference
+    rows: list[F5Row] = field(default_factory=list)
 
 
 def upstream_time_grid(nfe_step: int, sway_sampling_coef: float | None, device) -> torch.Tensor:
@@ -96,9 +104,21 @@ def upstream_chunks(ref_audio_seconds: float, ref_text: str, gen_text: str, spee
     return chunk_text(gen_text, max_chars=max_chars)
 
 
+def fixed_durations(ref_frames: int, gen_texts: list[str], target_s: float, cross_fade_s: float) -> list[float]:
+    """Upstream's ``fix_duration`` allocation: per chunk, reference + its share of the target (seconds).
+
+    Shares follow the chunks' UTF-8 lengths; the cross-fades eaten by joining are added back.
+    """
+    ref_sec = ref_frames * HOP_LENGTH / SAMPLE_RATE
+    weights = [len(text.encode("utf-8")) for text in gen_texts]
+    allocatable = target_s + cross_fade_s * (len(gen_texts) - 1)
+    return [ref_sec + allocatable * w / sum(weights) for w in weights]
+
+
 class F5Accelerator:
     """Fast F5-TTS sampling on an already-loaded upstream ``CFM`` model and Vocos vocoder.
 
+    Not thread-safe: the device worker is its only caller (tests on CPU call it directly).
     The upstream model object is left usable by upstream code: if ``dtype`` differs from
     the model's own, the DiT is copied in that dtype instead of cast in place.
     """
@@ -109,10 +129,9 @@ class F5Accelerator:
         self.cuda = self.device.type == "cuda"
         opts = options or F5AccelOptions()
         if not self.cuda:  # graphs and half vocoders are CUDA-only; compile is not worth it on CPU
-            opts = F5AccelOptions(use_graphs=False, compile=False, vocoder_half=False,
-                                  pad_multiple=1, max_batch=opts.max_batch)
+            opts = replace(opts, use_graphs=False, compile=False, vocoder_half=False)
         elif compile:
-            opts = F5AccelOptions(**{**opts.__dict__, "compile": True})
+            opts = replace(opts, compile=True)
         self.options = opts
         self.model = model
         self.vocoder = vocoder
@@ -124,49 +143,25 @@ class F5Accelerator:
             dit = copy.deepcopy(dit).to(self.dtype)
         dit.eval()
         self.step = CFGEulerStep(dit, self.dtype).to(self.device)
-        self._forward = self.step
-        if opts.compile and opts.compile_scope == "step":
-            self._forward = torch.compile(self.step, dynamic=True)
-        elif opts.compile:
-            from .f5_step import dit_block
-
-            self.step.block_fn = torch.compile(dit_block, dynamic=True)
-        self._graphs = GraphCapturer()
-        self._slots: dict[tuple, _Slot] = {}
+        self.forward = self.step  # replaced by the compiled step once it is compiled (f5_warmup.py)
+        self.capturer = GraphCapturer()
+        self.graphs: dict[tuple[int, int, bool], torch.cuda.CUDAGraph] = {}
+        self._static: dict[str, torch.Tensor] = {}
         self._refs: dict[str, _Reference] = {}
-        self._lock = threading.RLock()  # one request at a time: the step buffers and graphs are shared
+        self._refs_lock = threading.Lock()
         self.num_channels = model.num_channels
         logger.info("F5Accelerator ready", extra={"device": str(self.device), "dtype": str(self.dtype),
                                                   "graphs": opts.use_graphs, "compile": opts.compile})
 
     # ---- public ------------------------------------------------------------------
-    def warmup(self) -> float:
-        """Compile and capture the common shapes (one chunk; two chunks). Returns seconds."""
-        start = time.perf_counter()
-        ref = torch.sin(torch.linspace(0, 2000, SAMPLE_RATE * 3)).unsqueeze(0) * 0.1
-        ref_text = "This is a short warm up reference. "
-        self.infer(ref, ref_text, ["Warm up sentence number one."], seed=0)
-        self.infer(ref, ref_text, ["Warm up sentence number one.", "And a second, slightly longer one here."], seed=0)
-        self._sync()
-        seconds = time.perf_counter() - start
-        logger.info("F5Accelerator warm-up done", extra={"seconds": round(seconds, 2)})
-        return seconds
-
     @torch.inference_mode()
     def infer(self, ref_audio: torch.Tensor, ref_text: str, gen_texts: list[str], *, nfe_step: int = 32,
               cfg_strength: float = 2.0, sway_sampling_coef: float | None = -1.0, speed: float = 1.0,
               seed: int | None = None, target_rms: float = TARGET_RMS) -> list[np.ndarray]:
         """One float32 24 kHz waveform per text in ``gen_texts`` (upstream's per-chunk output)."""
-        mels, ref = self.sample_mels(ref_audio, ref_text, gen_texts, nfe_step=nfe_step, cfg_strength=cfg_strength,
-                                     sway_sampling_coef=sway_sampling_coef, speed=speed, seed=seed,
-                                     target_rms=target_rms)
-        waves = []
-        for mel in mels:
-            wave = self._vocode(mel.permute(1, 0).unsqueeze(0))
-            if ref.rms < target_rms:
-                wave = wave * ref.rms / target_rms
-            waves.append(wave.squeeze().float().cpu().numpy())
-        return waves
+        request = self.prepare(ref_audio, ref_text, gen_texts, speed=speed, seed=seed, target_rms=target_rms)
+        return self.render([request], nfe_step=nfe_step, cfg_strength=cfg_strength,
+                           sway_sampling_coef=sway_sampling_coef)[0]
 
     @torch.inference_mode()
     def sample_mels(self, ref_audio, ref_text, gen_texts, *, nfe_step=32, cfg_strength=2.0,
@@ -174,40 +169,89 @@ class F5Accelerator:
         """Generated mels [frames, mel] float32 per chunk (upstream's ``generated[:, ref_len:]``)."""
         if not gen_texts:
             return [], None
+        request = self.prepare(ref_audio, ref_text, gen_texts, speed=speed, seed=seed, target_rms=target_rms)
+        mels = self.sample([request], nfe_step=nfe_step, cfg_strength=cfg_strength,
+                           sway_sampling_coef=sway_sampling_coef)[0]
+        return mels, request.ref
+
+    @torch.inference_mode()
+    def prepare(self, ref_audio: torch.Tensor, ref_text: str, gen_texts: list[str], *, speed: float = 1.0,
+                seed: int | None = None, target_rms: float = TARGET_RMS,
+                fixed_seconds: list[float] | None = None) -> F5Request:
+        """The request's rows: tokens, durations (``fixed_seconds``: upstream's ``fix_duration`` per chunk)
+        and noise from its own generator seeded with ``seed``."""
         if not ref_text:
             raise ValueError("ref_text is empty: F5-TTS needs the reference transcript")
-        with self._lock:
-            return self._sample_mels(ref_audio, ref_text, gen_texts, nfe_step, cfg_strength, sway_sampling_coef,
-                                     speed, seed, target_rms)
-
-    def _sample_mels(self, ref_audio, ref_text, gen_texts, nfe_step, cfg_strength, sway_sampling_coef, speed,
-                     seed, target_rms):
-        ref = self._reference(ref_audio, target_rms)
+        ref = self.reference(ref_audio, target_rms)
         if len(ref_text[-1].encode("utf-8")) == 1:
             ref_text = ref_text + " "
-        chunks = [self._chunk(ref, ref_text, g, speed) for g in gen_texts]
-        if seed is not None:
-            torch.manual_seed(seed)
-        noise = [torch.randn(c.duration, self.num_channels, device=self.device, dtype=self.noise_dtype).float()
-                 for c in chunks]
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**31, ()).item()))
+        request = F5Request(ref=ref)
+        for index, text in enumerate(gen_texts):
+            fixed = fixed_seconds[index] if fixed_seconds is not None else None
+            tokens, duration = self._tokens_and_duration(ref, ref_text, text, speed, fixed)
+            noise = torch.randn(duration, self.num_channels, device=self.device, dtype=self.noise_dtype,
+                                generator=generator).float()
+            request.rows.append(F5Row(ref=ref, tokens=tokens, duration=duration, noise=noise))
+        return request
+
+    @torch.inference_mode()
+    def sample(self, requests: list[F5Request], *, nfe_step: int = 32, cfg_strength: float = 2.0,
+               sway_sampling_coef: float | None = -1.0) -> list[list[torch.Tensor]]:
+        """Mels per request per chunk; rows of all requests share forwards, longest first."""
         grid = upstream_time_grid(nfe_step, sway_sampling_coef, self.device)
-        out: list[torch.Tensor] = []
-        mb = self.options.max_batch
-        for start in range(0, len(chunks), mb):
-            group = list(range(start, min(start + mb, len(chunks))))
-            out.extend(self._sample_group(ref, [chunks[i] for i in group], [noise[i] for i in group],
-                                          grid, cfg_strength))
-        return out, ref
+        rows = [(r, i) for r, request in enumerate(requests) for i in range(len(request.rows))]
+        rows.sort(key=lambda ri: -requests[ri[0]].rows[ri[1]].duration)
+        out: list[list[torch.Tensor | None]] = [[None] * len(request.rows) for request in requests]
+        mb = self.options.max_rows
+        for start in range(0, len(rows), mb):
+            group = rows[start:start + mb]
+            mels = self._sample_group([requests[r].rows[i] for r, i in group], grid, cfg_strength)
+            for (r, i), mel in zip(group, mels):
+                out[r][i] = mel
+        return out  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def render(self, requests: list[F5Request], *, nfe_step: int = 32, cfg_strength: float = 2.0,
+               sway_sampling_coef: float | None = -1.0, target_rms: float = TARGET_RMS) -> list[list[np.ndarray]]:
+        """Waveforms per request per chunk."""
+        mels = self.sample(requests, nfe_step=nfe_step, cfg_strength=cfg_strength,
+                           sway_sampling_coef=sway_sampling_coef)
+        waves = []
+        for request, request_mels in zip(requests, mels):
+            out = []
+            for mel in request_mels:
+                wave = self._vocode(mel.permute(1, 0).unsqueeze(0))
+                if request.ref.rms < target_rms:
+                    wave = wave * request.ref.rms / target_rms
+                out.append(wave.squeeze().float().cpu().numpy())
+            waves.append(out)
+        return waves
+
+    # ---- shapes --------------------------------------------------------------------
+    def bucket(self, rows: int, frames: int) -> tuple[int, int]:
+        """(batch, length) of the forward that takes ``rows`` rows of at most ``frames`` frames."""
+        b = next((size for size in self.options.batch_sizes if size >= rows), rows)
+        n = next((size for size in self.options.length_buckets if size >= frames), None)
+        if n is None:
+            n = -(-frames // 256) * 256
+        return b, n
+
+    def shapes(self) -> list[tuple[int, int]]:
+        """Every bucketed (batch, length), small first: what warm-up captures."""
+        return [(b, n) for n in self.options.length_buckets for b in self.options.batch_sizes]
 
     # ---- reference and chunks --------------------------------------------------------
-    def _reference(self, audio: torch.Tensor, target_rms: float) -> _Reference:
+    def reference(self, audio: torch.Tensor, target_rms: float = TARGET_RMS) -> _Reference:
         audio = audio.detach().float().cpu()
         if audio.ndim == 1:
             audio = audio.unsqueeze(0)
         if audio.shape[0] > 1:
             audio = audio.mean(dim=0, keepdim=True)
         key = hashlib.blake2b(audio.numpy().tobytes(), digest_size=16).hexdigest() + f"/{target_rms}"
-        cached = self._refs.get(key)
+        with self._refs_lock:
+            cached = self._refs.get(key)
         if cached is not None:
             return cached
         rms = float(torch.sqrt(torch.mean(torch.square(audio))))
@@ -216,123 +260,142 @@ class F5Accelerator:
         audio = audio.to(self.device)
         mel = self.model.mel_spec(audio).permute(0, 2, 1)[0].float()
         ref = _Reference(cond=mel, rms=rms, ref_audio_len=audio.shape[-1] // HOP_LENGTH)
-        if len(self._refs) >= 16:
-            self._refs.pop(next(iter(self._refs)))
-        self._refs[key] = ref
+        with self._refs_lock:
+            if len(self._refs) >= 32:
+                self._refs.pop(next(iter(self._refs)))
+            self._refs[key] = ref
         return ref
 
-    def _chunk(self, ref: _Reference, ref_text: str, gen_text: str, speed: float) -> _Chunk:
+    def _tokens_and_duration(self, ref: _Reference, ref_text: str, gen_text: str, speed: float,
+                             fixed_seconds: float | None) -> tuple[torch.Tensor, int]:
         from f5_tts.model.utils import convert_char_to_pinyin, list_str_to_idx
 
-        local_speed = 0.3 if len(gen_text.encode("utf-8")) < 10 else speed
         tokens = list_str_to_idx(convert_char_to_pinyin([ref_text + gen_text]), self.model.vocab_char_map)
         ref_len = ref.ref_audio_len
-        duration = ref_len + int(ref_len / len(ref_text.encode("utf-8")) * len(gen_text.encode("utf-8")) / local_speed)
+        if fixed_seconds is not None:
+            duration = int(fixed_seconds * SAMPLE_RATE / HOP_LENGTH)
+        else:
+            local_speed = 0.3 if len(gen_text.encode("utf-8")) < 10 else speed
+            duration = ref_len + int(ref_len / len(ref_text.encode("utf-8")) * len(gen_text.encode("utf-8"))
+                                     / local_speed)
         n_text = int((tokens != -1).sum())
         duration = min(max(max(n_text, ref.cond.shape[0]) + 1, duration), MAX_DURATION)
-        return _Chunk(tokens=tokens.to(self.device), duration=duration)
+        return tokens.to(self.device), duration
 
     # ---- sampling --------------------------------------------------------------------
-    def _sample_group(self, ref: _Reference, chunks: list[_Chunk], noise: list[torch.Tensor],
-                      grid: torch.Tensor, cfg_strength: float) -> list[torch.Tensor]:
-        b = len(chunks)
-        durations = [c.duration for c in chunks]
-        if b == 1:  # upstream's own shape: exact length, no mask
-            n, padded = durations[0], False
-        else:
-            m = self.options.pad_multiple
-            n, padded = -(-max(durations) // m) * m, True
-        use_cfg = cfg_strength >= 1e-5
+    def _inputs(self, rows: list[F5Row], b: int, n: int, use_cfg: bool):
+        """static_in [R, n, dim], mask [R, n], y0 [b*n, mel] for ``rows`` padded to (b, n).
+
+        Rows past ``len(rows)`` are padding: one valid frame of zeros (never read back).
+        """
         dit = self.step.dit
-        n_ref = ref.cond.shape[0]
-        cond = pad_rows([ref.cond] * b, n)
-        text_c = pad_rows([text_embeddings(dit, c.tokens, c.duration, False) for c in chunks], n)
-        text_u = pad_rows([text_embeddings(dit, c.tokens, c.duration, True) for c in chunks], n) if use_cfg else None
+        mel, dev = self.num_channels, self.device
+        cond = torch.zeros(b, n, mel, device=dev)
+        y0 = torch.zeros(b, n, mel, device=dev)
+        text_dim = dit.text_embed.text_embed.embedding_dim
+        text_c = torch.zeros(b, n, text_dim, device=dev, dtype=next(dit.parameters()).dtype)
+        text_u = torch.zeros_like(text_c) if use_cfg else None
+        lengths = torch.ones(b, dtype=torch.long)
+        for i, row in enumerate(rows):
+            d = row.duration
+            cond[i, : row.ref.cond.shape[0]] = row.ref.cond
+            y0[i, :d] = row.noise
+            text_c[i, :d] = text_embeddings(dit, row.tokens, d, False)
+            if use_cfg:
+                text_u[i, :d] = text_embeddings(dit, row.tokens, d, True)
+            lengths[i] = d
         static_in = self.step.static_input(cond, text_c, text_u)
-        mask = None
-        if padded:
-            valid = torch.arange(n, device=self.device)[None, :] < torch.tensor(durations, device=self.device)[:, None]
-            mask = torch.cat((valid, valid), dim=0) if use_cfg else valid
-        y0 = pad_rows(noise, n)
-        key = (b, n, padded, use_cfg)
-        slot = self._slot(key, static_in, mask)
-        bufs = slot.buffers
-        bufs["static_in"].copy_(static_in)
-        if mask is not None:
+        valid = torch.arange(n, device=dev)[None, :] < lengths.to(dev)[:, None]
+        mask = torch.cat((valid, valid), dim=0) if use_cfg else valid
+        return static_in, mask, y0.reshape(b * n, mel)
+
+    def _sample_group(self, rows: list[F5Row], grid: torch.Tensor, cfg_strength: float) -> list[torch.Tensor]:
+        use_cfg = cfg_strength >= 1e-5
+        b, n = self.bucket(len(rows), max(row.duration for row in rows))
+        static_in, mask, y0 = self._inputs(rows, b, n, use_cfg)
+        graph = self.graphs.get((b, n, use_cfg))
+        if graph is not None:
+            bufs = self.static_views(b, n, use_cfg)
+            bufs["static_in"].copy_(static_in)
             bufs["mask"].copy_(mask)
             bufs["attn_mask"].copy_(mask[:, None, None, :])
-        bufs["cfg"].fill_(cfg_strength)
-        bufs["y"].copy_(y0)
-        if self.options.use_graphs and slot.graph is None:
-            slot.graph = self._capture(key, bufs)
-            bufs["y"].copy_(y0)  # the capture's warm-up ran steps on it
-        for i in range(grid.shape[0] - 1):
-            bufs["t"].copy_(grid[i])
-            bufs["dt"].copy_(grid[i + 1] - grid[i])
-            if slot.graph is not None:
-                slot.graph.replay()
-            else:
-                self._euler(bufs)
-        y = bufs["y"]
+            bufs["cfg"].fill_(cfg_strength)
+            bufs["y"].copy_(y0)
+            for i in range(grid.shape[0] - 1):
+                bufs["t"].copy_(grid[i])
+                bufs["dt"].copy_(grid[i + 1] - grid[i])
+                graph.replay()
+            y = bufs["y"]
+        else:
+            cos, sin = self.step.rope(n, self.device)
+            bufs = {"y": y0, "static_in": static_in, "mask": mask, "attn_mask": mask[:, None, None, :],
+                    "cfg": torch.tensor(float(cfg_strength), device=self.device), "cos": cos, "sin": sin}
+            for i in range(grid.shape[0] - 1):
+                bufs["t"], bufs["dt"] = grid[i], grid[i + 1] - grid[i]
+                self.euler(bufs)
+            y = bufs["y"]
+        y = y.view(b, n, self.num_channels)
         results = []
-        for i, c in enumerate(chunks):
-            out = y[i, : c.duration].clone()
-            out[:n_ref] = ref.cond  # upstream: torch.where(cond_mask, cond, out)
-            results.append(out[ref.ref_audio_len :])
+        for i, row in enumerate(rows):
+            out = y[i, : row.duration].clone()
+            out[: row.ref.cond.shape[0]] = row.ref.cond  # upstream: torch.where(cond_mask, cond, out)
+            results.append(out[row.ref.ref_audio_len:])
         return results
 
-    def _capture(self, key: tuple, bufs: dict):
-        """Capture the step; if the compiled step cannot be captured, fall back to eager (and say so)."""
-        try:
-            return self._graphs.capture(lambda: self._euler(bufs), label=str(key))
-        except Exception as exc:  # noqa: BLE001 - logged, and the slower path is taken explicitly
-            if not self.options.compile:
-                raise
-            logger.warning("compiled F5 step failed; using the eager step under CUDA graphs",
-                           extra={"error": f"{type(exc).__name__}: {exc}", "shape": str(key)})
-            from .f5_step import dit_block
-
-            self._forward = self.step
-            self.step.block_fn = dit_block
-            self.options = F5AccelOptions(**{**self.options.__dict__, "compile": False})
-            return self._graphs.capture(lambda: self._euler(bufs), label=str(key))
-
-    def _euler(self, bufs: dict) -> None:
+    def euler(self, bufs: dict) -> None:
+        """One Euler step in place on ``bufs["y"]`` (what a captured graph replays)."""
         if self.options.attn_backend:
             from torch.nn.attention import SDPBackend, sdpa_kernel
 
             with sdpa_kernel([getattr(SDPBackend, self.options.attn_backend.upper() + "_ATTENTION")]):
-                return self._euler_step(bufs)
-        return self._euler_step(bufs)
-
-    def _euler_step(self, bufs: dict) -> None:
-        v = self._forward(bufs["y"], bufs["t"], bufs["cfg"], bufs["static_in"], bufs["mask"], bufs["attn_mask"],
-                          bufs["cos"], bufs["sin"])
+                v = self.forward(bufs["y"], bufs["t"], bufs["cfg"], bufs["static_in"], bufs["mask"],
+                                 bufs["attn_mask"], bufs["cos"], bufs["sin"])
+        else:
+            v = self.forward(bufs["y"], bufs["t"], bufs["cfg"], bufs["static_in"], bufs["mask"], bufs["attn_mask"],
+                             bufs["cos"], bufs["sin"])
         bufs["y"].add_(v * bufs["dt"])
 
-    def _slot(self, key: tuple, static_in: torch.Tensor, mask: torch.Tensor | None) -> _Slot:
-        slot = self._slots.get(key)
-        if slot is not None:
-            return slot
-        b, n, padded, _ = key
-        cos, sin = self.step.rope(n, self.device)
-        bufs = {
-            "y": torch.zeros(b, n, self.num_channels, device=self.device),
-            "t": torch.zeros((), device=self.device),
-            "dt": torch.zeros((), device=self.device),
-            "cfg": torch.zeros((), device=self.device),
-            "static_in": torch.empty_like(static_in),
-            "mask": torch.empty_like(mask) if mask is not None else None,
-            "attn_mask": torch.empty(mask.shape[0], 1, 1, n, dtype=torch.bool, device=self.device)
-            if mask is not None else None,
-            "cos": cos,
-            "sin": sin,
+    # ---- static buffers for graphs -------------------------------------------------
+    def static_views(self, b: int, n: int, use_cfg: bool) -> dict[str, torch.Tensor]:
+        """Views of one set of flat buffers sized for the largest shape: every graph reads and
+        writes the same memory (graphs never run at the same time), so all shapes together
+        cost the memory of the largest one."""
+        if not self._static:
+            max_b, max_n = self.options.max_rows, max(self.options.length_buckets)
+            dim = self.step.w_x.shape[0]
+            dev = self.device
+            cos, sin = self.step.rope(max_n, dev)
+            self._static = {
+                "y": torch.zeros(max_b * max_n * self.num_channels, device=dev),
+                "static_in": torch.zeros(2 * max_b * max_n * dim, device=dev, dtype=self.dtype),
+                "mask": torch.zeros(2 * max_b * max_n, device=dev, dtype=torch.bool),
+                "attn_mask": torch.zeros(2 * max_b * max_n, device=dev, dtype=torch.bool),
+                "t": torch.zeros((), device=dev), "dt": torch.zeros((), device=dev),
+                "cfg": torch.zeros((), device=dev), "cos": cos, "sin": sin,
+            }
+        s, rows = self._static, (2 * b if use_cfg else b)
+        dim = self.step.w_x.shape[0]
+        return {
+            "y": s["y"][: b * n * self.num_channels].view(b * n, self.num_channels),
+            "static_in": s["static_in"][: rows * n * dim].view(rows, n, dim),
+            "mask": s["mask"][: rows * n].view(rows, n),
+            "attn_mask": s["attn_mask"][: rows * n].view(rows, 1, 1, n),
+            "t": s["t"], "dt": s["dt"], "cfg": s["cfg"], "cos": s["cos"][:n], "sin": s["sin"][:n],
         }
-        slot = _Slot(buffers=bufs)
-        if len(self._slots) >= self.options.max_graphs:
-            self._slots.pop(next(iter(self._slots)))
-        self._slots[key] = slot
-        return slot
+
+    def capture(self, b: int, n: int, use_cfg: bool = True) -> None:
+        """Capture the step for one shape (on the device worker, with nothing else running)."""
+        bufs = self.static_views(b, n, use_cfg)
+        bufs["static_in"].zero_()
+        bufs["mask"].fill_(True)
+        bufs["attn_mask"].fill_(True)
+        bufs["y"].zero_()
+        bufs["t"].fill_(0.5)
+        bufs["dt"].fill_(0.0)
+        self.graphs[(b, n, use_cfg)] = self.capturer.capture(lambda: self.euler(bufs), label=f"f5 {b}x{n}")
+
+    def drop_graphs(self) -> None:
+        self.graphs.clear()
 
     # ---- vocoder ---------------------------------------------------------------------
     def _vocode(self, mel: torch.Tensor) -> torch.Tensor:
@@ -342,7 +405,3 @@ class F5Accelerator:
         with torch.autocast("cuda", dtype=self.dtype):
             x = self.vocoder.backbone(mel)
         return self.vocoder.head(x.float())
-
-    def _sync(self) -> None:
-        if self.cuda:
-            torch.cuda.synchronize(self.device)

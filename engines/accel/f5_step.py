@@ -34,7 +34,7 @@ from torch import nn
 class StepBuffers:
     """Tensors one step reads and writes; static when the step is replayed as a graph.
 
-    ``y`` is the ODE state [B, N, mel] float32, updated in place. ``static_in`` holds the
+    ``y`` is the ODE state [B*N, mel] float32, updated in place. ``static_in`` holds the
     per-request constant part of the input projection [R, N, dim] (R = 2B with CFG:
     conditional rows then unconditional rows). ``mask`` is [R, N] (None: no padding).
     """
@@ -164,14 +164,19 @@ class CFGEulerStep(nn.Module):
 
     # ---- per step ----------------------------------------------------------------
     def forward(self, y, t, cfg, static_in, mask, attn_mask, cos, sin):
+        """``y`` is the ODE state flattened to [B*N, mel]; returns the guided flow, same shape.
+
+        Flat, so that no dimension the compiler sees is 1 for a single chunk (a size-1
+        dimension would be compiled separately from the batched shapes).
+        """
         dit = self.dit
-        rows = static_in.shape[0]
-        b = y.shape[0]
+        rows, n = static_in.shape[0], static_in.shape[1]
         # time embedding: same value for every row, computed once with batch 1
         te = dit.time_embed
         t_hidden = te.time_embed(t.reshape(1).float()).to(self.dtype)
         t_emb = te.time_mlp(t_hidden)
-        xh = F.linear(y.to(self.dtype), self.w_x.to(self.dtype))
+        xh = F.linear(y.to(self.dtype), self.w_x.to(self.dtype)).view(-1, n, static_in.shape[2])
+        b = xh.shape[0]
         if rows != b:
             xh = torch.cat((xh, xh), dim=0)
         h = xh + static_in
@@ -182,10 +187,10 @@ class CFGEulerStep(nn.Module):
         if dit.long_skip_connection is not None:
             h = dit.long_skip_connection(torch.cat((h, residual), dim=-1))
         out = dit.proj_out(dit.norm_out(h, t_emb)).float()
-        if rows == b:
-            return out
-        pred, null_pred = out[:b], out[b:]
-        return pred + (pred - null_pred) * cfg
+        if rows != b:
+            pred, null_pred = out[:b], out[b:]
+            out = pred + (pred - null_pred) * cfg
+        return out.reshape(-1, out.shape[-1])
 
 
 def text_embeddings(dit: nn.Module, tokens: torch.Tensor, duration: int, drop_text: bool) -> torch.Tensor:

@@ -8,8 +8,13 @@ from decoding: causal attention makes them the same numbers), the same ``speed``
 interpolation and the same HiFi-GAN call in float32.
 
 Decoding (``xtts_decode.py``) runs the GPT from packed half-precision weights with a
-preallocated KV cache; on CUDA one decode step, sampling included, is a CUDA graph and
-the host checks for the stop token only every ``sync_every`` tokens.
+preallocated KV cache; on CUDA one decode step, sampling included, is a CUDA graph (one
+for sampling with any parameters, one for greedy decoding, both captured by
+``capture_graphs`` ahead of serving) and the host checks for the stop token only every
+``sync_every`` tokens. A request's random draws come from its own generator (``seed``).
+
+Streaming vocodes only the newest latents with some left context (``stream_context``)
+instead of all latents so far, so a whole stream costs about what one call costs.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from .graphs import GraphCapturer
 from .xtts_decode import PackedGPT
 from .xtts_sampling import SamplerState, SamplingParams, pick_next, record
 
+# HiFi-GAN's output samples per GPT latent: 1024 at 22.05 kHz, resampled to 24 kHz.
+SAMPLES_PER_LATENT = 1024 * 24000 / 22050
+
 logger = logging.getLogger(__name__)
 
 
@@ -34,6 +42,7 @@ logger = logging.getLogger(__name__)
 class XttsAccelOptions:
     use_graphs: bool = True
     sync_every: int = 8
+    stream_context: int = 24  # latents of left context when vocoding a stream's next chunk
 
 
 @dataclass
@@ -61,7 +70,8 @@ class XttsAccelerator:
         self.cuda = self.device.type == "cuda"
         opts = options or XttsAccelOptions()
         if not self.cuda:
-            opts = XttsAccelOptions(use_graphs=False, sync_every=opts.sync_every)
+            opts = XttsAccelOptions(use_graphs=False, sync_every=opts.sync_every,
+                                    stream_context=opts.stream_context)
         self.options = opts
         self.dtype = dtype or (torch.float16 if self.cuda else torch.float32)
         gpt = model.gpt
@@ -74,7 +84,7 @@ class XttsAccelerator:
         self.max_len = prompt_max + self.max_gen + opts.sync_every + 2
         self.cache = self.packed.new_cache(self.max_len, self.device)
         vocab = gpt.mel_head.out_features
-        self.state = SamplerState.create(vocab, self.device)
+        self.state = SamplerState.create(vocab, self.max_gen + opts.sync_every + 1, self.device)
         self.tokens_buf = torch.zeros(self.max_gen + opts.sync_every + 1, dtype=torch.long, device=self.device)
         self.latents_buf = torch.zeros(self.max_gen + opts.sync_every + 1, gpt.model_dim, dtype=self.dtype,
                                        device=self.device)
@@ -82,24 +92,42 @@ class XttsAccelerator:
         self.prefix_len = torch.zeros(1, dtype=torch.long, device=self.device)
         self._positions = torch.arange(self.max_len, device=self.device)
         self._capturer = GraphCapturer()
-        self._graphs: dict[tuple, torch.cuda.CUDAGraph] = {}
+        self._graphs: dict[bool, torch.cuda.CUDAGraph] = {}
         self._lock = threading.RLock()  # one decode at a time: the KV cache and graph buffers are shared
         logger.info("XttsAccelerator ready", extra={"device": str(self.device), "dtype": str(self.dtype),
                                                     "graphs": opts.use_graphs, "cache_len": self.max_len})
 
     # ---- public ----------------------------------------------------------------------
     def warmup(self) -> float:
-        """Capture the decode graphs (sampling and greedy) and run a short decode. Returns seconds."""
+        """Capture the decode graphs and run a short decode of each kind. Returns seconds."""
         start = time.perf_counter()
+        self.capture_graphs()
         cond = torch.zeros(1, 32, self.gpt.model_dim, device=self.device)
         tokens = torch.tensor([[self.gpt.start_text_token or 0, 1, 2]], device=self.device)
         for greedy in (False, True):
-            self.decode(tokens, cond, SamplingParams(greedy=greedy), max_new_tokens=self.options.sync_every * 2)
+            self.decode(tokens, cond, SamplingParams(greedy=greedy), max_new_tokens=self.options.sync_every * 2,
+                        seed=0)
         if self.cuda:
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
         logger.info("XttsAccelerator warm-up done", extra={"seconds": round(seconds, 2)})
         return seconds
+
+    def capture_graphs(self) -> None:
+        """Capture the sampling and the greedy decode step (CUDA only; nothing else may run meanwhile)."""
+        if not self.options.use_graphs:
+            return
+        with self._lock, torch.inference_mode():
+            for greedy in (False, True):
+                if greedy not in self._graphs:
+                    snapshot = self._snapshot()
+                    self._graphs[greedy] = self._capturer.capture(lambda g=greedy: self._decode_step(g),
+                                                                  label=f"xtts greedy={greedy}")
+                    self._restore(snapshot)  # capture warm-up decoded real steps; undo them
+
+    @property
+    def graphs_ready(self) -> bool:
+        return not self.options.use_graphs or len(self._graphs) == 2
 
     def text_tokens(self, text: str, language: str) -> torch.Tensor:
         """Upstream's text handling in ``inference`` (no splitting): strip, lower, encode."""
@@ -114,14 +142,14 @@ class XttsAccelerator:
     @torch.inference_mode()
     def inference(self, text, language, gpt_cond_latent, speaker_embedding, *, temperature=0.75, top_p=0.85,
                   top_k=50, repetition_penalty=5.0, length_penalty=1.0, speed=1.0, max_new_tokens=None,
-                  min_new_tokens=0, greedy=False) -> dict:
+                  min_new_tokens=0, greedy=False, seed=None) -> dict:
         """Like ``Xtts.inference`` (one sentence, no splitting): wav, gpt_codes, gpt_latents, timings."""
         del length_penalty  # only used by beam search upstream; XTTS inference uses one beam
         tokens = self.text_tokens(text, language)
         params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p,
                                 repetition_penalty=repetition_penalty, greedy=greedy)
         res = self.decode(tokens, gpt_cond_latent.to(self.device), params, max_new_tokens=max_new_tokens,
-                          min_new_tokens=min_new_tokens)
+                          min_new_tokens=min_new_tokens, seed=seed)
         t0 = time.perf_counter()
         wav = self._vocode(res.latents, speaker_embedding, speed)
         return {
@@ -137,52 +165,71 @@ class XttsAccelerator:
     def inference_stream(self, text, language, gpt_cond_latent, speaker_embedding, *, stream_chunk_size=20,
                          overlap_wav_len=1024, temperature=0.75, top_p=0.85, top_k=50, repetition_penalty=5.0,
                          length_penalty=1.0, speed=1.0, max_new_tokens=None, min_new_tokens=0,
-                         greedy=False) -> Iterator[torch.Tensor]:
+                         greedy=False, seed=None) -> Iterator[torch.Tensor]:
         """Like ``Xtts.inference_stream``: a wav chunk every ``stream_chunk_size`` tokens.
 
-        Chunks are cut and cross-faded by upstream's own ``Xtts.handle_chunks``, and, as
-        upstream does, each chunk comes from decoding all latents so far.
+        Upstream vocodes all latents so far at every chunk and cross-fades ``overlap_wav_len``
+        samples where the new decode meets the old one. Here only the newest latents are
+        vocoded, with ``stream_context`` latents of left context (HiFi-GAN's convolutions see
+        that far), and the same overlap is held back and cross-faded.
         """
         del length_penalty
         tokens = self.text_tokens(text, language)
         params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p,
                                 repetition_penalty=repetition_penalty, greedy=greedy)
         speaker_embedding = speaker_embedding.to(self.device)
-        wav_gen_prev, wav_overlap = None, None
-        done = 0
+        per_latent = SAMPLES_PER_LATENT / max(speed, 0.05)
+        emitted, held, done = 0, None, 0  # samples handed out; the overlap held back; latents vocoded
         with self._lock:  # held until the stream ends or the consumer closes the generator
             for n, latents, is_end in self._decode_iter(tokens, gpt_cond_latent.to(self.device), params,
-                                                        max_new_tokens, min_new_tokens, stream_chunk_size):
+                                                        max_new_tokens, min_new_tokens, stream_chunk_size, seed):
                 if not is_end and n - done < stream_chunk_size:
                     continue
+                start = max(0, done - self.options.stream_context)
+                window = self._vocode(latents[start:n], speaker_embedding, speed).reshape(-1)
+                offset = round(start * per_latent)  # where the window starts in the whole clip
+                end = offset + window.shape[0] if is_end else offset + window.shape[0] - overlap_wav_len
+                piece = window[max(0, emitted - offset): max(0, end - offset)].clone()
+                if held is not None and piece.shape[0]:
+                    k = min(held.shape[0], piece.shape[0])
+                    ramp = torch.linspace(0.0, 1.0, k, device=piece.device)
+                    piece[:k] = held[:k] * (1 - ramp) + piece[:k] * ramp
+                held = None if is_end else window[max(0, end - offset):].clone()
+                emitted = max(emitted, end)
                 done = n
-                wav_gen = self._vocode(latents, speaker_embedding, speed)
-                chunk, wav_gen_prev, wav_overlap = self.model.handle_chunks(
-                    wav_gen.squeeze(), wav_gen_prev, wav_overlap, overlap_wav_len, is_final=is_end)
-                yield chunk
+                if piece.shape[0]:
+                    yield piece
 
     # ---- decoding --------------------------------------------------------------------
     @torch.inference_mode()
     def decode(self, text_tokens, cond_latents, params: SamplingParams, max_new_tokens=None,
-               min_new_tokens=0) -> DecodeResult:
+               min_new_tokens=0, seed=None) -> DecodeResult:
         with self._lock:
             t0 = time.perf_counter()
             result = None
             for n, _latents, is_end in self._decode_iter(text_tokens, cond_latents, params, max_new_tokens,
-                                                         min_new_tokens, None):
+                                                         min_new_tokens, None, seed):
                 if is_end:
                     result = n
             total = time.perf_counter() - t0
             return DecodeResult(codes=self.tokens_buf[:result].clone(), latents=self.latents_buf[:result].clone(),
                                 prefill_s=self._prefill_s, decode_s=total)
 
-    def _decode_iter(self, text_tokens, cond_latents, params, max_new_tokens, min_new_tokens, report_every):
+    def _decode_iter(self, text_tokens, cond_latents, params, max_new_tokens, min_new_tokens, report_every,
+                     seed=None):
         """Yields (n_tokens_so_far, latents[:n], is_end) after each host check."""
         max_new = min(max_new_tokens or self.max_gen, self.max_gen)
         t0 = time.perf_counter()
-        self._prefill(text_tokens, cond_latents, params, min_new_tokens)
+        generator = None
+        if not params.greedy:
+            generator = torch.Generator(device=self.device)
+            if seed is not None:
+                generator.manual_seed(int(seed))
+            else:
+                generator.seed()
+        self._prefill(text_tokens, cond_latents, params, min_new_tokens, generator)
         self._prefill_s = time.perf_counter() - t0
-        step = self._step_fn(params)
+        step = self._step_fn(params.greedy)
         produced, checked = 1, 0
         sync_every = self.options.sync_every
         while True:
@@ -204,7 +251,7 @@ class XttsAccelerator:
                 step()
             produced += burst
 
-    def _prefill(self, text_tokens, cond_latents, params, min_new_tokens) -> int:
+    def _prefill(self, text_tokens, cond_latents, params, min_new_tokens, generator=None) -> int:
         gpt = self.gpt
         text = F.pad(text_tokens, (0, 1), value=gpt.stop_text_token)
         text = F.pad(text, (1, 0), value=gpt.start_text_token)
@@ -219,14 +266,14 @@ class XttsAccelerator:
         latents = self.packed(x, self.cache, self._positions[: p + 1], None, causal=True)
         self.prefix_len.fill_(p)
         # upstream's input_ids: p placeholder ids (1) then the start token
-        self.state.reset(params, [1, self.start_token], min_new_tokens)
+        self.state.reset(params, [1, self.start_token], min_new_tokens, generator)
         self.latents_buf[0] = latents[0, -1]
-        nxt = pick_next(self.packed.logits(latents[:, -1]), self.state, params, self.stop_token)
+        nxt = pick_next(self.packed.logits(latents[:, -1]), self.state, params.greedy, self.stop_token)
         record(nxt, self.state, self.tokens_buf)
         self.token.copy_(nxt)
         return p
 
-    def _decode_step(self, params: SamplingParams) -> None:
+    def _decode_step(self, greedy: bool) -> None:
         """One token: embed the last token, attend over the cache, sample, record. Device-only."""
         st = self.state
         x = self.packed.audio_embedding(self.token, st.n_gen)
@@ -234,30 +281,23 @@ class XttsAccelerator:
         attn_mask = (self._positions <= pos).view(1, 1, 1, -1)
         lat = self.packed(x, self.cache, pos, attn_mask, causal=False)
         self.latents_buf.index_copy_(0, st.n_gen, lat[0])
-        nxt = pick_next(self.packed.logits(lat[0]), st, params, self.stop_token)
+        nxt = pick_next(self.packed.logits(lat[0]), st, greedy, self.stop_token)
         record(nxt, st, self.tokens_buf)
         self.token.copy_(nxt)
 
-    def _step_fn(self, params: SamplingParams):
-        if not self.options.use_graphs:
-            return lambda: self._decode_step(params)
-        key = (params.greedy, params.top_k, params.temperature not in (None, 1.0),
-               params.top_p is not None and params.top_p < 1.0, params.repetition_penalty != 1.0)
-        graph = self._graphs.get(key)
-        if graph is None:
-            snapshot = self._snapshot()
-            graph = self._capturer.capture(lambda: self._decode_step(params), label=str(key))
-            self._restore(snapshot)  # capture warm-up decoded real steps; undo them
-            self._graphs[key] = graph
-        return graph.replay
+    def _step_fn(self, greedy: bool):
+        graph = self._graphs.get(greedy)
+        if graph is not None:
+            return graph.replay
+        return lambda: self._decode_step(greedy)
 
     def _snapshot(self):
         st = self.state
-        return [t.clone() for t in (st.seen, st.n_gen, self.token, self.tokens_buf, self.latents_buf)]
+        return [t.clone() for t in (st.seen, st.n_gen, self.token, self.tokens_buf, self.latents_buf, st.race)]
 
     def _restore(self, snap) -> None:
         st = self.state
-        for dst, src in zip((st.seen, st.n_gen, self.token, self.tokens_buf, self.latents_buf), snap):
+        for dst, src in zip((st.seen, st.n_gen, self.token, self.tokens_buf, self.latents_buf, st.race), snap):
             dst.copy_(src)
 
     # ---- audio -----------------------------------------------------------------------

@@ -7,10 +7,16 @@ ignores no prompt), min-new-tokens (only when the caller forces a length), then,
 sampling, temperature, top-k, top-p (min_tokens_to_keep 1). Greedy decoding applies the
 first two and takes the argmax.
 
+Every parameter (penalty, temperature, top-k, top-p) is a device tensor the step reads,
+and a processor with the neutral value changes nothing (a penalty or temperature of 1,
+top-k of the whole vocabulary, top-p of 1), so one captured graph serves every profile;
+greedy decoding has a graph of its own.
+
 Sampling draws from the same distribution as ``torch.multinomial(softmax(scores))``
-with the exponential race (argmax p_i / E_i, E_i ~ Exp(1)), which needs no host sync and
-can be captured in a CUDA graph. Token streams are therefore not bit-equal to upstream's
-under sampling (different random draws), only under greedy decoding.
+with the exponential race (argmax p_i / E_i, E_i ~ Exp(1)). The E_i of every step are
+drawn before decoding, from the request's own generator, so the graph holds no random
+number generator state: a seed gives the same tokens whatever else runs, and token
+streams equal upstream's only under greedy decoding (different random draws).
 """
 
 from __future__ import annotations
@@ -38,58 +44,64 @@ class SamplerState:
     seen: torch.Tensor          # [V] bool: ids in input_ids so far
     n_gen: torch.Tensor         # [1] long: tokens generated so far
     min_new: torch.Tensor       # [1] long: stop token barred while n_gen < min_new
-    temperature: torch.Tensor   # [] float32
-    penalty: torch.Tensor       # [] float32
-    top_p: torch.Tensor         # [] float32
+    temperature: torch.Tensor   # [] float32 (1: off)
+    penalty: torch.Tensor       # [] float32 (1: off)
+    top_k: torch.Tensor         # [] long (V: off)
+    top_p: torch.Tensor         # [] float32 (1: off)
+    race: torch.Tensor          # [steps, V] float32: Exp(1) draws, row n_gen for the next token
 
     @classmethod
-    def create(cls, vocab: int, device) -> "SamplerState":
+    def create(cls, vocab: int, steps: int, device) -> "SamplerState":
         return cls(
             seen=torch.zeros(vocab, dtype=torch.bool, device=device),
             n_gen=torch.zeros(1, dtype=torch.long, device=device),
             min_new=torch.zeros(1, dtype=torch.long, device=device),
             temperature=torch.ones((), device=device),
             penalty=torch.ones((), device=device),
+            top_k=torch.full((), vocab, dtype=torch.long, device=device),
             top_p=torch.ones((), device=device),
+            race=torch.ones(steps, vocab, device=device),
         )
 
-    def reset(self, params: SamplingParams, prompt_ids: list[int], min_new_tokens: int) -> None:
+    def reset(self, params: SamplingParams, prompt_ids: list[int], min_new_tokens: int,
+              generator: torch.Generator | None = None) -> None:
+        vocab = self.seen.shape[0]
         self.seen.zero_()
         self.seen[torch.tensor(sorted(set(prompt_ids)), device=self.seen.device)] = True
         self.n_gen.zero_()
         self.min_new.fill_(min_new_tokens)
         self.temperature.fill_(params.temperature if params.temperature else 1.0)
         self.penalty.fill_(params.repetition_penalty)
+        self.top_k.fill_(min(params.top_k, vocab) if params.top_k else vocab)
         self.top_p.fill_(params.top_p if params.top_p is not None else 1.0)
+        if not params.greedy:
+            self.race.exponential_(1.0, generator=generator)
 
 
-def pick_next(logits: torch.Tensor, state: SamplerState, params: SamplingParams, stop_token: int) -> torch.Tensor:
+def pick_next(logits: torch.Tensor, state: SamplerState, greedy: bool, stop_token: int) -> torch.Tensor:
     """logits [1, V] float32 -> next token [1] long. Pure device ops (graph-capturable)."""
     scores = logits
-    if params.repetition_penalty != 1.0:
-        penalised = torch.where(scores < 0, scores * state.penalty, scores / state.penalty)
-        scores = torch.where(state.seen.unsqueeze(0), penalised, scores)
+    penalised = torch.where(scores < 0, scores * state.penalty, scores / state.penalty)
+    scores = torch.where(state.seen.unsqueeze(0), penalised, scores)
     barred = state.n_gen < state.min_new  # [1]
     stop_col = torch.zeros_like(scores, dtype=torch.bool)
     stop_col[:, stop_token] = True
     scores = scores.masked_fill(stop_col & barred.unsqueeze(1), float("-inf"))
-    if params.greedy:
+    if greedy:
         return scores.argmax(dim=-1)
-    if params.temperature and params.temperature != 1.0:
-        scores = scores / state.temperature
-    if params.top_k:
-        k = min(params.top_k, scores.shape[-1])
-        kth = torch.topk(scores, k)[0][..., -1, None]
-        scores = scores.masked_fill(scores < kth, float("-inf"))
-    if params.top_p is not None and params.top_p < 1.0:
-        sorted_logits, sorted_idx = torch.sort(scores, descending=False)
-        cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-        remove_sorted = cum <= (1 - state.top_p)
-        remove_sorted[..., -1:] = False
-        remove = remove_sorted.scatter(1, sorted_idx, remove_sorted)
-        scores = scores.masked_fill(remove, float("-inf"))
+    scores = scores / state.temperature
+    sorted_logits, sorted_idx = torch.sort(scores, descending=False)
+    vocab = scores.shape[-1]
+    kth = sorted_logits.index_select(-1, (vocab - state.top_k).reshape(1))  # the top_k-th largest
+    scores = scores.masked_fill(scores < kth, float("-inf"))
+    sorted_logits = sorted_logits.masked_fill(sorted_logits < kth, float("-inf"))
+    cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+    remove_sorted = cum <= (1 - state.top_p)
+    remove_sorted[..., -1:] = False
+    remove = remove_sorted.scatter(1, sorted_idx, remove_sorted)
+    scores = scores.masked_fill(remove, float("-inf"))
     probs = scores.softmax(dim=-1)
-    race = probs / torch.empty_like(probs).exponential_(1.0)
+    race = probs / state.race.index_select(0, state.n_gen)
     return race.argmax(dim=-1)
 
 

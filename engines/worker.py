@@ -1,0 +1,254 @@
+"""One thread per device runs every job that touches it: loads, warm-up, captures, synthesis.
+
+CUDA graph captures fail, and can poison the CUDA context for good, when another thread
+launches work on the device while a capture is recording; the default generator's offset
+breaks the same way. So nothing else ever touches the device: requests are jobs on the
+worker's queue, the manager's threads only wait for them. Then:
+
+- jobs run one at a time, oldest first;
+- jobs that say they can share a forward (the same ``batch_key``) are taken together: the
+  oldest job's batch is filled with the compatible jobs waiting behind it, up to its
+  ``max_batch``;
+- a job marked ``exclusive`` (a graph capture) runs only while no background compile is
+  running (``background``), since a compile launches kernels from its own thread; until
+  then the jobs behind it go first;
+- every failure is handed to its own caller; after one on a CUDA device the worker
+  probes the device, and if the context is broken it says so for good (``poisoned``),
+  failing every job at once instead of hanging or failing silently.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import EngineUnavailableError
+
+logger = logging.getLogger("voice_studio.worker")
+
+BatchRunner = Callable[[Sequence[Any]], Sequence[Any]]
+
+
+class DevicePoisonedError(EngineUnavailableError):
+    """The device's context is broken; only a new process can use it again."""
+
+
+@dataclass
+class _Job:
+    seq: int
+    label: str
+    future: Future
+    fn: Callable[[], Any] | None = None
+    item: Any = None
+    batch_key: Hashable | None = None
+    run_batch: BatchRunner | None = None
+    max_batch: int = 1
+    exclusive: bool = False
+    submitted: float = field(default_factory=time.perf_counter)
+
+
+class DeviceWorker:
+    """The one thread that runs jobs on ``device`` (``cuda`` or ``cpu``)."""
+
+    def __init__(self, device: str = "cpu", probe: Callable[[], None] | None = None):
+        self.device = device
+        self._probe = probe if probe is not None else (_cuda_probe if device == "cuda" else None)
+        self._jobs: deque[_Job] = deque()
+        self._cond = threading.Condition()
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._background = 0
+        self.poisoned: str | None = None
+        self.jobs_run = 0
+        self.batches_run = 0
+
+    # --- submitting ---------------------------------------------------------------------
+    def submit(self, fn: Callable[[], Any], label: str = "job", exclusive: bool = False) -> Future:
+        """Run ``fn()`` on the worker thread; its result or exception goes to the future."""
+        return self._put(_Job(next(self._seq), label, Future(), fn=fn, exclusive=exclusive))
+
+    def submit_batchable(self, item: Any, batch_key: Hashable, run_batch: BatchRunner, max_batch: int,
+                         label: str = "batch") -> Future:
+        """Queue ``item``; the worker calls ``run_batch(items)`` with it and compatible items.
+
+        ``run_batch`` returns one result per item, in order; a result that is an exception
+        is raised to that item's caller alone.
+        """
+        job = _Job(next(self._seq), label, Future(), item=item, batch_key=batch_key, run_batch=run_batch,
+                   max_batch=max(1, int(max_batch)))
+        return self._put(job)
+
+    def call(self, fn: Callable[[], Any], label: str = "job", exclusive: bool = False) -> Any:
+        """``submit`` and wait. On the worker thread itself, runs ``fn`` at once (no self-deadlock)."""
+        if self.on_worker_thread():
+            return fn()
+        return self.submit(fn, label, exclusive).result()
+
+    def on_worker_thread(self) -> bool:
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def _put(self, job: _Job) -> Future:
+        with self._cond:
+            if self.poisoned is not None:
+                job.future.set_exception(DevicePoisonedError(self.poisoned))
+                return job.future
+            self._jobs.append(job)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"device-worker-{self.device}", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+        return job.future
+
+    # --- background work that launches kernels from another thread ----------------------
+    def background(self, fn: Callable[[], Any], label: str) -> threading.Thread:
+        """Run ``fn`` in its own thread; exclusive jobs wait until it has finished."""
+        with self._cond:
+            self._background += 1
+
+        def run() -> None:
+            try:
+                fn()
+            except Exception:  # the background work's owner decides what a failure means; log it here
+                logger.exception("background work failed", extra={"work": label})
+            finally:
+                with self._cond:
+                    self._background -= 1
+                    self._cond.notify_all()
+
+        thread = threading.Thread(target=run, name=f"background-{label}", daemon=True)
+        thread.start()
+        return thread
+
+    @property
+    def background_running(self) -> int:
+        with self._cond:
+            return self._background
+
+    # --- state ------------------------------------------------------------------------------
+    @property
+    def queued(self) -> int:
+        with self._cond:
+            return len(self._jobs)
+
+    def status(self) -> dict[str, Any]:
+        with self._cond:
+            return {"device": self.device, "queued": len(self._jobs), "jobs_run": self.jobs_run,
+                    "batches_run": self.batches_run, "background_work": self._background,
+                    "poisoned": self.poisoned}
+
+    def mark_poisoned(self, reason: str) -> None:
+        with self._cond:
+            if self.poisoned is None:
+                self.poisoned = reason
+                logger.critical("device context broken", extra={"device": self.device, "reason": reason})
+            pending = list(self._jobs)
+            self._jobs.clear()
+        for job in pending:
+            job.future.set_exception(DevicePoisonedError(reason))
+
+    # --- the thread -------------------------------------------------------------------------
+    def _next(self) -> list[_Job]:
+        """The oldest runnable job with the compatible jobs queued behind it (called locked)."""
+        for index, job in enumerate(self._jobs):
+            if job.exclusive and self._background:
+                continue
+            del self._jobs[index]
+            taken = [job]
+            if job.batch_key is not None:
+                for other in list(self._jobs):
+                    if len(taken) >= job.max_batch:
+                        break
+                    if other.batch_key == job.batch_key:
+                        self._jobs.remove(other)
+                        taken.append(other)
+            return taken
+        return []
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                taken = self._next()
+                while not taken:
+                    self._cond.wait()
+                    taken = self._next()
+            live = [job for job in taken if job.future.set_running_or_notify_cancel()]
+            if live:
+                self._execute(live)
+
+    def _execute(self, jobs: list[_Job]) -> None:
+        first = jobs[0]
+        start = time.perf_counter()
+        try:
+            if first.run_batch is not None:
+                results = list(first.run_batch([job.item for job in jobs]))
+                if len(results) != len(jobs):
+                    raise RuntimeError(f"batch runner returned {len(results)} results for {len(jobs)} jobs")
+            else:
+                results = [first.fn()]
+        except BaseException as exc:  # handed to every caller of this batch; the thread goes on
+            results = [exc] * len(jobs)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        with self._cond:
+            self.jobs_run += len(jobs)
+            self.batches_run += 1 if len(jobs) > 1 else 0
+        logger.debug("jobs done", extra={"label": first.label, "jobs": len(jobs),
+                                         "wait_s": round(start - first.submitted, 4),
+                                         "run_s": round(time.perf_counter() - start, 4)})
+        if failure is not None:
+            self._check_device(failure)
+        for job, result in zip(jobs, results):
+            if isinstance(result, BaseException):
+                job.future.set_exception(result)
+            else:
+                job.future.set_result(result)
+
+    def _check_device(self, failure: BaseException) -> None:
+        """After a failure, make sure the device still works; a broken context is said once, for good."""
+        if self._probe is None or _is_out_of_memory(failure):
+            return
+        try:
+            self._probe()
+        except Exception as exc:  # the probe's own failure is the proof that the context is gone
+            self.mark_poisoned(
+                f"the {self.device} device stopped working after '{_first_line(failure)}' "
+                f"({type(exc).__name__}: {_first_line(exc)}); restart the process")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def _cuda_probe() -> None:
+    """Raises when the CUDA context can no longer run a kernel (a sticky error)."""
+    import torch
+
+    torch.cuda.synchronize()
+    value = (torch.ones(1, device="cuda") + 1).item()
+    if value != 2.0:
+        raise RuntimeError(f"probe kernel computed {value}, not 2.0")
+
+
+_SHARED: dict[str, DeviceWorker] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_worker(device: str) -> DeviceWorker:
+    """The process's one worker for ``device``: every manager on that device uses the same thread."""
+    with _SHARED_LOCK:
+        if device not in _SHARED:
+            _SHARED[device] = DeviceWorker(device)
+        return _SHARED[device]
