@@ -116,11 +116,17 @@ class Engine(ABC):
     def is_loaded(self) -> bool:
         """True only when everything a request needs is ready."""
 
-    def load(self, worker: "DeviceWorker") -> None:
-        """Load the weights; raises ``EngineUnavailableError`` (or a subclass) on failure."""
+    def load(self, worker: "DeviceWorker | None" = None) -> None:
+        """Load the weights; raises ``EngineUnavailableError`` (or a subclass) on failure.
+
+        The device part runs on ``worker`` (default: the process's worker for the device).
+        """
         import torch
 
+        from .worker import shared_worker
+
         self.device = resolve_device(self.device_preference)
+        worker = worker or shared_worker(self.device)
         on_gpu = self.device == "cuda"
         start = time.perf_counter()
         staged = self._load(self.device)

@@ -307,8 +307,12 @@ class F5Engine(Engine):
         profile: F5Profile = prepared[0][1].profile
         kwargs = dict(nfe_step=profile.nfe_step, cfg_strength=profile.cfg_strength,
                       sway_sampling_coef=profile.sway_sampling_coef)
+        def progress(fraction: float) -> None:
+            for _, job, _, chunks, _ in prepared:
+                report(job, 0.95 * fraction, f"F5-TTS: {len(chunks)} chunk(s), {round(100 * fraction)}% sampled")
+
         try:
-            waves = acc.render([p[4] for p in prepared], **kwargs)
+            waves = acc.render([p[4] for p in prepared], progress=progress, **kwargs)
         except torch.cuda.OutOfMemoryError:
             if len(prepared) == 1:
                 raise
@@ -333,6 +337,8 @@ class F5Engine(Engine):
         details = {"reference_seconds": round(reference.duration_s, 3),
                    "reference_transcript_trimmed": reference.transcript_trimmed,
                    "accelerated": self.accelerator is not None, "batched_with": batch - 1}
+        if self.warmup:
+            details["warmup_state"] = self.warmup.get("state")
         if job.target_duration_s is not None:
             details["target_duration_honoured"] = True
         return EngineOutput(audio=crossfade_join(waves, SAMPLE_RATE, job.profile.cross_fade), chunks=len(chunks),

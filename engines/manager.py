@@ -9,6 +9,7 @@ the sanity guard. Every result says what really ran and why.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import secrets
 import threading
@@ -39,6 +40,21 @@ logger = logging.getLogger("voice_studio.engines")
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 MAX_TARGET_SECONDS = 600.0
 
+def _in_callers_context(progress: ProgressCallback | None) -> ProgressCallback | None:
+    """The job reports from the device worker's thread; run the callback in the caller's context
+    (Gradio finds a request's progress bar through context variables)."""
+    if progress is None:
+        return None
+    context = contextvars.copy_context()
+    lock = threading.Lock()
+
+    def report(fraction: float, message: str) -> None:
+        with lock:  # a context can be entered by one thread at a time
+            context.run(progress, fraction, message)
+
+    return report
+
+
 # First imports of transformers' lazy modules (shared by f5-tts and coqui-tts) are not
 # thread-safe: two racing first loads made XTTS fail with "cannot import name 'GPT2Config'".
 # Loads therefore run one at a time in the whole process, whichever manager asks.
@@ -66,6 +82,7 @@ class EngineManager:
         self._worker = worker
         self._load_locks = {name: threading.Lock() for name in self.engines}
         self._load_errors: dict[str, str] = {}
+        self._loading: set[str] = set()
         self.voices = VoiceCatalog(self.settings.cache_dir, self.settings.presets_dir, library)
 
     @classmethod
@@ -104,6 +121,7 @@ class EngineManager:
                 return self._load_errors[name]
             if self.worker.poisoned is not None:
                 return self.worker.poisoned
+            self._loading.add(name)
             try:
                 with _IMPORT_LOCK:
                     engine.load(self.worker)
@@ -113,6 +131,8 @@ class EngineManager:
                 logger.exception("engine load crashed", extra={"engine": name})
                 self._load_errors[name] = f"load failed ({type(exc).__name__}: {exc})"
                 self.worker.call(engine.unload, label=f"unload {name}")
+            finally:
+                self._loading.discard(name)
             if name in self._load_errors:
                 logger.error("engine unavailable", extra={"engine": name, "reason": self._load_errors[name]})
                 return self._load_errors[name]
@@ -285,7 +305,7 @@ class EngineManager:
         speed = float(request.speed) if request.speed is not None else profile.speed
         target = float(request.target_duration_s) if request.target_duration_s is not None else None
         return EngineJob(text=valid.text, language=valid.language, profile=profile, speed=speed, seed=valid.seed,
-                         voice=voice, target_duration_s=target, progress=progress)
+                         voice=voice, target_duration_s=target, progress=_in_callers_context(progress))
 
     def _ensure_ready(self, engine: Engine) -> Callable[[], None]:
         """On the worker, before a job runs: load again if an Unload ran since the job was queued."""
@@ -384,6 +404,8 @@ class EngineManager:
         poisoned = self._worker.poisoned if self._worker is not None else None
         if poisoned is not None:
             return replace(health, status="unavailable", error=poisoned)
+        if name in self._loading and health.status == "not_loaded":
+            return replace(health, status="loading")
         return health
 
     def health(self) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""The engines hand synthesis to engines/accel when an accelerator is attached (CUDA in the app).
+"""The engines hand synthesis to engines/accel unless VOICE_STUDIO_ACCEL=off.
 
-On CPU the accelerators run eagerly, so the wiring is checked here; their equivalence
-with upstream is checked in tests/test_accel_*.py and on the GPU by bench/.
+On CPU the accelerators run eagerly (no graphs, no compile), the same code the GPU runs
+minus the captures; their equivalence with upstream is checked in tests/test_accel_*.py
+and on the GPU by bench/. ``off`` runs upstream's own inference.
 """
 
 from __future__ import annotations
@@ -12,29 +13,34 @@ import pytest
 from engines import EngineManager, Settings, SynthesisRequest
 
 
-@pytest.fixture(scope="module")
-def accelerated(tiny_env):
-    from engines.accel import F5Accelerator, XttsAccelerator
+def _request(engine: str, reference_wav) -> SynthesisRequest:
+    return SynthesisRequest(text="Hello there, a short accelerated test.", language="en", engine=engine,
+                            reference_audio=str(reference_wav), reference_text="This is my voice, recorded for a test.",
+                            seed=5, allow_fallback=False)
 
-    fresh = EngineManager(Settings.from_env(tiny_env))
-    for name in ("f5tts", "xtts"):
-        assert fresh.ensure_loaded(name) is None
-    f5, xtts = fresh.engines["f5tts"], fresh.engines["xtts"]
-    assert f5.accelerator is None and xtts.accelerator is None, "no accelerator on CPU by default"
-    f5.accelerator = F5Accelerator(f5.model, f5.vocoder, "cpu")
-    xtts.accelerator = XttsAccelerator(xtts.model, "cpu")
-    return fresh
+
+@pytest.fixture(scope="module")
+def upstream_manager(tiny_env):
+    return EngineManager(Settings.from_env({**tiny_env, "VOICE_STUDIO_ACCEL": "off"}))
 
 
 @pytest.mark.parametrize("engine", ["f5tts", "xtts"])
-def test_engine_path_uses_the_accelerator(engine, accelerated, reference_wav, monkeypatch):
-    accelerator = accelerated.engines[engine].accelerator
+def test_engine_path_uses_the_accelerator(engine, manager, reference_wav, monkeypatch):
+    manager.ensure_loaded(engine)
+    accelerator = manager.engines[engine].accelerator
+    assert accelerator is not None, "the accelerator is attached on CPU too"
     calls = []
-    method = "infer" if engine == "f5tts" else "inference"
+    method = "render" if engine == "f5tts" else "inference"
     original = getattr(accelerator, method)
     monkeypatch.setattr(accelerator, method, lambda *a, **k: calls.append(1) or original(*a, **k))
-    result = accelerated.synthesize(SynthesisRequest(
-        text="Hello there, a short accelerated test.", language="en", engine=engine,
-        reference_audio=str(reference_wav), reference_text="This is my voice, recorded for a test.", seed=5))
+    result = manager.synthesize(_request(engine, reference_wav))
     assert calls and result.metadata["tts_engine_used"] == engine and result.metadata["accelerated"] is True
+    assert np.isfinite(result.audio).all() and result.duration_s > 0.2
+
+
+@pytest.mark.parametrize("engine", ["f5tts", "xtts"])
+def test_accel_off_runs_upstream_inference(engine, upstream_manager, reference_wav):
+    result = upstream_manager.synthesize(_request(engine, reference_wav))
+    assert upstream_manager.engines[engine].accelerator is None
+    assert result.metadata["tts_engine_used"] == engine and result.metadata["accelerated"] is False
     assert np.isfinite(result.audio).all() and result.duration_s > 0.2

@@ -82,7 +82,7 @@ def test_clone(tiny_env, reference_wav, tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["synth", "--text", "   ", "--language", "en"], "text is empty"),
     (["synth", "--text", "hi", "--language", "klingon"], "unknown language 'klingon'"),
-    (["synth", "--text", "hi", "--language", "en", "--preset", "robot"], "unknown voice preset 'robot'"),
+    (["synth", "--text", "hi", "--language", "en", "--preset", "robot"], "unknown voice 'robot'"),
     (["synth", "--text", "hi", "--language", "en", "--profile", "max"], "unknown quality profile 'max'"),
     (["synth", "--text", "hi", "--language", "en", "--engine", "bark"], "unknown engine 'bark'"),
     (["clone", "--reference", "/nonexistent.wav", "--text", "hi", "--language", "en"], "reference audio file was not found"),

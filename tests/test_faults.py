@@ -127,7 +127,7 @@ def test_cuda_oom_during_synthesis_falls_back_then_the_engine_serves_again(engin
         result = manager.synthesize(clone(reference_wav, engine=engine))
     meta = result.metadata
     assert (meta["tts_engine_used"], meta["engine_fallback"]) == (other, True)
-    assert meta["fallback_reason"] == f"{engine} ran out of GPU memory during synthesis"
+    assert meta["fallback_reason"] == f"{target.display_name} ran out of GPU memory during synthesis"
     assert freed == [1], "the GPU cache is emptied after an OOM"
     assert [r.reason for r in caplog.records if r.getMessage() == "synthesis failed"] == [meta["fallback_reason"]]
     # Not left broken: still loaded, reported available, and it serves the next request itself.
@@ -149,7 +149,7 @@ def test_cuda_oom_without_fallback_is_a_clear_error_and_the_next_request_is_serv
     with pytest.raises(NoEngineAvailableError) as caught:
         manager.synthesize(clone(reference_wav, allow_fallback=False))
     assert str(caught.value) == ("no engine could serve the request "
-                                 "(f5tts: f5tts ran out of GPU memory during synthesis)")
+                                 "(f5tts: F5-TTS ran out of GPU memory during synthesis)")
     assert served_without_fallback(manager.synthesize(clone(reference_wav, allow_fallback=False)), "f5tts")
 
 

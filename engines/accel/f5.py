@@ -22,6 +22,7 @@ import copy
 import hashlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -84,6 +85,12 @@ class F5Request:
 
     ref: _Reference
     rows: list[F5Row] = field(default_factory=list)
+
+
+def _tick(on_step: Callable[[int, int], None] | None, index: int, steps: int) -> None:
+    """Progress after step ``index``: about every eighth of the steps (no device sync involved)."""
+    if on_step is not None and ((index + 1) % max(1, steps // 8) == 0 or index + 1 == steps):
+        on_step(index + 1, steps)
 
 
 def upstream_time_grid(nfe_step: int, sway_sampling_coef: float | None, device) -> torch.Tensor:
@@ -198,26 +205,36 @@ class F5Accelerator:
 
     @torch.inference_mode()
     def sample(self, requests: list[F5Request], *, nfe_step: int = 32, cfg_strength: float = 2.0,
-               sway_sampling_coef: float | None = -1.0) -> list[list[torch.Tensor]]:
-        """Mels per request per chunk; rows of all requests share forwards, longest first."""
+               sway_sampling_coef: float | None = -1.0,
+               progress: Callable[[float], None] | None = None) -> list[list[torch.Tensor]]:
+        """Mels per request per chunk; rows of all requests share forwards, longest first.
+
+        ``progress(fraction)`` is called as the ODE steps of all forwards advance.
+        """
         grid = upstream_time_grid(nfe_step, sway_sampling_coef, self.device)
         rows = [(r, i) for r, request in enumerate(requests) for i in range(len(request.rows))]
         rows.sort(key=lambda ri: -requests[ri[0]].rows[ri[1]].duration)
         out: list[list[torch.Tensor | None]] = [[None] * len(request.rows) for request in requests]
         mb = self.options.max_rows
-        for start in range(0, len(rows), mb):
+        groups = -(-len(rows) // mb)
+        for g, start in enumerate(range(0, len(rows), mb)):
             group = rows[start:start + mb]
-            mels = self._sample_group([requests[r].rows[i] for r, i in group], grid, cfg_strength)
+            on_step = None
+            if progress is not None:
+                def on_step(step: int, steps: int, g: int = g) -> None:
+                    progress((g + step / steps) / groups)
+            mels = self._sample_group([requests[r].rows[i] for r, i in group], grid, cfg_strength, on_step)
             for (r, i), mel in zip(group, mels):
                 out[r][i] = mel
         return out  # type: ignore[return-value]
 
     @torch.inference_mode()
     def render(self, requests: list[F5Request], *, nfe_step: int = 32, cfg_strength: float = 2.0,
-               sway_sampling_coef: float | None = -1.0, target_rms: float = TARGET_RMS) -> list[list[np.ndarray]]:
+               sway_sampling_coef: float | None = -1.0, target_rms: float = TARGET_RMS,
+               progress: Callable[[float], None] | None = None) -> list[list[np.ndarray]]:
         """Waveforms per request per chunk."""
         mels = self.sample(requests, nfe_step=nfe_step, cfg_strength=cfg_strength,
-                           sway_sampling_coef=sway_sampling_coef)
+                           sway_sampling_coef=sway_sampling_coef, progress=progress)
         waves = []
         for request, request_mels in zip(requests, mels):
             out = []
@@ -309,7 +326,8 @@ class F5Accelerator:
         mask = torch.cat((valid, valid), dim=0) if use_cfg else valid
         return static_in, mask, y0.reshape(b * n, mel)
 
-    def _sample_group(self, rows: list[F5Row], grid: torch.Tensor, cfg_strength: float) -> list[torch.Tensor]:
+    def _sample_group(self, rows: list[F5Row], grid: torch.Tensor, cfg_strength: float,
+                      on_step: Callable[[int, int], None] | None = None) -> list[torch.Tensor]:
         use_cfg = cfg_strength >= 1e-5
         b, n = self.bucket(len(rows), max(row.duration for row in rows))
         static_in, mask, y0 = self._inputs(rows, b, n, use_cfg)
@@ -321,18 +339,22 @@ class F5Accelerator:
             bufs["attn_mask"].copy_(mask[:, None, None, :])
             bufs["cfg"].fill_(cfg_strength)
             bufs["y"].copy_(y0)
-            for i in range(grid.shape[0] - 1):
+            steps = grid.shape[0] - 1
+            for i in range(steps):
                 bufs["t"].copy_(grid[i])
                 bufs["dt"].copy_(grid[i + 1] - grid[i])
                 graph.replay()
+                _tick(on_step, i, steps)
             y = bufs["y"]
         else:
             cos, sin = self.step.rope(n, self.device)
             bufs = {"y": y0, "static_in": static_in, "mask": mask, "attn_mask": mask[:, None, None, :],
                     "cfg": torch.tensor(float(cfg_strength), device=self.device), "cos": cos, "sin": sin}
-            for i in range(grid.shape[0] - 1):
+            steps = grid.shape[0] - 1
+            for i in range(steps):
                 bufs["t"], bufs["dt"] = grid[i], grid[i + 1] - grid[i]
                 self.euler(bufs)
+                _tick(on_step, i, steps)
             y = bufs["y"]
         y = y.view(b, n, self.num_channels)
         results = []

@@ -1,0 +1,179 @@
+"""The device worker's contracts, with plain Python jobs (no model): one thread, oldest first,
+compatible jobs batched, captures held back while a compile runs, failures to their callers,
+and a broken device said once and for good."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from engines.worker import DevicePoisonedError, DeviceWorker
+
+
+def _blocked(worker: DeviceWorker) -> threading.Event:
+    """Occupy the worker until the returned event is set, so the next jobs queue up."""
+    release, started = threading.Event(), threading.Event()
+    worker.submit(lambda: (started.set(), release.wait(10)), label="blocker")
+    assert started.wait(10)
+    return release
+
+
+def test_jobs_run_on_one_thread_oldest_first():
+    worker = DeviceWorker("cpu")
+    release = _blocked(worker)
+    order, threads = [], set()
+
+    def job(tag):
+        def run():
+            order.append(tag)
+            threads.add(threading.get_ident())
+            return tag
+        return run
+
+    futures = [worker.submit(job(i), label=f"job {i}") for i in range(6)]
+    assert worker.queued == 6
+    release.set()
+    assert [f.result(10) for f in futures] == list(range(6))
+    assert order == list(range(6)) and len(threads) == 1 and threading.get_ident() not in threads
+
+
+def test_compatible_jobs_join_the_oldest_jobs_batch_up_to_its_limit():
+    worker = DeviceWorker("cpu")
+    release = _blocked(worker)
+    batches, order = [], []
+
+    def run_batch(items):
+        batches.append(list(items))
+        order.extend(items)
+        return [f"done {item}" for item in items]
+
+    def plain(tag):
+        return lambda: order.append(tag) or tag
+
+    futures = [worker.submit_batchable("a1", "f5", run_batch, max_batch=3),
+               worker.submit(plain("x1")),
+               worker.submit_batchable("a2", "f5", run_batch, max_batch=3),
+               worker.submit_batchable("b1", "other-profile", run_batch, max_batch=3),
+               worker.submit_batchable("a3", "f5", run_batch, max_batch=3),
+               worker.submit_batchable("a4", "f5", run_batch, max_batch=3)]
+    release.set()
+    results = [f.result(10) for f in futures]
+    assert results == ["done a1", "x1", "done a2", "done b1", "done a3", "done a4"]
+    # a2 and a3 joined a1 (same key, up to 3); x1 then ran in its turn; b1 was never mixed in;
+    # a4, over the limit, waited for its own turn after b1.
+    assert batches == [["a1", "a2", "a3"], ["b1"], ["a4"]]
+    assert order == ["a1", "a2", "a3", "x1", "b1", "a4"]
+    assert worker.status()["batches_run"] == 1
+
+
+def test_a_flood_of_one_kind_cannot_starve_another():
+    """Jobs of another kind keep their place in line: at most one batch runs ahead of them."""
+    worker = DeviceWorker("cpu")
+    release = _blocked(worker)
+    order = []
+
+    def run_batch(items):
+        order.append(("batch", len(items)))
+        return list(items)
+
+    f5 = [worker.submit_batchable(i, "f5", run_batch, max_batch=4) for i in range(3)]
+    xtts = worker.submit(lambda: order.append(("xtts", 1)))
+    late = [worker.submit_batchable(i, "f5", run_batch, max_batch=4) for i in range(3, 12)]
+    release.set()
+    for f in f5 + late + [xtts]:
+        f.result(10)
+    assert order[0] == ("batch", 4), "the first batch takes compatible jobs queued behind the XTTS job"
+    assert order[1] == ("xtts", 1), "the XTTS job runs right after the batch it was queued behind"
+
+
+def test_a_failure_goes_to_its_caller_and_the_worker_goes_on():
+    worker = DeviceWorker("cpu")
+    failing = worker.submit(lambda: 1 / 0, label="bad")
+    with pytest.raises(ZeroDivisionError):
+        failing.result(10)
+
+    def run_batch(items):
+        return [ValueError(f"bad {item}") if item == "b" else item for item in items]
+
+    release = _blocked(worker)
+    futures = [worker.submit_batchable(item, "k", run_batch, max_batch=4) for item in ("a", "b", "c")]
+    release.set()
+    assert futures[0].result(10) == "a" and futures[2].result(10) == "c"
+    with pytest.raises(ValueError, match="bad b"):
+        futures[1].result(10)
+    assert worker.submit(lambda: "still serving").result(10) == "still serving"
+    assert worker.poisoned is None, "without a probe (CPU) a failure never marks the device broken"
+
+
+def test_exclusive_jobs_wait_while_background_work_runs():
+    """Graph captures (exclusive) never run while a compile launches kernels from its own thread;
+    ordinary jobs go on meanwhile."""
+    worker = DeviceWorker("cpu")
+    compiling = threading.Event()
+    finish_compile = threading.Event()
+    worker.background(lambda: (compiling.set(), finish_compile.wait(10)), label="compile")
+    assert compiling.wait(10)
+    order = []
+    capture = worker.submit(lambda: order.append("capture"), label="capture", exclusive=True)
+    requests = [worker.submit(lambda i=i: order.append(f"request {i}")) for i in range(3)]
+    for f in requests:
+        f.result(10)
+    assert order == ["request 0", "request 1", "request 2"] and not capture.done()
+    finish_compile.set()
+    capture.result(10)
+    assert order[-1] == "capture" and worker.background_running == 0
+
+
+def test_call_from_the_worker_thread_runs_inline():
+    worker = DeviceWorker("cpu")
+    assert worker.call(lambda: worker.call(lambda: "nested")) == "nested"
+
+
+def test_a_broken_device_is_said_once_and_fails_every_job_at_once():
+    broken = threading.Event()
+
+    def probe():
+        if broken.is_set():
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    worker = DeviceWorker("cuda", probe=probe)
+    assert worker.submit(lambda: "fine").result(10) == "fine"
+    worker.submit(lambda: 1 / 0).exception(10)  # the probe passes: an ordinary failure
+    assert worker.poisoned is None
+    release = _blocked(worker)
+    broken.set()
+    waiting = worker.submit(lambda: "never runs")
+
+    def sticky():
+        raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
+
+    failed = worker.submit(sticky)
+    queued_after = worker.submit(lambda: "never runs either")
+    release.set()
+    assert waiting.result(10) == "never runs"  # queued before the failure: ran normally
+    with pytest.raises(RuntimeError, match="stream is capturing"):
+        failed.result(10)
+    with pytest.raises(DevicePoisonedError, match="restart the process"):
+        queued_after.result(10)
+    start = time.perf_counter()
+    with pytest.raises(DevicePoisonedError, match="operation not permitted when stream is capturing"):
+        worker.submit(lambda: "new work").result(10)
+    assert time.perf_counter() - start < 1.0, "refused at once, not after a hang"
+
+
+def test_out_of_memory_is_not_a_broken_device():
+    import torch
+
+    def probe():
+        raise AssertionError("the probe must not run after an out-of-memory error")
+
+    worker = DeviceWorker("cuda", probe=probe)
+
+    def oom():
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        worker.submit(oom).result(10)
+    assert worker.poisoned is None and worker.submit(lambda: 2).result(10) == 2
