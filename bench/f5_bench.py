@@ -15,6 +15,7 @@ import time
 import torch
 
 from engines.accel.f5 import F5AccelOptions, F5Accelerator, upstream_chunks
+from engines.accel.f5_warmup import F5Warmup
 
 from .inputs import REF_TEXT, SAMPLE_RATE, TEXTS
 from .timing import rel_error, sync, timed
@@ -43,6 +44,24 @@ def crossfade(waves, sr=SAMPLE_RATE, seconds=0.15):
         mixed = out[-n:] * np.linspace(1, 0, n) + nxt[:n] * np.linspace(0, 1, n)
         out = np.concatenate([out[:-n], mixed, nxt[n:]])
     return out
+
+
+def warm_up(acc, texts=None) -> float:
+    """Compile (when the accelerator compiles) and capture the shapes ``texts`` need (default: all)."""
+    if not acc.options.use_graphs:
+        return 0.0
+    shapes = None
+    if texts is not None:
+        ref = __import__("bench.inputs", fromlist=["reference_audio"]).reference_audio()
+        shapes = sorted({shape_of(acc, ref, upstream_chunks(ref.shape[-1] / SAMPLE_RATE, REF_TEXT, t)) for t in texts})
+    mode = "auto" if acc.options.compile else "graphs"
+    return F5Warmup(acc, None, mode, None, {}).run_inline(shapes)
+
+
+def shape_of(acc, ref, chunks) -> tuple[int, int]:
+    request = acc.prepare(ref, REF_TEXT, chunks)
+    rows = request.rows[: acc.options.max_rows]
+    return acc.bucket(len(rows), max(r.duration for r in rows))
 
 
 def ours_call(acc, ref, chunks, nfe_step=32):
@@ -79,7 +98,7 @@ def bench_model(arch, model, vocoder, device, repeats, texts=(100, 300, 1000), c
     t0 = time.perf_counter()
     acc = F5Accelerator(model, vocoder, device, compile=compile)
     out["accelerator_init_s"] = time.perf_counter() - t0
-    out["warmup_s"] = acc.warmup()
+    out["warmup_s"] = warm_up(acc)
     out["compiled"] = acc.options.compile
     out["compile_scope"] = acc.options.compile_scope
     out["correctness"] = correctness(model, vocoder, acc, ref, device)
@@ -110,12 +129,13 @@ def bench_model(arch, model, vocoder, device, repeats, texts=(100, 300, 1000), c
 
 def variant_rows(model, vocoder, device, ref, repeats, compile) -> list[dict]:
     """Before/after per optimisation, 300 characters (2 chunks) and 100 (1 chunk)."""
-    base = F5AccelOptions(use_graphs=False, compile=False, vocoder_half=False, max_batch=1)
-    graphs = dataclasses.replace(base, max_batch=8, use_graphs=True, vocoder_half=True)
+    base = F5AccelOptions(use_graphs=False, compile=False, vocoder_half=False, batch_sizes=(1,))
+    batched = dataclasses.replace(base, batch_sizes=F5AccelOptions().batch_sizes)
+    graphs = dataclasses.replace(batched, use_graphs=True, vocoder_half=True)
     steps = [
         ("fp32 ODE + half DiT, eager, chunk by chunk", base),
-        ("+ chunks batched in one forward", dataclasses.replace(base, max_batch=8)),
-        ("+ CUDA graph per step", dataclasses.replace(base, max_batch=8, use_graphs=True)),
+        ("+ chunks batched in one forward", batched),
+        ("+ CUDA graph per step", dataclasses.replace(batched, use_graphs=True)),
         ("+ vocoder backbone in half", graphs),
         ("graphs, eager, cuDNN attention forced", dataclasses.replace(graphs, attn_backend="cudnn")),
     ]
@@ -127,6 +147,7 @@ def variant_rows(model, vocoder, device, ref, repeats, compile) -> list[dict]:
         if opts.compile:
             torch._dynamo.reset()  # compiled code from the main rows picked its SDPA kernel already
         acc = F5Accelerator(model, vocoder, device, options=opts)
+        warm_up(acc, [TEXTS[100], TEXTS[300]])
         for n in (100, 300):
             chunks = upstream_chunks(ref.shape[-1] / SAMPLE_RATE, REF_TEXT, TEXTS[n])
             try:

@@ -10,14 +10,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from bench.inputs import REF_TEXT
 from engines import NoEngineAvailableError, SynthesisRequest
 from engines.profiles import PROFILES_BY_ENGINE
 
 WORDS = ("the quick brown fox jumps over a lazy dog near quiet river banks while morning light falls on "
          "old wooden houses and children walk to school with small bags full of books bread and apples "
          "every evening music drifts from open windows into narrow streets of the sleepy little town").split()
-
-REF_TEXT = "Some call me nature, others call me mother nature. I am the air you breathe."
 
 
 def random_text(rng: random.Random, words: int) -> str:

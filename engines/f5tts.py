@@ -209,7 +209,8 @@ class F5Engine(Engine):
         from .accel.f5_warmup import F5Warmup
 
         compile_dir = self.cache_dir / "compile" if self.cache_dir is not None else None
-        warmup = F5Warmup(accelerator, worker, self.accel_mode, compile_dir, self.load_details["model_shape"])
+        warmup = F5Warmup(accelerator, worker, self.accel_mode, compile_dir, self.load_details["model_shape"],
+                          in_use=lambda: self.accelerator is accelerator)
         self.warmup = warmup.status
         warmup.start()
 

@@ -136,7 +136,7 @@ class EngineManager:
             if name in self._load_errors:
                 logger.error("engine unavailable", extra={"engine": name, "reason": self._load_errors[name]})
                 return self._load_errors[name]
-        engine.start_warmup(self.worker)
+            engine.start_warmup(self.worker)
         return None
 
     def load(self, name: str) -> dict[str, Any]:
@@ -308,13 +308,17 @@ class EngineManager:
                          voice=voice, target_duration_s=target, progress=_in_callers_context(progress))
 
     def _ensure_ready(self, engine: Engine) -> Callable[[], None]:
-        """On the worker, before a job runs: load again if an Unload ran since the job was queued."""
+        """On the worker, before a job runs: load again if an Unload ran since the job was queued.
+
+        No lock is taken here: a thread holding the load locks may be waiting for this very
+        worker. The engine was loaded before this job was queued, so its imports are done.
+        """
 
         def ready() -> None:
             if not engine.is_loaded:
                 logger.info("engine loaded again for a queued request", extra={"engine": engine.name})
-                with _IMPORT_LOCK:
-                    engine.load(self.worker)
+                engine.load(self.worker)
+                engine.start_warmup(self.worker)
 
         return ready
 

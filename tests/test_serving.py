@@ -102,6 +102,25 @@ def test_unload_waits_for_running_work_and_the_next_request_loads_again(tiny_env
     assert xtts.is_loaded, "a request queued behind the Unload loaded the engine again"
 
 
+def test_a_load_while_a_queued_request_reloads_does_not_deadlock(tiny_env):
+    """After an Unload, a queued request reloads the engine on the worker while another thread asks
+    for a Load (holding the load locks and waiting for the worker): both finish."""
+    fresh = own_manager(tiny_env)
+    assert fresh.ensure_loaded("xtts") is None
+    release = threading.Event()
+    fresh.worker.submit(lambda: release.wait(30), label="blocker")
+    with ThreadPoolExecutor(3) as pool:
+        unload = pool.submit(fresh.unload, "xtts")
+        threading.Event().wait(0.2)
+        request = pool.submit(fresh.synthesize, dub("xtts", allow_fallback=False))
+        threading.Event().wait(0.2)
+        release.set()
+        unload.result(60)
+        load = pool.submit(fresh.load, "xtts")
+        assert request.result(120).metadata["tts_engine_used"] == "xtts"
+        assert load.result(120)["status"] == "available"
+
+
 def test_a_warming_engine_serves_at_once(tiny_env, reference_wav, monkeypatch):
     """A compile running in the background (as on CUDA) blocks neither requests nor the other engine;
     the capture that waits for it runs after it, and the metadata says what state the engine was in."""

@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,10 @@ FIRST_COMPILE_SHAPE = (3, 640)  # no dimension equal to another input's (sizes t
 
 
 class F5Warmup:
-    def __init__(self, accelerator: F5Accelerator, worker, mode: str, cache_dir: Path | None, model_shape: dict):
+    def __init__(self, accelerator: F5Accelerator, worker, mode: str, cache_dir: Path | None, model_shape: dict,
+                 in_use: Callable[[], bool] = lambda: True):
         self.acc = accelerator
+        self.in_use = in_use  # False once the engine was unloaded: its warm-up stops
         self.worker = worker
         self.mode = mode  # "auto" (compile + graphs) | "graphs"
         self.cache_dir = cache_dir
@@ -45,6 +48,21 @@ class F5Warmup:
                                        "shapes": len(accelerator.shapes())}
 
     # --- entry -----------------------------------------------------------------------
+    def run_inline(self, shapes: list[tuple[int, int]] | None = None) -> float:
+        """Compile (``auto``) and capture ``shapes`` (default: all) on this thread, now; returns seconds.
+
+        For benchmarks and scripts that own the device; the app uses ``start``.
+        """
+        start = time.perf_counter()
+        if self.mode == "auto":
+            compiled = self._compile_step()
+            self._use_compiled(compiled)
+        for b, n in shapes if shapes is not None else self.acc.shapes():
+            self.acc.capture(b, n)
+            self.status["shapes_ready"] += 1
+        self.status["state"] = "ready"
+        return time.perf_counter() - start
+
     def start(self) -> None:
         self.status["started"] = time.time()
         if self.mode == "auto":
@@ -148,6 +166,9 @@ class F5Warmup:
                                exclusive=True)
 
     def _capture(self, b: int, n: int, last: bool) -> None:
+        if not self.in_use():
+            self.status["state"] = "stopped"
+            return
         try:
             self.acc.capture(b, n)
             self.status["shapes_ready"] += 1
