@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="engine_path.json")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--accel", default="auto", choices=("auto", "graphs", "off"))
+    parser.add_argument("--accel", default="auto", choices=("auto", "graphs", "compile", "off"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     from engines import EngineManager, Settings, SynthesisRequest

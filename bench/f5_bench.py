@@ -54,7 +54,7 @@ def warm_up(acc, texts=None) -> float:
     if texts is not None:
         ref = __import__("bench.inputs", fromlist=["reference_audio"]).reference_audio()
         shapes = sorted({shape_of(acc, ref, upstream_chunks(ref.shape[-1] / SAMPLE_RATE, REF_TEXT, t)) for t in texts})
-    mode = "auto" if acc.options.compile else "graphs"
+    mode = "compile" if acc.options.compile else "graphs"
     return F5Warmup(acc, None, mode, None, {}).run_inline(shapes)
 
 

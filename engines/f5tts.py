@@ -202,14 +202,15 @@ class F5Engine(Engine):
         self._loaded = _Loaded(model=model, vocoder=vocoder, accelerator=accelerator)
 
     def start_warmup(self, worker: "DeviceWorker") -> None:
-        """On CUDA: compile (``auto``) and capture every bucketed shape, in the background."""
+        """On CUDA: capture every bucketed shape (compiled first with ``compile``), in the background."""
         accelerator = self.accelerator
-        if accelerator is None or self.device != "cuda" or self.accel_mode not in ("auto", "graphs"):
+        if accelerator is None or self.device != "cuda":
             return
         from .accel.f5_warmup import F5Warmup
 
         compile_dir = self.cache_dir / "compile" if self.cache_dir is not None else None
-        warmup = F5Warmup(accelerator, worker, self.accel_mode, compile_dir, self.load_details["model_shape"],
+        mode = "compile" if self.accel_mode == "compile" else "graphs"
+        warmup = F5Warmup(accelerator, worker, mode, compile_dir, self.load_details["model_shape"],
                           in_use=lambda: self.accelerator is accelerator)
         self.warmup = warmup.status
         warmup.start()

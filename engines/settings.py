@@ -129,7 +129,7 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "voice-studio")
     presets_dir: Path | None = None
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
-    accel: str = "auto"  # auto | graphs | off: engines/accel on CUDA; never used on CPU
+    accel: str = "auto"  # auto | graphs | compile | off: engines/accel (graphs and compile only on CUDA)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -147,7 +147,10 @@ class Settings:
         )
 
 
-ACCEL_MODES = ("auto", "graphs", "off")
+# auto = graphs: the accelerated paths, each bucketed shape captured as a CUDA graph in the
+# background after load. compile: the F5 step also compiled first (faster steps, but the
+# compile runs in a background thread of the serving process). off: upstream's inference.
+ACCEL_MODES = ("auto", "graphs", "compile", "off")
 
 
 def _accel(value: str) -> str:

@@ -53,7 +53,7 @@ def test_named_architectures_come_from_f5_tts_configs():
     ({"F5TTS_LANGUAGES": "xx"}, "unknown language"),
     ({"F5TTS_CKPT": "hf://onlyowner"}, "hf://owner/repo"),
     ({"VOICE_STUDIO_MAX_TEXT_CHARS": "0"}, "out of range"),
-    ({"VOICE_STUDIO_ACCEL": "turbo"}, "use auto, graphs, off"),
+    ({"VOICE_STUDIO_ACCEL": "turbo"}, "use auto, graphs, compile, off"),
 ])
 def test_bad_settings_are_named(env, match):
     with pytest.raises(InputError, match=match):

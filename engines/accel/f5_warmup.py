@@ -2,13 +2,13 @@
 
 The engine serves from the moment it is loaded, eagerly. Then:
 
-1. ``auto`` mode: the guided step is compiled with ``torch.compile`` in a background
+1. ``compile`` mode: the guided step is compiled with ``torch.compile`` in a background
    thread (it launches kernels from that thread, so the device worker holds back graph
    captures meanwhile, and only replays and eager kernels run beside it). A persistent
    cache (``torch.compiler`` mega-cache, under ``VOICE_STUDIO_CACHE_DIR/compile``, keyed by
    torch and Triton versions, the GPU, the DiT's shape and this code) makes the next
    start's compile a cache load.
-2. The compiled (or, in ``graphs`` mode, the eager) step is captured as a CUDA graph for
+2. The compiled (or, in ``graphs`` mode, the default, the eager) step is captured as a CUDA graph for
    each (batch, length) bucket, one worker job per shape, so requests interleave with them.
 
 ``status`` says where it stands; a failure leaves the engine on the slower path it had,
@@ -41,7 +41,7 @@ class F5Warmup:
         self.acc = accelerator
         self.in_use = in_use  # False once the engine was unloaded: its warm-up stops
         self.worker = worker
-        self.mode = mode  # "auto" (compile + graphs) | "graphs"
+        self.mode = mode  # "compile" (compile, then graphs) | "graphs"
         self.cache_dir = cache_dir
         self.model_shape = model_shape
         self.status: dict[str, Any] = {"mode": mode, "state": "pending", "shapes_ready": 0,
@@ -54,7 +54,7 @@ class F5Warmup:
         For benchmarks and scripts that own the device; the app uses ``start``.
         """
         start = time.perf_counter()
-        if self.mode == "auto":
+        if self.mode == "compile":
             compiled = self._compile_step()
             self._use_compiled(compiled)
         for b, n in shapes if shapes is not None else self.acc.shapes():
@@ -65,7 +65,7 @@ class F5Warmup:
 
     def start(self) -> None:
         self.status["started"] = time.time()
-        if self.mode == "auto":
+        if self.mode == "compile":
             self.status["state"] = "compiling"
             self.worker.background(self._compile, label="f5 compile")
         else:
