@@ -405,6 +405,7 @@ class F5Accelerator:
             "t": s["t"], "dt": s["dt"], "cfg": s["cfg"], "cos": s["cos"][:n], "sin": s["sin"][:n],
         }
 
+    @torch.inference_mode()
     def capture(self, b: int, n: int, use_cfg: bool = True) -> None:
         """Capture the step for one shape (on the device worker, with nothing else running)."""
         bufs = self.static_views(b, n, use_cfg)

@@ -22,6 +22,7 @@ class GraphCapturer:
     def __init__(self, warmup_iters: int = 2):
         self.warmup_iters = warmup_iters
         self._pool = None
+        self._stream = None  # one side stream for every warm-up: memory cached for it is reused
 
     def capture(self, fn: Callable[[], object], label: str = "") -> torch.cuda.CUDAGraph:
         """Run ``fn`` a few times on a side stream (cuBLAS/autotune warm-up), then capture it.
@@ -32,7 +33,9 @@ class GraphCapturer:
         """
         if self._pool is None:
             self._pool = torch.cuda.graph_pool_handle()
-        stream = torch.cuda.Stream()
+        if self._stream is None:
+            self._stream = torch.cuda.Stream()
+        stream = self._stream
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             for _ in range(self.warmup_iters):
