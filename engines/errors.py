@@ -35,3 +35,7 @@ class NoEngineAvailableError(VoiceStudioError):
         self.reasons = dict(reasons)
         detail = "; ".join(f"{name}: {why}" for name, why in self.reasons.items())
         super().__init__(f"no engine could serve the request ({detail})")
+
+
+class EngineUnloaded(VoiceStudioError):
+    """A queued job found its engine unloaded (an Unload ran first); the caller loads it again."""

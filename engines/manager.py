@@ -21,7 +21,7 @@ from typing import Any
 
 from .audio import load_reference_audio
 from .base import Engine, free_gpu_cache
-from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
+from .errors import EngineUnavailableError, EngineUnloaded, InputError, NoEngineAvailableError
 from .f5tts import F5Engine
 from .guard import audio_problem
 from .languages import normalize_language
@@ -237,7 +237,8 @@ class EngineManager:
             engine, job, profile_name, mapped, load_s = prepared
             start = time.perf_counter()
             try:
-                chunks = open_stream(self.worker, engine, job, self._ensure_ready(engine))
+                chunks = self._reloading(engine, lambda: open_stream(self.worker, engine, job,
+                                                                     self._ensure_ready(engine)))
             except InputError:
                 raise
             except Exception as exc:
@@ -308,19 +309,30 @@ class EngineManager:
                          voice=voice, target_duration_s=target, progress=_in_callers_context(progress))
 
     def _ensure_ready(self, engine: Engine) -> Callable[[], None]:
-        """On the worker, before a job runs: load again if an Unload ran since the job was queued.
+        """On the worker, before a job runs: an Unload may have run since the job was queued.
 
-        No lock is taken here: a thread holding the load locks may be waiting for this very
-        worker. The engine was loaded before this job was queued, so its imports are done.
+        Then the job hands back ``EngineUnloaded`` at once and its caller loads the engine
+        again on its own thread (reading weights is CPU work that would stall every other
+        job on the worker) and queues the job anew.
         """
 
         def ready() -> None:
             if not engine.is_loaded:
-                logger.info("engine loaded again for a queued request", extra={"engine": engine.name})
-                engine.load(self.worker)
-                engine.start_warmup(self.worker)
+                raise EngineUnloaded(engine.name)
 
         return ready
+
+    def _reloading(self, engine: Engine, submit: Callable[[], Any]) -> Any:
+        """``submit()`` (a job's result), loading the engine again when an Unload overtook the job."""
+        for _ in range(3):
+            try:
+                return submit()
+            except EngineUnloaded:
+                logger.info("engine loaded again for a queued request", extra={"engine": engine.name})
+                reason = self.ensure_loaded(engine.name)
+                if reason is not None:
+                    raise EngineUnavailableError(reason) from None
+        raise EngineUnavailableError(f"{engine.display_name} was unloaded again each time this request reached it")
 
     def _render(self, engine: Engine, job: EngineJob) -> EngineOutput:
         ready = self._ensure_ready(engine)
@@ -330,7 +342,8 @@ class EngineManager:
                 ready()
                 return engine.synthesize(job)
 
-            return self.worker.submit(run_alone, label=f"{engine.name} synthesis").result()
+            return self._reloading(engine, lambda: self.worker.submit(run_alone,
+                                                                     label=f"{engine.name} synthesis").result())
 
         def run_batch(jobs):
             ready()
@@ -341,8 +354,8 @@ class EngineManager:
                     return [exc]
             return engine.synthesize_batch(jobs)
 
-        return self.worker.submit_batchable(job, (id(engine), key), run_batch, engine.max_batch,
-                                            label=f"{engine.name} synthesis").result()
+        return self._reloading(engine, lambda: self.worker.submit_batchable(
+            job, (id(engine), key), run_batch, engine.max_batch, label=f"{engine.name} synthesis").result())
 
     def _synthesis_failure(self, engine: Engine, exc: Exception) -> str:
         import torch

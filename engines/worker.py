@@ -29,7 +29,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import EngineUnavailableError
+from .errors import EngineUnavailableError, VoiceStudioError
 
 logger = logging.getLogger("voice_studio.worker")
 
@@ -211,8 +211,8 @@ class DeviceWorker:
 
     def _check_device(self, failure: BaseException) -> None:
         """After a failure, make sure the device still works; a broken context is said once, for good."""
-        if self._probe is None or _is_out_of_memory(failure):
-            return
+        if self._probe is None or _is_out_of_memory(failure) or isinstance(failure, VoiceStudioError):
+            return  # out of memory, or a refusal of the job itself: the device is fine
         try:
             self._probe()
         except Exception as exc:  # the probe's own failure is the proof that the context is gone
