@@ -22,6 +22,7 @@ from engines import InputError
 from engines.voice_library import VoiceLibrary
 from engines.voice_library.archive import MAX_ARCHIVE_BYTES
 from engines.voices import VoiceCatalog
+from tests.test_voices_cli import bad_input, ok_json, run_cli
 
 TRANSCRIPT = "this is my voice, recorded for a test."
 
@@ -268,3 +269,34 @@ def test_importing_a_voice_that_exists_is_refused(library, saved, tmp_path):
         library.import_archive(exported)
     library.remove("maria")
     assert library.import_archive(exported)["id"] == "maria"
+
+
+# --- the command line ----------------------------------------------------------------------
+def test_cli_bad_input_exits_2_with_one_error_line(tmp_path, reference_wav):
+    # No model is needed: every case is refused before an engine would load.
+    env = {"VOICE_STUDIO_VOICES_DIR": str(tmp_path / "voices"), "VOICE_STUDIO_CACHE_DIR": str(tmp_path / "cache"),
+           "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    ok_json(run_cli(["voices", "add", "--name", "Maria", "--reference", str(reference_wav)], env))
+    evil = tmp_path / "evil.voice.zip"
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("voice.json", "{}")
+        archive.writestr("../evil", "x")
+    cases = [
+        (["voices", "add", "--name", "maria", "--reference", str(reference_wav)], "a voice named 'Maria' already exists"),
+        (["voices", "add", "--name", "male_generic", "--reference", str(reference_wav)], "name of a built-in preset"),
+        (["voices", "add", "--name", "Ana", "--reference", str(tmp_path / "missing.wav")], "was not found"),
+        (["voices", "remove", "a/b"], "voice id 'a/b' is not valid"),
+        (["voices", "remove", "nobody"], "no saved voice 'nobody'; saved voices: maria"),
+        (["voices", "remove", "female_generic"], "female_generic is a built-in preset, not a saved voice"),
+        (["voices", "export", "maria", "--out", str(tmp_path / "maria.wav")], "--out must name a .zip file"),
+        (["voices", "import", str(evil)], "member '../evil' is refused"),
+        (["voices", "import", str(tmp_path / "none.zip")], "voice file was not found"),
+        (["voices", "frobnicate"], "invalid choice: 'frobnicate'"),
+    ]
+    for args, message in cases:
+        line = bad_input(run_cli(args, env))
+        assert message in line, (args, line)
+    assert not (tmp_path / "evil").exists()
+    line = bad_input(run_cli(["synth", "--text", "Hi there.", "--language", "en", "--voice", "nobody",
+                              "--out", str(tmp_path / "o.wav")], env))
+    assert "unknown voice 'nobody'; available voices: female_generic, male_generic, maria" in line
