@@ -191,6 +191,7 @@ def _symlink_member() -> zipfile.ZipInfo:
     ([("voice.json", record(id="a/b")), ("reference.wav", wav_bytes())],
      r"the id in voice.json in the voice file 'a/b' is not valid"),
     ([("voice.json", record(id="female_generic")), ("reference.wav", wav_bytes())], r"name of a built-in preset"),
+    ([("voice.json", record(name="Male Generic")), ("reference.wav", wav_bytes())], r"name of a built-in preset"),
     ([("voice.json", record(name=None)), ("reference.wav", wav_bytes())], r"the voice needs a name"),
     ([("voice.json", record(transcript=["a"])), ("reference.wav", wav_bytes())], r"transcript must be text"),
     ([("voice.json", record(format="other/9")), ("reference.wav", wav_bytes())], r"has format 'other/9'"),

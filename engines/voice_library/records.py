@@ -162,6 +162,7 @@ def parse_record(data: Any, where: str = "voice.json") -> VoiceRecord:
     voice_id = check_voice_id(data.get("id"), f"the id in {where}")
     name = clean_name(data.get("name"))
     refuse_preset_id(voice_id, voice_id)
+    refuse_preset_id(slugify(name), name)
     reference_sha = data.get("reference_sha256")
     source_sha = data.get("source_sha256")
     for key, value in (("reference_sha256", reference_sha), ("source_sha256", source_sha)):
