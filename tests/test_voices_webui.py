@@ -64,9 +64,9 @@ def test_handler_errors_name_the_problem_and_no_server_path(handlers, reference_
         handlers.voice_export("../x")
 
 
-def test_export_files_are_removed_after_a_while(handlers, reference_wav):
+def test_export_files_are_removed_after_a_while(handlers, reference_wav, tmp_path):
     handlers.library.add("Maria", reference_wav, TRANSCRIPT)
-    exports = ExportFiles(keep_s=60)
+    exports = ExportFiles(keep_s=60, root=tmp_path / "exports")
     handlers.exports = exports
     first = handlers.voice_export("maria")
     assert first.endswith("maria.voice.zip") and os.path.getsize(first) > 1000
@@ -74,6 +74,7 @@ def test_export_files_are_removed_after_a_while(handlers, reference_wav):
     os.utime(os.path.dirname(first), (old, old))
     second = handlers.voice_export("maria")
     assert os.path.isfile(second) and not os.path.exists(first)
+    assert oct((tmp_path / "exports").stat().st_mode & 0o777) == "0o700"
 
 
 def test_the_app_has_the_voice_api_only_with_a_library(handlers, tmp_path):

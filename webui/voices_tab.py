@@ -9,9 +9,10 @@ the Dubbing voice dropdown. Names, transcripts and notes are user text: escaped 
 
 from __future__ import annotations
 
-import atexit
 import html
+import os
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -27,7 +28,7 @@ from engines.voice_library import ARCHIVE_SUFFIX, VoiceLibrary, VoiceLibraryErro
 from . import choices
 from .badges import engine_label
 
-EXPORT_KEEP_S = 600.0  # Gradio copies a returned file into its cache at once; ours go after this
+EXPORT_KEEP_S = 120.0  # Gradio copies a returned file into its cache at once; ours go after this
 TRANSCRIPT_PREVIEW_CHARS = 200
 INTRO = ("Save a voice once from a short clip and its transcript, then pick it by name in Dubbing, on both "
          "engines. Without a transcript a voice serves XTTS only (F5-TTS needs the words of the clip). "
@@ -50,23 +51,27 @@ def _guard(action: Callable[[], Any], failure_title: str) -> Any:
 
 
 class ExportFiles:
-    """Voice files written for download, in a private temp folder; old ones are removed."""
+    """Voice files written for download. Gradio copies a returned file into its own cache at
+    once, so ours are removed after ``keep_s``, by the next export of any later run too: they
+    live in one folder per user, not per process, so a killed server leaves none for long."""
 
-    def __init__(self, keep_s: float = EXPORT_KEEP_S):
+    def __init__(self, keep_s: float = EXPORT_KEEP_S, root: Path | None = None):
         self.keep_s = keep_s
-        self._root: Path | None = None
+        self.root = root or Path(tempfile.gettempdir()) / f"voice-studio-exports-{getattr(os, 'getuid', lambda: 0)()}"
         self._lock = threading.Lock()
 
     def new_path(self, voice_id: str) -> Path:
         with self._lock:
-            if self._root is None:
-                self._root = Path(tempfile.mkdtemp(prefix="voice-studio-exports-"))
-                atexit.register(shutil.rmtree, self._root, True)
+            self.root.mkdir(mode=0o700, exist_ok=True)
+            info = self.root.lstat()
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != getattr(os, "getuid", lambda: info.st_uid)():
+                raise VoiceLibraryError("the export folder in the temp directory belongs to someone else; "
+                                        "set TMPDIR to a private folder")
             cutoff = time.time() - self.keep_s
-            for old in self._root.iterdir():
-                if old.stat().st_mtime < cutoff:
+            for old in self.root.iterdir():
+                if old.lstat().st_mtime < cutoff:
                     shutil.rmtree(old, ignore_errors=True)
-            return Path(tempfile.mkdtemp(dir=self._root)) / f"{voice_id}{ARCHIVE_SUFFIX}"
+            return Path(tempfile.mkdtemp(dir=self.root)) / f"{voice_id}{ARCHIVE_SUFFIX}"
 
 
 class VoiceHandlers:
