@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from engines import EngineManager
+from engines import EngineManager, Settings
+from engines.voice_library import VoiceLibrary
 from history import OutputHistory
 from webui import AppConfig, build_app, launch_options
 from webui.logs import configure_logging
@@ -20,12 +21,13 @@ logger = logging.getLogger("voice_studio.app")
 def main() -> None:
     configure_logging()
     config = AppConfig.from_env()
-    manager = EngineManager.from_env()
+    library = VoiceLibrary.from_env()
+    manager = EngineManager(Settings.from_env(), library=library)
     history = OutputHistory.from_env()
     demo = build_app(manager, config, history)
     logger.info("starting", extra={"server_name": config.server_name, "server_port": config.server_port,
                                    "auth": config.auth is not None, "queue_size": config.queue_size,
-                                   "output_dir": str(history.root)})
+                                   "output_dir": str(history.root), "voices_dir": str(library.root)})
     demo.launch(**launch_options(manager, config, history))
 
 

@@ -25,7 +25,7 @@ from .types import ENGINE_NAMES, SynthesisRequest
 EXIT_OK, EXIT_NO_ENGINE, EXIT_BAD_INPUT = 0, 1, 2
 
 # Modules that add commands (imported when the parser is built; heavy imports stay inside run).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("engines.cli_voices",)
 
 
 class _ErrorExitParser(argparse.ArgumentParser):
@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ErrorExitParser)
     synth = sub.add_parser("synth", help="speak text in a preset voice (dubbing)")
     _add_common(synth)
-    synth.add_argument("--preset", default="female_generic")
+    synth.add_argument("--preset", "--voice", dest="preset", default="female_generic",
+                       help="a built-in preset or a saved voice id (voices list)")
     clone = sub.add_parser("clone", help="speak text in the voice of a reference clip")
     _add_common(clone)
     clone.add_argument("--reference", required=True, help="reference clip: wav, mp3, m4a, ogg, flac")

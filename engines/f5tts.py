@@ -227,6 +227,9 @@ class F5Engine(Engine):
         if job.voice.reference is None:
             return "F5-TTS needs a reference clip"
         if not job.voice.has_transcript:
+            if job.voice.kind == "saved":
+                return (f"F5-TTS needs the reference transcript, and saved voice {job.voice.id} has none "
+                        "(save the voice again with the words of its clip to use it on F5-TTS)")
             return "F5-TTS needs the reference transcript (no transcriber is available offline)"
         return None
 

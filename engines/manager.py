@@ -87,7 +87,10 @@ class EngineManager:
 
     @classmethod
     def from_env(cls) -> "EngineManager":
-        return cls(Settings.from_env())
+        """Engines and the saved-voice library (``VOICE_STUDIO_VOICES_DIR``) from the environment."""
+        from .voice_library import VoiceLibrary
+
+        return cls(Settings.from_env(), library=VoiceLibrary.from_env())
 
     @property
     def worker(self) -> DeviceWorker:

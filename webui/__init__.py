@@ -1,6 +1,6 @@
 """Voice Studio's web UI: ``build_app(manager, config)`` returns the Gradio Blocks.
 
-One module per tab (``dubbing``, ``cloning``, ``status``, ``history_tab``); ``badges``
+One module per tab (``dubbing``, ``cloning``, ``voices_tab``, ``status``, ``history_tab``); ``badges``
 words what really ran; ``synthesis`` holds what the synthesis handlers share;
 ``routes`` adds ``GET /health/engines``. Handlers are plain functions
 that call the ``EngineManager``; no model logic lives here.
@@ -8,6 +8,7 @@ that call the ``EngineManager``; no model logic lives here.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import gradio as gr
@@ -21,9 +22,10 @@ from .dubbing import build_dubbing_tab
 from .history_tab import build_history_tab
 from .routes import health_routes
 from .status import build_status_tab
+from .voices_tab import VoiceHandlers, build_voices_tab, library_of, save_from_cloning
 
 TITLE = "Voice Studio"
-INTRO = ("Dub text in a preset voice or clone a voice from a short clip, with **F5-TTS** or **XTTS-v2**. "
+INTRO = ("Dub text in a preset or saved voice or clone a voice from a short clip, with **F5-TTS** or **XTTS-v2**. "
          "The badges beside every result say which engine and settings really produced it.")
 
 
@@ -34,8 +36,15 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
     with gr.Blocks(title=TITLE, analytics_enabled=config.analytics_enabled,
                    delete_cache=(config.cache_sweep_s, config.cache_ttl_s)) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
+        library = library_of(manager)
+        handlers = VoiceHandlers(manager, library) if library is not None else None
+        # The voice list every tab follows (Dubbing's dropdown, the Voices tab), refreshed after each change.
+        voices = gr.JSON(visible=False, elem_id="voices-json") if handlers is not None else None
+        save_voice = partial(save_from_cloning, handlers, voices) if handlers is not None else None
         with gr.Tabs():
-            views = [build_dubbing_tab(manager, history), build_cloning_tab(manager, history)]
+            views = [build_dubbing_tab(manager, history, voices), build_cloning_tab(manager, history, save_voice)]
+            if handlers is not None:
+                build_voices_tab(manager, voices, handlers)
             health_json, refresh_status = build_status_tab(manager)
             if history is not None:
                 _, entries, refresh_history, limit = build_history_tab(history)
@@ -43,6 +52,8 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
                     view.metadata.change(refresh_history, inputs=limit, outputs=entries, api_visibility="private",
                                          concurrency_limit=None)
         demo.load(refresh_status, outputs=health_json, api_visibility="private", concurrency_limit=None)
+        if handlers is not None:
+            demo.load(handlers.refresh_list, outputs=voices, api_visibility="private", concurrency_limit=None)
     # One synthesis per engine at a time is the manager's lock; Gradio runs at most one
     # synthesis event per engine (the shared "synthesis" concurrency group) and keeps at
     # most ``queue_size`` waiting, refusing more with "Queue is full".

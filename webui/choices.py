@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engines import DEFAULT_PROFILE, PRESETS, PROFILES_BY_ENGINE, EngineManager
+from engines import DEFAULT_PROFILE, PROFILES_BY_ENGINE, EngineManager
+from engines.presets import DEFAULT_PRESET
 from engines.languages import LANGUAGE_NAMES
 
 from .badges import engine_label
@@ -33,8 +34,23 @@ def languages_hint(manager: EngineManager) -> str:
     return " · ".join(parts)
 
 
-def preset_choices() -> list[tuple[str, str]]:
-    return [(preset.label, name) for name, preset in PRESETS.items()]
+def voice_choices(voices: list[dict]) -> list[tuple[str, str]]:
+    """Presets and saved voices (``manager.voices.list()``), each labelled with its kind."""
+    def label(voice: dict) -> str:
+        if voice["kind"] != "saved":
+            return voice["name"]
+        return f"{voice['name']} · saved" + ("" if "f5tts" in voice.get("engines", ()) else " · XTTS only")
+
+    return [(label(voice), voice["id"]) for voice in voices]
+
+
+def follow_voices(payload: dict | None, current: str | None):
+    """The voice dropdown after the list changed: the same choice while it still exists."""
+    import gradio as gr
+
+    options = voice_choices((payload or {}).get("voices", []))
+    ids = [value for _, value in options]
+    return gr.Dropdown(choices=options, value=current if current in ids else DEFAULT_PRESET)
 
 
 def profile_choices(engine: str | None) -> list[tuple[str, str]]:

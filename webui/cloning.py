@@ -63,7 +63,9 @@ def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None)
     return clone
 
 
-def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None) -> controls.ResultView:
+def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None,
+                      save_voice: Callable[..., None] | None = None) -> controls.ResultView:
+    """``save_voice(reference, transcript, language, metadata)`` adds "Save this voice" under the result."""
     with gr.Tab("Cloning", id="cloning"):
         with gr.Row():
             with gr.Column(scale=3):
@@ -77,6 +79,8 @@ def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None) 
                 button = gr.Button("Clone", variant="primary", elem_id="clone-button")
             with gr.Column(scale=2):
                 view = controls.result_view("clone")
+                if save_voice is not None:
+                    save_voice(reference, transcript, language, view.metadata)
         examples = clone_examples()
         if examples:
             gr.Examples(examples, inputs=[reference, transcript, text, language, engine],

@@ -1,4 +1,4 @@
-"""The Dubbing tab: text in a preset voice, with what-really-ran badges beside the audio."""
+"""The Dubbing tab: text in a preset or saved voice, with what-really-ran badges beside the audio."""
 
 from __future__ import annotations
 
@@ -40,14 +40,16 @@ def make_dub_handler(manager: EngineManager, recorder: Recorder | None = None) -
     return dub
 
 
-def build_dubbing_tab(manager: EngineManager, recorder: Recorder | None = None) -> controls.ResultView:
+def build_dubbing_tab(manager: EngineManager, recorder: Recorder | None = None,
+                      voices: gr.JSON | None = None) -> controls.ResultView:
+    """``voices``: the voice list (Voices tab) the voice dropdown follows."""
     with gr.Tab("Dubbing", id="dubbing"):
         with gr.Row():
             with gr.Column(scale=3):
                 text = controls.text_input(manager, "dub", value=EXAMPLE_TEXT)
                 language, engine, profile = controls.engine_and_language(manager, "dub")
-                preset = gr.Dropdown(choices.preset_choices(), value=DEFAULT_PRESET,
-                                     label="Voice preset", allow_custom_value=True, elem_id="dub-preset")
+                preset = gr.Dropdown(choices.voice_choices(manager.voices.list()), value=DEFAULT_PRESET,
+                                     label="Voice (preset or saved)", allow_custom_value=True, elem_id="dub-preset")
                 speed, seed, allow_fallback = controls.advanced_options("dub")
                 button = gr.Button("Dub", variant="primary", elem_id="dub-button")
             with gr.Column(scale=2):
@@ -56,4 +58,7 @@ def build_dubbing_tab(manager: EngineManager, recorder: Recorder | None = None) 
                      inputs=[text, language, preset, engine, profile, speed, seed, allow_fallback],
                      outputs=view.outputs, api_name="dub", concurrency_id="synthesis",
                      concurrency_limit=len(manager.engines))
+    if voices is not None:
+        voices.change(choices.follow_voices, inputs=[voices, preset], outputs=preset, api_visibility="private",
+                      concurrency_limit=None)
     return view
