@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .f5_step import CFGEulerStep, text_embeddings
-from .graphs import GraphCapturer
+from .graphs import GraphCapturer, StaticBuffers
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,8 @@ class F5Accelerator:
         self.forward = self.step  # replaced by the compiled step once it is compiled (f5_warmup.py)
         self.capturer = GraphCapturer()
         self.graphs: dict[tuple[int, int, bool], torch.cuda.CUDAGraph] = {}
-        self._static: dict[str, torch.Tensor] = {}
+        self._static = StaticBuffers(self.step, model.num_channels, self.dtype, self.device, opts.max_rows,
+                                     max(opts.length_buckets))
         self._refs: dict[str, _Reference] = {}
         self._refs_lock = threading.Lock()
         self.num_channels = model.num_channels
@@ -377,44 +378,14 @@ class F5Accelerator:
                              bufs["cos"], bufs["sin"])
         bufs["y"].add_(v * bufs["dt"])
 
-    # ---- static buffers for graphs -------------------------------------------------
+    # ---- graphs ------------------------------------------------------------------------
     def static_views(self, b: int, n: int, use_cfg: bool) -> dict[str, torch.Tensor]:
-        """Views of one set of flat buffers sized for the largest shape: every graph reads and
-        writes the same memory (graphs never run at the same time), so all shapes together
-        cost the memory of the largest one."""
-        if not self._static:
-            max_b, max_n = self.options.max_rows, max(self.options.length_buckets)
-            dim = self.step.w_x.shape[0]
-            dev = self.device
-            cos, sin = self.step.rope(max_n, dev)
-            self._static = {
-                "y": torch.zeros(max_b * max_n * self.num_channels, device=dev),
-                "static_in": torch.zeros(2 * max_b * max_n * dim, device=dev, dtype=self.dtype),
-                "mask": torch.zeros(2 * max_b * max_n, device=dev, dtype=torch.bool),
-                "attn_mask": torch.zeros(2 * max_b * max_n, device=dev, dtype=torch.bool),
-                "t": torch.zeros((), device=dev), "dt": torch.zeros((), device=dev),
-                "cfg": torch.zeros((), device=dev), "cos": cos, "sin": sin,
-            }
-        s, rows = self._static, (2 * b if use_cfg else b)
-        dim = self.step.w_x.shape[0]
-        return {
-            "y": s["y"][: b * n * self.num_channels].view(b * n, self.num_channels),
-            "static_in": s["static_in"][: rows * n * dim].view(rows, n, dim),
-            "mask": s["mask"][: rows * n].view(rows, n),
-            "attn_mask": s["attn_mask"][: rows * n].view(rows, 1, 1, n),
-            "t": s["t"], "dt": s["dt"], "cfg": s["cfg"], "cos": s["cos"][:n], "sin": s["sin"][:n],
-        }
+        return self._static.views(b, n, use_cfg)
 
     @torch.inference_mode()
     def capture(self, b: int, n: int, use_cfg: bool = True) -> None:
         """Capture the step for one shape (on the device worker, with nothing else running)."""
-        bufs = self.static_views(b, n, use_cfg)
-        bufs["static_in"].zero_()
-        bufs["mask"].fill_(True)
-        bufs["attn_mask"].fill_(True)
-        bufs["y"].zero_()
-        bufs["t"].fill_(0.5)
-        bufs["dt"].fill_(0.0)
+        bufs = self._static.views(b, n, use_cfg, fill=True)
         self.graphs[(b, n, use_cfg)] = self.capturer.capture(lambda: self.euler(bufs), label=f"f5 {b}x{n}")
 
     def drop_graphs(self) -> None:

@@ -1,4 +1,4 @@
-"""CUDA-graph capture of a fixed-shape step function.
+"""CUDA-graph capture of a fixed-shape step function, and the static buffers F5's graphs share.
 
 A step of these models launches hundreds of small kernels; on an H100 the launch gaps
 cost more than the arithmetic. Capturing one step and replaying it removes them. The
@@ -46,3 +46,51 @@ class GraphCapturer:
             fn()
         logger.debug("graph captured", extra={"graph": label})
         return graph
+
+
+class StaticBuffers:
+    """The inputs and state of F5's captured step, for every (batch, length) shape at once.
+
+    Views of one set of flat buffers sized for the largest shape: every graph reads and
+    writes the same memory (graphs never run at the same time), so all shapes together cost
+    the memory of the largest one. Allocated on first use.
+    """
+
+    def __init__(self, step, mel: int, dtype: torch.dtype, device, max_rows: int, max_frames: int):
+        self.step, self.mel, self.dtype, self.device = step, mel, dtype, device
+        self.max_rows, self.max_frames = max_rows, max_frames
+        self._flat: dict[str, torch.Tensor] = {}
+
+    def _allocate(self) -> None:
+        dim, dev = self.step.w_x.shape[0], self.device
+        rows, frames = self.max_rows, self.max_frames
+        cos, sin = self.step.rope(frames, dev)
+        self._flat = {
+            "y": torch.zeros(rows * frames * self.mel, device=dev),
+            "static_in": torch.zeros(2 * rows * frames * dim, device=dev, dtype=self.dtype),
+            "mask": torch.zeros(2 * rows * frames, device=dev, dtype=torch.bool),
+            "attn_mask": torch.zeros(2 * rows * frames, device=dev, dtype=torch.bool),
+            "t": torch.zeros((), device=dev), "dt": torch.zeros((), device=dev),
+            "cfg": torch.zeros((), device=dev), "cos": cos, "sin": sin,
+        }
+
+    def views(self, b: int, n: int, use_cfg: bool, fill: bool = False) -> dict[str, torch.Tensor]:
+        """The step's tensors for shape (b, n); with ``fill`` set to valid dummy values (for a capture)."""
+        if not self._flat:
+            self._allocate()
+        s, rows, dim = self._flat, (2 * b if use_cfg else b), self.step.w_x.shape[0]
+        views = {
+            "y": s["y"][: b * n * self.mel].view(b * n, self.mel),
+            "static_in": s["static_in"][: rows * n * dim].view(rows, n, dim),
+            "mask": s["mask"][: rows * n].view(rows, n),
+            "attn_mask": s["attn_mask"][: rows * n].view(rows, 1, 1, n),
+            "t": s["t"], "dt": s["dt"], "cfg": s["cfg"], "cos": s["cos"][:n], "sin": s["sin"][:n],
+        }
+        if fill:
+            views["static_in"].zero_()
+            views["mask"].fill_(True)
+            views["attn_mask"].fill_(True)
+            views["y"].zero_()
+            views["t"].fill_(0.5)
+            views["dt"].fill_(0.0)
+        return views
