@@ -186,9 +186,8 @@ def _restricted_input(path: Path) -> list[str]:
 def probe(path: Path) -> float | None:
     """Check the container and its audio stream before decoding; return the declared seconds, if any."""
     _, ffprobe = _ffmpeg_tools()
-    proc = subprocess.run([ffprobe, "-v", "error", *_restricted_input(path), "-show_entries",
-                           "format=format_name,duration:stream=codec_type", "-of", "json"],
-                          capture_output=True, timeout=PROBE_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
+    proc = _run([ffprobe, "-v", "error", *_restricted_input(path), "-show_entries",
+                 "format=format_name,duration:stream=codec_type", "-of", "json"], PROBE_TIMEOUT_S)
     if proc.returncode != 0:
         _refuse(proc.stderr, path)
     try:
@@ -209,15 +208,22 @@ def _decode_with_ffmpeg(path: Path, target: int, max_seconds: float) -> DecodedA
     declared = probe(path)
     ffmpeg, _ = _ffmpeg_tools()
     # One second past the limit tells a clip that is longer than the limit when none is declared.
-    proc = subprocess.run([ffmpeg, "-nostdin", "-v", "error", *_restricted_input(path), "-map", "0:a:0",
-                           "-t", f"{max_seconds + 1:g}", "-f", "f32le", "-ac", "1", "-ar", str(target), "pipe:1"],
-                          capture_output=True, timeout=DECODE_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
+    proc = _run([ffmpeg, "-nostdin", "-v", "error", *_restricted_input(path), "-map", "0:a:0",
+                 "-t", f"{max_seconds + 1:g}", "-f", "f32le", "-ac", "1", "-ar", str(target), "pipe:1"],
+                DECODE_TIMEOUT_S)
     if proc.returncode != 0 or not proc.stdout:
         _refuse(proc.stderr, path)
     decoded = np.frombuffer(proc.stdout, dtype=np.float32)
     _check_finite(decoded)
     kept = decoded[: int(max_seconds * target)].copy()
     return DecodedAudio(kept, target, declared if declared is not None else len(decoded) / target)
+
+
+def _run(command: list[str], timeout_s: float) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(command, capture_output=True, timeout=timeout_s, check=False, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise InputError(f"{NOT_DECODABLE}: reading it took longer than {timeout_s:.0f} s") from exc
 
 
 def _refuse(stderr: bytes, path: Path) -> None:

@@ -230,3 +230,14 @@ def test_an_upload_cap_above_the_default_is_honoured(tmp_path, monkeypatch):
         handle.truncate(60 * 2**20 + 1)
     with pytest.raises(InputError, match=r"reference audio file is 60\.1 MB, over the upload limit of 60 MB"):
         load_reference_audio(over)
+
+
+def test_a_decoder_that_hangs_is_a_clear_error(reference_wav, tmp_path, monkeypatch):
+    from engines import decoding
+
+    path = tmp_path / "ref.m4a"
+    ffmpeg("-i", str(reference_wav), "-c:a", "aac", str(path))
+    monkeypatch.setattr(decoding, "PROBE_TIMEOUT_S", 0.001)  # fault injection: no probe finishes in time
+    with pytest.raises(InputError, match=r"could not be decoded \(not an audio file, or corrupt\): reading it took "
+                                         r"longer than 0 s"):
+        load_reference_audio(path)
