@@ -5,19 +5,21 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import shutil
 import struct
-import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .decoding import decode_upload
 from .errors import InputError
+from .settings import number_setting
 
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-MAX_SOURCE_SECONDS = 600.0  # longer references are cut to this, not refused
+ENV_MAX_UPLOAD_MB = "VOICE_STUDIO_MAX_UPLOAD_MB"  # shared with the web app's upload cap
+DEFAULT_MAX_UPLOAD_MB = 50
+MAX_UPLOAD_BYTES = DEFAULT_MAX_UPLOAD_MB * 2**20  # the default; ``max_upload_bytes`` reads the setting
+MAX_SOURCE_SECONDS = 600.0  # longer references are cut to this, not refused (and no more is decoded)
 MIN_SPEECH_SECONDS = 1.0
 SILENCE_DB = -40.0          # relative to the loudest frame
 FRAME_SECONDS = 0.02
@@ -38,30 +40,18 @@ class ReferenceAudio:
         return len(self.samples) / self.sample_rate
 
 
-def _decode_with_soundfile(path: Path) -> tuple[np.ndarray, int]:
-    import soundfile as sf
+def max_upload_bytes(environ: Mapping[str, str] | None = None) -> int:
+    """The largest reference file accepted: ``VOICE_STUDIO_MAX_UPLOAD_MB`` (default 50), as the web app's cap."""
+    env = os.environ if environ is None else environ
+    return number_setting(env, ENV_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB, low=1) * 2**20
 
-    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    return data, rate
 
-
-def _decode_with_ffmpeg(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
-    """Decode any container ffmpeg knows (m4a/aac, opus, ...) to float32 mono on a pipe."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise InputError("reference audio format needs ffmpeg, which is not installed (apt-get install ffmpeg)")
-    proc = subprocess.run(
-        [ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-t", str(MAX_SOURCE_SECONDS + 1),
-         "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "pipe:1"],
-        capture_output=True, timeout=120, check=False,
-    )
-    if proc.returncode != 0 or not proc.stdout:
-        detail = proc.stderr.decode(errors="replace").strip().splitlines()
-        # ffmpeg prefixes its message with the path: keep the server's folders out of the user's error.
-        reason = detail[-1].replace(str(path), "").lstrip(": ").strip() if detail else ""
-        raise InputError("reference audio could not be decoded (not an audio file, or corrupt)"
-                         + (f": {reason}" if reason else ""))
-    return np.frombuffer(proc.stdout, dtype=np.float32).reshape(-1, 1), sample_rate
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def wav_truncation(path: Path) -> str | None:
@@ -98,15 +88,6 @@ def wav_truncation(path: Path) -> str | None:
     return None  # an odd file: the decoder will judge it
 
 
-def decode_audio(path: str | os.PathLike, sample_rate: int) -> tuple[np.ndarray, int]:
-    """Return (frames x channels float32, rate); soundfile first (wav/flac/ogg/mp3), then ffmpeg."""
-    path = Path(path)
-    try:
-        return _decode_with_soundfile(path)
-    except (RuntimeError, OSError, ValueError, EOFError):  # soundfile.LibsndfileError is a RuntimeError
-        return _decode_with_ffmpeg(path, sample_rate)
-
-
 def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
     if rate == target:
         return samples.astype(np.float32, copy=False)
@@ -123,12 +104,13 @@ def frame_db(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     if n == 0:
         return np.zeros(0)
     frames = samples[: n * hop].reshape(n, hop)
-    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1)) + 1e-12
+    # einsum sums squares without a squared copy of the clip (up to 10 minutes of it)
+    rms = np.sqrt(np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / hop) + 1e-12
     return 20 * np.log10(rms / rms.max())
 
 
 def voiced_frames(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
+    peak = max(float(samples.max()), -float(samples.min())) if len(samples) else 0.0
     if peak < 1e-4:
         return np.zeros(len(samples) // max(1, int(sample_rate * FRAME_SECONDS)), dtype=bool)
     return frame_db(samples, sample_rate) > SILENCE_DB
@@ -145,7 +127,11 @@ def trim_edge_silence(samples: np.ndarray, sample_rate: int, pad_s: float = 0.05
 
 
 def load_reference_audio(path: str | os.PathLike | None, sample_rate: int = 24000) -> ReferenceAudio:
-    """Decode a user's reference clip; every way it can be unusable is a specific ``InputError``."""
+    """Decode a user's reference clip; every way it can be unusable is a specific ``InputError``.
+
+    At most ``MAX_SOURCE_SECONDS`` of it are decoded (``engines.decoding``), and the file
+    may be no larger than ``VOICE_STUDIO_MAX_UPLOAD_MB``.
+    """
     if path is None or str(path).strip() == "":
         raise InputError("no reference audio: upload or record a clip of the voice to clone")
     path = Path(path)
@@ -154,29 +140,26 @@ def load_reference_audio(path: str | os.PathLike | None, sample_rate: int = 2400
     size = path.stat().st_size
     if size == 0:
         raise InputError("reference audio file is empty (0 bytes)")
-    if size > MAX_UPLOAD_BYTES:
+    limit = max_upload_bytes()
+    if size > limit:
         over_mb = math.ceil(size / 2**20 * 10) / 10  # rounded up, so a file just over the limit never reads "50 MB"
         raise InputError(f"reference audio file is {over_mb:.1f} MB, over the upload limit of "
-                         f"{MAX_UPLOAD_BYTES // 2**20} MB: upload a shorter clip (3-12 s is best)")
+                         f"{limit // 2**20} MB: upload a shorter clip (3-12 s is best)")
     truncated = wav_truncation(path)
     if truncated is not None:
         raise InputError(f"reference audio file is truncated ({truncated}): upload it again")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    data, rate = decode_audio(path, sample_rate)
-    if data.size == 0:
+    digest = file_sha256(path)
+    decoded = decode_upload(path, sample_rate, MAX_SOURCE_SECONDS)
+    if decoded.samples.size == 0:
         raise InputError("reference audio holds no samples")
-    if not np.isfinite(data).all():
-        raise InputError("reference audio holds NaN or infinite samples (a corrupt float wav)")
-    source_seconds = data.shape[0] / rate
-    cut = source_seconds > MAX_SOURCE_SECONDS
-    mono = data[: int(MAX_SOURCE_SECONDS * rate)].mean(axis=1)
-    samples = trim_edge_silence(resample(mono, rate, sample_rate), sample_rate)
+    samples = trim_edge_silence(decoded.samples, sample_rate)
     if len(samples) == 0:
         raise InputError("reference audio is silent: record or upload a clip with speech in it")
     if len(samples) / sample_rate < MIN_SPEECH_SECONDS:
         raise InputError(f"reference audio has {len(samples) / sample_rate:.1f} s of sound; "
                          f"at least {MIN_SPEECH_SECONDS:.0f} s is needed (3-12 s works best)")
-    return ReferenceAudio(samples.astype(np.float32), sample_rate, digest, source_seconds, cut)
+    cut = decoded.source_seconds > MAX_SOURCE_SECONDS
+    return ReferenceAudio(samples.astype(np.float32), sample_rate, digest, decoded.source_seconds, cut)
 
 
 def cut_at_pause(samples: np.ndarray, sample_rate: int, max_seconds: float) -> tuple[np.ndarray, float]:

@@ -14,13 +14,13 @@ import logging
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from typing import TYPE_CHECKING
 
 from .errors import CheckpointError
+from .storage import atomic_write
 
 if TYPE_CHECKING:
     import torch
@@ -187,27 +187,19 @@ def patched_copy_path(source: Path, cache_dir: Path) -> Path:
 
 
 def write_patched_copy(state: Mapping[str, torch.Tensor], source: Path, cache_dir: Path) -> Path | None:
-    """Write the normalised weights once, atomically (temp file + rename).
+    """Write the normalised weights once, atomically (``engines.storage.atomic_write``).
 
     Opt-in (``F5TTS_PATCHED_COPY=1``): the seed's behaviour, kept for people who want a
     file other tools can load. Returns the path, or None when writing failed (the caller
     keeps the in-memory weights).
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     target = patched_copy_path(source, cache_dir)
     if target.is_file():
         return target
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file({k: v.contiguous() for k, v in state.items()}, tmp_name)
-            os.replace(tmp_name, target)
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
+        atomic_write(target, lambda handle: handle.write(save({k: v.contiguous() for k, v in state.items()})))
     except OSError as exc:
         logger.warning("could not write patched checkpoint copy; using in-memory weights",
                        extra={"target": str(target), "error": str(exc)})

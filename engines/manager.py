@@ -28,7 +28,7 @@ from .languages import normalize_language
 from .profiles import engine_of_profile, get_profile, map_quality_profile_for_fallback
 from .settings import Settings, resolve_device
 from .streaming import open_stream
-from .text import validate_text
+from .text import validate_reference_text, validate_text
 from .types import ENGINE_NAMES, EngineJob, EngineOutput, ProgressCallback, SynthesisRequest, SynthesisResult, \
     SynthesisStream, Voice
 from .voices import CannotServe, VoiceCatalog, VoiceLibrary
@@ -187,8 +187,9 @@ class EngineManager:
             raise InputError(f"language {language} cannot be served by "
                              f"{' or '.join(self.engines[n].display_name for n in candidates)} ({served})")
         if request.is_cloning:
-            voice = Voice(id="cloned", kind="upload", reference=load_reference_audio(request.reference_audio),
-                          transcript=request.reference_text)
+            reference = load_reference_audio(request.reference_audio)
+            validate_reference_text(request.reference_text, reference.source_seconds)
+            voice = Voice(id="cloned", kind="upload", reference=reference, transcript=request.reference_text)
         else:
             voice = self.voices.resolve(request.voice_preset)
         seed = int(request.seed) if request.seed is not None else secrets.randbelow(2**31)

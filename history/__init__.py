@@ -4,6 +4,8 @@
     history = OutputHistory.from_env()          # VOICE_STUDIO_OUTPUT_DIR, default ./outputs
     entry = history.save_result(request, result)
     for entry in history.list(limit=20): ...    # newest first, survives a restart
+    entries, total = history.page(limit=20, offset=20)   # the next page, and how many there are
+    history.delete(entry.id); history.clear()
 """
 
 from .store import (

@@ -17,32 +17,49 @@ Rules that keep anything from being lost or mixed up:
   and a name already taken is never reused, so two results never share a file, even
   from the same second or from several processes.
 - A cap (entries or bytes), where one is set, removes the oldest entries first, sidecar
-  before audio. The newest entry is always kept.
+  before audio. The newest entry is always kept. ``delete`` and ``clear`` remove entries
+  the same way.
+- A sidecar names no server path: an uploaded reference clip is recorded by its file
+  name and sha256 only (the clip itself is not kept).
+- Listing does not re-read every sidecar: ``index.SidecarIndex`` parses each once.
 
-This module does not import the engines (it takes their request/result objects as
-they are), so a process that only reads the history starts fast.
+The format of a sidecar is ``records``. This module uses the engines' file and setting
+helpers (``engines.storage``, ``engines.settings``), no model code, and takes their
+request/result objects as they are.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import itertools
 import json
 import logging
 import os
-import re
 import secrets
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
+
+from engines.settings import number_setting
+from engines.storage import TMP_SUFFIX, atomic_write
+
+from .index import Parsed, SidecarIndex
+from .records import (
+    AUDIO_SUFFIX,
+    ENTRY_ID,
+    MAX_FAILURE_TEXT_CHARS,
+    SIDECAR_FORMAT,
+    SIDECAR_SUFFIX,
+    HistoryEntry,
+    plain_json,
+    record_to_entry,
+    request_fields,
+)
 
 if TYPE_CHECKING:
     from engines.types import SynthesisRequest, SynthesisResult
@@ -54,19 +71,8 @@ ENV_MAX_ENTRIES = "VOICE_STUDIO_HISTORY_MAX_ENTRIES"
 ENV_MAX_MB = "VOICE_STUDIO_HISTORY_MAX_MB"
 DEFAULT_OUTPUT_DIR = "outputs"
 
-SIDECAR_FORMAT = "voice-studio-history/1"
-AUDIO_SUFFIX = ".wav"
-SIDECAR_SUFFIX = ".json"
-TMP_SUFFIX = ".tmp"
-STATUSES = ("ok", "error")
 # Temp files and audio without a sidecar older than this are debris of a killed writer.
 STALE_SECONDS = 3600.0
-# A failed request may carry any text (a 10 MB paste is one way to fail): keep this much.
-MAX_FAILURE_TEXT_CHARS = 10_000
-
-ENTRY_ID = re.compile(r"\d{8}T\d{6}\.\d{6}Z-\d{6}-[0-9a-f]{8}")
-_REQUIRED = {"format": str, "id": str, "created_at": str, "status": str, "text": str, "request": dict,
-             "metadata": dict}
 
 _sequence = itertools.count()
 _sequence_lock = threading.Lock()
@@ -78,28 +84,6 @@ class HistoryError(Exception):
     The message names the folder, the reason and the fix. The caller decides whether
     the audio is still handed to the user.
     """
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One saved result or failure, as read back from its sidecar."""
-
-    id: str
-    created_at: str               # ISO 8601, UTC, microseconds
-    status: str                   # "ok" | "error"
-    audio_path: Path | None       # None for a failure record
-    metadata: dict[str, Any]      # the result metadata (engine used, fallback, profile, timings, ...)
-    text: str                     # the text as the user sent it
-    request: dict[str, Any]       # the SynthesisRequest's fields
-    error: str | None = None      # why the request failed (status "error")
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @property
-    def created(self) -> datetime:
-        return datetime.fromisoformat(self.created_at)
 
 
 class OutputHistory:
@@ -118,6 +102,7 @@ class OutputHistory:
         self.max_entries = int(max_entries) if max_entries is not None else None
         self.max_bytes = int(max_bytes) if max_bytes is not None else None
         self._lock = threading.Lock()
+        self._index = SidecarIndex(self.root)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "OutputHistory":
@@ -125,8 +110,8 @@ class OutputHistory:
         ``VOICE_STUDIO_HISTORY_MAX_MB``; no cap unless one is set."""
         env = os.environ if environ is None else environ
         root = Path(env.get(ENV_OUTPUT_DIR) or DEFAULT_OUTPUT_DIR)
-        max_entries = _positive_number(env, ENV_MAX_ENTRIES, int)
-        max_mb = _positive_number(env, ENV_MAX_MB, float)
+        max_entries = _cap_setting(env, ENV_MAX_ENTRIES, int, low=1)
+        max_mb = _cap_setting(env, ENV_MAX_MB, float, low=0.01)
         return cls(root, max_entries=max_entries, max_bytes=int(max_mb * 2**20) if max_mb is not None else None)
 
     def __repr__(self) -> str:
@@ -143,14 +128,14 @@ class OutputHistory:
         entry_id, created_at = self._new_id()
         audio_path = self.root / f"{entry_id}{AUDIO_SUFFIX}"
         try:
-            audio_bytes = self._write_atomically(audio_path, lambda handle: _write_wav(handle, audio, sample_rate))
+            audio_bytes = atomic_write(audio_path, lambda handle: _write_wav(handle, audio, sample_rate))
         except OSError as exc:
             raise HistoryError(self._explain(exc)) from exc
         record = {
             "format": SIDECAR_FORMAT, "id": entry_id, "created_at": created_at, "status": "ok",
             "audio_file": audio_path.name, "audio_bytes": audio_bytes, "sample_rate": sample_rate,
             "duration_s": round(audio.size / sample_rate, 3), "text": str(request.text),
-            "request": _request_fields(request), "metadata": dict(result.metadata), "error": None,
+            "request": request_fields(request), "metadata": dict(result.metadata), "error": None,
         }
         try:
             entry = self._write_sidecar(record)
@@ -167,11 +152,15 @@ class OutputHistory:
         self._ensure_root()
         entry_id, created_at = self._new_id()
         text = str(getattr(request, "text", "") or "")
-        fields = _request_fields(request)
+        fields = request_fields(request)
         truncated = len(text) > MAX_FAILURE_TEXT_CHARS
         if truncated:
             text = text[:MAX_FAILURE_TEXT_CHARS]
             fields["text"] = text
+        transcript = fields.get("reference_text")
+        if isinstance(transcript, str) and len(transcript) > MAX_FAILURE_TEXT_CHARS:
+            fields["reference_text"] = transcript[:MAX_FAILURE_TEXT_CHARS]
+            truncated = True
         record = {
             "format": SIDECAR_FORMAT, "id": entry_id, "created_at": created_at, "status": "error",
             "audio_file": None, "audio_bytes": 0, "text": text, "text_truncated": truncated, "request": fields,
@@ -184,25 +173,57 @@ class OutputHistory:
             "error": str(error),
         }
         entry = self._write_sidecar(record)
-        logger.info("failure recorded", extra={"history_id": entry_id, "error": record["error"]})
+        logger.info("failure recorded", extra={"history_id": entry_id, "error": entry.error})
         self._after_save(entry_id)
         return entry
 
     # --- reading ------------------------------------------------------------------------
-    def list(self, limit: int | None = None) -> list[HistoryEntry]:
-        """Complete entries, newest first; half-written or corrupt ones are skipped (and logged)."""
+    def list(self, limit: int | None = None, offset: int = 0) -> list[HistoryEntry]:
+        """Complete entries, newest first, skipping the newest ``offset``; half-written or corrupt
+        ones are skipped (and logged once). A damaged but readable sidecar is listed, with its
+        ``problem``."""
+        return self.page(limit, offset)[0]
+
+    def page(self, limit: int | None = None, offset: int = 0) -> tuple[list[HistoryEntry], int]:
+        """(``list(limit, offset)``, how many entries there are in all)."""
         if limit is not None and int(limit) < 0:
             raise ValueError(f"limit must be zero or more, got {limit}")
-        entries = [entry for entry, _ in self._scan()]
+        if int(offset) < 0:
+            raise ValueError(f"offset must be zero or more, got {offset}")
+        entries = self._index.entries()
         entries.sort(key=lambda e: (e.created_at, e.id), reverse=True)
-        return entries if limit is None else entries[: int(limit)]
+        start = int(offset)
+        return (entries[start:] if limit is None else entries[start: start + int(limit)]), len(entries)
 
     def get(self, entry_id: str) -> HistoryEntry | None:
         """The entry with this id, or None. Ids that are not ours never reach the filesystem."""
         if not isinstance(entry_id, str) or not ENTRY_ID.fullmatch(entry_id):
             return None
-        found = self._read(self.root / f"{entry_id}{SIDECAR_SUFFIX}")
-        return found[0] if found else None
+        return self._index.entry(f"{entry_id}{SIDECAR_SUFFIX}")
+
+    # --- removing -----------------------------------------------------------------------
+    def delete(self, entry_id: str) -> bool:
+        """Remove one entry (sidecar first, so it leaves the listing in one step); False if there is none."""
+        if not isinstance(entry_id, str) or not ENTRY_ID.fullmatch(entry_id):
+            return False
+        with self._lock:
+            removed = self._remove_entry(entry_id, "deleted by a user")
+        if removed:
+            logger.info("history entry deleted", extra={"history_id": entry_id})
+        return removed
+
+    def clear(self) -> int:
+        """Remove every entry; returns how many there were."""
+        with self._lock:
+            removed = sum(self._remove_entry(entry_id, "cleared by a user") for entry_id in sorted(self._sizes_by_id()))
+        logger.info("history cleared", extra={"folder": str(self.root), "removed": removed})
+        return removed
+
+    def _remove_entry(self, entry_id: str, why: str) -> bool:
+        sidecar = f"{entry_id}{SIDECAR_SUFFIX}"
+        removed = _remove(self.root / sidecar, f"sidecar {why}")
+        self._index.forget(sidecar)
+        return _remove(self.root / f"{entry_id}{AUDIO_SUFFIX}", f"audio {why}") or removed
 
     # --- housekeeping -------------------------------------------------------------------
     def remove_stale(self, max_age_s: float = STALE_SECONDS) -> int:
@@ -251,8 +272,7 @@ class OutputHistory:
                 if entry_id == keep:
                     continue
                 # Sidecar first: the entry leaves the listing in one step, then its audio goes.
-                _remove(self.root / f"{entry_id}{SIDECAR_SUFFIX}", "sidecar of an entry over the cap")
-                _remove(self.root / f"{entry_id}{AUDIO_SUFFIX}", "audio of an entry over the cap")
+                self._remove_entry(entry_id, "over the cap")
                 count, total, removed = count - 1, total - on_disk[entry_id], removed + 1
         if removed:
             logger.info("history cap applied", extra={"removed": removed, "entries": count, "bytes": total,
@@ -294,33 +314,18 @@ class OutputHistory:
             if not any((self.root / f"{entry_id}{suffix}").exists() for suffix in (AUDIO_SUFFIX, SIDECAR_SUFFIX)):
                 return entry_id, now.isoformat()
 
-    def _write_atomically(self, target: Path, write: Callable[[IO[bytes]], None]) -> int:
-        """Write through a hidden temp file in the same folder, fsync, rename; return the size."""
-        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=f".{target.name}.", suffix=TMP_SUFFIX)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                write(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            size = os.path.getsize(tmp_name)
-            os.replace(tmp_name, target)
-        except BaseException:
-            _remove(Path(tmp_name), "temp file of a failed write")
-            raise
-        _fsync_dir(self.root)
-        return size
-
     def _write_sidecar(self, record: dict[str, Any]) -> HistoryEntry:
-        # Strict JSON (no NaN/Infinity, which browsers' JSON.parse rejects): non-finite numbers become null.
-        plain = _finite(json.loads(json.dumps(record, default=_jsonable)))
+        # Strict UTF-8 JSON: no NaN/Infinity (browsers' JSON.parse rejects them), no half characters.
+        plain = plain_json(record)
         payload = json.dumps(plain, ensure_ascii=False, allow_nan=False, indent=1).encode("utf-8")
-        target = self.root / f"{record['id']}{SIDECAR_SUFFIX}"
+        name = f"{record['id']}{SIDECAR_SUFFIX}"
         try:
-            self._write_atomically(target, lambda handle: handle.write(payload))
+            atomic_write(self.root / name, lambda handle: handle.write(payload))
         except OSError as exc:
             raise HistoryError(self._explain(exc)) from exc
-        entry = _entry_from_record(json.loads(payload), self.root)
+        entry = record_to_entry(plain, self.root)
         assert entry is not None, "a record this module wrote must read back"
+        self._index.remember(name, Parsed(entry, plain.get("audio_bytes") if entry.audio_path else None))
         return entry
 
     def _after_save(self, entry_id: str) -> None:
@@ -330,44 +335,6 @@ class OutputHistory:
             self.enforce_caps(keep=entry_id)
         except OSError as exc:
             logger.warning("history housekeeping failed", extra={"folder": str(self.root), "error": str(exc)})
-
-    def _scan(self) -> list[tuple[HistoryEntry, int]]:
-        if not self.root.is_dir():
-            return []
-        found = []
-        for sidecar in self.root.iterdir():
-            if sidecar.suffix == SIDECAR_SUFFIX and ENTRY_ID.fullmatch(sidecar.stem):
-                pair = self._read(sidecar)
-                if pair is not None:
-                    found.append(pair)
-        return found
-
-    def _read(self, sidecar: Path) -> tuple[HistoryEntry, int] | None:
-        """(entry, bytes on disk), or None when the sidecar is missing, corrupt or its audio incomplete."""
-        try:
-            raw = sidecar.read_bytes()
-            record = json.loads(raw)
-            entry = _entry_from_record(record, self.root)
-            if entry is None or entry.id != sidecar.stem:
-                raise ValueError("sidecar fields are missing or of the wrong type")
-            size = len(raw)
-            if entry.audio_path is not None:
-                audio_bytes = entry.audio_path.stat().st_size
-                if audio_bytes != record.get("audio_bytes"):
-                    raise ValueError(f"audio file has {audio_bytes} bytes, the sidecar recorded "
-                                     f"{record.get('audio_bytes')}")
-                size += audio_bytes
-        except FileNotFoundError as exc:
-            if sidecar.exists():  # the sidecar stays but its audio is gone: damage, not a race
-                logger.warning("history entry skipped", extra={"sidecar": str(sidecar),
-                                                               "reason": f"audio file missing: {exc.filename}"})
-            else:  # a cap removed the entry while we read it
-                logger.debug("history entry vanished", extra={"sidecar": str(sidecar), "reason": str(exc)})
-            return None
-        except (OSError, ValueError) as exc:  # ValueError covers bad JSON and bad UTF-8
-            logger.warning("history entry skipped", extra={"sidecar": str(sidecar), "reason": str(exc)})
-            return None
-        return entry, size
 
     def _explain(self, exc: OSError) -> str:
         reason = exc.strerror or str(exc) or type(exc).__name__
@@ -379,26 +346,6 @@ class OutputHistory:
         return f"output folder {self.root} is not writable ({reason}): {fix}"
 
 
-def _entry_from_record(record: Any, root: Path) -> HistoryEntry | None:
-    if not isinstance(record, dict) or record.get("format") != SIDECAR_FORMAT:
-        return None
-    if any(not isinstance(record.get(key), kind) for key, kind in _REQUIRED.items()):
-        return None
-    status = record["status"]
-    if status not in STATUSES or not ENTRY_ID.fullmatch(record["id"]):
-        return None
-    audio_path = None
-    if status == "ok":
-        audio_file = record.get("audio_file")
-        if audio_file != f"{record['id']}{AUDIO_SUFFIX}" or not isinstance(record.get("audio_bytes"), int):
-            return None
-        audio_path = root / audio_file
-    error = record.get("error")
-    return HistoryEntry(id=record["id"], created_at=record["created_at"], status=status, audio_path=audio_path,
-                        metadata=record["metadata"], text=record["text"], request=record["request"],
-                        error=str(error) if error is not None else None)
-
-
 def _write_wav(handle: IO[bytes], audio: np.ndarray, sample_rate: int) -> None:
     import soundfile as sf
 
@@ -406,51 +353,14 @@ def _write_wav(handle: IO[bytes], audio: np.ndarray, sample_rate: int) -> None:
     sf.write(handle, pcm, sample_rate, subtype="PCM_16", format="WAV")
 
 
-def _request_fields(request: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(request) and not isinstance(request, type):
-        fields = dataclasses.asdict(request)
-    elif isinstance(request, Mapping):
-        fields = dict(request)
-    else:
-        fields = dict(vars(request))
-    return json.loads(json.dumps(fields, default=_jsonable))
-
-
-def _jsonable(value: Any) -> Any:
-    """JSON for what metadata and requests hold besides plain types."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist() if value.size <= 64 else f"<array shape={value.shape} dtype={value.dtype}>"
-    if isinstance(value, (Path, datetime)):
-        return str(value) if isinstance(value, Path) else value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return repr(value)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
-
-
-def _positive_number(env: Mapping[str, str], name: str, kind: type) -> Any:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return None
+def _cap_setting(env: Mapping[str, str], name: str, kind: type, low: float) -> Any:
+    """A cap from the environment through the one numeric-setting parser; None (no cap) when unset."""
     try:
-        value = kind(raw)
-    except ValueError as exc:
-        raise HistoryError(f"{name}={raw!r} is not a number; unset it for no cap") from exc
-    if not value > 0:
-        raise HistoryError(f"{name} must be positive, got {raw!r}; unset it for no cap")
+        value = number_setting(env, name, None, low=low, kind=kind, error=HistoryError)
+    except HistoryError as exc:
+        raise HistoryError(f"{exc}; unset it for no cap") from exc
+    if value is not None and not np.isfinite(value):
+        raise HistoryError(f"{name}={value!r} is not a finite number; unset it for no cap")
     return value
 
 
@@ -463,14 +373,3 @@ def _remove(path: Path, what: str) -> bool:
         logger.warning("could not remove file", extra={"path": str(path), "what": what, "error": str(exc)})
         return False
     return True
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (POSIX); where folders cannot be opened (Windows) this is skipped."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -211,10 +211,12 @@ def test_from_env_reads_the_caps_and_explains_bad_values(tmp_path):
                                       "VOICE_STUDIO_HISTORY_MAX_MB": "1.5"})
     assert (history.root, history.max_entries, history.max_bytes) == (tmp_path, 7, int(1.5 * 2**20))
     assert OutputHistory.from_env({}).root == Path("outputs")
-    with pytest.raises(HistoryError, match="VOICE_STUDIO_HISTORY_MAX_ENTRIES='many' is not a number"):
+    with pytest.raises(HistoryError, match="VOICE_STUDIO_HISTORY_MAX_ENTRIES='many' is not an integer; unset it"):
         OutputHistory.from_env({"VOICE_STUDIO_HISTORY_MAX_ENTRIES": "many"})
-    with pytest.raises(HistoryError, match="VOICE_STUDIO_HISTORY_MAX_MB must be positive"):
+    with pytest.raises(HistoryError, match=r"VOICE_STUDIO_HISTORY_MAX_MB=0 is out of range \(0.01 to any\); unset it"):
         OutputHistory.from_env({"VOICE_STUDIO_HISTORY_MAX_MB": "0"})
+    with pytest.raises(HistoryError, match="VOICE_STUDIO_HISTORY_MAX_MB=nan is not a finite number"):
+        OutputHistory.from_env({"VOICE_STUDIO_HISTORY_MAX_MB": "nan"})
 
 
 # --- half-written and corrupt entries --------------------------------------------------------------

@@ -64,12 +64,12 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
 def launch_options(manager: EngineManager, config: AppConfig, history: OutputHistory | None = None) -> dict[str, Any]:
     """Keyword arguments for ``demo.launch``: loopback by default, never share, no telemetry.
 
-    Gradio may serve files only from its cache, the f5-tts example clips and the output
-    folder (results are handed out from there); no other server path is reachable.
+    Gradio may serve files only from its cache and the f5-tts example clips; no other
+    server path is reachable. The output folder is never served: handlers hand out a
+    copy of a result in Gradio's cache (``served_files``), so sidecars stay private.
+    ``history`` is accepted for callers that pass it; its folder is deliberately not added.
     """
     allowed = [str(packaged_examples_dir())]
-    if history is not None:
-        allowed.append(str(history.root.expanduser().resolve()))
     return dict(
         server_name=config.server_name,
         server_port=config.server_port,

@@ -6,7 +6,8 @@ Variables (a public contract; extend, never rename):
   GRADIO_ANALYTICS_ENABLED  gradio's telemetry; off unless set to a true value
   VOICE_STUDIO_AUTH         user:password turns on Gradio's login (off by default)
   VOICE_STUDIO_QUEUE_SIZE   requests that may wait in the queue before new ones are refused (default 32)
-  VOICE_STUDIO_MAX_UPLOAD_MB  largest accepted upload (default: the engines' reference limit, 50)
+  VOICE_STUDIO_MAX_UPLOAD_MB  largest accepted upload (default 50); the engines read the same variable,
+                            so a reference clip Gradio accepts is never refused for its size
   VOICE_STUDIO_CACHE_TTL_S  Gradio temp files (uploads, outputs) older than this are deleted (default 3600);
                             keep it well above the longest queue wait, or a waiting upload can be swept
 """
@@ -17,7 +18,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engines.audio import MAX_UPLOAD_BYTES
+from engines.audio import DEFAULT_MAX_UPLOAD_MB, ENV_MAX_UPLOAD_MB
+from engines.settings import number_setting
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 
@@ -33,20 +35,24 @@ class AppConfig:
     analytics_enabled: bool = False
     auth: tuple[str, str] | None = None
     queue_size: int = 32
-    max_upload_mb: int = MAX_UPLOAD_BYTES // 2**20
+    max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB
     cache_ttl_s: int = 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "AppConfig":
         env = os.environ if environ is None else environ
+
+        def number(name: str, default: int, low: int, high: int | None = None) -> int:
+            return number_setting(env, name, default, low=low, high=high, error=ConfigError)
+
         return cls(
             server_name=env.get("GRADIO_SERVER_NAME") or "127.0.0.1",
-            server_port=_int(env, "GRADIO_SERVER_PORT", 7860, low=1, high=65535),
+            server_port=number("GRADIO_SERVER_PORT", 7860, low=1, high=65535),
             analytics_enabled=(env.get("GRADIO_ANALYTICS_ENABLED") or "").strip().lower() in TRUE_WORDS,
             auth=_auth(env.get("VOICE_STUDIO_AUTH")),
-            queue_size=_int(env, "VOICE_STUDIO_QUEUE_SIZE", 32, low=1),
-            max_upload_mb=_int(env, "VOICE_STUDIO_MAX_UPLOAD_MB", MAX_UPLOAD_BYTES // 2**20, low=1),
-            cache_ttl_s=_int(env, "VOICE_STUDIO_CACHE_TTL_S", 3600, low=10),
+            queue_size=number("VOICE_STUDIO_QUEUE_SIZE", 32, low=1),
+            max_upload_mb=number(ENV_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB, low=1),
+            cache_ttl_s=number("VOICE_STUDIO_CACHE_TTL_S", 3600, low=10),
         )
 
     @property
@@ -58,19 +64,6 @@ class AppConfig:
     def max_file_size(self) -> str:
         """In the form Gradio's ``launch(max_file_size=...)`` takes."""
         return f"{self.max_upload_mb}mb"
-
-
-def _int(env: Mapping[str, str], name: str, default: int, low: int = 0, high: int | None = None) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not an integer") from exc
-    if value < low or (high is not None and value > high):
-        raise ConfigError(f"{name}={value} is out of range ({low} to {high if high is not None else 'any'})")
-    return value
 
 
 def _auth(raw: str | None) -> tuple[str, str] | None:

@@ -26,6 +26,7 @@ from history import HistoryError
 
 from .badges import engine_label, fallback_text, render_badges
 from .gpu import gpu_bound
+from .served_files import cache_copy
 
 logger = logging.getLogger("voice_studio.webui")
 
@@ -124,7 +125,7 @@ def run_request(synthesize: Callable[[SynthesisRequest, Callable | None], Synthe
             gr.Warning(f"Not saved to the history: {exc}")
             metadata["history_error"] = str(exc)
         else:
-            audio = str(entry.audio_path)
+            audio = cache_copy(entry.audio_path)  # the output folder itself is never served
             metadata["history_id"] = entry.id
     return audio, render_badges(metadata), metadata
 
