@@ -16,6 +16,7 @@ import gradio as gr
 from history import HistoryEntry, OutputHistory
 
 from .badges import render_badges, render_error_badge
+from .synthesis import BadInputError, optional_number
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
@@ -31,11 +32,10 @@ def entry_summary(entry: HistoryEntry) -> dict[str, Any]:
 
 
 def list_history(history: OutputHistory, limit: Any = DEFAULT_LIMIT) -> list[dict[str, Any]]:
-    try:
-        count = int(limit) if limit not in (None, "") else DEFAULT_LIMIT
-    except (TypeError, ValueError) as exc:
-        raise gr.Error(f"limit {limit!r} is not a whole number", title="Bad input",
-                       print_exception=False) from exc
+    number = optional_number(limit, "limit")
+    if number is not None and number != int(number):
+        raise BadInputError(f"limit {limit!r} is not a whole number")
+    count = DEFAULT_LIMIT if number is None else int(number)
     if not 1 <= count <= MAX_LIMIT:
         raise gr.Error(f"limit {count} is out of range; use 1 to {MAX_LIMIT}", title="Bad input",
                        print_exception=False)
@@ -61,10 +61,11 @@ def build_history_tab(history: OutputHistory) -> tuple[gr.Tab, gr.JSON, Any, gr.
         gr.Markdown(f"Results saved in `{html.escape(history.root.name)}/` on the server, newest first. "
                     "Everyone using this instance sees the same history.")
         with gr.Row():
-            limit = gr.Number(value=DEFAULT_LIMIT, precision=0, label=f"Show the last (1 to {MAX_LIMIT})",
+            # No precision: Gradio would refuse "abc" with a generic error; list_history names the value.
+            limit = gr.Number(value=DEFAULT_LIMIT, step=1, label=f"Show the last (1 to {MAX_LIMIT})",
                               elem_id="history-limit", scale=1)
             refresh_button = gr.Button("Refresh", elem_id="history-refresh", scale=1)
-        entries = gr.JSON(visible=False, elem_id="history-json")
+        entries = gr.JSON(label="History entries", visible=False, elem_id="history-json")
 
         @gr.render(inputs=entries, triggers=[entries.change])
         def show(summaries: list[dict[str, Any]] | None) -> None:
@@ -72,14 +73,16 @@ def build_history_tab(history: OutputHistory) -> tuple[gr.Tab, gr.JSON, Any, gr.
                 gr.Markdown("Nothing yet: results appear here as soon as they are made.")
                 return
             for summary in summaries:
-                with gr.Group(elem_classes=["vs-history-entry"]):
+                # A panel, not a gr.Group: inside a Group Gradio draws the player with a heavy dark frame.
+                with gr.Column(variant="panel", elem_classes=["vs-history-entry"]):
                     badges = (render_badges(summary["metadata"]) if summary["status"] == "ok"
-                              else render_error_badge(summary.get("error") or "unknown error"))
+                              else render_error_badge(summary.get("error") or "unknown error",
+                                                      summary["metadata"].get("error_kind")))
                     gr.HTML(_heading(summary) + badges, elem_id=f"history-{summary['id']}")
                     entry = history.get(summary["id"]) if summary["status"] == "ok" else None
                     if entry is not None and entry.audio_path is not None:
-                        gr.Audio(value=str(entry.audio_path), type="filepath", interactive=False,
-                                 buttons=["download"], show_label=False, key=f"audio-{summary['id']}")
+                        gr.Audio(value=str(entry.audio_path), label="Audio", type="filepath", interactive=False,
+                                 buttons=["download"], key=f"audio-{summary['id']}")
 
         refresh_button.click(refresh, inputs=limit, outputs=entries, api_name="history", concurrency_limit=None)
         tab.select(refresh, inputs=limit, outputs=entries, api_visibility="private", concurrency_limit=None)
