@@ -29,11 +29,15 @@ class CheckpointError(EngineUnavailableError):
 
 
 class NoEngineAvailableError(VoiceStudioError):
-    """No engine could serve the request; ``reasons`` maps engine name to why not."""
+    """No engine could serve the request; ``reasons`` maps engine name to why not.
 
-    def __init__(self, reasons: dict[str, str]):
+    The message names each engine by its display name (``labels``: name -> "F5-TTS").
+    """
+
+    def __init__(self, reasons: dict[str, str], labels: dict[str, str] | None = None):
         self.reasons = dict(reasons)
-        detail = "; ".join(f"{name}: {why}" for name, why in self.reasons.items())
+        labels = labels or {}
+        detail = "; ".join(f"{labels.get(name, name)}: {why}" for name, why in self.reasons.items())
         super().__init__(f"no engine could serve the request ({detail})")
 
 

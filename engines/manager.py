@@ -224,7 +224,7 @@ class EngineManager:
                 attempts[name] = f"{engine.display_name} output failed the sanity check: {problem}"
                 continue
             return self._result(valid, engine, job, output, profile_name, mapped, attempts, load_s, synth_s)
-        raise NoEngineAvailableError(attempts)
+        raise NoEngineAvailableError(attempts, {n: e.display_name for n, e in self.engines.items()})
 
     def stream(self, request: SynthesisRequest, progress: ProgressCallback | None = None) -> SynthesisStream:
         """Like ``synthesize``, but the audio arrives in chunks as it is made (``SynthesisStream``).
@@ -263,7 +263,7 @@ class EngineManager:
                 return result
 
             return SynthesisStream(chunks, engine.sample_rate, engine.name, finish)
-        raise NoEngineAvailableError(attempts)
+        raise NoEngineAvailableError(attempts, {n: e.display_name for n, e in self.engines.items()})
 
     def _prepare(self, name: str, valid: ValidatedRequest, attempts: dict[str, str],
                  progress: ProgressCallback | None):

@@ -147,8 +147,12 @@ class OutputHistory:
         self._after_save(entry_id)
         return entry
 
-    def save_failure(self, request: "SynthesisRequest", error: str) -> HistoryEntry:
-        """Record a request that produced no audio, with its error."""
+    def save_failure(self, request: "SynthesisRequest", error: str, kind: str | None = None) -> HistoryEntry:
+        """Record a request that produced no audio, with its error.
+
+        ``kind`` ("input": the request was wrong; "engine": no engine could do it) goes into
+        the metadata as ``error_kind``, so the History can tell typos from engine failures.
+        """
         self._ensure_root()
         entry_id, created_at = self._new_id()
         text = str(getattr(request, "text", "") or "")
@@ -169,6 +173,7 @@ class OutputHistory:
                 "quality_profile_requested": fields.get("quality_profile"),
                 "language": fields.get("language"),
                 "mode": "clone" if fields.get("reference_audio") is not None else "dub",
+                **({"error_kind": str(kind)} if kind else {}),
             },
             "error": str(error),
         }

@@ -49,7 +49,7 @@ def test_app_config_from_env():
     config = AppConfig.from_env({"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "8000",
                                  "VOICE_STUDIO_AUTH": "ana:s3cret:with-colon", "GRADIO_ANALYTICS_ENABLED": "True",
                                  "VOICE_STUDIO_QUEUE_SIZE": "4", "VOICE_STUDIO_MAX_UPLOAD_MB": "5"})
-    assert config.server_port == 8000 and config.auth == ("ana", "s3cret:with-colon")
+    assert config.server_port == 8000 and config.auth == (("ana", "s3cret:with-colon"),)
     assert config.analytics_enabled and config.queue_size == 4 and config.max_file_size == "5mb"
 
 

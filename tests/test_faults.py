@@ -149,7 +149,7 @@ def test_cuda_oom_without_fallback_is_a_clear_error_and_the_next_request_is_serv
     with pytest.raises(NoEngineAvailableError) as caught:
         manager.synthesize(clone(reference_wav, allow_fallback=False))
     assert str(caught.value) == ("no engine could serve the request "
-                                 "(f5tts: F5-TTS ran out of GPU memory during synthesis)")
+                                 "(F5-TTS: F5-TTS ran out of GPU memory during synthesis)")
     assert served_without_fallback(manager.synthesize(clone(reference_wav, allow_fallback=False)), "f5tts")
 
 
@@ -224,7 +224,7 @@ def test_both_engines_down_is_one_clear_error_listing_each_reason(both_down_env,
         assert list(reasons) == ["f5tts", "xtts"]
         assert F5_DOWN in reasons["f5tts"]
         assert XTTS_DOWN in reasons["xtts"] and "set XTTS_MODEL" in reasons["xtts"]
-        assert str(caught.value).startswith("no engine could serve the request (f5tts: ")
+        assert str(caught.value).startswith("no engine could serve the request (F5-TTS: ")
     health = down.health()
     assert health["status"] == "unhealthy"
     assert all(h["status"] == "unavailable" and h["error"] for h in health["engines"].values())
@@ -245,8 +245,8 @@ def test_both_engines_down_through_the_cli_exits_1(both_down_env, monkeypatch, c
     captured = capsys.readouterr()
     errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
     assert code == EXIT_NO_ENGINE == 1
-    assert len(errors) == 1 and errors[0].startswith("error: no engine could serve the request (f5tts: ")
-    assert F5_DOWN in errors[0] and "; xtts: " in errors[0] and XTTS_DOWN in errors[0]
+    assert len(errors) == 1 and errors[0].startswith("error: no engine could serve the request (F5-TTS: ")
+    assert F5_DOWN in errors[0] and "; XTTS-v2: " in errors[0] and XTTS_DOWN in errors[0]
     assert captured.out == "" and not out.exists()
 
 

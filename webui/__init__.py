@@ -2,7 +2,8 @@
 
 One module per tab (``dubbing``, ``cloning``, ``voices_tab``, ``status``, ``history_tab``); ``badges``
 words what really ran; ``synthesis`` holds what the synthesis handlers share;
-``routes`` adds ``GET /health/engines``. Handlers are plain functions
+``error_panel`` keeps a failure visible under the output; ``admin`` says who may load
+and unload engines; ``routes`` adds ``GET /health/engines``. Handlers are plain functions
 that call the ``EngineManager``; no model logic lives here.
 """
 
@@ -16,6 +17,7 @@ import gradio as gr
 from engines import EngineManager
 from history import OutputHistory
 
+from .admin import AdminPolicy
 from .cloning import build_cloning_tab, packaged_examples_dir
 from .config import AppConfig
 from .dubbing import build_dubbing_tab
@@ -45,13 +47,16 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
             views = [build_dubbing_tab(manager, history, voices), build_cloning_tab(manager, history, save_voice)]
             if handlers is not None:
                 build_voices_tab(manager, voices, handlers)
-            health_json, refresh_status = build_status_tab(manager)
+            status = build_status_tab(manager, AdminPolicy.from_config(config))
             if history is not None:
                 _, entries, refresh_history, limit = build_history_tab(history)
                 for view in views:  # a new result shows in the History tab at once
                     view.metadata.change(refresh_history, inputs=limit, outputs=entries, api_visibility="private",
-                                         concurrency_limit=None)
-        demo.load(refresh_status, outputs=health_json, api_visibility="private", concurrency_limit=None)
+                                         concurrency_limit=None, show_progress="hidden")
+        demo.load(status.refresh, outputs=status.health_json, api_visibility="private", concurrency_limit=None)
+        if status.admin_rows and not status.admin.everyone:  # Load / Unload appear for admins only
+            demo.load(status.admin_visibility, outputs=status.admin_rows, api_visibility="private",
+                      concurrency_limit=None, show_progress="hidden")
         if handlers is not None:
             demo.load(handlers.refresh_list, outputs=voices, api_visibility="private", concurrency_limit=None)
     # One synthesis per engine at a time is the manager's lock; Gradio runs at most one
@@ -74,7 +79,7 @@ def launch_options(manager: EngineManager, config: AppConfig, history: OutputHis
         server_name=config.server_name,
         server_port=config.server_port,
         share=False,
-        auth=[config.auth] if config.auth else None,
+        auth=list(config.auth) if config.auth else None,
         max_file_size=config.max_file_size,
         allowed_paths=allowed,
         app_kwargs={"routes": health_routes(manager)},

@@ -11,6 +11,7 @@ from typing import Any
 
 ENGINE_LABELS = {"f5tts": "F5-TTS", "xtts": "XTTS"}
 MAX_REASON_CHARS = 140
+MAX_ERROR_BADGE_CHARS = 200
 
 # Inline styles: they must survive Gradio's theming and read at a glance in light and dark mode.
 _STYLE = {
@@ -20,7 +21,11 @@ _STYLE = {
     "mapped": "background:#fde68a;color:#1f1300",
     "info": "background:#f3f4f6;color:#374151",
     "error": "background:#dc2626;color:#fff",
+    "input_error": "background:#e0e7ff;color:#1e1b4b",
 }
+# A failure's kind, as recorded in the history: the user's input was wrong, or no engine could do it.
+ERROR_KINDS = {"input": ("input_error", "Input mistake"), "engine": ("error", "Engine failure")}
+_UNKNOWN_KIND = ("error", "Failed")
 _BASE_STYLE = ("display:inline-block;margin:2px 6px 2px 0;padding:3px 10px;border-radius:999px;"
                "font-size:0.9em;font-weight:600;line-height:1.5")
 
@@ -84,6 +89,39 @@ def render_badges(metadata: dict[str, Any] | None) -> str:
     return f'<div class="vs-badges">{"".join(spans)}</div>'
 
 
-def render_error_badge(message: str) -> str:
-    """For a failed request in the History tab."""
-    return f'<div class="vs-badges">{_span("error", "Failed: " + short_reason(message, 200))}</div>'
+def error_kind_label(kind: str | None) -> str:
+    return ERROR_KINDS.get(kind or "", _UNKNOWN_KIND)[1]
+
+
+def render_error_badge(message: str, kind: str | None = None) -> str:
+    """For a failed request in the History tab: input mistakes and engine failures look apart.
+
+    The badge shows the first ``MAX_ERROR_BADGE_CHARS``; the full reason is its tooltip and,
+    when it was cut, an expandable line under it.
+    """
+    badge_kind, label = ERROR_KINDS.get(kind or "", _UNKNOWN_KIND)
+    full = " ".join((message or "unknown error").split())
+    short = short_reason(full, MAX_ERROR_BADGE_CHARS)
+    details = ""
+    if short != full:
+        details = ("<details class='vs-error-details' style='margin:2px 0 0;font-size:0.9em'>"
+                   "<summary style='cursor:pointer'>Full reason</summary>"
+                   f"<div style='white-space:pre-wrap;word-break:break-word'>{html.escape(full, quote=False)}</div>"
+                   "</details>")
+    data_kind = html.escape(kind or "unknown")
+    return (f'<div class="vs-badges" data-error-kind="{data_kind}">'
+            f"{_span(badge_kind, f'{label}: {short}', full)}{details}</div>")
+
+
+def render_error_block(message: str, kind: str | None = None) -> str:
+    """The failure beside the Dubbing / Cloning output: stays until the next result."""
+    badge_kind, label = ERROR_KINDS.get(kind or "", _UNKNOWN_KIND)
+    colour = "#4f46e5" if badge_kind == "input_error" else "#dc2626"
+    hint = "Correct it and try again." if kind == "input" else ""
+    data_kind = html.escape(kind or "unknown")
+    return (f"<div class='vs-error' role='alert' data-error-kind='{data_kind}' style='border:1px solid {colour};"
+            f"border-left:5px solid {colour};border-radius:8px;padding:10px 12px;margin:4px 0;"
+            f"background:rgba(127,127,127,0.06)'><b style='color:{colour}'>{html.escape(label)}</b>"
+            f"<div class='vs-error-message' style='white-space:pre-wrap;word-break:break-word;margin-top:4px'>"
+            f"{html.escape(' '.join((message or 'unknown error').split()), quote=False)}</div>"
+            + (f"<small style='opacity:0.8'>{hint}</small>" if hint else "") + "</div>")

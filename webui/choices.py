@@ -10,14 +10,26 @@ from .badges import engine_label
 
 DEFAULT_ENGINE = "f5tts"
 DEFAULT_LANGUAGE = "pt-BR"
+DECLARED_NOTE = "*not loaded yet: the declared list; the model's own once it loads"
 
 
 def engine_choices(manager: EngineManager) -> list[tuple[str, str]]:
     return [(engine_label(name), name) for name in manager.engines]
 
 
+def language_label(code: str) -> str:
+    """"English (en)"; a name that already has brackets takes the code inside them:
+    "Portuguese (Brazil, pt-BR)", not "Portuguese (Brazil) (pt-BR)"."""
+    name = LANGUAGE_NAMES.get(code)
+    if name is None:
+        return code
+    if name.endswith(")"):
+        return f"{name[:-1]}, {code})"
+    return f"{name} ({code})"
+
+
 def language_choices(manager: EngineManager) -> list[tuple[str, str]]:
-    return [(f"{LANGUAGE_NAMES.get(code, code)} ({code})", code) for code in manager.languages()]
+    return [(language_label(code), code) for code in manager.languages()]
 
 
 def default_language(manager: EngineManager) -> str:
@@ -26,12 +38,16 @@ def default_language(manager: EngineManager) -> str:
 
 
 def languages_hint(manager: EngineManager) -> str:
-    parts = []
+    """Which engine speaks what. An engine not loaded yet shows its declared list (settings, or
+    the model's published list) with a star; once loaded, the model's own list."""
+    parts, any_declared = [], False
     for name, engine in manager.engines.items():
         codes = list(engine.languages)
         shown = ", ".join(codes) if len(codes) <= 6 else f"{len(codes)} languages"
-        parts.append(f"{engine_label(name)}: {shown}")
-    return " · ".join(parts)
+        star = "" if engine.is_loaded else "*"
+        any_declared = any_declared or not engine.is_loaded
+        parts.append(f"{engine_label(name)}: {shown}{star}")
+    return " · ".join(parts) + (f" ({DECLARED_NOTE})" if any_declared else "")
 
 
 def voice_choices(voices: list[dict]) -> list[tuple[str, str]]:

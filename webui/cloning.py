@@ -12,6 +12,7 @@ import gradio as gr
 from engines import EngineManager, SynthesisRequest
 
 from . import choices, controls
+from .error_panel import ErrorPanel
 from .synthesis import Outputs, Recorder, make_synthesizer, optional_float, optional_seed, run_request
 
 TRANSCRIPT_INFO = ("F5-TTS needs the exact words spoken in the reference. "
@@ -49,16 +50,19 @@ def clone_request(reference_audio: str | None, reference_text: str | None, text:
     )
 
 
-def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None) -> Callable[..., Outputs]:
+def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None,
+                       errors: ErrorPanel | None = None) -> Callable[..., Outputs]:
     synthesize = make_synthesizer(manager)
+    errors = errors or ErrorPanel()
 
     # The parameter names are the public API's (`/clone`); keep them.
     def clone(reference_audio: str | None, reference_text: str, text: str, language: str, engine: str,
               quality_profile: str, speed: float | None = None, seed: float | None = None,
-              allow_fallback: bool = True, progress=gr.Progress()) -> Outputs:
-        request = clone_request(reference_audio, reference_text, text, language, engine, quality_profile,
-                                speed, seed, allow_fallback)
-        return run_request(synthesize, request, progress, recorder)
+              allow_fallback: bool = True, progress=gr.Progress(), session: gr.Request = None) -> Outputs:
+        with errors.watch(session):
+            request = clone_request(reference_audio, reference_text, text, language, engine, quality_profile,
+                                    speed, seed, allow_fallback)
+            return run_request(synthesize, request, progress, recorder)
 
     return clone
 
@@ -85,8 +89,12 @@ def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None,
         if examples:
             gr.Examples(examples, inputs=[reference, transcript, text, language, engine],
                         label="Examples (reference clips shipped with f5-tts)", cache_examples=False)
-        button.click(make_clone_handler(manager, recorder),
-                     inputs=[reference, transcript, text, language, engine, profile, speed, seed, allow_fallback],
-                     outputs=view.outputs, api_name="clone", concurrency_id="synthesis",
-                     concurrency_limit=len(manager.engines))
+        errors = ErrorPanel()
+        event = button.click(make_clone_handler(manager, recorder, errors),
+                             inputs=[reference, transcript, text, language, engine, profile, speed, seed,
+                                     allow_fallback],
+                             outputs=view.outputs, api_name="clone", concurrency_id="synthesis",
+                             concurrency_limit=len(manager.engines), show_progress_on=view.audio)
+        errors.attach(event, view.error, view.outputs)
+        controls.keep_languages_fresh(manager, language, view)
     return view

@@ -4,7 +4,10 @@ Variables (a public contract; extend, never rename):
   GRADIO_SERVER_NAME        interface to listen on (default 127.0.0.1: this machine only)
   GRADIO_SERVER_PORT        port (default 7860)
   GRADIO_ANALYTICS_ENABLED  gradio's telemetry; off unless set to a true value
-  VOICE_STUDIO_AUTH         user:password turns on Gradio's login (off by default)
+  VOICE_STUDIO_AUTH         user:password turns on Gradio's login (off by default); several logins:
+                            one user:password per line
+  VOICE_STUDIO_ADMIN        1: everyone who can open the page may load and unload engines (off by default)
+  VOICE_STUDIO_ADMINS       comma list of VOICE_STUDIO_AUTH users who may load and unload engines
   VOICE_STUDIO_QUEUE_SIZE   requests that may wait in the queue before new ones are refused (default 32)
   VOICE_STUDIO_MAX_UPLOAD_MB  largest accepted upload (default 50); the engines read the same variable,
                             so a reference clip Gradio accepts is never refused for its size
@@ -33,10 +36,12 @@ class AppConfig:
     server_name: str = "127.0.0.1"
     server_port: int = 7860
     analytics_enabled: bool = False
-    auth: tuple[str, str] | None = None
+    auth: tuple[tuple[str, str], ...] | None = None  # (user, password) per login
     queue_size: int = 32
     max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB
     cache_ttl_s: int = 3600
+    admin_everyone: bool = False
+    admins: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "AppConfig":
@@ -45,14 +50,17 @@ class AppConfig:
         def number(name: str, default: int, low: int, high: int | None = None) -> int:
             return number_setting(env, name, default, low=low, high=high, error=ConfigError)
 
+        auth = _auth(env.get("VOICE_STUDIO_AUTH"))
         return cls(
             server_name=env.get("GRADIO_SERVER_NAME") or "127.0.0.1",
             server_port=number("GRADIO_SERVER_PORT", 7860, low=1, high=65535),
             analytics_enabled=(env.get("GRADIO_ANALYTICS_ENABLED") or "").strip().lower() in TRUE_WORDS,
-            auth=_auth(env.get("VOICE_STUDIO_AUTH")),
+            auth=auth,
             queue_size=number("VOICE_STUDIO_QUEUE_SIZE", 32, low=1),
             max_upload_mb=number(ENV_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB, low=1),
             cache_ttl_s=number("VOICE_STUDIO_CACHE_TTL_S", 3600, low=10),
+            admin_everyone=(env.get("VOICE_STUDIO_ADMIN") or "").strip().lower() in TRUE_WORDS,
+            admins=_admins(env.get("VOICE_STUDIO_ADMINS"), auth),
         )
 
     @property
@@ -66,10 +74,32 @@ class AppConfig:
         return f"{self.max_upload_mb}mb"
 
 
-def _auth(raw: str | None) -> tuple[str, str] | None:
-    if not raw:
+def _auth(raw: str | None) -> tuple[tuple[str, str], ...] | None:
+    """One ``user:password`` per line (a password may hold colons; a line break ends it)."""
+    if not raw or not raw.strip():
         return None
-    user, sep, password = raw.partition(":")
-    if not sep or not user or not password:
-        raise ConfigError("VOICE_STUDIO_AUTH must be user:password (both non-empty)")
-    return user, password
+    logins: dict[str, str] = {}
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        user, sep, password = line.strip().partition(":")
+        if not sep or not user or not password:
+            raise ConfigError("VOICE_STUDIO_AUTH must be user:password (both non-empty), one login per line")
+        if user in logins:
+            raise ConfigError(f"VOICE_STUDIO_AUTH names user {user!r} twice")
+        logins[user] = password
+    return tuple(logins.items())
+
+
+def _admins(raw: str | None, auth: tuple[tuple[str, str], ...] | None) -> frozenset[str]:
+    """Admin user names; each must be a login of VOICE_STUDIO_AUTH (a typo would lock everyone out)."""
+    names = frozenset(name.strip() for name in (raw or "").split(",") if name.strip())
+    if not names:
+        return names
+    if not auth:
+        raise ConfigError("VOICE_STUDIO_ADMINS names users of VOICE_STUDIO_AUTH, which is not set; "
+                          "set VOICE_STUDIO_AUTH, or VOICE_STUDIO_ADMIN=1 to let everyone load and unload engines")
+    unknown = sorted(names - {user for user, _ in auth})
+    if unknown:
+        raise ConfigError(f"VOICE_STUDIO_ADMINS names {', '.join(map(repr, unknown))}, not a user of VOICE_STUDIO_AUTH")
+    return names

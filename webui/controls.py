@@ -27,9 +27,11 @@ class ResultView:
     audio: gr.Audio
     badges: gr.HTML
     metadata: gr.JSON
+    error: gr.HTML  # the last failure, kept visible until the next result (not an API output)
 
     @property
     def outputs(self) -> list:
+        """The synthesis handlers' outputs, in the public API's order."""
         return [self.audio, self.badges, self.metadata]
 
 
@@ -64,6 +66,22 @@ def engine_and_language(manager: EngineManager, elem_prefix: str) -> tuple[gr.Dr
     return language, engine, profile
 
 
+def refresh_languages(manager: EngineManager) -> gr.Dropdown:
+    """The language dropdown's choices and hint as the engines are now (the value is kept)."""
+    return gr.Dropdown(choices=choices.language_choices(manager), info=choices.languages_hint(manager))
+
+
+def keep_languages_fresh(manager: EngineManager, language: gr.Dropdown, result: ResultView) -> None:
+    """Loading an engine can change what it serves (XTTS reads its list from the model): re-read
+    the language choices and hint when the page opens and after every result."""
+    def refresh() -> gr.Dropdown:
+        return refresh_languages(manager)
+
+    quiet = dict(outputs=language, api_visibility="private", show_progress="hidden", concurrency_limit=None)
+    gr.on(None, refresh, **quiet)  # no trigger and no inputs: on page load
+    result.metadata.change(refresh, **quiet)
+
+
 def follow_engine(engine: str) -> gr.Dropdown:
     """The profile dropdown offers the chosen engine's profiles, its default selected."""
     return gr.Dropdown(choices=choices.profile_choices(engine), value=choices.default_profile(engine))
@@ -75,7 +93,9 @@ def advanced_options(elem_prefix: str) -> tuple[gr.Number, gr.Number, gr.Checkbo
             # No minimum/maximum here: the manager checks the range and its message names it.
             speed = gr.Number(value=None, label="Speed (0.5–2.0; empty: the profile's pace)", step=0.05,
                               elem_id=f"{elem_prefix}-speed")
-            seed = gr.Number(value=None, label="Seed (empty: random, reported below)", precision=0,
+            # No precision here either: Gradio would reject "abc" or 1.5 with a generic error
+            # before the handler, whose message names the value.
+            seed = gr.Number(value=None, label="Seed (empty: random, reported below)", step=1,
                              elem_id=f"{elem_prefix}-seed")
             allow_fallback = gr.Checkbox(value=True, label="Allow fallback to the other engine",
                                          elem_id=f"{elem_prefix}-fallback")
@@ -83,9 +103,11 @@ def advanced_options(elem_prefix: str) -> tuple[gr.Number, gr.Number, gr.Checkbo
 
 
 def result_view(elem_prefix: str) -> ResultView:
+    """The output column; every component has a label, which names it in the API (``view_api``)."""
     audio = gr.Audio(label="Output", type="filepath", format="wav", interactive=False,
                      buttons=["download"], elem_id=f"{elem_prefix}-audio")
-    badges = gr.HTML(elem_id=f"{elem_prefix}-badges")
+    badges = gr.HTML(label="Badges", elem_id=f"{elem_prefix}-badges")
+    error = gr.HTML(label="Error", elem_id=f"{elem_prefix}-error")
     with gr.Accordion("Metadata (what really ran)", open=False):
         metadata = gr.JSON(label="Metadata", elem_id=f"{elem_prefix}-metadata")
-    return ResultView(audio, badges, metadata)
+    return ResultView(audio, badges, metadata, error)

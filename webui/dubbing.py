@@ -11,6 +11,7 @@ from engines import EngineManager, SynthesisRequest
 from engines.presets import DEFAULT_PRESET
 
 from . import choices, controls
+from .error_panel import ErrorPanel
 from .synthesis import Outputs, Recorder, make_synthesizer, optional_float, optional_seed, run_request
 
 EXAMPLE_TEXT = "Olá! Este é um teste de dublagem do Voice Studio."
@@ -27,15 +28,18 @@ def dub_request(text: str, language: str, voice_preset: str, engine: str, qualit
     )
 
 
-def make_dub_handler(manager: EngineManager, recorder: Recorder | None = None) -> Callable[..., Outputs]:
+def make_dub_handler(manager: EngineManager, recorder: Recorder | None = None,
+                     errors: ErrorPanel | None = None) -> Callable[..., Outputs]:
     synthesize = make_synthesizer(manager)
+    errors = errors or ErrorPanel()
 
     # The parameter names are the public API's (`/dub`); keep them.
     def dub(text: str, language: str, voice_preset: str, engine: str, quality_profile: str,
             speed: float | None = None, seed: float | None = None, allow_fallback: bool = True,
-            progress=gr.Progress()) -> Outputs:
-        request = dub_request(text, language, voice_preset, engine, quality_profile, speed, seed, allow_fallback)
-        return run_request(synthesize, request, progress, recorder)
+            progress=gr.Progress(), session: gr.Request = None) -> Outputs:
+        with errors.watch(session):
+            request = dub_request(text, language, voice_preset, engine, quality_profile, speed, seed, allow_fallback)
+            return run_request(synthesize, request, progress, recorder)
 
     return dub
 
@@ -54,10 +58,13 @@ def build_dubbing_tab(manager: EngineManager, recorder: Recorder | None = None,
                 button = gr.Button("Dub", variant="primary", elem_id="dub-button")
             with gr.Column(scale=2):
                 view = controls.result_view("dub")
-        button.click(make_dub_handler(manager, recorder),
-                     inputs=[text, language, preset, engine, profile, speed, seed, allow_fallback],
-                     outputs=view.outputs, api_name="dub", concurrency_id="synthesis",
-                     concurrency_limit=len(manager.engines))
+        errors = ErrorPanel()
+        event = button.click(make_dub_handler(manager, recorder, errors),
+                             inputs=[text, language, preset, engine, profile, speed, seed, allow_fallback],
+                             outputs=view.outputs, api_name="dub", concurrency_id="synthesis",
+                             concurrency_limit=len(manager.engines), show_progress_on=view.audio)
+        errors.attach(event, view.error, view.outputs)
+        controls.keep_languages_fresh(manager, language, view)
     if voices is not None:
         voices.change(choices.follow_voices, inputs=[voices, preset], outputs=preset, api_visibility="private",
                       concurrency_limit=None)

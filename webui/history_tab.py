@@ -25,6 +25,7 @@ from .badges import render_badges, render_error_badge
 from .served_files import cache_copy
 
 logger = logging.getLogger("voice_studio.webui")
+from .synthesis import BadInputError
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
@@ -37,7 +38,7 @@ CONFIRM_ALL_JS = ("(limit, offset, confirmed) => [limit, offset, "
 
 
 def _bad_input(message: str) -> gr.Error:
-    return gr.Error(message, title="Bad input", print_exception=False)
+    return BadInputError(message)
 
 
 def entry_summary(entry: HistoryEntry) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def _whole_number(value: Any, name: str, default: int, low: int, high: int | Non
     try:
         number = float(value) if value not in (None, "") else float(default)
     except (TypeError, ValueError) as exc:
-        raise _bad_input(f"{name} {value!r} is not a whole number") from exc
+        raise _bad_input(f"{name} {value!r} is not a number") from exc
     if number != number or number != int(number):
         raise _bad_input(f"{name} {value!r} is not a whole number")
     count = int(number)
@@ -95,7 +96,8 @@ def entry_html(summary: dict[str, Any]) -> str:
     """The heading and badges of one entry; a damaged entry is marked, and never breaks the list."""
     try:
         badges = (render_badges(summary["metadata"]) if summary["status"] == "ok"
-                  else render_error_badge(summary.get("error") or "unknown error"))
+                  else render_error_badge(summary.get("error") or "unknown error",
+                                          (summary.get("metadata") or {}).get("error_kind")))
         body = _heading(summary) + badges
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         logger.warning("history entry could not be rendered", extra={"history_id": summary.get("id"),
@@ -159,14 +161,15 @@ def build_history_tab(history: OutputHistory) -> tuple[gr.Tab, gr.JSON, Any, lis
         gr.Markdown(f"Results saved in `{html.escape(history.root.name)}/` on the server, newest first. "
                     "Everyone using this instance sees the same history.")
         with gr.Row():
-            limit = gr.Number(value=DEFAULT_LIMIT, precision=0, label=f"Show (1 to {MAX_LIMIT})",
+            # No precision: Gradio would refuse "abc" with a generic error; list_history names the value.
+            limit = gr.Number(value=DEFAULT_LIMIT, step=1, label=f"Show (1 to {MAX_LIMIT})",
                               elem_id="history-limit", scale=1)
             offset = gr.Number(value=0, precision=0, label="Skip the newest", elem_id="history-offset", scale=1)
             newer = gr.Button("◀ Newer", elem_id="history-newer", scale=1)
             older = gr.Button("Older ▶", elem_id="history-older", scale=1)
             refresh_button = gr.Button("Refresh", elem_id="history-refresh", scale=1)
             clear_button = gr.Button("Delete all…", variant="stop", elem_id="history-clear", scale=1)
-        entries = gr.JSON(visible=False, elem_id="history-json")
+        entries = gr.JSON(label="History entries", visible=False, elem_id="history-json")
         confirmed = gr.Checkbox(value=False, visible=False)  # the browser's answer to "Delete …?"
         paging = [limit, offset]
 
@@ -177,12 +180,13 @@ def build_history_tab(history: OutputHistory) -> tuple[gr.Tab, gr.JSON, Any, lis
                 gr.Markdown("Nothing yet: results appear here as soon as they are made.")
                 return
             for summary in summaries:
-                with gr.Group(elem_classes=["vs-history-entry"]):
+                # A panel, not a gr.Group: inside a Group Gradio draws the player with a heavy dark frame.
+                with gr.Column(variant="panel", elem_classes=["vs-history-entry"]):
                     gr.HTML(entry_html(summary), elem_id=f"history-{summary['id']}")
                     audio = audio_for(history, summary)
                     if audio is not None:
-                        gr.Audio(value=audio, type="filepath", interactive=False, buttons=["download"],
-                                 show_label=False, key=f"audio-{summary['id']}")
+                        gr.Audio(value=audio, label="Audio", type="filepath", interactive=False,
+                                 buttons=["download"], key=f"audio-{summary['id']}")
                     remove = gr.Button("Delete", size="sm", variant="secondary", key=f"delete-{summary['id']}",
                                        elem_classes=["vs-history-delete"])
                     remove.click(_delete_confirmed(history, summary["id"], refresh), inputs=[*paging, confirmed],

@@ -39,7 +39,14 @@ class Recorder(Protocol):
 
     def save_result(self, request: SynthesisRequest, result: SynthesisResult) -> Any: ...
 
-    def save_failure(self, request: SynthesisRequest, error: str) -> Any: ...
+    def save_failure(self, request: SynthesisRequest, error: str, kind: str | None = None) -> Any: ...
+
+
+class BadInputError(gr.Error):
+    """A mistake in the request (the user can fix it), as opposed to something the engines could not do."""
+
+    def __init__(self, message: str):
+        super().__init__(message, title="Bad input", print_exception=False)
 
 
 def make_synthesizer(manager: EngineManager) -> Callable[[SynthesisRequest, Callable | None], SynthesisResult]:
@@ -58,10 +65,9 @@ def optional_number(value: Any, name: str) -> float | None:
     try:
         number = float(value)
     except (TypeError, ValueError) as exc:
-        raise gr.Error(f"{name} {value!r} is not a number", title="Bad input",
-                       print_exception=False) from exc
+        raise BadInputError(f"{name} {value!r} is not a number") from exc
     if not math.isfinite(number):
-        raise gr.Error(f"{name} {value!r} is not a finite number", title="Bad input", print_exception=False)
+        raise BadInputError(f"{name} {value!r} is not a finite number")
     return number
 
 
@@ -75,7 +81,7 @@ def optional_seed(value: Any) -> int | None:
     if number is None:
         return None
     if number != int(number):
-        raise gr.Error(f"seed {value!r} must be a whole number", title="Bad input", print_exception=False)
+        raise BadInputError(f"seed {value!r} must be a whole number")
     return int(number)
 
 
@@ -97,19 +103,19 @@ def run_request(synthesize: Callable[[SynthesisRequest, Callable | None], Synthe
         result = synthesize(request, report)
     except InputError as exc:
         logger.info("bad input", extra={"engine": request.engine, "error": str(exc)})
-        _record_failure(recorder, request, str(exc))
-        raise gr.Error(str(exc), title="Bad input", print_exception=False) from exc
+        _record_failure(recorder, request, str(exc), "input")
+        raise BadInputError(str(exc)) from exc
     except NoEngineAvailableError as exc:
         message = no_engine_message(exc)
         logger.warning("no engine available", extra={"reasons": exc.reasons})
-        _record_failure(recorder, request, message)
+        _record_failure(recorder, request, message, "engine")
         raise gr.Error(message, title="No engine available", print_exception=False) from exc
     except VoiceStudioError as exc:
         logger.warning("synthesis refused", extra={"error": str(exc)})
-        _record_failure(recorder, request, str(exc))
+        _record_failure(recorder, request, str(exc), "engine")
         raise gr.Error(str(exc), title="Synthesis failed", print_exception=False) from exc
     except Exception as exc:  # a bug: record it, then let Gradio report it
-        _record_failure(recorder, request, f"internal error ({type(exc).__name__}: {exc})")
+        _record_failure(recorder, request, f"internal error ({type(exc).__name__}: {exc})", "engine")
         raise
     # The text goes back with the metadata so an API client can match each answer to its request.
     metadata = {**result.metadata, "text": request.text}
@@ -130,10 +136,11 @@ def run_request(synthesize: Callable[[SynthesisRequest, Callable | None], Synthe
     return audio, render_badges(metadata), metadata
 
 
-def _record_failure(recorder: Recorder | None, request: SynthesisRequest, message: str) -> None:
+def _record_failure(recorder: Recorder | None, request: SynthesisRequest, message: str, kind: str) -> None:
+    """Keep the failure in the history; ``kind`` is "input" (the user's mistake) or "engine"."""
     if recorder is None:
         return
     try:
-        recorder.save_failure(request, message)
+        recorder.save_failure(request, message, kind=kind)
     except HistoryError as exc:  # the user's error matters more than a failed record of it
         logger.error("could not record a failed request", extra={"error": message, "history_error": str(exc)})
