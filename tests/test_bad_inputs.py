@@ -1,4 +1,4 @@
-"""The bad-input corpus (issue 5): one table, each case with its exact outcome.
+"""The bad-input corpus: one table, each case with its exact outcome.
 
 Every row runs through the manager (the API the UI and the Gradio API call) and every
 refused row also through the command line, where it must exit 2 with exactly one
@@ -76,7 +76,7 @@ class Case:
 
 LIMIT_MB = MAX_UPLOAD_BYTES // 2**20
 
-# The corpus. Each case asserts its exact outcome; the counts are reported in the issue.
+# The corpus. Each case asserts its exact outcome.
 CASES: tuple[Case, ...] = (
     # --- text -----------------------------------------------------------------------
     Case("text_empty", text="", refused=("text is empty: type something to speak",)),
