@@ -24,7 +24,7 @@ from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
 from .f5tts import F5Engine
 from .guard import audio_problem
 from .languages import normalize_language
-from .profiles import engine_of_profile, get_profile, map_quality_profile_for_fallback
+from .profiles import engine_of_profile, get_profile, map_quality_profile_for_fallback, suggest_alternative_profile
 from .settings import Settings, resolve_device
 from .streaming import open_stream
 from .text import validate_text
@@ -148,8 +148,12 @@ class EngineManager:
         text = validate_text(request.text, self.settings.max_text_chars)
         language = normalize_language(request.language)
         self.engine(request.engine)
-        if request.quality_profile is not None:
-            engine_of_profile(request.quality_profile)
+        profile = request.quality_profile
+        if profile is not None and engine_of_profile(profile) != request.engine:
+            # The fallback maps a profile to the other engine's counterpart; a request never asks for that.
+            owner = self.engines[request.engine].display_name
+            raise InputError(f"quality profile {profile!r} is not one of {owner}'s profiles: "
+                             f"did you mean {suggest_alternative_profile(profile, request.engine)}?")
         if request.speed is not None and not (MIN_SPEED <= float(request.speed) <= MAX_SPEED):
             raise InputError(f"speed {request.speed} is out of range; use {MIN_SPEED} to {MAX_SPEED}")
         if request.seed is not None and not (0 <= int(request.seed) < 2**32):
