@@ -146,7 +146,8 @@ def test_offline_missing_download_names_the_variable(tiny_env):
 
 def test_patched_copy_is_written_once_atomically_and_reused(ema_state, tiny_env, tmp_path):
     source = write_f5_variant(ema_state, tmp_path / "src.safetensors", "ema")
-    env = dict(F5TTS_CKPT=str(source), F5TTS_PATCHED_COPY="1", VOICE_STUDIO_CACHE_DIR=str(tmp_path / "cache"))
+    env = dict(F5TTS_CKPT=str(source), F5TTS_PATCHED_COPY="1", VOICE_STUDIO_CACHE_DIR=str(tmp_path / "cache"),
+               VOICE_STUDIO_HEALTH_PATHS="1")  # the operator asked for full paths in health
     engine = _f5(tiny_env, **env)
     engine.load()
     copy = Path(engine.load_details["patched_copy"])
