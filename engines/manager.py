@@ -20,6 +20,7 @@ from typing import Any
 
 from .audio import load_reference_audio
 from .base import Engine, free_gpu_cache
+from .downloads import download_progress
 from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
 from .f5tts import F5Engine
 from .guard import audio_problem
@@ -254,7 +255,8 @@ class EngineManager:
             return None
         load_start = time.perf_counter()
         was_loaded = engine.is_loaded
-        reason = self.ensure_loaded(name)
+        with download_progress(name).reporting(progress, engine.display_name):  # first use: weights may download
+            reason = self.ensure_loaded(name)
         if reason is not None:
             attempts[name] = reason
             return None
@@ -385,6 +387,9 @@ class EngineManager:
     def engine_health(self, name: str):
         engine = self.engine(name)
         health = engine.health(self._load_errors.get(name))
+        download = download_progress(name).snapshot()
+        if download is not None:
+            health.details["download"] = download
         poisoned = self._worker.poisoned if self._worker is not None else None
         if poisoned is not None:
             return replace(health, status="unavailable", error=poisoned)
