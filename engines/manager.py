@@ -27,6 +27,7 @@ from .guard import audio_problem
 from .languages import normalize_language
 from .profiles import engine_of_profile, get_profile, map_quality_profile_for_fallback, suggest_alternative_profile
 from .settings import Settings, resolve_device
+from .sources import without_paths
 from .streaming import open_stream
 from .text import validate_text
 from .types import ENGINE_NAMES, EngineJob, EngineOutput, ProgressCallback, SynthesisRequest, SynthesisResult, \
@@ -112,7 +113,7 @@ class EngineManager:
                 self._load_errors[name] = str(exc)
             except Exception as exc:  # OOM, a broken install: the engine is unavailable, the app goes on
                 logger.exception("engine load crashed", extra={"engine": name})
-                self._load_errors[name] = f"load failed ({type(exc).__name__}: {exc})"
+                self._load_errors[name] = f"load failed ({type(exc).__name__}: {without_paths(str(exc))})"
                 self.worker.call(engine.unload, label=f"unload {name}")
             if name in self._load_errors:
                 logger.error("engine unavailable", extra={"engine": name, "reason": self._load_errors[name]})
@@ -335,7 +336,7 @@ class EngineManager:
         elif isinstance(exc, DevicePoisonedError):
             reason = str(exc)
         else:
-            reason = f"{engine.display_name} failed during synthesis ({type(exc).__name__}: {exc})"
+            reason = f"{engine.display_name} failed during synthesis ({type(exc).__name__}: {without_paths(str(exc))})"
         logger.warning("synthesis failed", exc_info=exc, extra={"engine": engine.name, "reason": reason})
         return reason
 
