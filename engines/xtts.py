@@ -27,6 +27,7 @@ from .profiles import XttsProfile
 from .settings import XTTS_LICENSE, XttsSettings
 from .text import split_text
 from .types import EngineJob, EngineOutput
+from .xtts_text import prepare_text
 
 if TYPE_CHECKING:
     from .worker import DeviceWorker
@@ -212,7 +213,8 @@ class XttsEngine(Engine):
     def _chunks(self, loaded: _Loaded, job: EngineJob) -> list[str]:
         code = XTTS_CODES[job.language]
         limit = loaded.model.tokenizer.char_limits.get(code.split("-")[0], 250)
-        return split_text(job.text, limit)
+        # Numbers coqui's expansion cannot read are spelled out before splitting (engines/xtts_text.py).
+        return split_text(prepare_text(loaded.model.tokenizer, job.text, code), limit)
 
     def _sampling(self, job: EngineJob, loaded: _Loaded) -> dict:
         p: XttsProfile = job.profile
