@@ -4,7 +4,7 @@ stdout carries exactly one JSON object (the result metadata, or the health); log
 anything the libraries print go to stderr. Exit codes: 0 ok, 2 bad input (one ``error:``
 line on stderr), 1 no engine could serve (``status``: the health is ``unhealthy``).
 Everything that can be checked without a model (the request, the output file) is checked
-before any engine loads.
+before any engine loads. Messages are the engines' own, worded for a command line.
 
 Commands beyond synth/clone/status live in modules of their own, listed in
 ``COMMAND_MODULES``: each has ``add_parsers(sub)`` (registering its sub-parsers, each with
@@ -18,7 +18,6 @@ import contextlib
 import importlib
 import json
 import logging
-import os
 import re
 import sys
 import tempfile
@@ -35,10 +34,10 @@ COMMAND_MODULES: tuple[str, ...] = ("engines.download_command",)
 
 # The engines word their messages for the web page; on the command line the user has a file, not an upload.
 _CLI_WORDING = (
+    (re.compile(r"\bnot found on the server \(upload it again\)"), "not found (check the path)"),
     (re.compile(r"\bupload it again\b"), "check the file"),
     (re.compile(r"\bupload a shorter clip\b"), "use a shorter clip"),
-    (re.compile(r"\brecord or upload a clip\b"), "use a clip"),
-    (re.compile(r"\bupload or record a clip\b"), "give a clip with --reference"),
+    (re.compile(r"\b(record or upload|upload or record) a clip\b"), "give a clip"),
     (re.compile(r"\bthe upload limit\b"), "the size limit"),
     (re.compile(r" on the server\b"), ""),
 )
@@ -109,16 +108,6 @@ def check_output_file(out: Path) -> None:
                          "choose a folder you can write to") from exc
 
 
-def check_reference_file(reference: Path) -> None:
-    """The clip named on the command line exists and is a readable file."""
-    if not reference.exists():
-        raise InputError(f"reference audio file was not found: check the path {str(reference)!r}")
-    if not reference.is_file():
-        raise InputError(f"reference audio {str(reference)!r} is not a file: check the path")
-    if not os.access(reference, os.R_OK):
-        raise InputError(f"reference audio {str(reference)!r} cannot be read: check the file's permissions")
-
-
 def write_output(out: Path, samples, sample_rate: int) -> None:
     """16-bit WAV, written atomically (a reader never sees half a file)."""
     import soundfile as sf
@@ -129,7 +118,7 @@ def write_output(out: Path, samples, sample_rate: int) -> None:
 
 
 def cli_wording(message: str) -> str:
-    """One line, worded for a command line."""
+    """The engines' message on one line, worded for a command line (a file, not an upload)."""
     message = " ".join(str(message).split())
     for pattern, replacement in _CLI_WORDING:
         message = pattern.sub(replacement, message)
@@ -152,8 +141,6 @@ def run(args: argparse.Namespace, stdout) -> int:
         return EXIT_NO_ENGINE if health["status"] == "unhealthy" else EXIT_OK
     out = Path(args.out)
     check_output_file(out)
-    if args.command == "clone":
-        check_reference_file(Path(args.reference))
     result = manager.synthesize(_request(args))  # validation refuses bad input before any engine loads
     try:
         write_output(out, result.audio, result.sample_rate)

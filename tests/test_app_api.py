@@ -142,11 +142,11 @@ BAD_INPUTS = [
     ("unreadable reference", "/clone", dict(reference_audio="random.wav"), "could not be decoded"),
     ("too-short reference", "/clone", dict(reference_audio="short.wav"), "at least 1 s is needed"),
     ("language neither engine serves", "/dub", dict(language="es", engine="f5tts", allow_fallback=False),
-     "language es cannot be served by f5tts"),
+     "language es cannot be served by F5-TTS"),
     ("unknown language", "/dub", dict(language="xx"), "unknown language 'xx'"),
     ("unknown engine", "/dub", dict(engine="tortoise"), "unknown engine 'tortoise'"),
     ("unknown profile", "/dub", dict(quality_profile="turbo"), "unknown quality profile 'turbo'"),
-    ("unknown preset", "/dub", dict(voice_preset="robot"), "unknown voice preset 'robot'"),
+    ("unknown preset", "/dub", dict(voice_preset="robot"), "unknown voice 'robot'"),
 ]
 
 
@@ -201,7 +201,7 @@ def test_paths_in_selectors_are_just_unknown_names(client, field, value, message
 
 def test_language_the_loaded_engines_cannot_serve(client):
     dub(client, engine="xtts", quality_profile="xtts_fast")  # XTTS loaded: its config's languages are known
-    with pytest.raises(AppError, match="language ja cannot be served by f5tts or xtts"):
+    with pytest.raises(AppError, match="language ja cannot be served by F5-TTS or XTTS-v2"):
         dub(client, language="ja")
 
 

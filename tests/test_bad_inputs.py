@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from engines import EngineManager, InputError, Settings, SynthesisRequest
-from engines.__main__ import EXIT_BAD_INPUT, main as cli_main
+from engines.__main__ import EXIT_BAD_INPUT, cli_wording, main as cli_main
 from engines.audio import MAX_UPLOAD_BYTES
 from engines.f5tts import F5Engine
 
@@ -103,11 +103,11 @@ CASES: tuple[Case, ...] = (
     Case("language_unknown", language="klingon", refused=("unknown language 'klingon'; known languages: en,",)),
     Case("language_empty", language="", refused=("language is empty; choose one of: en,",)),
     Case("language_not_served_no_fallback", language="ja", allow_fallback=False,
-         refused=("language ja cannot be served by f5tts (f5tts serves pt-BR, en)",)),
+         refused=("language ja cannot be served by F5-TTS (F5-TTS serves pt-BR, en)",)),
     Case("preset_unknown", reference=None, preset="robot_voice",
-         refused=("unknown voice preset 'robot_voice'; available presets: female_generic, male_generic",)),
+         refused=("unknown voice 'robot_voice'; available voices: female_generic, male_generic",)),
     Case("preset_path_like", reference=None, preset="../../etc/passwd",
-         refused=("unknown voice preset '../../etc/passwd'; available presets: female_generic, male_generic",)),
+         refused=("unknown voice '../../etc/passwd'; available voices: female_generic, male_generic",)),
     Case("profile_unknown", profile="f5tts_turbo",
          refused=("unknown quality profile 'f5tts_turbo'; valid profiles: f5tts_fast,",)),
     Case("engine_unknown", engine="bark", refused=("unknown engine 'bark'; valid engines: f5tts, xtts",)),
@@ -265,12 +265,12 @@ def test_refused_through_the_cli(case, corpus, use_env, capsys, tmp_path, manage
     errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
     assert code == EXIT_BAD_INPUT == 2
     assert len(errors) == 1, captured.err
-    # The very message the manager gives, word for word.
+    # The very message the manager gives, worded for a command line (a file, not an upload).
     with pytest.raises(InputError) as caught:
         manager.validate(case.request(corpus))
-    assert errors[0] == f"error: {caught.value}"
+    assert errors[0] == f"error: {cli_wording(str(caught.value))}"
     for expected in case.refused:
-        assert expected in errors[0]
+        assert cli_wording(expected) in errors[0]
     assert captured.out == "" and not out.exists()
 
 
@@ -282,5 +282,5 @@ def test_refused_through_the_cli_process(case_id, corpus, tiny_env, tmp_path):
                           env={**os.environ, **tiny_env}, capture_output=True, text=True, timeout=120)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert proc.returncode == 2, proc.stderr
-    assert len(errors) == 1 and case.refused[0] in errors[0], proc.stderr
+    assert len(errors) == 1 and cli_wording(case.refused[0]) in errors[0], proc.stderr
     assert proc.stdout == "" and not out.exists()
