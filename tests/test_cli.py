@@ -135,47 +135,70 @@ def test_status_load_exits_1_when_no_engine_can_serve(tiny_env, tmp_path):
     assert one_json_object(proc.stdout)["status"] == "unhealthy"
 
 
-def test_unserved_language_is_bad_input_before_any_load(tiny_env, tmp_path):
+@pytest.fixture
+def cli(use_env, capsys, monkeypatch):
+    """``main(argv)`` in this process (fast) for what is refused before any engine loads; a load fails the test."""
+    from engines.base import Engine
+    from engines.__main__ import main
+
+    def no_load(self, worker):
+        raise AssertionError(f"{self.name} was loaded for a request that must be refused first")
+
+    monkeypatch.setattr(Engine, "load", no_load)
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        code = main(argv)
+        captured = capsys.readouterr()
+        errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1, captured.err
+        return code, errors[0], captured.out
+
+    return run
+
+
+def test_unserved_language_is_bad_input_before_any_load(cli, tmp_path):
     # The tiny XTTS declares en, pt, es, fr, de in its config.json; F5 serves pt-BR and en.
-    proc = run_cli(["--log-level", "info", "synth", "--text", "こんにちは", "--language", "ja",
-                    "--out", str(tmp_path / "o.wav")], tiny_env)
-    assert proc.returncode == 2
-    assert "language ja cannot be served" in _error_line(proc)
-    assert "engine loaded" not in proc.stderr and not (tmp_path / "o.wav").exists()
+    code, error, out = cli(["synth", "--text", "こんにちは", "--language", "ja", "--out", str(tmp_path / "o.wav")])
+    assert code == 2 and "language ja cannot be served" in error and out == ""
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_a_profile_of_the_other_engine_is_bad_input_with_a_suggestion(cli, tmp_path):
+    code, error, _ = cli(["synth", "--text", "Hello.", "--language", "en", "--engine", "f5tts", "--profile",
+                          "xtts_fast", "--out", str(tmp_path / "o.wav")])
+    assert code == 2 and "did you mean f5tts_fast?" in error
 
 
 @pytest.mark.parametrize("out", ["@DIR@", "@FILE@/o.wav", "@DIRWAV@", "/proc/voice-studio-out.wav"])
-def test_an_unwritable_out_is_refused_before_synthesis(out, tiny_env, tmp_path):
+def test_an_unwritable_out_is_refused_before_synthesis(cli, out, tmp_path):
     (tmp_path / "a_file").write_text("a file, not a folder")
     (tmp_path / "folder.wav").mkdir()
     out = (out.replace("@DIRWAV@", str(tmp_path / "folder.wav")).replace("@DIR@", str(tmp_path))
            .replace("@FILE@", str(tmp_path / "a_file")))
-    proc = run_cli(["--log-level", "info", "synth", "--text", "Hello.", "--language", "en", "--out", out], tiny_env)
-    assert proc.returncode == 2
-    assert "--out" in _error_line(proc)
-    assert "engine loaded" not in proc.stderr
+    code, error, _ = cli(["synth", "--text", "Hello.", "--language", "en", "--out", out])
+    assert code == 2 and "--out" in error
 
 
 def test_a_log_level_that_does_not_exist_is_a_usage_error(tiny_env):
     proc = run_cli(["--log-level", "LOUD", "status"], tiny_env)
-    assert proc.returncode == 2 and "invalid choice: 'LOUD'" in _error_line(proc)
-    assert proc.stdout == ""
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and "invalid choice: 'LOUD'" in errors[0]
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
 
 
-def test_messages_are_worded_for_the_command_line(tiny_env, reference_wav, tmp_path):
+def test_messages_are_worded_for_the_command_line(cli, reference_wav, tmp_path):
     truncated = tmp_path / "cut.wav"
     truncated.write_bytes(reference_wav.read_bytes()[:60000])
     for reference, expected in ((truncated, "check the file"), (tmp_path / "missing.wav", "check the path")):
-        proc = run_cli(["clone", "--reference", str(reference), "--reference-text", "My voice.", "--text", "Hi.",
-                        "--language", "en", "--out", str(tmp_path / "o.wav")], tiny_env)
-        line = _error_line(proc)
-        assert proc.returncode == 2 and expected in line and "upload" not in line
+        code, error, _ = cli(["clone", "--reference", str(reference), "--reference-text", "My voice.", "--text",
+                              "Hi.", "--language", "en", "--out", str(tmp_path / "o.wav")])
+        assert code == 2 and expected in error and "upload" not in error
 
 
-def test_voice_is_an_alias_of_preset(tiny_env, tmp_path):
-    proc = run_cli(["synth", "--text", "Hello there.", "--language", "en", "--engine", "xtts", "--voice", "robot",
-                    "--out", str(tmp_path / "o.wav")], tiny_env)
-    assert proc.returncode == 2 and "unknown voice 'robot'" in _error_line(proc)
+def test_voice_is_an_alias_of_preset(cli, tmp_path):
+    code, error, _ = cli(["synth", "--text", "Hello there.", "--language", "en", "--engine", "xtts", "--voice",
+                          "robot", "--out", str(tmp_path / "o.wav")])
+    assert code == 2 and "unknown voice 'robot'" in error
 
 
 def test_readme_commands_run_the_project_venv():
