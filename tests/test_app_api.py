@@ -189,7 +189,7 @@ def test_no_server_path_can_be_passed_as_reference(app):
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("voice_preset", "../../etc/passwd", "unknown voice preset '../../etc/passwd'"),
+    ("voice_preset", "../../etc/passwd", "unknown voice '../../etc/passwd'"),
     ("engine", "/tmp/my_model.pth", "unknown engine '/tmp/my_model.pth'"),
     ("quality_profile", "/root/.cache/x.yaml", "unknown quality profile '/root/.cache/x.yaml'"),
 ])
