@@ -1,1 +1,1 @@
-"""Side-by-side GPU benchmark of upstream inference vs ``engines.accel`` (issue 4)."""
+"""Side-by-side GPU benchmark of upstream inference vs ``engines.accel``."""

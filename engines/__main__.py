@@ -1,8 +1,10 @@
 """Command line: ``python -m engines synth|clone|status|...`` (a public contract).
 
 stdout carries exactly one JSON object (the result metadata, or the health); logs and
-anything the libraries print go to stderr. Exit codes: 0 ok, 2 bad input, 1 no engine
-could serve.
+anything the libraries print go to stderr. Exit codes: 0 ok, 2 bad input (one ``error:``
+line on stderr), 1 no engine could serve (``status``: the health is ``unhealthy``).
+Everything that can be checked without a model (the request, the output file) is checked
+before any engine loads. Messages are the engines' own, worded for a command line.
 
 Commands beyond synth/clone/status live in modules of their own, listed in
 ``COMMAND_MODULES``: each has ``add_parsers(sub)`` (registering its sub-parsers, each with
@@ -16,16 +18,29 @@ import contextlib
 import importlib
 import json
 import logging
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
 from .types import ENGINE_NAMES, SynthesisRequest
 
 EXIT_OK, EXIT_NO_ENGINE, EXIT_BAD_INPUT = 0, 1, 2
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Modules that add commands (imported when the parser is built; heavy imports stay inside run).
-COMMAND_MODULES: tuple[str, ...] = ("engines.cli_voices",)
+COMMAND_MODULES: tuple[str, ...] = ("engines.cli_voices", "engines.download_command")
+
+# The engines word their messages for the web page; on the command line the user has a file, not an upload.
+_CLI_WORDING = (
+    (re.compile(r"\bnot found on the server \(upload it again\)"), "not found (check the path)"),
+    (re.compile(r"\bupload it again\b"), "check the file"),
+    (re.compile(r"\bupload a shorter clip\b"), "use a shorter clip"),
+    (re.compile(r"\b(record or upload|upload or record) a clip\b"), "give a clip"),
+    (re.compile(r"\bthe upload limit\b"), "the size limit"),
+    (re.compile(r" on the server\b"), ""),
+)
 
 
 class _ErrorExitParser(argparse.ArgumentParser):
@@ -48,7 +63,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _ErrorExitParser(prog="python -m engines", description="Voice Studio engines")
-    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--log-level", default="WARNING", type=str.upper, choices=LOG_LEVELS,
+                        help="logs on stderr: " + ", ".join(LOG_LEVELS))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ErrorExitParser)
     synth = sub.add_parser("synth", help="speak text in a preset voice (dubbing)")
     _add_common(synth)
@@ -58,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(clone)
     clone.add_argument("--reference", required=True, help="reference clip: wav, mp3, m4a, ogg, flac")
     clone.add_argument("--reference-text", default="", help="its transcript (F5-TTS needs it)")
-    status = sub.add_parser("status", help="print engine health")
+    status = sub.add_parser("status", help="print engine health (exit 1 when no engine can serve)")
     status.add_argument("--load", action="store_true", help="load each engine first")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).add_parsers(sub)
@@ -73,10 +89,45 @@ def _request(args: argparse.Namespace) -> SynthesisRequest:
     return SynthesisRequest(**common, voice_preset=args.preset)
 
 
+def check_output_file(out: Path) -> None:
+    """Refuse an ``--out`` that could not be written, before hours of synthesis are spent on it."""
+    if out.suffix.lower() != ".wav":
+        raise InputError(f"--out must name a .wav file, got {out.name!r}")
+    if out.is_dir():
+        raise InputError(f"--out {str(out)!r} is a folder: name a .wav file in it")
+    folder = out.parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise InputError(f"--out {str(out)!r} cannot be written: {str(existing)!r} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{out.name}.", suffix=".check"):
+            pass
+    except OSError as exc:
+        raise InputError(f"--out {str(out)!r} cannot be written ({exc.strerror or type(exc).__name__}): "
+                         "choose a folder you can write to") from exc
+
+
+def write_output(out: Path, samples, sample_rate: int) -> None:
+    """16-bit WAV, written atomically (a reader never sees half a file)."""
+    import soundfile as sf
+
+    from .storage import atomic_write
+
+    atomic_write(out, lambda handle: sf.write(handle, samples, sample_rate, subtype="PCM_16", format="WAV"))
+
+
+def cli_wording(message: str) -> str:
+    """The engines' message on one line, worded for a command line (a file, not an upload)."""
+    message = " ".join(str(message).split())
+    for pattern, replacement in _CLI_WORDING:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 def run(args: argparse.Namespace, stdout) -> int:
     if getattr(args, "run", None) is not None:
         return args.run(args, stdout)
-    from .audio import write_wav
     from .manager import EngineManager
 
     manager = EngineManager.from_env()
@@ -84,15 +135,17 @@ def run(args: argparse.Namespace, stdout) -> int:
         if args.load:
             for name in manager.engines:
                 manager.load(name)
-        json.dump(manager.health(), stdout)
+        health = manager.health()
+        json.dump(health, stdout)
         stdout.write("\n")
-        return EXIT_OK
+        return EXIT_NO_ENGINE if health["status"] == "unhealthy" else EXIT_OK
     out = Path(args.out)
-    if out.suffix.lower() != ".wav":
-        raise InputError(f"--out must name a .wav file, got {out.name!r}")
-    result = manager.synthesize(_request(args))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_wav(out, result.audio, result.sample_rate)
+    check_output_file(out)
+    result = manager.synthesize(_request(args))  # validation refuses bad input before any engine loads
+    try:
+        write_output(out, result.audio, result.sample_rate)
+    except OSError as exc:
+        raise InputError(f"--out {str(out)!r} could not be written ({exc.strerror or type(exc).__name__})") from exc
     json.dump({**result.metadata, "output": str(out)}, stdout)
     stdout.write("\n")
     return EXIT_OK
@@ -100,7 +153,7 @@ def run(args: argparse.Namespace, stdout) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stdout = sys.stdout
     try:
@@ -108,13 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stdout(sys.stderr):
             return run(args, stdout)
     except InputError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {cli_wording(str(exc))}\n")
         return EXIT_BAD_INPUT
-    except NoEngineAvailableError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return EXIT_NO_ENGINE
-    except EngineUnavailableError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+    except (NoEngineAvailableError, EngineUnavailableError) as exc:
+        sys.stderr.write(f"error: {cli_wording(str(exc))}\n")
         return EXIT_NO_ENGINE
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from .errors import CheckpointError
 from .storage import atomic_write
+from .sources import without_paths
 
 if TYPE_CHECKING:
     import torch
@@ -50,9 +51,10 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint file {path} does not exist: set F5TTS_CKPT to an existing file")
+        raise CheckpointError(f"checkpoint file {path.name!r} does not exist: set F5TTS_CKPT to an existing file")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"checkpoint file {path} is empty (0 bytes)")
+        raise CheckpointError(f"checkpoint file {path.name!r} is empty (0 bytes): "
+                              "set F5TTS_CKPT to a complete checkpoint")
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -61,7 +63,7 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict:
             return load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
             raise CheckpointError(
-                f"checkpoint {path.name} is not a readable safetensors file (truncated or corrupt): {exc}"
+                f"checkpoint {path.name} is not a readable safetensors file (truncated or corrupt): {without_paths(str(exc))}"
             ) from exc
     import torch  # imported here so `import engines` (and the app's start-up) stays light
 

@@ -29,6 +29,7 @@ from .checkpoints import (
 from .errors import CheckpointError, EngineUnavailableError, InputError
 from .profiles import F5Profile
 from .settings import F5Settings, resolve_architecture
+from .sources import without_paths
 from .text import split_text
 from .types import EngineJob, EngineOutput
 
@@ -169,10 +170,11 @@ class F5Engine(Engine):
             raise CheckpointError(f"checkpoint does not fit {arch.name}: {str(exc).splitlines()[0]}") from exc
         del state
         details = {
-            "checkpoint": str(ckpt_path), "checkpoint_layout": layout, "architecture": arch.name,
+            "checkpoint": self.settings.checkpoint.show(ckpt_path), "checkpoint_layout": layout,
+            "architecture": arch.name, "assumed_settings": self.settings.assumed_note,
             "model_shape": {**dict(arch.dit_kwargs), "vocab": vocab_entries},
             "vocab_entries": vocab_entries, "read_s": round(patch_start - read_start, 3),
-            "patch_s": round(patch_s, 3), "patched_copy": str(patched_copy) if patched_copy else None,
+            "patch_s": round(patch_s, 3), "patched_copy": self.settings.checkpoint.show(patched_copy),
         }
         return _Staged(model=model, vocoder_dir=vocoder_dir, details=details)
 
@@ -190,8 +192,9 @@ class F5Engine(Engine):
             vocoder = load_vocoder("vocos", is_local=True, local_path=str(staged.vocoder_dir), device=device)
         except Exception as exc:  # a broken vocoder dir: say which and what to set
             raise EngineUnavailableError(
-                f"Vocos vocoder in {staged.vocoder_dir} could not be loaded ({type(exc).__name__}: {exc}): "
-                "set F5TTS_VOCODER to a directory with config.yaml and pytorch_model.bin") from exc
+                f"Vocos vocoder {self.settings.vocoder.name!r} could not be loaded ({type(exc).__name__}: "
+                f"{without_paths(' '.join(str(exc).split()))}): set F5TTS_VOCODER to a directory with "
+                "config.yaml and pytorch_model.bin") from exc
         accelerator = None
         if self.accel_mode != "off":
             from .accel import F5Accelerator

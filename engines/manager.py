@@ -21,12 +21,14 @@ from typing import Any
 
 from .audio import load_reference_audio
 from .base import Engine, free_gpu_cache
+from .downloads import download_progress
 from .errors import EngineUnavailableError, EngineUnloaded, InputError, NoEngineAvailableError
 from .f5tts import F5Engine
 from .guard import audio_problem
 from .languages import normalize_language
-from .profiles import engine_of_profile, get_profile, map_quality_profile_for_fallback
+from .profiles import engine_of_profile, get_profile, map_quality_profile_for_fallback, suggest_alternative_profile
 from .settings import Settings, resolve_device
+from .sources import without_paths
 from .streaming import open_stream
 from .text import validate_reference_text, validate_text
 from .types import ENGINE_NAMES, EngineJob, EngineOutput, ProgressCallback, SynthesisRequest, SynthesisResult, \
@@ -132,7 +134,7 @@ class EngineManager:
                 self._load_errors[name] = str(exc)
             except Exception as exc:  # OOM, a broken install: the engine is unavailable, the app goes on
                 logger.exception("engine load crashed", extra={"engine": name})
-                self._load_errors[name] = f"load failed ({type(exc).__name__}: {exc})"
+                self._load_errors[name] = f"load failed ({type(exc).__name__}: {without_paths(str(exc))})"
                 self.worker.call(engine.unload, label=f"unload {name}")
             finally:
                 self._loading.discard(name)
@@ -171,8 +173,12 @@ class EngineManager:
         text = validate_text(request.text, self.settings.max_text_chars)
         language = normalize_language(request.language)
         self.engine(request.engine)
-        if request.quality_profile is not None:
-            engine_of_profile(request.quality_profile)
+        profile = request.quality_profile
+        if profile is not None and engine_of_profile(profile) != request.engine:
+            # The fallback maps a profile to the other engine's counterpart; a request never asks for that.
+            owner = self.engines[request.engine].display_name
+            raise InputError(f"quality profile {profile!r} is not one of {owner}'s profiles: "
+                             f"did you mean {suggest_alternative_profile(profile, request.engine)}?")
         if request.speed is not None and not (MIN_SPEED <= float(request.speed) <= MAX_SPEED):
             raise InputError(f"speed {request.speed} is out of range; use {MIN_SPEED} to {MAX_SPEED}")
         if request.seed is not None and not (0 <= int(request.seed) < 2**32):
@@ -275,7 +281,8 @@ class EngineManager:
             return None
         load_start = time.perf_counter()
         was_loaded = engine.is_loaded
-        reason = self.ensure_loaded(name)
+        with download_progress(name).reporting(progress, engine.display_name):  # first use: weights may download
+            reason = self.ensure_loaded(name)
         if reason is not None:
             attempts[name] = reason
             return None
@@ -370,7 +377,7 @@ class EngineManager:
         elif isinstance(exc, DevicePoisonedError):
             reason = str(exc)
         else:
-            reason = f"{engine.display_name} failed during synthesis ({type(exc).__name__}: {exc})"
+            reason = f"{engine.display_name} failed during synthesis ({type(exc).__name__}: {without_paths(str(exc))})"
         logger.warning("synthesis failed", exc_info=exc, extra={"engine": engine.name, "reason": reason})
         return reason
 
@@ -422,6 +429,9 @@ class EngineManager:
     def engine_health(self, name: str):
         engine = self.engine(name)
         health = engine.health(self._load_errors.get(name))
+        download = download_progress(name).snapshot()
+        if download is not None:
+            health.details["download"] = download
         poisoned = self._worker.poisoned if self._worker is not None else None
         if poisoned is not None:
             return replace(health, status="unavailable", error=poisoned)

@@ -13,11 +13,13 @@ Variables (a public contract; extend, never rename):
   VOICE_STUDIO_CACHE_DIR   where derived files go (default ~/.cache/voice-studio)
   VOICE_STUDIO_PRESETS_DIR optional <preset>.wav + <preset>.txt references for F5-TTS presets
   VOICE_STUDIO_MAX_TEXT_CHARS  text length limit (default 5000)
+  VOICE_STUDIO_HEALTH_PATHS    1: health shows local model paths in full (default: file names only)
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -27,9 +29,11 @@ from importlib.resources import files
 from pathlib import Path
 
 from .errors import InputError
-from .languages import normalize_language
-from .sources import DirSource, FileSource
+from .languages import from_xtts_code, normalize_language
+from .sources import DirSource, FileSource, linked
 from .text import DEFAULT_MAX_TEXT_CHARS
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,13 +92,13 @@ def resolve_architecture(spec: str) -> Architecture:
         return Architecture(spec, _packaged_arch(spec))
     path = Path(spec).expanduser()
     if not path.is_file():
-        raise InputError(f"F5TTS_ARCH={spec!r} is neither {' nor '.join(NAMED_ARCHS)} nor an existing JSON file")
+        raise InputError(f"F5TTS_ARCH={path.name!r} is neither {' nor '.join(NAMED_ARCHS)} nor an existing JSON file")
     try:
         kwargs = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"F5TTS_ARCH file {path} is not valid JSON: {exc}") from exc
+        raise InputError(f"F5TTS_ARCH file {path.name!r} is not valid JSON: {exc}") from exc
     if not isinstance(kwargs, dict):
-        raise InputError(f"F5TTS_ARCH file {path} must hold a JSON object of DiT keyword arguments")
+        raise InputError(f"F5TTS_ARCH file {path.name!r} must hold a JSON object of DiT keyword arguments")
     return Architecture(path.stem, kwargs)
 
 
@@ -111,15 +115,40 @@ class F5Settings:
     vocoder: DirSource
     known: KnownF5Checkpoint | None
     patched_copy: bool = False
+    # (variable, value) for each setting taken from the default model because a custom
+    # F5TTS_CKPT left it unset: the weights cannot tell their architecture, vocab or languages.
+    assumed: tuple[tuple[str, str], ...] = ()
+    assumed_from: str | None = None
 
     @property
     def license(self) -> str | None:
         return self.known.license if self.known else None
 
+    @property
+    def sources(self) -> tuple[FileSource | DirSource, ...]:
+        return self.checkpoint, self.vocab, self.vocoder
+
+    @property
+    def assumed_note(self) -> str | None:
+        """What a custom checkpoint was assumed to be, and how to say otherwise; None when nothing was."""
+        if not self.assumed:
+            return None
+        values = ", ".join(f"{name}={value}" for name, value in self.assumed)
+        return (f"F5TTS_CKPT is not a known checkpoint, so these settings of {self.assumed_from} were assumed: "
+                f"{values}. A checkpoint trained otherwise loads but speaks gibberish: set "
+                f"{', '.join(name for name, _ in self.assumed)} to what it was trained with")
+
 
 @dataclass(frozen=True)
 class XttsSettings:
     model_dir: DirSource
+    # The languages the model's config.json declares, read when it is on this machine (no
+    # network); None: unknown until the model loads.
+    declared_languages: tuple[str, ...] | None = None
+
+    @property
+    def sources(self) -> tuple[DirSource, ...]:
+        return (self.model_dir,)
 
 
 @dataclass(frozen=True)
@@ -135,17 +164,27 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
+        show_paths = _flag(env, "VOICE_STUDIO_HEALTH_PATHS")
+        xtts_dir = DirSource.from_spec(
+            env.get("XTTS_MODEL") or DEFAULT_XTTS, "XTTS-v2 model", "XTTS_MODEL",
+            required=("config.json", "model.pth", "vocab.json"), optional=("speakers_xtts.pth",), engine="xtts",
+            show_path=show_paths)
         return cls(
-            f5=_f5_settings(env),
-            xtts=XttsSettings(DirSource.from_spec(
-                env.get("XTTS_MODEL") or DEFAULT_XTTS, "XTTS-v2 model", "XTTS_MODEL",
-                required=("config.json", "model.pth", "vocab.json"), optional=("speakers_xtts.pth",))),
+            f5=_f5_settings(env, show_paths),
+            xtts=XttsSettings(xtts_dir, declared_languages=_declared_xtts_languages(xtts_dir)),
             device=_device_preference(env.get("VOICE_STUDIO_DEVICE", "auto")),
             cache_dir=Path(env.get("VOICE_STUDIO_CACHE_DIR") or Path.home() / ".cache" / "voice-studio").expanduser(),
             presets_dir=Path(env["VOICE_STUDIO_PRESETS_DIR"]).expanduser() if env.get("VOICE_STUDIO_PRESETS_DIR") else None,
             max_text_chars=positive_int_env(env, "VOICE_STUDIO_MAX_TEXT_CHARS", DEFAULT_MAX_TEXT_CHARS),
             accel=_accel(env.get("VOICE_STUDIO_ACCEL", "auto")),
         )
+
+    def weight_sources(self, engine: str) -> tuple[FileSource | DirSource, ...]:
+        """Every weight file or folder ``engine`` loads from."""
+        sources = {"f5tts": self.f5.sources, "xtts": self.xtts.sources}
+        if engine not in sources:
+            raise InputError(f"unknown engine {engine!r}; valid engines: " + ", ".join(sources))
+        return sources[engine]
 
 
 # auto = graphs: the accelerated paths, each bucketed shape captured as a CUDA graph in the
@@ -187,6 +226,33 @@ def positive_int_env(env: Mapping[str, str], name: str, default: int) -> int:
     return number_setting(env, name, default, low=1)
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return (env.get(name) or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+# A config.json larger than this is not an XTTS config; the load will say what it is.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _declared_xtts_languages(model_dir: DirSource) -> tuple[str, ...] | None:
+    """The languages in the model's config.json when it is on this machine, so a language the
+    model does not speak is refused before anything loads."""
+    path = model_dir.file("config.json").cached_path()
+    if path is None:
+        return None
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            return None
+        codes = json.loads(path.read_text(encoding="utf-8")).get("languages")
+    except (OSError, ValueError, AttributeError) as exc:  # unreadable now: the load reports it properly
+        logger.info("XTTS config.json not readable before load", extra={"error": f"{type(exc).__name__}"})
+        return None
+    if not isinstance(codes, list):
+        return None
+    served = tuple(code for code in (from_xtts_code(c) for c in codes if isinstance(c, str)) if code is not None)
+    return served or None
+
+
 def _device_preference(value: str) -> str:
     value = (value or "auto").strip().lower()
     if value not in ("auto", "cuda", "cpu"):
@@ -194,35 +260,52 @@ def _device_preference(value: str) -> str:
     return value
 
 
-def _f5_settings(env: Mapping[str, str]) -> F5Settings:
+def _f5_settings(env: Mapping[str, str], show_paths: bool = False) -> F5Settings:
     model_key = env.get("F5TTS_MODEL") or DEFAULT_F5_MODEL
     if model_key not in KNOWN_F5_CHECKPOINTS:
         raise InputError(f"F5TTS_MODEL={model_key!r} is unknown; known: " + ", ".join(KNOWN_F5_CHECKPOINTS))
-    known: KnownF5Checkpoint | None = KNOWN_F5_CHECKPOINTS[model_key]
-    ckpt_spec = env.get("F5TTS_CKPT") or known.spec
-    if ckpt_spec != known.spec:
-        # A checkpoint given by hand binds to a registry entry only when it is that entry's file.
-        known = next((c for c in KNOWN_F5_CHECKPOINTS.values() if c.spec == ckpt_spec), None)
+    default = KNOWN_F5_CHECKPOINTS[model_key]
+    ckpt_spec = env.get("F5TTS_CKPT") or default.spec
+    # A checkpoint given by hand binds to a registry entry only when it is that entry's file.
+    known = default if ckpt_spec == default.spec else next(
+        (c for c in KNOWN_F5_CHECKPOINTS.values() if c.spec == ckpt_spec), None)
+    bound = known or default  # what a custom checkpoint inherits, and says so (``assumed``)
+    assumed: list[tuple[str, str]] = []
+    source_args = dict(engine="f5tts", show_path=show_paths)
     if env.get("F5TTS_VOCAB"):
-        vocab = FileSource.from_spec(env["F5TTS_VOCAB"], "F5-TTS vocab", "F5TTS_VOCAB")
-    elif known is not None and known.vocab_filename:
-        vocab = FileSource("F5-TTS vocab", "F5TTS_VOCAB", repo_id=known.repo_id, filename=known.vocab_filename)
+        vocab = FileSource.from_spec(env["F5TTS_VOCAB"], "F5-TTS vocab", "F5TTS_VOCAB", **source_args)
+    elif bound.vocab_filename:
+        vocab = FileSource("F5-TTS vocab", "F5TTS_VOCAB", repo_id=bound.repo_id, filename=bound.vocab_filename,
+                           **source_args)
+        assumed.append(("F5TTS_VOCAB", vocab.name))
     else:
-        vocab = FileSource("F5-TTS vocab", "F5TTS_VOCAB", local_path=packaged_vocab())
-    arch_spec = env.get("F5TTS_ARCH") or (known.arch if known else KNOWN_F5_CHECKPOINTS[model_key].arch)
+        vocab = FileSource("F5-TTS vocab", "F5TTS_VOCAB", local_path=packaged_vocab(), **source_args)
+        assumed.append(("F5TTS_VOCAB", "f5-tts's packaged vocab.txt"))
+    arch_spec = env.get("F5TTS_ARCH") or bound.arch
+    if not env.get("F5TTS_ARCH"):
+        assumed.append(("F5TTS_ARCH", arch_spec))
     if env.get("F5TTS_LANGUAGES"):
         languages = tuple(normalize_language(x) for x in env["F5TTS_LANGUAGES"].split(",") if x.strip())
     else:
-        languages = known.languages if known else KNOWN_F5_CHECKPOINTS[model_key].languages
+        languages = bound.languages
+        assumed.append(("F5TTS_LANGUAGES", ",".join(languages)))
+    checkpoint, vocab, vocoder = linked(
+        FileSource.from_spec(ckpt_spec, "F5-TTS checkpoint", "F5TTS_CKPT", **source_args),
+        vocab,
+        DirSource.from_spec(env.get("F5TTS_VOCODER") or DEFAULT_VOCODER, "Vocos vocoder", "F5TTS_VOCODER",
+                            required=("config.yaml", "pytorch_model.bin"), **source_args),
+    )
+    custom = known is None
     return F5Settings(
-        checkpoint=FileSource.from_spec(ckpt_spec, "F5-TTS checkpoint", "F5TTS_CKPT"),
+        checkpoint=checkpoint,
         vocab=vocab,
         arch_spec=arch_spec,
         languages=languages,
-        vocoder=DirSource.from_spec(env.get("F5TTS_VOCODER") or DEFAULT_VOCODER, "Vocos vocoder", "F5TTS_VOCODER",
-                                    required=("config.yaml", "pytorch_model.bin")),
+        vocoder=vocoder,
         known=known,
-        patched_copy=env.get("F5TTS_PATCHED_COPY", "").strip().lower() in ("1", "true", "yes", "on"),
+        patched_copy=_flag(env, "F5TTS_PATCHED_COPY"),
+        assumed=tuple(sorted(assumed)) if custom else (),
+        assumed_from=default.key if custom else None,
     )
 
 

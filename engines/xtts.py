@@ -25,8 +25,10 @@ from .errors import CheckpointError, EngineUnavailableError
 from .languages import XTTS_CODES, from_xtts_code
 from .profiles import XttsProfile
 from .settings import XTTS_LICENSE, XttsSettings
+from .sources import without_paths
 from .text import split_text
 from .types import EngineJob, EngineOutput
+from .xtts_text import prepare_text
 
 if TYPE_CHECKING:
     from .worker import DeviceWorker
@@ -58,7 +60,8 @@ class XttsEngine(Engine):
         self.settings = settings
         self.accel_mode = accel  # auto and graphs are the same for XTTS: its decode step is graphed, never compiled
         self._loaded: _Loaded | None = None
-        self._languages: tuple[str, ...] = tuple(XTTS_CODES)  # the published 17 until the config says
+        # The config's languages when it is on disk, else the published 17, until the model loads.
+        self._languages: tuple[str, ...] = settings.declared_languages or tuple(XTTS_CODES)
         self._latents = LRUCache(32)
 
     @property
@@ -115,13 +118,13 @@ class XttsEngine(Engine):
             what = (f"holds a .pth file with objects that are not plain tensors and was refused (only weights are "
                     f"loaded, never arbitrary pickles): {_unsupported_global(exc)}" if "GLOBAL" in str(exc)
                     else "holds a .pth file that is not a readable PyTorch file (truncated or corrupt)")
-            raise CheckpointError(f"XTTS-v2 model in {model_dir} {what}: set XTTS_MODEL to a directory with "
-                                  "trusted config.json, model.pth, vocab.json") from exc
+            raise CheckpointError(f"XTTS-v2 model {self.settings.model_dir.name!r} {what}: set XTTS_MODEL to a "
+                                  "directory with trusted config.json, model.pth, vocab.json") from exc
         except Exception as exc:  # any failure inside coqui's loader means: this model dir is unusable
             raise EngineUnavailableError(
-                f"XTTS-v2 model in {model_dir} could not be loaded ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}): set XTTS_MODEL to a directory with "
-                "config.json, model.pth, vocab.json") from exc
+                f"XTTS-v2 model {self.settings.model_dir.name!r} could not be loaded ({type(exc).__name__}: "
+                f"{without_paths(str(exc).splitlines()[0]) if str(exc) else ''}): set XTTS_MODEL to a directory "
+                "with config.json, model.pth, vocab.json") from exc
         return model, config, model_dir
 
     def _activate(self, staged) -> None:
@@ -135,8 +138,8 @@ class XttsEngine(Engine):
         served = [from_xtts_code(code) for code in config.languages]
         self._languages = tuple(code for code in served if code is not None)
         key = model_fingerprint(model_dir)
-        self.load_details = {"model_dir": str(model_dir), "speakers": len(getattr(model.speaker_manager, "speakers",
-                                                                                   None) or []),
+        self.load_details = {"model_dir": self.settings.model_dir.show(model_dir),
+                             "speakers": len(getattr(model.speaker_manager, "speakers", None) or []),
                              "accelerated": accelerator is not None, "model_key": key}
         self._loaded = _Loaded(model=model, accelerator=accelerator, model_key=key)
 
@@ -212,7 +215,8 @@ class XttsEngine(Engine):
     def _chunks(self, loaded: _Loaded, job: EngineJob) -> list[str]:
         code = XTTS_CODES[job.language]
         limit = loaded.model.tokenizer.char_limits.get(code.split("-")[0], 250)
-        return split_text(job.text, limit)
+        # Numbers coqui's expansion cannot read are spelled out before splitting (engines/xtts_text.py).
+        return split_text(prepare_text(loaded.model.tokenizer, job.text, code), limit)
 
     def _sampling(self, job: EngineJob, loaded: _Loaded) -> dict:
         p: XttsProfile = job.profile

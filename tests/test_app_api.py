@@ -223,7 +223,8 @@ def fallback_app(tiny_env, tmp_path_factory):
 
 def test_corrupt_f5_checkpoint_falls_back_and_says_so(fallback_app):
     client = fallback_app.client()
-    audio, badges, metadata = dub(client, engine="f5tts", quality_profile="f5tts_ultra_natural")
+    # Seeded: tiny XTTS's random weights stop early for a few seeds, and the sanity guard then refuses it too.
+    audio, badges, metadata = dub(client, engine="f5tts", quality_profile="f5tts_ultra_natural", seed=1)
     assert metadata["tts_engine_requested"] == "f5tts" and metadata["tts_engine_used"] == "xtts"
     assert metadata["engine_fallback"] is True
     assert "not a readable safetensors file" in metadata["fallback_reason"]

@@ -1,4 +1,4 @@
-"""The bad-input corpus (issue 5): one table, each case with its exact outcome.
+"""The bad-input corpus: one table, each case with its exact outcome.
 
 Every row runs through the manager (the API the UI and the Gradio API call) and every
 refused row also through the command line, where it must exit 2 with exactly one
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from engines import EngineManager, InputError, Settings, SynthesisRequest
-from engines.__main__ import EXIT_BAD_INPUT, main as cli_main
+from engines.__main__ import EXIT_BAD_INPUT, cli_wording, main as cli_main
 from engines.audio import MAX_UPLOAD_BYTES
 from engines.f5tts import F5Engine
 
@@ -76,7 +76,7 @@ class Case:
 
 LIMIT_MB = MAX_UPLOAD_BYTES // 2**20
 
-# The corpus. Each case asserts its exact outcome; the counts are reported in the issue.
+# The corpus. Each case asserts its exact outcome.
 CASES: tuple[Case, ...] = (
     # --- text -----------------------------------------------------------------------
     Case("text_empty", text="", refused=("text is empty: type something to speak",)),
@@ -265,12 +265,12 @@ def test_refused_through_the_cli(case, corpus, use_env, capsys, tmp_path, manage
     errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
     assert code == EXIT_BAD_INPUT == 2
     assert len(errors) == 1, captured.err
-    # The very message the manager gives, word for word.
+    # The very message the manager gives, worded for a command line (a file, not an upload).
     with pytest.raises(InputError) as caught:
         manager.validate(case.request(corpus))
-    assert errors[0] == f"error: {caught.value}"
+    assert errors[0] == f"error: {cli_wording(str(caught.value))}"
     for expected in case.refused:
-        assert expected in errors[0]
+        assert cli_wording(expected) in errors[0]
     assert captured.out == "" and not out.exists()
 
 
@@ -282,5 +282,5 @@ def test_refused_through_the_cli_process(case_id, corpus, tiny_env, tmp_path):
                           env={**os.environ, **tiny_env}, capture_output=True, text=True, timeout=120)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert proc.returncode == 2, proc.stderr
-    assert len(errors) == 1 and case.refused[0] in errors[0], proc.stderr
+    assert len(errors) == 1 and cli_wording(case.refused[0]) in errors[0], proc.stderr
     assert proc.stdout == "" and not out.exists()

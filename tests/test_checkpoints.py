@@ -18,6 +18,7 @@ from engines.checkpoints import (
 )
 from engines.errors import CheckpointError, WeightsMissingError
 from engines.f5tts import F5Engine, build_cfm
+from engines.worker import shared_worker
 from engines.settings import Settings
 from engines.sources import FileSource
 from tests.tiny_models import TINY_DIT, write_f5_variant, write_vocab
@@ -39,6 +40,9 @@ def _settings(env: dict, **overrides) -> Settings:
     return Settings.from_env({**env, **overrides})
 
 
+CPU_WORKER = shared_worker("cpu")  # engines load through the device's worker thread
+
+
 def _f5(env: dict, **overrides) -> F5Engine:
     settings = _settings(env, **overrides)
     return F5Engine(settings.f5, "cpu", cache_dir=settings.cache_dir)
@@ -50,7 +54,7 @@ def test_every_layout_loads_into_the_real_model_with_identical_weights(layout, e
     suffix = ".pt" if layout.startswith("pt_") else ".safetensors"
     path = write_f5_variant(ema_state, tmp_path / f"ckpt{suffix}", layout)
     engine = _f5(tiny_env, F5TTS_CKPT=str(path))
-    engine.load()
+    engine.load(CPU_WORKER)
     loaded = engine.model.state_dict()
     assert set(loaded) == set(expected_weights)
     for key, value in expected_weights.items():
@@ -91,7 +95,7 @@ def test_vocab_mismatch_names_both_sizes_and_the_variable(tiny_env, tmp_path):
     vocab = write_vocab(tmp_path / "vocab.txt", [" "] + list("abcdefghij"))
     engine = _f5(tiny_env, F5TTS_VOCAB=str(vocab))
     with pytest.raises(CheckpointError) as caught:
-        engine.load()
+        engine.load(CPU_WORKER)
     message = str(caught.value)
     assert "vocab has 11 entries, checkpoint expects 34" in message
     assert "F5TTS_VOCAB" in message and "Missing key" not in message
@@ -101,11 +105,11 @@ def test_architecture_mismatch_is_a_named_error_not_a_key_dump(tiny_env, tmp_pat
     wider = tmp_path / "wider.json"
     wider.write_text(__import__("json").dumps({**TINY_DIT, "dim": 96}))
     with pytest.raises(CheckpointError, match=r"has shape .* expects .*F5TTS_ARCH"):
-        _f5(tiny_env, F5TTS_ARCH=str(wider)).load()
+        _f5(tiny_env, F5TTS_ARCH=str(wider)).load(CPU_WORKER)
     deeper = tmp_path / "deeper.json"
     deeper.write_text(__import__("json").dumps({**TINY_DIT, "depth": 3}))
     with pytest.raises(CheckpointError, match=r"lacks \d+ tensors .* F5TTS_ARCH"):
-        _f5(tiny_env, F5TTS_ARCH=str(deeper)).load()
+        _f5(tiny_env, F5TTS_ARCH=str(deeper)).load(CPU_WORKER)
 
 
 def test_check_against_model_flags_foreign_checkpoints(tiny):
@@ -133,29 +137,30 @@ def test_corrupt_files_give_specific_errors(corruption, match, tiny, tiny_env, t
         path.write_bytes(b"")
     engine = _f5(tiny_env, F5TTS_CKPT=str(path))
     with pytest.raises((CheckpointError, WeightsMissingError), match=match if corruption != "missing" else "F5TTS_CKPT"):
-        engine.load()
+        engine.load(CPU_WORKER)
 
 
 def test_offline_missing_download_names_the_variable(tiny_env):
     engine = _f5(tiny_env, F5TTS_CKPT="hf://nobody/not-a-model/model.safetensors")
     with pytest.raises(WeightsMissingError) as caught:
-        engine.load()
+        engine.load(CPU_WORKER)
     assert "could not be downloaded" in str(caught.value)
     assert "set F5TTS_CKPT" in str(caught.value)
 
 
 def test_patched_copy_is_written_once_atomically_and_reused(ema_state, tiny_env, tmp_path):
     source = write_f5_variant(ema_state, tmp_path / "src.safetensors", "ema")
-    env = dict(F5TTS_CKPT=str(source), F5TTS_PATCHED_COPY="1", VOICE_STUDIO_CACHE_DIR=str(tmp_path / "cache"))
+    env = dict(F5TTS_CKPT=str(source), F5TTS_PATCHED_COPY="1", VOICE_STUDIO_CACHE_DIR=str(tmp_path / "cache"),
+               VOICE_STUDIO_HEALTH_PATHS="1")  # the operator asked for full paths in health
     engine = _f5(tiny_env, **env)
-    engine.load()
+    engine.load(CPU_WORKER)
     copy = Path(engine.load_details["patched_copy"])
     assert copy == patched_copy_path(source, tmp_path / "cache" / "patched") and copy.is_file()
     assert set(load_file(str(copy))) == {k.removeprefix("ema_model.") for k in ema_state if k.startswith("ema_model.")}
     assert not list(copy.parent.glob("*.tmp")), "no temp file left behind"
     mtime = copy.stat().st_mtime_ns
     again = _f5(tiny_env, **env)
-    again.load()
+    again.load(CPU_WORKER)
     assert copy.stat().st_mtime_ns == mtime, "reused while the source is unchanged"
 
 
@@ -164,7 +169,7 @@ def test_patched_copy_falls_back_to_memory_when_it_cannot_write(ema_state, tiny_
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("a file where the cache folder should be")
     engine = _f5(tiny_env, F5TTS_CKPT=str(source), F5TTS_PATCHED_COPY="1", VOICE_STUDIO_CACHE_DIR=str(blocker))
-    engine.load()
+    engine.load(CPU_WORKER)
     assert engine.is_loaded and engine.load_details["patched_copy"] is None
 
 

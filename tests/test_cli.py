@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +35,7 @@ def one_json_object(stdout: str) -> dict:
 def test_status_offline_without_weights_reports_what_to_set(tmp_path):
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "VOICE_STUDIO_CACHE_DIR": str(tmp_path)}
     proc = run_cli(["status"], env)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # unhealthy: no engine can serve
     health = one_json_object(proc.stdout)
     assert health["status"] == "unhealthy"
     f5, xtts = health["engines"]["f5tts"], health["engines"]["xtts"]
@@ -112,3 +115,125 @@ def test_no_engine_exits_1(tmp_path):
     error = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and "no engine could serve" in error[0]
     assert "f5tts:" in error[0] and "xtts:" in error[0] and "set XTTS_MODEL" in error[0]
+
+
+# --- checks made before any engine loads ------------------------------------------------
+
+def _error_line(proc: subprocess.CompletedProcess) -> str:
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return errors[0]
+
+
+def test_status_load_exits_1_when_no_engine_can_serve(tiny_env, tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    env = {**tiny_env, "F5TTS_CKPT": str(bad), "XTTS_MODEL": str(tmp_path / "no_xtts")}
+    proc = run_cli(["status", "--load"], env)
+    assert proc.returncode == 1, proc.stderr
+    assert one_json_object(proc.stdout)["status"] == "unhealthy"
+
+
+@pytest.fixture
+def cli(use_env, capsys, monkeypatch):
+    """``main(argv)`` in this process (fast) for what is refused before any engine loads; a load fails the test."""
+    from engines.base import Engine
+    from engines.__main__ import main
+
+    def no_load(self, worker):
+        raise AssertionError(f"{self.name} was loaded for a request that must be refused first")
+
+    monkeypatch.setattr(Engine, "load", no_load)
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        code = main(argv)
+        captured = capsys.readouterr()
+        errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1, captured.err
+        return code, errors[0], captured.out
+
+    return run
+
+
+def test_unserved_language_is_bad_input_before_any_load(cli, tmp_path):
+    # The tiny XTTS declares en, pt, es, fr, de in its config.json; F5 serves pt-BR and en.
+    code, error, out = cli(["synth", "--text", "こんにちは", "--language", "ja", "--out", str(tmp_path / "o.wav")])
+    assert code == 2 and "language ja cannot be served" in error and out == ""
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_a_profile_of_the_other_engine_is_bad_input_with_a_suggestion(cli, tmp_path):
+    code, error, _ = cli(["synth", "--text", "Hello.", "--language", "en", "--engine", "f5tts", "--profile",
+                          "xtts_fast", "--out", str(tmp_path / "o.wav")])
+    assert code == 2 and "did you mean f5tts_fast?" in error
+
+
+@pytest.mark.parametrize("out", ["@DIR@", "@FILE@/o.wav", "@DIRWAV@", "/proc/voice-studio-out.wav"])
+def test_an_unwritable_out_is_refused_before_synthesis(cli, out, tmp_path):
+    (tmp_path / "a_file").write_text("a file, not a folder")
+    (tmp_path / "folder.wav").mkdir()
+    out = (out.replace("@DIRWAV@", str(tmp_path / "folder.wav")).replace("@DIR@", str(tmp_path))
+           .replace("@FILE@", str(tmp_path / "a_file")))
+    code, error, _ = cli(["synth", "--text", "Hello.", "--language", "en", "--out", out])
+    assert code == 2 and "--out" in error
+
+
+def test_a_log_level_that_does_not_exist_is_a_usage_error(tiny_env):
+    proc = run_cli(["--log-level", "LOUD", "status"], tiny_env)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and "invalid choice: 'LOUD'" in errors[0]
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+
+
+def test_messages_are_worded_for_the_command_line(cli, reference_wav, tmp_path):
+    truncated = tmp_path / "cut.wav"
+    truncated.write_bytes(reference_wav.read_bytes()[:60000])
+    for reference, expected in ((truncated, "check the file"), (tmp_path / "missing.wav", "check the path")):
+        code, error, _ = cli(["clone", "--reference", str(reference), "--reference-text", "My voice.", "--text",
+                              "Hi.", "--language", "en", "--out", str(tmp_path / "o.wav")])
+        assert code == 2 and expected in error and "upload" not in error
+
+
+def test_voice_is_an_alias_of_preset(cli, tmp_path):
+    code, error, _ = cli(["synth", "--text", "Hello there.", "--language", "en", "--engine", "xtts", "--voice",
+                          "robot", "--out", str(tmp_path / "o.wav")])
+    assert code == 2 and "unknown voice 'robot'" in error
+
+
+def test_readme_commands_run_the_project_venv():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = [line.strip() for line in readme.splitlines() if re.match(r"\s*(\S*python3?|\./)\S*\s", line)]
+    bare = [c for c in commands if re.match(r"python3? ", c)]
+    assert commands and not bare, f"use .venv/bin/python in the README's commands: {bare}"
+
+
+# --- without network: the Hub is asked once, briefly, and every variable is named ----------
+
+@pytest.mark.parametrize("hub", ["closed_port", "never_answers"])
+def test_no_network_is_reported_within_seconds_with_every_variable(hub, tmp_path):
+    from tests.fake_hub import SilentServer, closed_port_url
+
+    env = {"HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf"), "VOICE_STUDIO_CACHE_DIR": str(tmp_path)}
+    with contextlib.ExitStack() as stack:
+        env["HF_ENDPOINT"] = closed_port_url() if hub == "closed_port" else stack.enter_context(SilentServer()).url
+        start = time.monotonic()
+        status = run_cli(["status"], env, timeout=60)
+        status_s = time.monotonic() - start
+        start = time.monotonic()
+        synth = run_cli(["synth", "--text", "Olá.", "--language", "pt-BR", "--out", str(tmp_path / "o.wav")], env,
+                        timeout=60)
+        synth_s = time.monotonic() - start
+    health = one_json_object(status.stdout)
+    assert status.returncode == 1 and health["status"] == "unhealthy"
+    assert "set F5TTS_CKPT" in health["engines"]["f5tts"]["error"]
+    assert "set F5TTS_VOCODER" in health["engines"]["f5tts"]["error"]
+    assert "set XTTS_MODEL" in health["engines"]["xtts"]["error"]
+    line = _error_line(synth)
+    assert synth.returncode == 1
+    for variable in ("F5TTS_CKPT", "F5TTS_VOCODER", "XTTS_MODEL"):
+        assert variable in line
+    # One short probe per process, no retries: the rest of the time is the process's own imports.
+    for proc in (status, synth):
+        assert proc.stderr.count("Hugging Face Hub unreachable") == 1, proc.stderr
+    assert status_s < 15 and synth_s < 45, (status_s, synth_s)

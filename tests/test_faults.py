@@ -1,4 +1,4 @@
-"""Faults (issue 5), each injected, each ending in the fallback with its reason or in a clear
+"""Faults, each injected, each ending in the fallback with its reason or in a clear
 error, and each followed by the next request being served.
 
 Scenarios: the engine load raises; CUDA out of memory during synthesis; a corrupt

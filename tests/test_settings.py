@@ -70,3 +70,40 @@ def test_device_auto_picks_cpu_without_cuda():
 
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_a_custom_checkpoint_says_what_it_assumed_and_how_to_set_it(tmp_path):
+    f5 = Settings.from_env({"F5TTS_CKPT": str(tmp_path / "mine.safetensors")}).f5
+    assert f5.known is None and f5.assumed_from == "firstpixel/F5-TTS-pt-br"
+    assert dict(f5.assumed) == {"F5TTS_ARCH": "F5TTS_Base", "F5TTS_VOCAB": "f5-tts's packaged vocab.txt",
+                                "F5TTS_LANGUAGES": "pt-BR"}
+    note = f5.assumed_note
+    assert "F5TTS_ARCH=F5TTS_Base" in note and "set F5TTS_ARCH, F5TTS_LANGUAGES, F5TTS_VOCAB" in note
+
+    partly = Settings.from_env({"F5TTS_CKPT": "hf://me/mine/model.safetensors", "F5TTS_MODEL": "SWivid/F5-TTS",
+                                "F5TTS_ARCH": "F5TTS_v1_Base"}).f5
+    assert dict(partly.assumed) == {"F5TTS_VOCAB": "hf://SWivid/F5-TTS/F5TTS_v1_Base/vocab.txt",
+                                    "F5TTS_LANGUAGES": "en,zh-CN"}
+
+
+def test_known_or_fully_described_checkpoints_assume_nothing(tmp_path):
+    for env in ({}, {"F5TTS_MODEL": "SWivid/F5-TTS"},
+                {"F5TTS_CKPT": str(tmp_path / "m.pt"), "F5TTS_ARCH": "F5TTS_v1_Base", "F5TTS_VOCAB": str(tmp_path / "v"),
+                 "F5TTS_LANGUAGES": "en"}):
+        f5 = Settings.from_env(env).f5
+        assert f5.assumed == () and f5.assumed_note is None
+
+
+def test_the_load_log_and_health_say_what_a_custom_checkpoint_assumed(tiny_env, caplog):
+    import logging
+
+    from engines import EngineManager
+
+    env = {k: v for k, v in tiny_env.items() if k != "F5TTS_LANGUAGES"}  # the tiny checkpoint, languages unset
+    manager = EngineManager(Settings.from_env(env))
+    with caplog.at_level(logging.INFO, logger="engines.base"):
+        assert manager.ensure_loaded("f5tts") is None
+    note = manager.health()["engines"]["f5tts"]["details"]["assumed_settings"]
+    assert "F5TTS_LANGUAGES=pt-BR" in note and "set F5TTS_LANGUAGES" in note
+    loaded = [r for r in caplog.records if r.getMessage() == "engine loaded"]
+    assert loaded and loaded[0].assumed_settings == note

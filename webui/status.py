@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from engines import EngineManager, VoiceStudioError
+from engines.downloads import describe_snapshot
 
 from .admin import AdminPolicy
 from .badges import engine_label
@@ -94,6 +95,9 @@ def render_card(name: str, health: dict[str, Any]) -> str:
         _row("Licence", health.get("license")),
         _row("Last error", health.get("error")),
     ]
+    download = (health.get("details") or {}).get("download")
+    if download:
+        rows.insert(4, _row("Download", describe_snapshot(download)))
     hint = ""
     if health["status"] == "unavailable" and health.get("error"):
         hint = ("<p style='margin:8px 0 0;color:#b91c1c'><b>What to do:</b> "

@@ -1,4 +1,4 @@
-"""GPU fast paths for the two engines (issue 4).
+"""GPU fast paths for the two engines.
 
 Each accelerator wraps an already-loaded upstream model object and computes the same
 function as upstream's own inference, faster on CUDA. On CPU they run the same code

@@ -28,6 +28,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from ..xtts_text import prepare_text
 from .graphs import GraphCapturer
 from .xtts_decode import PackedGPT
 from .xtts_sampling import SamplerState, SamplingParams, pick_next, record
@@ -130,9 +131,10 @@ class XttsAccelerator:
         return not self.options.use_graphs or len(self._graphs) == 2
 
     def text_tokens(self, text: str, language: str) -> torch.Tensor:
-        """Upstream's text handling in ``inference`` (no splitting): strip, lower, encode."""
+        """Upstream's text handling in ``inference`` (no splitting): strip, lower, encode; numbers
+        coqui cannot expand are read plainly first (``engines.xtts_text``)."""
         language = language.split("-")[0]
-        sent = text.strip().lower()
+        sent = prepare_text(self.model.tokenizer, text, language).strip().lower()
         tokens = torch.IntTensor(self.model.tokenizer.encode(sent, lang=language)).unsqueeze(0).to(self.device)
         if tokens.shape[-1] >= self.model.args.gpt_max_text_tokens:
             raise ValueError(f"XTTS takes at most {self.model.args.gpt_max_text_tokens} text tokens per call; "
