@@ -215,7 +215,7 @@ def number_setting(env: Mapping[str, str], name: str, default, *, low=None, high
         what = "an integer" if kind is int else "a number"
         raise error(f"{name}={raw!r} is not {what}") from exc
     if isinstance(value, float) and not math.isfinite(value):
-        raise error(f"{name}={raw!r} is not a finite number")
+        raise error(f"{name}={raw} is not a finite number")
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"{low if low is not None else 'any'} to {high if high is not None else 'any'}"
         raise error(f"{name}={raw} is out of range ({bounds})")

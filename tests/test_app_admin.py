@@ -54,7 +54,9 @@ def test_dubs_survive_unload_and_load_in_a_loop(admin_app):
             if dubs_done.is_set():
                 return
             start = time.monotonic()
-            assert call(admin, "/unload_engine", engine="f5tts")["engines"]["f5tts"]["status"] == "not_loaded"
+            # "loading": a dub queued behind the Unload is already loading it again
+            assert call(admin, "/unload_engine", engine="f5tts")["engines"]["f5tts"]["status"] in ("not_loaded",
+                                                                                                 "loading")
             call(admin, "/load_engine", engine="f5tts")
             cycles.append(start)
 

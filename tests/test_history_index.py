@@ -137,7 +137,7 @@ def test_pages_go_past_two_hundred_entries(tmp_path):
     assert [s["id"] for s in list_history(history, 20, 220)] == newest_first[220:]
     assert list_history(history, 20, 500) == []
     assert history.page(limit=5, offset=10) == (history.list()[10:15], 230)
-    for bad, message in ((-1, "offset -1 is out of range"), ("x", "offset 'x' is not a whole number"),
+    for bad, message in ((-1, "offset -1 is out of range"), ("x", "offset 'x' is not a number"),
                          (2.5, "offset 2.5 is not a whole number")):
         with pytest.raises(gr.Error, match=message):
             list_history(history, 20, bad)

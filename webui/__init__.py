@@ -41,7 +41,7 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
         library = library_of(manager)
         handlers = VoiceHandlers(manager, library) if library is not None else None
         # The voice list every tab follows (Dubbing's dropdown, the Voices tab), refreshed after each change.
-        voices = gr.JSON(visible=False, elem_id="voices-json") if handlers is not None else None
+        voices = gr.JSON(label="Voices", visible=False, elem_id="voices-json") if handlers is not None else None
         save_voice = partial(save_from_cloning, handlers, voices) if handlers is not None else None
         with gr.Tabs():
             views = [build_dubbing_tab(manager, history, voices), build_cloning_tab(manager, history, save_voice)]

@@ -259,7 +259,7 @@ def save_from_cloning(handlers: VoiceHandlers, voices: gr.JSON, reference: gr.Au
     with gr.Group(visible=False, elem_id="clone-save-voice") as group:
         name = gr.Textbox(label="Save this voice as", placeholder="e.g. Maria", elem_id="clone-save-name")
         button = gr.Button("Save this voice", elem_id="clone-save-button")
-        saved = gr.JSON(visible=False)
+        saved = gr.JSON(label="Saved", visible=False)
     result.change(lambda metadata: gr.Group(visible=bool(metadata)), inputs=result, outputs=group,
                   api_visibility="private", concurrency_limit=None)
     button.click(handlers.save_cloned_voice, inputs=[name, reference, transcript, language], outputs=saved,
