@@ -114,7 +114,7 @@ def test_no_engine_exits_1(tmp_path):
     assert proc.returncode == 1
     error = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and "no engine could serve" in error[0]
-    assert "f5tts:" in error[0] and "xtts:" in error[0] and "set XTTS_MODEL" in error[0]
+    assert "F5-TTS:" in error[0] and "XTTS-v2:" in error[0] and "set XTTS_MODEL" in error[0]
 
 
 # --- checks made before any engine loads ------------------------------------------------
