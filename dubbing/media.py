@@ -37,6 +37,7 @@ DEFAULT_MAX_VIDEO_MB = 2048
 DEFAULT_MAX_VIDEO_S = 7200
 PROBE_TIMEOUT_S = 30
 STRETCH_TIMEOUT_S = 60
+STRETCH_PAD_S = 0.25
 MUX_TIMEOUT_S = 900
 # Ducking: the original is compressed by the voice (sidechain), then the voice is laid on top.
 DUCK_FILTER = ("[0:a:0]aresample={rate},aformat=channel_layouts=stereo[orig];"
@@ -208,11 +209,19 @@ def time_stretch(audio: np.ndarray, factor: float, sample_rate: int = SAMPLE_RAT
         return audio.copy()
     if not 0.5 <= factor <= 2.0:
         raise ValueError(f"time-stretch factor {factor} is outside 0.5-2.0")
+    # Both filters mishandle the end of their input (rubberband drops part of the last block,
+    # atempo flushes extra samples): stretch the line with silence after it, then keep
+    # exactly the stretched length, so the line's timing is exact.
+    padded = np.concatenate([audio, np.zeros(int(STRETCH_PAD_S * sample_rate), dtype=np.float32)])
     raw = _run([ffmpeg(), "-nostdin", "-v", "error", "-protocol_whitelist", "pipe", "-f", "f32le", "-ar",
                 str(sample_rate), "-ac", "1", "-i", "pipe:0", "-af", stretch_filter(factor), "-f", "f32le",
                 "-ar", str(sample_rate), "-ac", "1", "pipe:1"],
-               STRETCH_TIMEOUT_S, "time-stretching a line", stdin=audio.tobytes())
-    return np.frombuffer(raw, dtype=np.float32).copy()
+               STRETCH_TIMEOUT_S, "time-stretching a line", stdin=padded.tobytes())
+    stretched = np.frombuffer(raw, dtype=np.float32)
+    wanted = int(round(audio.size / factor))
+    out = np.zeros(wanted, dtype=np.float32)
+    out[:min(wanted, stretched.size)] = stretched[:wanted]
+    return out
 
 
 AUDIO_FORMATS = ("wav", "flac", "mp3")

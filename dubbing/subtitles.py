@@ -38,6 +38,7 @@ _VTT_TIME = r"(?:\d{1,3}:)?\d{2}:\d{2}\.\d{3}"
 SRT_TIMING = re.compile(rf"^\s*({_SRT_TIME})\s*-->\s*({_SRT_TIME})\s*$")
 VTT_TIMING = re.compile(rf"^\s*({_VTT_TIME})\s+-->\s+({_VTT_TIME})(?:\s+.*)?$")
 _ANY_TIMING = re.compile(r"\d{1,2}:\d{2}[,.:]\d{2,3}\s*-->|\d:\d{2}:\d{2}[,.]\d{1,3}\s*-->")
+_TIME_START = re.compile(r"^\s*\d{1,3}:\d{2}[:.,]")
 _VTT_VOICE = re.compile(r"^\s*<v(?:\.[\w.-]+)?\s+([^>]{1,60})>")
 _BRACKET_SPEAKER = re.compile(r"^\[([^\]\n]{1,40})\]\s*(.*)$", re.S)
 # A name of up to four words (letters, then letters/digits), a colon, then the line.
@@ -152,7 +153,8 @@ def _timed_blocks(text: str, fmt: str) -> list[_Block]:
         if fmt == "vtt" and lines[0].startswith(("WEBVTT", "NOTE", "STYLE", "REGION")):
             continue  # the WEBVTT header and its metadata, comments, styles
         at = 0
-        if len(lines) > 1 and not timing.match(lines[0]) and (fmt == "vtt" or lines[0].strip().isdigit()):
+        looks_timed = _TIME_START.match(lines[0]) is not None  # a timing line with a typo is not an identifier
+        if len(lines) > 1 and not looks_timed and (fmt == "vtt" or lines[0].strip().isdigit()):
             at = 1  # a cue number (SRT) or cue identifier (WebVTT)
         match = timing.match(lines[at])
         if match is None:
