@@ -149,8 +149,7 @@ def probe_video(path: str | os.PathLike, environ: Mapping[str, str] | None = Non
     if duration <= 0:
         raise InputError("the video has no duration (empty or damaged file)")
     if duration > max_seconds:
-        raise InputError(f"video is {duration / 60:.0f} min long; the limit is {max_seconds / 60:.0f} min "
-                         f"({ENV_MAX_VIDEO_S})")
+        raise InputError(f"video is {_span(duration)} long; the limit is {_span(max_seconds)} ({ENV_MAX_VIDEO_S})")
     if not audio:
         raise InputError("the video has no audio track: dubbing replaces or ducks the original sound, so "
                          "upload the video with its sound")
@@ -160,6 +159,10 @@ def probe_video(path: str | os.PathLike, environ: Mapping[str, str] | None = Non
                          f"use a video in {', '.join(MP4_VIDEO_CODECS)}")
     return VideoInfo(duration, codec, int(video[0].get("width") or 0), int(video[0].get("height") or 0),
                      True, audio[0].get("codec_name"), size)
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def mux_video(video: str | os.PathLike, track_wav: str | os.PathLike, out: str | os.PathLike,
