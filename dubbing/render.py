@@ -43,7 +43,9 @@ SAVE_EVERY_S = 1.0
 TAKE_METADATA = ("tts_engine_requested", "tts_engine_used", "engine_fallback", "fallback_reason",
                  "quality_profile_used", "quality_profile_mapped", "seed", "speed", "duration_s", "voice",
                  "voice_kind", "target_duration_s", "target_duration_honoured", "batched_with", "synth_s")
-TARGET_ENGINES = ("f5tts",)   # engines that generate a requested length natively
+TARGET_ENGINES = ("f5tts",)
+# The steps a line goes through, in order (reported as it reaches each).
+STAGES = ("natural take", "fitting take", "time-stretch")   # engines that generate a requested length natively
 
 Synthesize = Callable[..., Any]
 LineCallback = Callable[["LineEvent"], None]
@@ -185,9 +187,11 @@ class Renderer:
                   on_line: LineCallback | None) -> tuple[str, Any]:
         if cancel.is_set():
             return "cancelled", None
-        _notify(on_line, LineEvent(line.index, "rendering", "rendering"))
+        def stage(message: str) -> None:
+            _notify(on_line, LineEvent(line.index, "rendering", message))
+
         try:
-            return "done", self._render_line(project, line, gap_s, cancel)
+            return "done", self._render_line(project, line, gap_s, cancel, stage)
         except Cancelled:
             return "cancelled", None
         except NoEngineAvailableError as exc:
@@ -216,7 +220,10 @@ class Renderer:
         self.store.save_take(project, key, audio, metadata)
         return audio, metadata, key
 
-    def _render_line(self, project: Project, line: Line, gap_s: float | None, cancel: threading.Event) -> dict:
+    def _render_line(self, project: Project, line: Line, gap_s: float | None, cancel: threading.Event,
+                     stage: Callable[[str], None] = lambda _: None) -> dict:
+        """One line through the ladder; ``stage`` hears each step (for per-line progress)."""
+        stage(STAGES[0])
         natural, natural_meta, natural_key = self._take(project, line, cancel)
         natural_s = len(natural) / SAMPLE_RATE
         slot_s = line.slot_s
@@ -231,6 +238,7 @@ class Renderer:
             else:
                 pace = get_profile(natural_meta["quality_profile_used"]).speed
                 ask = {"speed": round(pace * plan.engine_factor, 4)}
+            stage(STAGES[1])
             fitted, fitted_meta, fitted_key = self._take(project, line, cancel, **ask)
             if len(fitted) < len(natural):  # a "faster" take that came out longer is dropped
                 take, meta, take_key = fitted, fitted_meta, fitted_key
@@ -241,6 +249,7 @@ class Renderer:
         if cached is not None:
             audio = cached[0]
         else:
+            stage(STAGES[2])
             audio = media.time_stretch(take, stretch) if stretch > 1.0 else take
             room = seconds_to_samples(plan.room_s)
             if fitting_on and room < len(audio) <= room + seconds_to_samples(fitting.FIT_TOLERANCE_S):

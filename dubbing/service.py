@@ -15,7 +15,7 @@ import re
 import secrets
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -190,15 +190,18 @@ class Studio:
             self.store.save(project)
         return changed
 
-    def set_speaker_voices(self, project: Project, mapping: Any) -> None:
-        voices = parse_speaker_voices(mapping)
-        for speaker, name in voices.items():
-            try:
-                self.manager.voices.resolve(name)
-            except InputError as exc:
-                raise InputError(f"unknown voice {name!r} for speaker {speaker!r}: {exc}") from exc
-        project.settings.speaker_voices = voices
+    def apply_options(self, project: Project, options: DubOptions) -> bool:
+        """New settings for an existing project (its seed kept); returns whether anything changed.
+
+        Lines whose inputs change (another engine, voice, profile...) then render again.
+        """
+        settings = self.settings_for(replace(options, seed=project.settings.seed), project.speakers(),
+                                     project.lines[0].text)
+        if settings == project.settings:
+            return False
+        project.settings = settings
         self.store.save(project)
+        return True
 
     def render(self, project: Project, indices: Iterable[int] | None = None, on_line: LineCallback | None = None,
                cancel: threading.Event | None = None) -> RenderSummary:

@@ -21,6 +21,7 @@ from .dubbing import build_dubbing_tab
 from .history_tab import build_history_tab
 from .routes import health_routes
 from .status import build_status_tab
+from .studio_tab import build_studio_tab
 
 TITLE = "Voice Studio"
 INTRO = ("Dub text in a preset voice or clone a voice from a short clip, with **F5-TTS** or **XTTS-v2**. "
@@ -36,6 +37,7 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Tabs():
             views = [build_dubbing_tab(manager, history), build_cloning_tab(manager, history)]
+            build_studio_tab(manager, history, history.root if history is not None else None)
             health_json, refresh_status = build_status_tab(manager)
             if history is not None:
                 _, entries, refresh_history, limit = build_history_tab(history)
