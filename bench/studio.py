@@ -13,6 +13,10 @@ Random weights make noise: nothing here is about speech quality.
 
     python -m bench.studio --out studio.json             # on the GPU (target: 100 cues <= 20 s on an H100)
     python -m bench.studio --quick --out studio_cpu.json # tiny models on the CPU: checks that it runs
+
+On the lent GPU machine, carry ``pysubs2`` 1.8.1 and ``imageio-ffmpeg`` (a static ffmpeg in a
+wheel; the image has no ffmpeg, which the time-stretch rung needs) with the other wheels in
+``.whl/`` (bench/README.md) and start with ``source bench/gpu_setup.sh &&``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -97,6 +103,22 @@ def build_models(quick: bool, work: Path) -> tuple[dict[str, str], torch.Tensor,
     return env, ref, ref_text
 
 
+def ensure_ffmpeg(work: Path) -> str:
+    """The system's ffmpeg, else the one in the ``imageio-ffmpeg`` wheel, put on PATH as ``ffmpeg``."""
+    if shutil.which("ffmpeg"):
+        return shutil.which("ffmpeg")
+    try:
+        import imageio_ffmpeg
+    except ImportError as exc:
+        raise SystemExit("ffmpeg is needed (the time-stretch rung): install it, or carry the imageio-ffmpeg "
+                         "wheel") from exc
+    folder = work / "bin"
+    folder.mkdir(exist_ok=True)
+    (folder / "ffmpeg").symlink_to(imageio_ffmpeg.get_ffmpeg_exe())
+    os.environ["PATH"] = f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"
+    return str(folder / "ffmpeg")
+
+
 def wait_for_warmup(engine, limit_s: float = 900.0) -> dict:
     deadline = time.monotonic() + limit_s
     while engine.warmup and engine.warmup.get("state") not in ("ready", "partial", "failed") \
@@ -145,10 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     cues = args.cues or (8 if args.quick else 100)
     work = Path(tempfile.mkdtemp(prefix="voice-bench-studio-"))
     env, ref, ref_text = build_models(args.quick, work)
+    ffmpeg = ensure_ffmpeg(work)
     manager = EngineManager(Settings.from_env(env))
     report: dict = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor()
                     or "cpu", "torch": torch.__version__, "quick": args.quick, "cues": cues, "threads": args.threads,
-                    "profile": args.profile}
+                    "profile": args.profile, "ffmpeg": ffmpeg}
     start = time.perf_counter()
     health = manager.load("f5tts")
     f5 = manager.engines["f5tts"]

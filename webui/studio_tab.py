@@ -129,10 +129,11 @@ def make_handlers(studio: Studio, runs: actions.Runs, recorder=None) -> dict[str
 
     @actions.guarded
     def dub_subtitles(subtitles, language, voice_preset, engine, quality_profile, speaker_voices=None,
-                      video=None, fit="fit", progress=gr.Progress()):
+                      video=None, fit="fit", keep_original_audio=False, progress=gr.Progress()):
         """Subtitles in; (track file, report, adjusted subtitles file, MP4 or None) out."""
         data, suffix, name = actions.subtitle_upload(subtitles)
-        options = actions.options_from_form(language, voice_preset, engine, quality_profile, speaker_voices, fit)
+        options = actions.options_from_form(language, voice_preset, engine, quality_profile, speaker_voices, fit,
+                                            keep_original_audio)
 
         def on_line(event):
             if event.total:
@@ -218,7 +219,8 @@ def build_studio_tab(manager: EngineManager, recorder=None, output_dir: Path | N
         lines.select(h["select_line"], inputs=project_id, outputs=[line_audio, selection], api_visibility="private",
                      concurrency_limit=None)
         api_button.click(h["dub_subtitles"],
-                         inputs=[subtitles, language, voice, engine, profile, speaker_voices, video, fit],
+                         inputs=[subtitles, language, voice, engine, profile, speaker_voices, video, fit,
+                                 keep_original],
                          outputs=[api_track, api_report, api_subtitles, api_video], api_name="dub_subtitles",
                          concurrency_id="studio", concurrency_limit=1)
         tab.select(h["refresh_projects"], inputs=projects, outputs=projects, api_visibility="private",
