@@ -139,23 +139,25 @@ def test_studio_tab_renders_edits_one_line_and_reopens(app, files, browser):
         return browser.find_element(By.ID, "studio-summary").text
 
     def open_studio():
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[role='tab']"))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[role='tab']"), "no tabs")
         next(t for t in browser.find_elements(By.CSS_SELECTOR, "button[role='tab']") if t.text.strip() == "Studio").click()
 
     browser.get(app.url)
     open_studio()
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#studio-subtitles input[type=file]"))
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#studio-subtitles input[type=file]"), "no upload")
     browser.find_element(By.CSS_SELECTOR, "#studio-subtitles input[type=file]").send_keys(str(files["srt"]))
-    wait.until(lambda d: "scene.srt" in d.find_element(By.ID, "studio-subtitles").text)
+    # The uploaded file's name shows as "scene.srt", or split in two elements ("scene", ".srt").
+    wait.until(lambda d: d.find_element(By.ID, "studio-subtitles").text.replace("\n", "").count("scene.srt"),
+               "upload not shown")
     browser.find_element(By.ID, "studio-create").click()
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#studio-lines [data-testid='cell-2-5']"))
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#studio-lines [data-testid='cell-2-5']"), "no table")
     assert [text(r, 5) for r in range(3)] == ["hello there.", "a second line.", "and a third."]
     assert [text(r, 3) for r in range(3)] == ["Maria", "Joao", ""]
     assert "Maria=female_generic" in browser.find_element(By.CSS_SELECTOR, "#studio-speaker-voices textarea") \
         .get_attribute("value")
 
     browser.find_element(By.ID, "studio-render-all").click()
-    wait.until(lambda d: "rendered 3, unchanged 0" in summary())
+    wait.until(lambda d: "rendered 3, unchanged 0" in summary(), "render all did not finish")
     assert all("done" in text(r, 6) for r in range(3))
     assert all(text(r, 7).split(" ")[0] in ("natural", "engine", "stretch", "gap", "overrun") for r in range(3))
     assert all(text(r, 8) == "F5-TTS" for r in range(3))
@@ -170,15 +172,16 @@ def test_studio_tab_renders_edits_one_line_and_reopens(app, files, browser):
     editor.send_keys(Keys.CONTROL, "a")
     editor.send_keys("an edited second line.")
     editor.send_keys(Keys.ENTER)
-    wait.until(lambda d: text(1, 5) == "an edited second line.")
-    cell(1, 0).click()
-    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#studio-selection textarea").get_attribute("value") == "2")
+    wait.until(lambda d: text(1, 5) == "an edited second line.", "edit not shown")
+    retry(lambda: cell(1, 0).click(),
+          lambda d: d.find_element(By.CSS_SELECTOR, "#studio-selection textarea").get_attribute("value") == "2")
     browser.find_element(By.ID, "studio-render-selected").click()
-    wait.until(lambda d: "rendered 1, unchanged 0" in summary())
+    wait.until(lambda d: "rendered 1, unchanged 0" in summary(), "render selected did not finish")
     assert text(1, 5) == "an edited second line." and "done" in text(1, 6)
 
     # Download the track the page offers.
-    link = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#studio-track a[data-testid='download-link']"))[0]
+    link = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#studio-track a[data-testid='download-link']"),
+                      "no track download")[0]
     response = httpx.get(link.get_attribute("href"), timeout=30)
     assert response.status_code == 200 and response.content[:4] == b"RIFF"
     track, rate = sf.read(io.BytesIO(response.content))
@@ -188,8 +191,8 @@ def test_studio_tab_renders_edits_one_line_and_reopens(app, files, browser):
     project_line = summary().split("·")[1].strip()
     browser.refresh()
     open_studio()
-    wait.until(lambda d: project_line in d.find_element(By.ID, "studio-projects").get_attribute("innerHTML")
-               or d.find_element(By.CSS_SELECTOR, "#studio-projects input").get_attribute("value"))
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#studio-projects input").get_attribute("value"),
+               "the project list is empty")
     browser.find_element(By.ID, "studio-open").click()
-    wait.until(lambda d: project_line in summary())
+    wait.until(lambda d: project_line in summary(), "project not reopened")
     assert text(1, 5) == "an edited second line." and all("done" in text(r, 6) for r in range(3))

@@ -52,6 +52,12 @@ class Runs:
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()
 
+    def check_idle(self, project_id: str) -> None:
+        with self._lock:
+            run = self._runs.get(project_id)
+            if run is not None and run.thread is not None and run.thread.is_alive():
+                raise InputError("this project is already rendering: wait for it or press Cancel")
+
     def start(self, project_id: str) -> Run:
         with self._lock:
             run = self._runs.get(project_id)

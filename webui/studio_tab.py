@@ -74,6 +74,7 @@ def make_handlers(studio: Studio, runs: actions.Runs, recorder=None) -> dict[str
         try:
             if not project_id:
                 raise actions.InputError("create or open a project first")
+            runs.check_idle(project_id)  # edits wait until the project's render is over
             project = studio.open(project_id)
             studio.update_lines(project, table.table_edits(rows))
             studio.apply_options(project, actions.options_from_form(language, voice, engine, profile,
@@ -120,6 +121,8 @@ def make_handlers(studio: Studio, runs: actions.Runs, recorder=None) -> dict[str
         if not project_id or row is None:
             return gr.skip(), gr.skip()
         project = studio.open(project_id)
+        if not 0 <= int(row) < len(project.lines):
+            return gr.skip(), gr.skip()
         line = project.lines[int(row)]
         audio = None
         if line.status == "done" and line.result:
