@@ -119,7 +119,7 @@ def ensure_ffmpeg(work: Path) -> str:
     return str(folder / "ffmpeg")
 
 
-def wait_for_warmup(engine, limit_s: float = 900.0) -> dict:
+def wait_for_warmup(engine, limit_s: float = 420.0) -> dict:
     deadline = time.monotonic() + limit_s
     while engine.warmup and engine.warmup.get("state") not in ("ready", "partial", "failed") \
             and time.monotonic() < deadline:
