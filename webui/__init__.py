@@ -25,6 +25,7 @@ from .history_tab import build_history_tab
 from .routes import health_routes
 from .status import build_status_tab
 from .voices_tab import VoiceHandlers, build_voices_tab, library_of, save_from_cloning
+from .studio_tab import build_studio_tab
 
 TITLE = "Voice Studio"
 INTRO = ("Dub text in a preset or saved voice or clone a voice from a short clip, with **F5-TTS** or **XTTS-v2**. "
@@ -47,6 +48,7 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
             views = [build_dubbing_tab(manager, history, voices), build_cloning_tab(manager, history, save_voice)]
             if handlers is not None:
                 build_voices_tab(manager, voices, handlers)
+            build_studio_tab(manager, history, history.root if history is not None else None)
             status = build_status_tab(manager, AdminPolicy.from_config(config))
             if history is not None:
                 _, entries, refresh_history, limit = build_history_tab(history)

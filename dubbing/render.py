@@ -1,0 +1,283 @@
+"""Rendering a project's lines: many at once, each fitted into its slot, cached by what made it.
+
+``Renderer.render`` submits every line that changed to a thread pool; each line calls
+``EngineManager.synthesize`` (through ``synthesize``), and the device worker batches the
+F5-TTS lines of one profile into shared forwards by itself. Per line, in order:
+
+1. the natural take (cached under text + voice + engine + profile + seed + language);
+2. the fit plan from ``fitting.plan_fit`` (slot, silence to the next cue);
+3. if the plan asks the engine for a speed-up: F5-TTS gets the target length, XTTS a
+   ``speed`` (decided by the engine that really made the natural take, so a fallback is
+   handled), cached under the same key plus that target;
+4. a pitch-preserving time-stretch for what the engine left (``media.time_stretch``);
+5. the line's final audio, cached under the take and the stretch.
+
+A line whose inputs did not change since its last render (same ``render_key``) is not
+touched, so editing one line re-renders that line alone; takes are never overwritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engines import EngineManager, InputError, NoEngineAvailableError, SynthesisRequest, VoiceStudioError
+from engines.profiles import get_profile
+
+from . import fitting, media
+from .fitting import DEFAULT_LIMITS, FitLimits
+from .project import Line, Project, ProjectStore, cache_key
+from .track import SAMPLE_RATE, pad_or_trim, seconds_to_samples
+
+logger = logging.getLogger("voice_studio.dubbing.render")
+
+DEFAULT_THREADS = 16
+SAVE_EVERY_S = 1.0
+TAKE_METADATA = ("tts_engine_requested", "tts_engine_used", "engine_fallback", "fallback_reason",
+                 "quality_profile_used", "quality_profile_mapped", "seed", "speed", "duration_s", "voice",
+                 "voice_kind", "target_duration_s", "target_duration_honoured", "batched_with", "synth_s")
+TARGET_ENGINES = ("f5tts",)
+# The steps a line goes through, in order (reported as it reaches each).
+STAGES = ("natural take", "fitting take", "time-stretch")   # engines that generate a requested length natively
+
+Synthesize = Callable[..., Any]
+LineCallback = Callable[["LineEvent"], None]
+
+
+class Cancelled(Exception):
+    """The render was cancelled before this line started."""
+
+
+@dataclass(frozen=True)
+class LineEvent:
+    index: int
+    status: str            # rendering | done | error | unchanged | cancelled
+    message: str = ""
+    done: int = 0          # lines finished so far in this render
+    total: int = 0
+
+
+@dataclass
+class RenderSummary:
+    rendered: list[int] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    cancelled: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rendered": self.rendered, "unchanged": self.unchanged,
+                "failed": {str(k): v for k, v in self.failed.items()}, "cancelled": self.cancelled,
+                "seconds": round(self.seconds, 3)}
+
+
+def line_gaps(project: Project) -> dict[int, float]:
+    """Seconds of silence after each timed line, up to the next cue (or the video's end)."""
+    timed = sorted((line for line in project.lines if line.start_ms is not None), key=lambda l: (l.start_ms, l.index))
+    gaps: dict[int, float] = {}
+    for i, line in enumerate(timed):
+        later = [other.start_ms for other in timed[i + 1:] if other.start_ms >= line.start_ms]
+        if later:
+            gaps[line.index] = max(0.0, (min(later) - line.end_ms) / 1000)
+        elif project.video:
+            gaps[line.index] = max(0.0, float(project.video["duration_s"]) - line.end_ms / 1000)
+        else:
+            gaps[line.index] = 0.0
+    return gaps
+
+
+class Renderer:
+    def __init__(self, manager: EngineManager, store: ProjectStore, synthesize: Synthesize | None = None,
+                 threads: int = DEFAULT_THREADS, limits: FitLimits = DEFAULT_LIMITS):
+        self.manager = manager
+        self.store = store
+        self.synthesize = synthesize or manager.synthesize
+        self.threads = max(1, int(threads))
+        self.limits = limits
+
+    # --- checks -------------------------------------------------------------------------
+    def check_voices(self, project: Project, lines: Iterable[Line] | None = None) -> None:
+        """Every voice the lines use exists; else ``InputError`` naming the speaker and the choices."""
+        for line in lines if lines is not None else project.lines:
+            name = project.voice_for(line)
+            try:
+                self.manager.voices.resolve(name)
+            except InputError as exc:
+                who = f"speaker {line.speaker!r}" if line.speaker else f"line {line.index}"
+                raise InputError(f"unknown voice {name!r} for {who}: {exc}") from exc
+
+    # --- keys ---------------------------------------------------------------------------
+    def _take_base(self, project: Project, line: Line) -> tuple:
+        s = project.settings
+        return ("take", line.text, project.voice_for(line), s.engine, s.quality_profile, s.seed, s.language)
+
+    def render_key(self, project: Project, line: Line, gap_s: float | None) -> str:
+        fit = project.settings.fit if project.timed else "natural"
+        return cache_key(self._take_base(project, line), line.start_ms, line.end_ms,
+                         round(gap_s or 0.0, 3), fit, self.limits.__dict__)
+
+    def is_current(self, project: Project, line: Line, gaps: dict[int, float] | None = None) -> bool:
+        gaps = line_gaps(project) if gaps is None else gaps
+        return (line.status == "done" and line.result is not None
+                and line.result.get("render_key") == self.render_key(project, line, gaps.get(line.index)))
+
+    # --- rendering ----------------------------------------------------------------------
+    def render(self, project: Project, indices: Iterable[int] | None = None, on_line: LineCallback | None = None,
+               cancel: threading.Event | None = None, force: bool = False) -> RenderSummary:
+        """Render the given lines (all by default) that changed; saves the project as lines finish.
+
+        ``on_line`` may be called from the pool's threads. Raises ``InputError`` before
+        any work for an unknown line or voice; a line's own failure is recorded on it.
+        """
+        started = time.perf_counter()
+        wanted = sorted(set(indices)) if indices is not None else [line.index for line in project.lines]
+        try:
+            lines = [project.line(i) for i in wanted]
+        except KeyError as exc:
+            raise InputError(f"no line {exc.args[0]}; lines are numbered 1 to {len(project.lines)}") from exc
+        self.check_voices(project, lines)
+        gaps = line_gaps(project)
+        summary = RenderSummary()
+        todo = []
+        for line in lines:
+            if not force and self.is_current(project, line, gaps):
+                summary.unchanged.append(line.index)
+                _notify(on_line, LineEvent(line.index, "unchanged", "up to date"))
+            else:
+                todo.append(line)
+        cancel = cancel or threading.Event()
+        total, done, last_save = len(todo), 0, time.perf_counter()
+        with ThreadPoolExecutor(max_workers=min(self.threads, max(1, total)), thread_name_prefix="dub") as pool:
+            futures = {pool.submit(self._line_job, project, line, gaps.get(line.index), cancel, on_line): line
+                       for line in todo}
+            for future in as_completed(futures):
+                line = futures[future]
+                done += 1
+                status, payload = future.result()
+                if status == "done":
+                    line.status, line.error, line.result = "done", None, payload
+                    summary.rendered.append(line.index)
+                    message = f"{payload['fit_method']} ×{payload['speed_factor']:.2f}"
+                elif status == "cancelled":
+                    summary.cancelled.append(line.index)
+                    message = "cancelled"
+                else:
+                    line.status, line.error = "error", payload
+                    summary.failed[line.index] = payload
+                    message = payload
+                _notify(on_line, LineEvent(line.index, status, message, done, total))
+                if time.perf_counter() - last_save >= SAVE_EVERY_S:
+                    self.store.save(project)
+                    last_save = time.perf_counter()
+        self.store.save(project)
+        summary.seconds = time.perf_counter() - started
+        for bucket in (summary.rendered, summary.cancelled):
+            bucket.sort()
+        logger.info("render finished", extra={"project_id": project.id, **summary.to_dict()})
+        return summary
+
+    def _line_job(self, project: Project, line: Line, gap_s: float | None, cancel: threading.Event,
+                  on_line: LineCallback | None) -> tuple[str, Any]:
+        if cancel.is_set():
+            return "cancelled", None
+        def stage(message: str) -> None:
+            _notify(on_line, LineEvent(line.index, "rendering", message))
+
+        try:
+            return "done", self._render_line(project, line, gap_s, cancel, stage)
+        except Cancelled:
+            return "cancelled", None
+        except NoEngineAvailableError as exc:
+            return "error", "no engine could render it: " + "; ".join(f"{k}: {v}" for k, v in exc.reasons.items())
+        except VoiceStudioError as exc:  # bad text for this line, ffmpeg failure: this line's own error
+            return "error", str(exc)
+        except Exception as exc:  # a bug: logged with its traceback, reported on the line, the others go on
+            logger.exception("line render crashed", extra={"project_id": project.id, "line": line.index})
+            return "error", f"internal error ({type(exc).__name__})"
+
+    def _take(self, project: Project, line: Line, cancel: threading.Event, **extra) -> tuple[np.ndarray, dict, str]:
+        """A take from the cache, or rendered now and cached."""
+        key = cache_key(self._take_base(project, line), extra)
+        cached = self.store.load_take(project, key)
+        if cached is not None:
+            return cached[0], cached[1], key
+        if cancel.is_set():
+            raise Cancelled()
+        s = project.settings
+        request = SynthesisRequest(text=line.text, language=s.language, engine=s.engine,
+                                   voice_preset=project.voice_for(line), quality_profile=s.quality_profile,
+                                   seed=s.seed, **extra)
+        result = self.synthesize(request)
+        audio = np.asarray(result.audio, dtype=np.float32).reshape(-1)
+        metadata = {k: result.metadata.get(k) for k in TAKE_METADATA if k in result.metadata}
+        self.store.save_take(project, key, audio, metadata)
+        return audio, metadata, key
+
+    def _render_line(self, project: Project, line: Line, gap_s: float | None, cancel: threading.Event,
+                     stage: Callable[[str], None] = lambda _: None) -> dict:
+        """One line through the ladder; ``stage`` hears each step (for per-line progress)."""
+        stage(STAGES[0])
+        natural, natural_meta, natural_key = self._take(project, line, cancel)
+        natural_s = len(natural) / SAMPLE_RATE
+        slot_s = line.slot_s
+        fitting_on = project.timed and project.settings.fit == "fit" and slot_s is not None
+        plan = (fitting.plan_fit(natural_s, slot_s, gap_s or 0.0, self.limits) if fitting_on
+                else fitting.natural_plan(natural_s, slot_s))
+        take, meta, take_key = natural, natural_meta, natural_key
+        if plan.engine_factor > 1.0:
+            used = natural_meta.get("tts_engine_used")
+            if used in TARGET_ENGINES:
+                ask = {"target_duration_s": round(plan.engine_target_s, 3)}
+            else:
+                pace = get_profile(natural_meta["quality_profile_used"]).speed
+                ask = {"speed": round(pace * plan.engine_factor, 4)}
+            stage(STAGES[1])
+            fitted, fitted_meta, fitted_key = self._take(project, line, cancel, **ask)
+            if len(fitted) < len(natural):  # a "faster" take that came out longer is dropped
+                take, meta, take_key = fitted, fitted_meta, fitted_key
+        take_s = len(take) / SAMPLE_RATE
+        stretch = fitting.stretch_for(natural_s, take_s, plan.room_s, self.limits) if fitting_on else 1.0
+        final_key = cache_key("final", take_key, round(stretch, 4), fitting_on and round(plan.room_s, 3))
+        cached = self.store.load_take(project, final_key)
+        if cached is not None:
+            audio = cached[0]
+        else:
+            stage(STAGES[2])
+            audio = media.time_stretch(take, stretch) if stretch > 1.0 else take
+            room = seconds_to_samples(plan.room_s)
+            if fitting_on and room < len(audio) <= room + seconds_to_samples(fitting.FIT_TOLERANCE_S):
+                audio = pad_or_trim(audio, room)  # a few ms over (frame rounding): the tail is cut with a fade
+            self.store.save_take(project, final_key, audio, {"take": take_key, "stretch": stretch,
+                                                             "filter": media.stretch_filter(stretch)
+                                                             if stretch > 1.0 else None})
+        final_s = len(audio) / SAMPLE_RATE
+        engine_factor = natural_s / take_s if take_s else 1.0
+        if project.timed and slot_s is not None:
+            sped_up = engine_factor if engine_factor > 1.001 else 1.0
+            method, overrun = fitting.classify(natural_s, final_s, slot_s, gap_s or 0.0, sped_up, stretch)
+        else:
+            method, overrun = "natural", 0.0
+        return {
+            "render_key": self.render_key(project, line, gap_s), "voice": project.voice_for(line),
+            "natural_key": natural_key, "take_key": take_key, "final_key": final_key,
+            "natural_s": round(natural_s, 3), "duration_s": round(final_s, 3),
+            "slot_s": slot_s, "gap_s": round(gap_s or 0.0, 3), "room_s": round(plan.room_s, 3),
+            "planned_method": plan.method, "fit_method": method, "overrun_s": overrun,
+            "engine_factor": round(engine_factor, 4), "stretch_factor": round(stretch, 4),
+            "speed_factor": round(natural_s / final_s, 4) if final_s else 1.0,
+            "tts_engine_used": meta.get("tts_engine_used"), "engine_fallback": bool(meta.get("engine_fallback")),
+            "fallback_reason": meta.get("fallback_reason"), "quality_profile_used": meta.get("quality_profile_used"),
+            "target_duration_honoured": meta.get("target_duration_honoured"), "seed": meta.get("seed"),
+        }
+
+
+def _notify(callback: LineCallback | None, event: LineEvent) -> None:
+    if callback is not None:
+        callback(event)
