@@ -199,10 +199,10 @@ def build_studio_tab(manager: EngineManager, recorder=None, output_dir: Path | N
                 downloads = gr.File(label="Downloads: track, stems (zip), adjusted subtitles, report, MP4",
                                     file_count="multiple", interactive=False, elem_id="studio-downloads")
                 with gr.Accordion("Report", open=False):
-                    report = gr.JSON(elem_id="studio-report")
+                    report = gr.JSON(label="Report", elem_id="studio-report")
         with gr.Group(visible=False):  # the one-step API's outputs (/dub_subtitles)
-            api_track, api_subtitles, api_video = gr.File(), gr.File(), gr.File()
-            api_report = gr.JSON()
+            api_track, api_subtitles = gr.File(label="Track"), gr.File(label="Adjusted subtitles")
+            api_video, api_report = gr.File(label="Video"), gr.JSON(label="Report")
             api_button = gr.Button()
 
         shown = [project_id, lines, summary, track, preview, downloads, report]
