@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,8 @@ import gradio as gr
 from engines import EngineManager, SynthesisRequest
 
 from . import choices, controls
+from .live import stream_outputs
+from .speech_service import SpeechService
 from .synthesis import Outputs, Recorder, make_synthesizer, optional_float, optional_seed, run_request
 
 TRANSCRIPT_INFO = ("F5-TTS needs the exact words spoken in the reference. "
@@ -49,8 +51,9 @@ def clone_request(reference_audio: str | None, reference_text: str | None, text:
     )
 
 
-def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None) -> Callable[..., Outputs]:
-    synthesize = make_synthesizer(manager)
+def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None,
+                    service: SpeechService | None = None) -> Callable[..., Outputs]:
+    synthesize = make_synthesizer(manager, service)
 
     # The parameter names are the public API's (`/clone`); keep them.
     def clone(reference_audio: str | None, reference_text: str, text: str, language: str, engine: str,
@@ -63,7 +66,22 @@ def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None)
     return clone
 
 
-def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None) -> controls.ResultView:
+def make_live_clone_handler(service: SpeechService, recorder: Recorder | None = None) -> Callable[..., Iterator]:
+    """The Clone button: the same request, its audio played while it is made (``live.py``)."""
+
+    def clone_live(reference_audio: str | None, reference_text: str, text: str, language: str, engine: str,
+                   quality_profile: str, speed: float | None = None, seed: float | None = None,
+                   allow_fallback: bool = True, progress=gr.Progress()) -> Iterator:
+        request = clone_request(reference_audio, reference_text, text, language, engine, quality_profile,
+                                speed, seed, allow_fallback)
+        yield from stream_outputs(service, request, progress, recorder)
+
+    return clone_live
+
+
+def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None,
+                      service: SpeechService | None = None) -> controls.ResultView:
+    service = service or SpeechService(manager, recorder)
     with gr.Tab("Cloning", id="cloning"):
         with gr.Row():
             with gr.Column(scale=3):
@@ -81,8 +99,10 @@ def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None) 
         if examples:
             gr.Examples(examples, inputs=[reference, transcript, text, language, engine],
                         label="Examples (reference clips shipped with f5-tts)", cache_examples=False)
-        button.click(make_clone_handler(manager, recorder),
-                     inputs=[reference, transcript, text, language, engine, profile, speed, seed, allow_fallback],
-                     outputs=view.outputs, api_name="clone", concurrency_id="synthesis",
-                     concurrency_limit=len(manager.engines))
+        inputs = [reference, transcript, text, language, engine, profile, speed, seed, allow_fallback]
+        button.click(make_live_clone_handler(service, recorder), inputs=inputs, outputs=view.live_outputs,
+                     api_visibility="private", concurrency_id="synthesis", concurrency_limit=len(manager.engines))
+        # The public `/clone` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
+        gr.on([], make_clone_handler(manager, recorder, service), inputs=inputs, outputs=view.outputs,
+              api_name="clone", concurrency_id="synthesis", concurrency_limit=len(manager.engines))
     return view

@@ -27,10 +27,16 @@ class ResultView:
     audio: gr.Audio
     badges: gr.HTML
     metadata: gr.JSON
+    live: gr.Audio | None = None  # plays the audio while it is made (the button's event streams into it)
 
     @property
     def outputs(self) -> list:
+        """The public API's outputs (``/dub``, ``/clone``): the saved file, the badges, the metadata."""
         return [self.audio, self.badges, self.metadata]
+
+    @property
+    def live_outputs(self) -> list:
+        return [self.live, self.audio, self.badges, self.metadata]
 
 
 def text_input(manager: EngineManager, elem_prefix: str, value: str = "") -> gr.Textbox:
@@ -83,9 +89,12 @@ def advanced_options(elem_prefix: str) -> tuple[gr.Number, gr.Number, gr.Checkbo
 
 
 def result_view(elem_prefix: str) -> ResultView:
-    audio = gr.Audio(label="Output", type="filepath", format="wav", interactive=False,
-                     buttons=["download"], elem_id=f"{elem_prefix}-audio")
+    # Fed 1 s pieces of 16-bit wav as they are made; Gradio relays them as an HLS stream.
+    live = gr.Audio(label="Playing as it is made", streaming=True, autoplay=True, interactive=False,
+                    elem_id=f"{elem_prefix}-live")
+    audio = gr.Audio(label="Output (the whole clip, saved to History)", type="filepath", format="wav",
+                     interactive=False, buttons=["download"], elem_id=f"{elem_prefix}-audio")
     badges = gr.HTML(elem_id=f"{elem_prefix}-badges")
     with gr.Accordion("Metadata (what really ran)", open=False):
         metadata = gr.JSON(label="Metadata", elem_id=f"{elem_prefix}-metadata")
-    return ResultView(audio, badges, metadata)
+    return ResultView(audio, badges, metadata, live)
