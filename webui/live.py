@@ -19,8 +19,10 @@ through a queue.
 from __future__ import annotations
 
 import contextvars
+import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -31,6 +33,8 @@ from engines import SynthesisRequest, SynthesisResult, VoiceStudioError
 
 from .audio_formats import wav_bytes
 from .synthesis import Recorder, run_request, waiting_reporter
+
+logger = logging.getLogger("voice_studio.webui")
 
 PIECE_S = 1.0
 _DONE = object()
@@ -92,11 +96,12 @@ def stream_outputs(service: Any, request: SynthesisRequest, progress: Callable |
     thread = threading.Thread(target=contextvars.copy_context().run, args=(run,), name="live-synthesis",
                               daemon=True)
     thread.start()
-    first = True
+    first, started = True, time.monotonic()
     try:
         while (item := pieces.get()) is not _DONE:
             if first:  # the previous result leaves as the new audio starts
                 first = False
+                logger.info("live audio: first piece", extra={"after_s": round(time.monotonic() - started, 3)})
                 yield item, None, "", gr.skip()
             else:
                 yield item, gr.skip(), gr.skip(), gr.skip()

@@ -46,7 +46,11 @@ def create_server(manager: EngineManager, config: AppConfig, history: OutputHist
     if config.api_key is None and config.auth is None and not is_loopback(config.server_name):
         logger.warning("the /v1 API is open to the network without a key: set VOICE_STUDIO_API_KEY",
                        extra={"server_name": config.server_name})
-    return gr.mount_gradio_app(app, demo, path="/", **mount_options(config, history))
+    app = gr.mount_gradio_app(app, demo, path="/", **mount_options(config, history))
+    # mount_gradio_app leaves this False, and Gradio refuses input files that were not uploaded
+    # through it (a FileData naming a server path) only once it is True, as launch() sets it.
+    demo.has_launched = True
+    return app
 
 
 def mount_options(config: AppConfig, history: OutputHistory | None = None) -> dict[str, Any]:
