@@ -32,7 +32,8 @@ import numpy as np
 from engines import SynthesisRequest, SynthesisResult, VoiceStudioError
 
 from .audio_formats import wav_bytes
-from .synthesis import Recorder, run_request, waiting_reporter
+from .gpu import spaces_available
+from .synthesis import Recorder, make_synthesizer, run_request, waiting_reporter
 
 logger = logging.getLogger("voice_studio.webui")
 
@@ -66,7 +67,14 @@ def steady_pieces(chunks: Iterable[np.ndarray], sample_rate: int, piece_s: float
 
 def stream_outputs(service: Any, request: SynthesisRequest, progress: Callable | None,
                    recorder: Recorder | None) -> Iterator[tuple]:
-    """Yield (piece, skip, skip, skip) while the audio is made, then (skip, audio, badges, metadata)."""
+    """Yield (piece, skip, skip, skip) while the audio is made, then (skip, audio, badges, metadata).
+
+    On a ZeroGPU Space the GPU exists only inside the one ``spaces.GPU`` call, so there the
+    clip is made whole by that call and nothing streams.
+    """
+    if spaces_available():
+        yield (gr.skip(), *run_request(make_synthesizer(service.manager, service), request, progress, recorder))
+        return
     pieces: queue.Queue = queue.Queue()
     stopped = threading.Event()
 
