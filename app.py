@@ -1,7 +1,8 @@
-"""Voice Studio: build the Gradio app from the environment and launch it. Nothing else.
+"""Voice Studio: build the app from the environment and serve it. Nothing else.
 
     python app.py        # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT to change)
 
+One port serves the page, ``GET /health/engines`` and the OpenAI-compatible ``/v1``.
 No model loads at start-up: engines load on first use or from the Engine status tab.
 """
 
@@ -12,7 +13,7 @@ import logging
 from engines import EngineManager, Settings
 from engines.voice_library import VoiceLibrary
 from history import OutputHistory
-from webui import AppConfig, build_app, launch_options
+from webui import AppConfig, create_server, serve
 from webui.logs import configure_logging
 
 logger = logging.getLogger("voice_studio.app")
@@ -24,11 +25,12 @@ def main() -> None:
     library = VoiceLibrary.from_env()
     manager = EngineManager(Settings.from_env(), library=library)
     history = OutputHistory.from_env()
-    demo = build_app(manager, config, history)
+    app = create_server(manager, config, history)
     logger.info("starting", extra={"server_name": config.server_name, "server_port": config.server_port,
-                                   "auth": config.auth is not None, "queue_size": config.queue_size,
-                                   "output_dir": str(history.root), "voices_dir": str(library.root)})
-    demo.launch(**launch_options(manager, config, history))
+                                   "auth": config.auth is not None, "api_key": config.api_key is not None,
+                                   "queue_size": config.queue_size, "output_dir": str(history.root),
+                                   "voices_dir": str(library.root)})
+    serve(app, config)
 
 
 if __name__ == "__main__":

@@ -268,7 +268,11 @@ class EngineManager:
                     result.metadata["sanity_problem"] = problem
                 return result
 
-            return SynthesisStream(chunks, engine.sample_rate, engine.name, finish)
+            known = {"tts_engine_requested": request.engine, "tts_engine_used": engine.name,
+                     "engine_fallback": engine.name != request.engine,
+                     "fallback_reason": attempts.get(request.engine) if engine.name != request.engine else None,
+                     "quality_profile_used": profile_name, "quality_profile_mapped": mapped, "seed": valid.seed}
+            return SynthesisStream(chunks, engine.sample_rate, engine.name, finish, known)
         raise NoEngineAvailableError(attempts, {n: e.display_name for n, e in self.engines.items()})
 
     def _prepare(self, name: str, valid: ValidatedRequest, attempts: dict[str, str],

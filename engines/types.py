@@ -115,13 +115,16 @@ class SynthesisStream:
     """Audio as it is made: iterate for float32 chunks at ``sample_rate``; ``result`` once done.
 
     The first chunk arrives before the rest is rendered. ``result`` (the whole clip with its
-    metadata, as ``synthesize`` returns it) is set when the iterator is exhausted.
+    metadata, as ``synthesize`` returns it) is set when the iterator is exhausted. ``known``
+    holds the metadata fixed before the first chunk (engine used, fallback and its reason,
+    profile used, seed), for callers that must report them before the audio ends.
     """
 
     def __init__(self, chunks: Iterator[np.ndarray], sample_rate: int, engine: str,
-                 finish: Callable[[list[np.ndarray]], SynthesisResult]):
+                 finish: Callable[[list[np.ndarray]], SynthesisResult], known: Mapping[str, Any] | None = None):
         self.sample_rate = sample_rate
         self.engine = engine
+        self.known: dict[str, Any] = dict(known or {})
         self._chunks = chunks
         self._finish = finish
         self._seen: list[np.ndarray] = []

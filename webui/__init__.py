@@ -1,10 +1,13 @@
 """Voice Studio's web UI: ``build_app(manager, config)`` returns the Gradio Blocks.
 
-One module per tab (``dubbing``, ``cloning``, ``voices_tab``, ``status``, ``history_tab``); ``badges``
-words what really ran; ``synthesis`` holds what the synthesis handlers share;
-``error_panel`` keeps a failure visible under the output; ``admin`` says who may load
-and unload engines; ``routes`` adds ``GET /health/engines``. Handlers are plain functions
-that call the ``EngineManager``; no model logic lives here.
+One module per tab (``dubbing``, ``cloning``, ``voices_tab``, ``studio_tab``, ``status``,
+``history_tab``); ``badges`` words what really ran; ``synthesis`` holds what the synthesis
+handlers share and ``live`` plays audio while it is made; ``error_panel`` keeps a failure
+visible under the output; ``admin`` says who may load and unload engines;
+``speech_service`` (admission, history) is shared with the OpenAI-compatible ``/v1``
+routes (``openai_api``); ``routes`` adds ``GET /health/engines``; ``server`` mounts it all
+on one FastAPI app. Handlers are plain functions that call the ``EngineManager``; no model
+logic lives here.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from .config import AppConfig
 from .dubbing import build_dubbing_tab
 from .history_tab import build_history_tab
 from .routes import health_routes
+from .server import create_server, serve
+from .speech_service import SpeechService
 from .status import build_status_tab
 from .voices_tab import VoiceHandlers, build_voices_tab, library_of, save_from_cloning
 from .studio_tab import build_studio_tab
@@ -33,9 +38,16 @@ INTRO = ("Dub text in a preset or saved voice or clone a voice from a short clip
 
 
 def build_app(manager: EngineManager, config: AppConfig | None = None,
-              history: OutputHistory | None = None) -> gr.Blocks:
-    """The Blocks app; loads no model. With ``history``, every result and failure is kept there."""
+              history: OutputHistory | None = None, service: SpeechService | None = None) -> gr.Blocks:
+    """The Blocks app; loads no model. With ``history``, every result and failure is kept there.
+
+    ``service`` holds the admission (synthesis slots and waiting line) the page shares with ``/v1``.
+    """
     config = config or AppConfig()
+    if service is None:
+        from .limits import Admission
+
+        service = SpeechService(manager, history, Admission(len(manager.engines), config.queue_size))
     with gr.Blocks(title=TITLE, analytics_enabled=config.analytics_enabled,
                    delete_cache=(config.cache_sweep_s, config.cache_ttl_s)) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
@@ -45,7 +57,8 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
         voices = gr.JSON(label="Voices", visible=False, elem_id="voices-json") if handlers is not None else None
         save_voice = partial(save_from_cloning, handlers, voices) if handlers is not None else None
         with gr.Tabs():
-            views = [build_dubbing_tab(manager, history, voices), build_cloning_tab(manager, history, save_voice)]
+            views = [build_dubbing_tab(manager, history, voices, service),
+                     build_cloning_tab(manager, history, save_voice, service)]
             if handlers is not None:
                 build_voices_tab(manager, voices, handlers)
             build_studio_tab(manager, history, history.root if history is not None else None)
@@ -61,36 +74,22 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
                       concurrency_limit=None, show_progress="hidden")
         if handlers is not None:
             demo.load(handlers.refresh_list, outputs=voices, api_visibility="private", concurrency_limit=None)
-    # One synthesis per engine at a time is the manager's lock; Gradio runs at most one
-    # synthesis event per engine (the shared "synthesis" concurrency group) and keeps at
-    # most ``queue_size`` waiting, refusing more with "Queue is full".
+    # Gradio runs at most one synthesis event per engine (the shared "synthesis" concurrency
+    # group) and keeps at most ``queue_size`` waiting, refusing more with "Queue is full";
+    # each event then takes its slot from the admission it shares with /v1.
     demo.queue(max_size=config.queue_size, default_concurrency_limit=1)
     return demo
 
 
 def launch_options(manager: EngineManager, config: AppConfig, history: OutputHistory | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``demo.launch``: loopback by default, never share, no telemetry.
+    """Keyword arguments for ``demo.launch`` (the page alone, without ``/v1``): loopback, never share.
 
-    Gradio may serve files only from its cache and the f5-tts example clips; no other
-    server path is reachable. The output folder is never served: handlers hand out a
-    copy of a result in Gradio's cache (``served_files``), so sidecars stay private.
-    ``history`` is accepted for callers that pass it; its folder is deliberately not added.
+    ``python app.py`` serves ``create_server`` instead; this stays for embedding the page.
     """
-    allowed = [str(packaged_examples_dir())]
-    return dict(
-        server_name=config.server_name,
-        server_port=config.server_port,
-        share=False,
-        auth=list(config.auth) if config.auth else None,
-        max_file_size=config.max_file_size,
-        allowed_paths=allowed,
-        app_kwargs={"routes": health_routes(manager)},
-        enable_monitoring=False,
-        mcp_server=False,
-        ssr_mode=False,
-        run_history=False,
-        show_error=False,
-    )
+    from .server import mount_options
+
+    options = mount_options(config, history)
+    return dict(options, share=False, app_kwargs={"routes": health_routes(manager)})
 
 
-__all__ = ["AppConfig", "build_app", "launch_options"]
+__all__ = ["AppConfig", "SpeechService", "build_app", "create_server", "launch_options", "serve"]

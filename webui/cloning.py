@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,8 @@ from engines import EngineManager, SynthesisRequest
 
 from . import choices, controls
 from .error_panel import ErrorPanel
+from .live import stream_outputs
+from .speech_service import SpeechService
 from .synthesis import Outputs, Recorder, make_synthesizer, optional_float, optional_seed, run_request
 
 TRANSCRIPT_INFO = ("F5-TTS needs the exact words spoken in the reference. "
@@ -50,9 +52,9 @@ def clone_request(reference_audio: str | None, reference_text: str | None, text:
     )
 
 
-def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None,
-                       errors: ErrorPanel | None = None) -> Callable[..., Outputs]:
-    synthesize = make_synthesizer(manager)
+def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None, errors: ErrorPanel | None = None,
+                       service: SpeechService | None = None) -> Callable[..., Outputs]:
+    synthesize = make_synthesizer(manager, service)
     errors = errors or ErrorPanel()
 
     # The parameter names are the public API's (`/clone`); keep them.
@@ -67,9 +69,27 @@ def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None,
     return clone
 
 
+def make_live_clone_handler(service: SpeechService, recorder: Recorder | None = None,
+                            errors: ErrorPanel | None = None) -> Callable[..., Iterator]:
+    """The Clone button: the same request, its audio played while it is made (``live.py``)."""
+    errors = errors or ErrorPanel()
+
+    def clone_live(reference_audio: str | None, reference_text: str, text: str, language: str, engine: str,
+                   quality_profile: str, speed: float | None = None, seed: float | None = None,
+                   allow_fallback: bool = True, progress=gr.Progress(), session: gr.Request = None) -> Iterator:
+        with errors.watch(session):
+            request = clone_request(reference_audio, reference_text, text, language, engine, quality_profile,
+                                    speed, seed, allow_fallback)
+            yield from stream_outputs(service, request, progress, recorder)
+
+    return clone_live
+
+
 def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None,
-                      save_voice: Callable[..., None] | None = None) -> controls.ResultView:
+                      save_voice: Callable[..., None] | None = None,
+                      service: SpeechService | None = None) -> controls.ResultView:
     """``save_voice(reference, transcript, language, metadata)`` adds "Save this voice" under the result."""
+    service = service or SpeechService(manager, recorder)
     with gr.Tab("Cloning", id="cloning"):
         with gr.Row():
             with gr.Column(scale=3):
@@ -89,12 +109,14 @@ def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None,
         if examples:
             gr.Examples(examples, inputs=[reference, transcript, text, language, engine],
                         label="Examples (reference clips shipped with f5-tts)", cache_examples=False)
+        inputs = [reference, transcript, text, language, engine, profile, speed, seed, allow_fallback]
         errors = ErrorPanel()
-        event = button.click(make_clone_handler(manager, recorder, errors),
-                             inputs=[reference, transcript, text, language, engine, profile, speed, seed,
-                                     allow_fallback],
-                             outputs=view.outputs, api_name="clone", concurrency_id="synthesis",
+        event = button.click(make_live_clone_handler(service, recorder, errors), inputs=inputs,
+                             outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",
                              concurrency_limit=len(manager.engines), show_progress_on=view.audio)
         errors.attach(event, view.error, view.outputs)
+        # The public `/clone` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
+        gr.on([], make_clone_handler(manager, recorder, service=service), inputs=inputs, outputs=view.outputs,
+              api_name="clone", concurrency_id="synthesis", concurrency_limit=len(manager.engines))
         controls.keep_languages_fresh(manager, language, view)
     return view

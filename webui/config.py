@@ -13,6 +13,9 @@ Variables (a public contract; extend, never rename):
                             so a reference clip Gradio accepts is never refused for its size
   VOICE_STUDIO_CACHE_TTL_S  Gradio temp files (uploads, outputs) older than this are deleted (default 3600);
                             keep it well above the longest queue wait, or a waiting upload can be swept
+  VOICE_STUDIO_API_KEY      the key /v1 requires as ``Authorization: Bearer <key>`` (unset: /v1 is open,
+                            unless VOICE_STUDIO_AUTH is set, which closes it)
+  VOICE_STUDIO_DEFAULT_LANGUAGE  /v1's language when a request names none (else the saved voice's, else pt-BR)
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class AppConfig:
     cache_ttl_s: int = 3600
     admin_everyone: bool = False
     admins: frozenset[str] = frozenset()
+    api_key: str | None = None
+    default_language: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "AppConfig":
@@ -61,7 +66,14 @@ class AppConfig:
             cache_ttl_s=number("VOICE_STUDIO_CACHE_TTL_S", 3600, low=10),
             admin_everyone=(env.get("VOICE_STUDIO_ADMIN") or "").strip().lower() in TRUE_WORDS,
             admins=_admins(env.get("VOICE_STUDIO_ADMINS"), auth),
+            api_key=_api_key(env.get("VOICE_STUDIO_API_KEY")),
+            default_language=_language(env.get("VOICE_STUDIO_DEFAULT_LANGUAGE")),
         )
+
+    def __repr__(self) -> str:  # never print the secrets
+        return (f"AppConfig(server_name={self.server_name!r}, server_port={self.server_port}, "
+                f"auth={'set' if self.auth else None}, api_key={'set' if self.api_key else None}, "
+                f"queue_size={self.queue_size}, default_language={self.default_language!r})")
 
     @property
     def cache_sweep_s(self) -> int:
@@ -103,3 +115,25 @@ def _admins(raw: str | None, auth: tuple[tuple[str, str], ...] | None) -> frozen
     if unknown:
         raise ConfigError(f"VOICE_STUDIO_ADMINS names {', '.join(map(repr, unknown))}, not a user of VOICE_STUDIO_AUTH")
     return names
+
+
+def _api_key(raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    key = raw.strip()
+    if len(key) < 8 or any(c.isspace() for c in key) or not key.isascii():
+        raise ConfigError("VOICE_STUDIO_API_KEY must be at least 8 printable ASCII characters without spaces "
+                          "(use a long random string)")
+    return key
+
+
+def _language(raw: str | None) -> str | None:
+    if not (raw or "").strip():
+        return None
+    from engines.errors import InputError
+    from engines.languages import normalize_language
+
+    try:
+        return normalize_language(raw)
+    except InputError as exc:
+        raise ConfigError(f"VOICE_STUDIO_DEFAULT_LANGUAGE: {exc}") from exc

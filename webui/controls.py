@@ -28,11 +28,16 @@ class ResultView:
     badges: gr.HTML
     metadata: gr.JSON
     error: gr.HTML  # the last failure, kept visible until the next result (not an API output)
+    live: gr.Audio | None = None  # plays the audio while it is made (the button's event streams into it)
 
     @property
     def outputs(self) -> list:
-        """The synthesis handlers' outputs, in the public API's order."""
+        """The public API's outputs (``/dub``, ``/clone``): the saved file, the badges, the metadata."""
         return [self.audio, self.badges, self.metadata]
+
+    @property
+    def live_outputs(self) -> list:
+        return [self.live, self.audio, self.badges, self.metadata]
 
 
 def text_input(manager: EngineManager, elem_prefix: str, value: str = "") -> gr.Textbox:
@@ -104,10 +109,13 @@ def advanced_options(elem_prefix: str) -> tuple[gr.Number, gr.Number, gr.Checkbo
 
 def result_view(elem_prefix: str) -> ResultView:
     """The output column; every component has a label, which names it in the API (``view_api``)."""
-    audio = gr.Audio(label="Output", type="filepath", format="wav", interactive=False,
-                     buttons=["download"], elem_id=f"{elem_prefix}-audio")
+    # Fed 1 s pieces of 16-bit wav as they are made; Gradio relays them as an HLS stream.
+    live = gr.Audio(label="Playing as it is made", streaming=True, autoplay=True, interactive=False,
+                    elem_id=f"{elem_prefix}-live")
+    audio = gr.Audio(label="Output (the whole clip, saved to History)", type="filepath", format="wav",
+                     interactive=False, buttons=["download"], elem_id=f"{elem_prefix}-audio")
     badges = gr.HTML(label="Badges", elem_id=f"{elem_prefix}-badges")
     error = gr.HTML(label="Error", elem_id=f"{elem_prefix}-error")
     with gr.Accordion("Metadata (what really ran)", open=False):
         metadata = gr.JSON(label="Metadata", elem_id=f"{elem_prefix}-metadata")
-    return ResultView(audio, badges, metadata, error)
+    return ResultView(audio, badges, metadata, error, live)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -12,6 +12,8 @@ from engines.presets import DEFAULT_PRESET
 
 from . import choices, controls
 from .error_panel import ErrorPanel
+from .live import stream_outputs
+from .speech_service import SpeechService
 from .synthesis import Outputs, Recorder, make_synthesizer, optional_float, optional_seed, run_request
 
 EXAMPLE_TEXT = "Olá! Este é um teste de dublagem do Voice Studio."
@@ -28,9 +30,9 @@ def dub_request(text: str, language: str, voice_preset: str, engine: str, qualit
     )
 
 
-def make_dub_handler(manager: EngineManager, recorder: Recorder | None = None,
-                     errors: ErrorPanel | None = None) -> Callable[..., Outputs]:
-    synthesize = make_synthesizer(manager)
+def make_dub_handler(manager: EngineManager, recorder: Recorder | None = None, errors: ErrorPanel | None = None,
+                     service: SpeechService | None = None) -> Callable[..., Outputs]:
+    synthesize = make_synthesizer(manager, service)
     errors = errors or ErrorPanel()
 
     # The parameter names are the public API's (`/dub`); keep them.
@@ -44,9 +46,25 @@ def make_dub_handler(manager: EngineManager, recorder: Recorder | None = None,
     return dub
 
 
-def build_dubbing_tab(manager: EngineManager, recorder: Recorder | None = None,
-                      voices: gr.JSON | None = None) -> controls.ResultView:
+def make_live_dub_handler(service: SpeechService, recorder: Recorder | None = None,
+                          errors: ErrorPanel | None = None) -> Callable[..., Iterator]:
+    """The Dub button: the same request, its audio played while it is made (``live.py``)."""
+    errors = errors or ErrorPanel()
+
+    def dub_live(text: str, language: str, voice_preset: str, engine: str, quality_profile: str,
+                 speed: float | None = None, seed: float | None = None, allow_fallback: bool = True,
+                 progress=gr.Progress(), session: gr.Request = None) -> Iterator:
+        with errors.watch(session):
+            request = dub_request(text, language, voice_preset, engine, quality_profile, speed, seed, allow_fallback)
+            yield from stream_outputs(service, request, progress, recorder)
+
+    return dub_live
+
+
+def build_dubbing_tab(manager: EngineManager, recorder: Recorder | None = None, voices: gr.JSON | None = None,
+                      service: SpeechService | None = None) -> controls.ResultView:
     """``voices``: the voice list (Voices tab) the voice dropdown follows."""
+    service = service or SpeechService(manager, recorder)
     with gr.Tab("Dubbing", id="dubbing"):
         with gr.Row():
             with gr.Column(scale=3):
@@ -58,12 +76,15 @@ def build_dubbing_tab(manager: EngineManager, recorder: Recorder | None = None,
                 button = gr.Button("Dub", variant="primary", elem_id="dub-button")
             with gr.Column(scale=2):
                 view = controls.result_view("dub")
+        inputs = [text, language, preset, engine, profile, speed, seed, allow_fallback]
         errors = ErrorPanel()
-        event = button.click(make_dub_handler(manager, recorder, errors),
-                             inputs=[text, language, preset, engine, profile, speed, seed, allow_fallback],
-                             outputs=view.outputs, api_name="dub", concurrency_id="synthesis",
+        event = button.click(make_live_dub_handler(service, recorder, errors), inputs=inputs,
+                             outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",
                              concurrency_limit=len(manager.engines), show_progress_on=view.audio)
         errors.attach(event, view.error, view.outputs)
+        # The public `/dub` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
+        gr.on([], make_dub_handler(manager, recorder, service=service), inputs=inputs, outputs=view.outputs,
+              api_name="dub", concurrency_id="synthesis", concurrency_limit=len(manager.engines))
         controls.keep_languages_fresh(manager, language, view)
     if voices is not None:
         voices.change(choices.follow_voices, inputs=[voices, preset], outputs=preset, api_visibility="private",

@@ -49,13 +49,33 @@ class BadInputError(gr.Error):
         super().__init__(message, title="Bad input", print_exception=False)
 
 
-def make_synthesizer(manager: EngineManager) -> Callable[[SynthesisRequest, Callable | None], SynthesisResult]:
-    """The one GPU-bound call, wrapped for ZeroGPU where ``spaces`` is installed."""
+def make_synthesizer(manager: EngineManager, service: Any = None
+                     ) -> Callable[[SynthesisRequest, Callable | None], SynthesisResult]:
+    """The one GPU-bound call, wrapped for ZeroGPU where ``spaces`` is installed.
+
+    With ``service`` (``speech_service.SpeechService``) it first takes a synthesis slot from
+    the admission the page shares with ``/v1`` (waiting shows in the progress bar).
+    """
 
     def synthesize(request: SynthesisRequest, progress: Callable | None = None) -> SynthesisResult:
         return manager.synthesize(request, progress=progress)
 
-    return gpu_bound(synthesize)
+    on_gpu = gpu_bound(synthesize)
+    if service is None:
+        return on_gpu
+
+    def admitted(request: SynthesisRequest, progress: Callable | None = None) -> SynthesisResult:
+        with service.admit(on_wait=waiting_reporter(progress)):
+            return on_gpu(request, progress)
+
+    return admitted
+
+
+def waiting_reporter(progress: Callable | None) -> Callable[[int, int], None] | None:
+    """Shows the place in the waiting line in the progress bar."""
+    if progress is None:
+        return None
+    return lambda position, running: progress(0.0, f"Waiting for a free synthesis slot ({position} in line)")
 
 
 def optional_number(value: Any, name: str) -> float | None:

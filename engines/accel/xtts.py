@@ -13,8 +13,9 @@ for sampling with any parameters, one for greedy decoding, both captured by
 ``capture_graphs`` ahead of serving) and the host checks for the stop token only every
 ``sync_every`` tokens. A request's random draws come from its own generator (``seed``).
 
-Streaming vocodes only the newest latents with some left context (``stream_context``)
-instead of all latents so far, so a whole stream costs about what one call costs.
+Streaming vocodes only the newest frames with some left context (``stream_context``)
+instead of all latents so far, on the same frame grid as one call, so a whole stream costs
+about what one call costs and joins into the same audio.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ logger = logging.getLogger(__name__)
 class XttsAccelOptions:
     use_graphs: bool = True
     sync_every: int = 8
-    stream_context: int = 24  # latents of left context when vocoding a stream's next chunk
+    # Latents of left context when vocoding a stream's next chunk. HiFi-GAN's reach is about two
+    # latents: with 2 the joined stream is the unstreamed audio to 1e-6, with 1 to 5e-5 (tests/test_xtts_stream.py).
+    stream_context: int = 4
 
 
 @dataclass
@@ -171,33 +174,48 @@ class XttsAccelerator:
         """Like ``Xtts.inference_stream``: a wav chunk every ``stream_chunk_size`` tokens.
 
         Upstream vocodes all latents so far at every chunk and cross-fades ``overlap_wav_len``
-        samples where the new decode meets the old one. Here only the newest latents are
-        vocoded, with ``stream_context`` latents of left context (HiFi-GAN's convolutions see
-        that far), and the same overlap is held back and cross-faded.
+        samples where the new decode meets the old one. Here the latents so far are turned into
+        HiFi-GAN's input frames exactly as one call would (the speed and sample-rate
+        interpolations are cheap), and only the newest frames are vocoded, with
+        ``stream_context`` latents' worth of frames of left context. A frame is 256 output
+        samples, so every window lands on the very samples the whole clip has; frames the
+        next latents can still change (interpolation edges) are held back, and the same
+        overlap is held back and cross-faded.
         """
         del length_penalty
         tokens = self.text_tokens(text, language)
         params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p,
                                 repetition_penalty=repetition_penalty, greedy=greedy)
         speaker_embedding = speaker_embedding.to(self.device)
-        per_latent = SAMPLES_PER_LATENT / max(speed, 0.05)
+        decoder = self.model.hifigan_decoder
+        hop = decoder.output_hop_length
+        frames_per_latent = (decoder.ar_mel_length_compression / hop
+                             * decoder.output_sample_rate / decoder.input_sample_rate / max(speed, 0.05))
+        context = int(self.options.stream_context * frames_per_latent)
         emitted, held, done = 0, None, 0  # samples handed out; the overlap held back; latents vocoded
         with self._lock:  # held until the stream ends or the consumer closes the generator
             for n, latents, is_end in self._decode_iter(tokens, gpt_cond_latent.to(self.device), params,
                                                         max_new_tokens, min_new_tokens, stream_chunk_size, seed):
                 if not is_end and n - done < stream_chunk_size:
                     continue
-                start = max(0, done - self.options.stream_context)
-                window = self._vocode(latents[start:n], speaker_embedding, speed).reshape(-1)
-                offset = round(start * per_latent)  # where the window starts in the whole clip
-                end = offset + window.shape[0] if is_end else offset + window.shape[0] - overlap_wav_len
-                piece = window[max(0, emitted - offset): max(0, end - offset)].clone()
+                frames = self._frames(latents[:n], speed)
+                total = frames.shape[-1]
+                # Linear interpolation reads up to two latents ahead: frames that close to the end move
+                # when more latents come, so only the end of the stream emits them.
+                stable = total if is_end else min(total, int((n - 2) * frames_per_latent))
+                end = stable * hop if is_end else stable * hop - overlap_wav_len
+                if end <= emitted:
+                    continue
+                first = max(0, emitted // hop - context)
+                window = decoder.waveform_decoder(frames[..., first:total], g=speaker_embedding).reshape(-1)
+                offset = first * hop  # where the window starts in the whole clip
+                piece = window[emitted - offset: end - offset].clone()
                 if held is not None and piece.shape[0]:
                     k = min(held.shape[0], piece.shape[0])
                     ramp = torch.linspace(0.0, 1.0, k, device=piece.device)
                     piece[:k] = held[:k] * (1 - ramp) + piece[:k] * ramp
-                held = None if is_end else window[max(0, end - offset):].clone()
-                emitted = max(emitted, end)
+                held = None if is_end else window[end - offset: stable * hop - offset].clone()
+                emitted = end
                 done = n
                 if piece.shape[0]:
                     yield piece
@@ -303,6 +321,21 @@ class XttsAccelerator:
             dst.copy_(src)
 
     # ---- audio -----------------------------------------------------------------------
+    def _frames(self, latents: torch.Tensor, speed: float) -> torch.Tensor:
+        """HiFi-GAN's input for ``latents``: upstream's speed interpolation, then the decoder's own two
+        (latent to mel-frame rate, 22.05 to 24 kHz), in float32, as ``HifiDecoder.forward`` does them."""
+        decoder = self.model.hifigan_decoder
+        lat = latents.float().unsqueeze(0)
+        length_scale = 1.0 / max(speed, 0.05)
+        if length_scale != 1.0:
+            lat = F.interpolate(lat.transpose(1, 2), scale_factor=length_scale, mode="linear").transpose(1, 2)
+        z = F.interpolate(lat.transpose(1, 2), scale_factor=[decoder.ar_mel_length_compression
+                                                             / decoder.output_hop_length], mode="linear").squeeze(1)
+        if decoder.output_sample_rate != decoder.input_sample_rate:
+            z = F.interpolate(z, scale_factor=[decoder.output_sample_rate / decoder.input_sample_rate],
+                              mode="linear").squeeze(0)
+        return z
+
     def _vocode(self, latents: torch.Tensor, speaker_embedding: torch.Tensor, speed: float) -> torch.Tensor:
         """Upstream's speed interpolation and HiFi-GAN call; latents back to float32 first."""
         lat = latents.float().unsqueeze(0)
