@@ -94,7 +94,7 @@ def test_every_api_output_has_a_name(admin_app):
         for output in info["returns"]:
             label = output["label"]
             assert label and not re.fullmatch(r"value_\d+", label), (name, output)
-    assert [r["label"] for r in endpoints["/dub"]["returns"]] == ["Output", "Badges", "Metadata"]
+    assert [r["label"] for r in endpoints["/dub"]["returns"]] == ["Output (the whole clip, saved to History)", "Badges", "Metadata"]
     assert [p["parameter_name"] for p in endpoints["/unload_engine"]["parameters"]] == ["engine"]
 
 

@@ -117,6 +117,7 @@ def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None,
         errors.attach(event, view.error, view.outputs)
         # The public `/clone` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
         gr.on([], make_clone_handler(manager, recorder, service=service), inputs=inputs, outputs=view.outputs,
-              api_name="clone", concurrency_id="synthesis", concurrency_limit=len(manager.engines))
+              api_name="clone", concurrency_id="synthesis", concurrency_limit=len(manager.engines),
+              show_progress_on=view.audio)
         controls.keep_languages_fresh(manager, language, view)
     return view

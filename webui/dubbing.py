@@ -84,7 +84,8 @@ def build_dubbing_tab(manager: EngineManager, recorder: Recorder | None = None, 
         errors.attach(event, view.error, view.outputs)
         # The public `/dub` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
         gr.on([], make_dub_handler(manager, recorder, service=service), inputs=inputs, outputs=view.outputs,
-              api_name="dub", concurrency_id="synthesis", concurrency_limit=len(manager.engines))
+              api_name="dub", concurrency_id="synthesis", concurrency_limit=len(manager.engines),
+              show_progress_on=view.audio)
         controls.keep_languages_fresh(manager, language, view)
     if voices is not None:
         voices.change(choices.follow_voices, inputs=[voices, preset], outputs=preset, api_visibility="private",
