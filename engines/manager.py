@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from .asr import Transcriber
 from .audio import load_reference_audio
 from .base import Engine, free_gpu_cache
 from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
@@ -67,6 +68,8 @@ class EngineManager:
         self._load_locks = {name: threading.Lock() for name in self.engines}
         self._load_errors: dict[str, str] = {}
         self.voices = VoiceCatalog(self.settings.cache_dir, self.settings.presets_dir, library)
+        # Speech recognition for reference clips without a transcript (VOICE_STUDIO_ASR_MODEL; loads on first use).
+        self.asr = Transcriber.from_env(self.settings.device, self.settings.cache_dir, self.on_device, _IMPORT_LOCK)
 
     @classmethod
     def from_env(cls) -> "EngineManager":
@@ -269,14 +272,18 @@ class EngineManager:
         return engine, job, profile_name, mapped, load_s
 
     def _voice_for(self, engine: Engine, valid: ValidatedRequest) -> Voice:
-        if not engine.needs_reference or valid.voice.reference is not None:
+        if not engine.needs_reference:
             return valid.voice
-        renderer = self.engines.get("xtts")
+        voice = valid.voice
+        if voice.reference is None:
+            renderer = self.engines.get("xtts")
 
-        def speaker_known(speaker: str) -> bool:
-            return renderer is not None and self.ensure_loaded("xtts") is None and renderer.knows_speaker(speaker)
+            def speaker_known(speaker: str) -> bool:
+                return renderer is not None and self.ensure_loaded("xtts") is None and renderer.knows_speaker(speaker)
 
-        return self.voices.reference_for(valid.voice, valid.language, self.synthesize, speaker_known)
+            voice = self.voices.reference_for(voice, valid.language, self.synthesize, speaker_known)
+        # A clip without its transcript is transcribed (engines/asr.py); CannotServe names VOICE_STUDIO_ASR_MODEL.
+        return self.asr.complete_voice(voice, valid.language, engine.max_reference_seconds)
 
     def _job(self, valid: ValidatedRequest, voice: Voice, profile_name: str,
              progress: ProgressCallback | None) -> EngineJob:
@@ -391,5 +398,5 @@ class EngineManager:
         down = [name for name, h in engines.items() if h["status"] == "unavailable"]
         status = "healthy" if not down else ("unhealthy" if len(down) == len(engines) else "degraded")
         worker = self._worker.status() if self._worker is not None else None
-        return {"status": status, "engines": engines, "worker": worker,
+        return {"status": status, "engines": engines, "worker": worker, "asr": self.asr.health(),
                 "timestamp": datetime.now(timezone.utc).isoformat()}
