@@ -25,6 +25,7 @@ from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
 from .f5tts import F5Engine
 from .guard import audio_problem
 from .languages import normalize_language
+from .normalize import normalize_text
 from .profiles import engine_of_profile, get_profile, map_quality_profile_for_fallback
 from .settings import Settings, resolve_device
 from .streaming import open_stream
@@ -198,7 +199,7 @@ class EngineManager:
                 attempts[name] = self._synthesis_failure(engine, exc)
                 continue
             synth_s = time.perf_counter() - synth_start
-            problem = audio_problem(output.audio, engine.sample_rate, valid.text, job.speed, job.target_duration_s)
+            problem = audio_problem(output.audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
             if problem is not None:
                 attempts[name] = f"{engine.display_name} output failed the sanity check: {problem}"
                 continue
@@ -235,7 +236,7 @@ class EngineManager:
                 output = EngineOutput(audio=audio, chunks=len(parts), details={"streamed": True})
                 result = self._result(valid, engine, job, output, profile_name, mapped, attempts, load_s,
                                       time.perf_counter() - start)
-                problem = audio_problem(audio, engine.sample_rate, valid.text, job.speed, job.target_duration_s)
+                problem = audio_problem(audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
                 if problem is not None:
                     result.metadata["sanity_problem"] = problem
                 return result
@@ -265,6 +266,8 @@ class EngineManager:
             attempts[name] = str(exc)
             return None
         job = self._job(valid, voice, profile_name, progress)
+        if engine.normalizes_text and valid.request.text_normalization:  # numbers, money, dates... as words
+            job = replace(job, text=normalize_text(job.text, job.language))
         reason = engine.cannot_serve(job)
         if reason is not None:
             attempts[name] = reason
@@ -374,6 +377,8 @@ class EngineManager:
             **voice_details,
             **output.details,
         }
+        if job.text != valid.text:
+            metadata["normalized_text"] = job.text
         if job.target_duration_s is not None:
             metadata["target_duration_s"] = job.target_duration_s
             metadata.setdefault("target_duration_honoured", False)
