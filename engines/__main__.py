@@ -25,7 +25,7 @@ from .types import ENGINE_NAMES, SynthesisRequest
 EXIT_OK, EXIT_NO_ENGINE, EXIT_BAD_INPUT = 0, 1, 2
 
 # Modules that add commands (imported when the parser is built; heavy imports stay inside run).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("engines.cli_verify",)
 
 
 class _ErrorExitParser(argparse.ArgumentParser):
