@@ -222,7 +222,8 @@ class LazyModel(ABC):
             status = "unavailable"
         elif missing and (hub_offline() or self.source.local_dir is not None):
             status = "unavailable"
-            error = f"{self.display_name} weights missing ({self.source.spec}: {', '.join(missing)}): set {self.env_var}"
+            error = (f"{self.display_name} weights missing ({self.source.spec}: {', '.join(missing)}): "
+                     f"set {self.env_var}")
         else:
             status = "not_loaded"  # on disk, or downloadable on first use
         return {"name": self.display_name, "status": status, "model": self.spec, "variable": self.env_var,

@@ -54,7 +54,8 @@ VERIFY_SENTENCES: dict[str, str] = {
     "zh-CN": "今天天空晴朗，早晨的微风把大海的气息带进了城市。",
 }
 VERIFY_SEED = 20240315
-PACKAGED_REFERENCE = ("infer/examples/basic/basic_ref_en.wav", "Some call me nature, others call me mother nature.", "en")
+PACKAGED_REFERENCE = ("infer/examples/basic/basic_ref_en.wav", "Some call me nature, others call me mother nature.",
+                      "en")
 GIBBERISH_HINTS = {"f5tts": "check F5TTS_ARCH and F5TTS_VOCAB", "xtts": "check XTTS_MODEL"}
 # Scripts written without spaces between words: their "words" are characters.
 _UNSPACED = ("zh-CN", "ja")

@@ -13,7 +13,6 @@ well under a second each. ``speech_models(tmp_path_factory)`` builds them once p
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +31,8 @@ class SpeechModels:
 def build_whisper(out: Path, seed: int = 0, max_tokens: int = 12) -> Path:
     import torch
     from tokenizers.pre_tokenizers import ByteLevel
-    from transformers import GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration, \
-        WhisperTokenizer
+    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
+                              WhisperForConditionalGeneration, WhisperTokenizer)
 
     out.mkdir(parents=True, exist_ok=True)
     vocab = {symbol: index for index, symbol in enumerate(sorted(ByteLevel.alphabet()))}
@@ -91,7 +90,3 @@ def speech_models(tmp_path_factory) -> SpeechModels:
         _built["models"] = SpeechModels(build_whisper(root / "whisper"), build_wavlm(root / "wavlm"))
     return _built["models"]
 
-
-def write_json(path: Path, data: dict) -> Path:
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path

@@ -59,7 +59,8 @@ LOCALE = Locale(
     magnitudes={"Tausend": False, "Million": False, "Millionen": False, "Milliarde": False, "Milliarden": False},
     abbreviations=(
         Abbreviation(r"Nr\.", "Nummer", before_number=True),
-        Abbreviation(r"Hr\.", "Herr", ignore_case=False), Abbreviation(r"Fr\.(?=\s[A-ZÄÖÜ])", "Frau", ignore_case=False),
+        Abbreviation(r"Hr\.", "Herr", ignore_case=False),
+        Abbreviation(r"Fr\.(?=\s[A-ZÄÖÜ])", "Frau", ignore_case=False),
         Abbreviation(r"Dr\.", "Doktor"), Abbreviation(r"Prof\.", "Professor"),
         Abbreviation(r"z\.\s?B\.", "zum Beispiel"), Abbreviation(r"d\.\s?h\.", "das heißt"),
         Abbreviation(r"bzw\.", "beziehungsweise"), Abbreviation(r"ca\.", "circa"),

@@ -111,7 +111,8 @@ def _compile(locale: Locale) -> dict[str, re.Pattern]:
                      rf"(?:,?\s(?P<y>[0-9]{{4}})(?![0-9]))?",
         "month_day": rf"(?<!\w)(?P<month>{months})\s(?P<a>[0-9]{{1,2}})(?:st|nd|rd|th)?(?![0-9\w])"
                      rf"(?:,?\s(?P<y>[0-9]{{4}})(?![0-9]))?",
-        "clock": rf"(?<![0-9:.,])(?P<h>[0-9]{{1,2}})[:.](?P<m>[0-9]{{2}})(?![0-9]|:[0-9]){meridiem}?(?P<uhr>\sUhr(?!\w))?",
+        "clock": rf"(?<![0-9:.,])(?P<h>[0-9]{{1,2}})[:.](?P<m>[0-9]{{2}})(?![0-9]|:[0-9]){meridiem}?"
+                 r"(?P<uhr>\sUhr(?!\w))?",
         "hour_meridiem": rf"(?<![0-9:.,])(?P<h>[0-9]{{1,2}}){meridiem}",
         "hour_letter": r"(?<![\w.,])(?P<h>[0-9]{1,2})h(?P<m>[0-9]{2})?(?!\w)",
         "money_before": rf"(?<!{_LETTER})(?P<sym>{symbols})\s?{_SIGN}(?P<num>{number})"
@@ -247,7 +248,8 @@ def spell_money(token: str, symbol: str, locale: Locale, sign: str | None = None
     integer, fraction = parsed
     minus = f"{locale.minus_word} " if sign else ""
     if magnitude:
-        joiner = _joiner(locale, currency.unit.plural, {k.lower(): v for k, v in locale.magnitudes.items()}.get(magnitude.lower(), False))
+        takes_of = {k.lower(): v for k, v in locale.magnitudes.items()}.get(magnitude.lower(), False)
+        joiner = _joiner(locale, currency.unit.plural, takes_of)
         return f"{minus}{spell_number(token, locale)} {magnitude}{joiner}{currency.unit.plural}"
     if fraction and len(fraction) > 2:  # not cents: a decimal amount of the unit
         return f"{minus}{spell_number(token, locale)} {currency.unit.plural}"
