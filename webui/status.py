@@ -12,6 +12,7 @@ import gradio as gr
 from engines import EngineManager, VoiceStudioError
 
 from .badges import engine_label
+from .verify_panel import build_verify_panel
 
 logger = logging.getLogger("voice_studio.webui")
 
@@ -107,6 +108,8 @@ def build_status_tab(manager: EngineManager) -> tuple[gr.JSON, Callable[[], dict
                                  gr.Button(f"Unload {engine_label(name)}", elem_id=f"status-unload-{name}"))
         with gr.Accordion("Health JSON (also GET /health/engines)", open=False):
             health_json = gr.JSON(label="Health", elem_id="status-json")
+        # --- speech quality: speech recognition's card, Verify per engine, /verify_engine (verify_panel.py) ---
+        build_verify_panel(manager, health_json)
         health_json.change(render_status, inputs=health_json, outputs=cards, api_visibility="private")
         refresh_button.click(refresh, outputs=health_json, api_name="engine_status", concurrency_limit=None)
         tab.select(refresh, outputs=health_json, api_visibility="private", concurrency_limit=None)
