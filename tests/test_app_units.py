@@ -120,5 +120,5 @@ def test_the_app_builds_without_loading_a_model(tmp_path):
     manager = EngineManager(Settings.from_env({"VOICE_STUDIO_DEVICE": "cpu", "HF_HUB_OFFLINE": "1"}))
     demo = build_app(manager, AppConfig(), OutputHistory(tmp_path / "outputs"))
     names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
-    assert names == {"dub", "clone", "engine_status", "history"}
+    assert names == {"dub", "clone", "engine_status", "history", "verify_engine"}
     assert not any(engine.is_loaded for engine in manager.engines.values())
