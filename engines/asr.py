@@ -119,7 +119,7 @@ class Transcriber(LazyModel):
         dtype = torch.float16 if half_precision_ok(device) else torch.float32
         model = model.to(device=device, dtype=dtype).eval()
         pipe = pipeline("automatic-speech-recognition", model=model, tokenizer=tokenizer, feature_extractor=extractor,
-                        device=device, ignore_warning=True)
+                        device=device)
         generation = model.generation_config
         return _Whisper(pipe, is_whisper=model.config.model_type == "whisper",
                         multilingual=bool(getattr(generation, "is_multilingual", False)),
@@ -132,13 +132,16 @@ class Transcriber(LazyModel):
         inputs = [{"raw": resample(np.asarray(c, dtype=np.float32), sample_rate, ASR_SAMPLE_RATE),
                    "sampling_rate": ASR_SAMPLE_RATE} for c in clips]
         kwargs = whisper.generate_kwargs(language)
+        # Whisper hears 30 s at a time; longer clips are cut in 30 s chunks, as upstream does.
+        longest = max((len(item["raw"]) for item in inputs), default=0) / ASR_SAMPLE_RATE
+        chunking = {"chunk_length_s": CHUNK_SECONDS, "ignore_warning": True} if longest > CHUNK_SECONDS else {}
 
         def run() -> list[dict]:
             import torch
 
             with torch.inference_mode():
-                return whisper.pipe(inputs, chunk_length_s=CHUNK_SECONDS, batch_size=BATCH_SIZE,
-                                    generate_kwargs=kwargs, return_timestamps=False)
+                return whisper.pipe(inputs, batch_size=BATCH_SIZE, generate_kwargs=kwargs, return_timestamps=False,
+                                    **chunking)
 
         outputs = self.on_device(run, "speech recognition")
         return [clean_text(out["text"]) for out in outputs]

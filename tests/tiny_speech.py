@@ -48,7 +48,7 @@ def build_whisper(out: Path, seed: int = 0, max_tokens: int = 12) -> Path:
         vocab_size=len(vocab), num_mel_bins=80, d_model=32, encoder_layers=1, decoder_layers=1,
         encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
         max_source_positions=1500, max_target_positions=64, decoder_start_token_id=sot, bos_token_id=eot,
-        eos_token_id=eot, pad_token_id=eot, suppress_tokens=[], begin_suppress_tokens=[])
+        eos_token_id=eot, pad_token_id=eot)
     torch.manual_seed(seed)
     model = WhisperForConditionalGeneration(config)
     model.generation_config = GenerationConfig(
