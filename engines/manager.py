@@ -21,6 +21,7 @@ from typing import Any
 from .asr import Transcriber
 from .audio import load_reference_audio
 from .base import Engine, free_gpu_cache
+from .best_of import best_take
 from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
 from .f5tts import F5Engine
 from .guard import audio_problem
@@ -198,6 +199,8 @@ class EngineManager:
             except Exception as exc:
                 attempts[name] = self._synthesis_failure(engine, exc)
                 continue
+            if job.profile.best_of > 1:  # more takes, the one Whisper hears best kept (engines/best_of.py)
+                output = best_take(job, output, lambda take: self._render(engine, take), self.asr, engine.sample_rate)
             synth_s = time.perf_counter() - synth_start
             problem = audio_problem(output.audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
             if problem is not None:
