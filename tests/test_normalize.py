@@ -149,7 +149,7 @@ def test_other_languages_pass_through(language):
 
 
 @pytest.mark.parametrize("text", ["9" * 60, "1" + ".000" * 40, "R$ " + "9" * 30, "😀 2 🚀", "½ ² ³ ٣", "--5",
-                                  "%%%", "1/2/3/4/5", "12:99", "31/02/2024", "99º", "Pedro IIII", "a" * 3000 + " 5"])
+                                  "%%%", "1/2/3/4/5", "1." * 2500, "12:99", "31/02/2024", "99º", "Pedro IIII", "a" * 3000 + " 5"])
 def test_hostile_input_never_raises_and_stays_stable(text):
     once = normalize_text(text, "pt-BR")
     assert isinstance(once, str) and once

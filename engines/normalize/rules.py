@@ -25,10 +25,16 @@ _compiled: dict[str, dict[str, re.Pattern]] = {}
 
 # --- shared helpers ------------------------------------------------------------------------
 def number_regex(locale: Locale) -> str:
-    """A written number: digits, separators between digit groups (parsed later), no sign."""
+    """A written number: digits, separators between digit groups (parsed later), no sign.
+
+    It starts only where a number starts (not after a letter, a digit or a digit and its
+    separator) and is atomic (never given back in part), so a long run like "1.1.1..."
+    costs linear time in every pass.
+    """
     spaces = "".join(ch for ch in locale.group_marks if ch.isspace())
     spaced = rf"|[{spaces}](?=[0-9]{{3}}(?![0-9]))" if spaces else ""
-    return rf"(?<!\w)[0-9]+(?:(?:[.,]{spaced})[0-9]+)*"
+    not_inside = rf"(?<![0-9][.,{spaces}])"
+    return rf"(?<!\w){not_inside}(?>[0-9]+(?:(?:[.,]{spaced})[0-9]+)*)"
 
 
 def parse_number(token: str, locale: Locale) -> tuple[int, str | None] | None:
