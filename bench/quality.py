@@ -179,8 +179,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     manager = EngineManager.from_env()
     if args.asr_model:
         manager.asr = Transcriber.from_env(manager.settings.device, manager.settings.cache_dir, manager.on_device,
-                                           environ={ASR_VARIABLE: args.asr_model})
-    speaker = SpeakerVerifier.from_env(manager.settings.device, manager.on_device,
+                                           manager.asr.load_lock, environ={ASR_VARIABLE: args.asr_model})
+    speaker = SpeakerVerifier.from_env(manager.settings.device, manager.on_device, manager.asr.load_lock,
                                        environ={SPEAKER_VARIABLE: args.speaker_model} if args.speaker_model else None)
     manager.asr.ensure_loaded()  # no ASR, no WER: fail before minutes of synthesis (the error names the variable)
     utmos = Utmos(not args.no_utmos)

@@ -87,6 +87,7 @@ class Transcriber(LazyModel):
         super().__init__(source, device_preference, on_device, load_lock, config_error)
         self.cache_dir = cache_dir
         self._memory = LRUCache(256)
+        self._memory_lock = threading.Lock()  # request threads share the cache
 
     @classmethod
     def from_env(cls, device_preference: str, cache_dir: Path | None, on_device: OnDevice,
@@ -152,7 +153,8 @@ class Transcriber(LazyModel):
     def transcribe_reference(self, reference: ReferenceAudio, language: str | None) -> str:
         """The clip's words, cached per (content hash, language, model); ``NoSpeechError`` when none."""
         key = self._cache_key(reference, language)
-        text = self._memory.get(key)
+        with self._memory_lock:
+            text = self._memory.get(key)
         if text is None:
             text = self._read_cached(key)
         if text is None:
@@ -163,7 +165,8 @@ class Transcriber(LazyModel):
                                                         "chars": len(text)})
             if has_speakable_content(text):
                 self._write_cached(key, text, language)
-        self._memory.put(key, text)
+        with self._memory_lock:
+            self._memory.put(key, text)
         if not has_speakable_content(text):
             raise NoSpeechError("speech recognition heard no words in the reference clip: "
                                 "type its transcript, or use a clip with clear speech")

@@ -37,7 +37,7 @@ def run_verify(args: argparse.Namespace, stdout) -> int:
     if out is not None and out.suffix.lower() != ".wav":
         raise InputError(f"--out must name a .wav file, got {out.name!r}")
     manager = EngineManager.from_env()
-    speaker = SpeakerVerifier.from_env(manager.settings.device, manager.on_device)
+    speaker = SpeakerVerifier.from_env(manager.settings.device, manager.on_device, manager.asr.load_lock)
     report = verify_engine(manager, args.engine, args.language, reference=args.reference,
                            reference_text=args.reference_text, speaker=speaker, keep_audio=out is not None)
     audio = report.pop("audio", None)

@@ -136,7 +136,7 @@ class LazyModel(ABC):
         self.device: str | None = None
         self.load_s: float | None = None
         self._load_lock = threading.Lock()
-        self._shared_lock = load_lock  # the process-wide lock around first imports of transformers
+        self.load_lock = load_lock  # the process-wide lock around first imports of transformers (the manager's)
         self._load_error: str | None = None
         self._ready: Any = None
 
@@ -168,7 +168,7 @@ class LazyModel(ABC):
             start = time.perf_counter()
             try:
                 device = resolve_device(self.device_preference)
-                with self._shared_lock or nullcontext():
+                with self.load_lock or nullcontext():
                     path = self.source.resolve()
                     staged = self._stage(path)
                 self._ready = self.on_device(lambda: self._activate(staged, device), f"activate {self.display_name}")

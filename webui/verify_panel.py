@@ -80,7 +80,7 @@ def make_verify(manager: EngineManager, speaker: SpeakerVerifier) -> Callable[..
 
 def build_verify_panel(manager: EngineManager, health_json: gr.JSON) -> None:
     """Inside the status tab: the ASR card, Load ASR, Verify per engine, the report."""
-    speaker = SpeakerVerifier.from_env(manager.settings.device, manager.on_device)
+    speaker = SpeakerVerifier.from_env(manager.settings.device, manager.on_device, manager.asr.load_lock)
     verify = make_verify(manager, speaker)
     gr.Markdown("### Speech quality")
     asr_card = gr.HTML(elem_id="status-asr")
