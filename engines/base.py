@@ -62,7 +62,10 @@ class Engine(ABC):
 
     ``needs_reference``: the engine speaks only from a reference clip with its transcript
     (a preset gets one from the voice catalog). ``max_batch``: jobs that share a
-    ``batch_key`` may be rendered together, this many at most.
+    ``batch_key`` may be rendered together, this many at most. ``normalizes_text``: the
+    engine reads text as written, so the manager writes numbers, money, dates... as words
+    first (``engines/normalize``). ``max_reference_seconds``: how much of a reference clip
+    the engine uses (a transcript made by speech recognition covers exactly that).
     """
 
     name: str
@@ -70,6 +73,8 @@ class Engine(ABC):
     sample_rate: int = 24000
     needs_reference: bool = False
     max_batch: int = 1
+    normalizes_text: bool = False
+    max_reference_seconds: float | None = None
 
     def __init__(self, device_preference: str = "auto"):
         self.device_preference = device_preference

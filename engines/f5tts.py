@@ -93,6 +93,8 @@ class F5Engine(Engine):
     sample_rate = SAMPLE_RATE
     needs_reference = True
     max_batch = 16
+    normalizes_text = True  # F5 reads characters as written; XTTS's tokenizer expands numbers itself
+    max_reference_seconds = MAX_REFERENCE_SECONDS
 
     def __init__(self, settings: F5Settings, device_preference: str = "auto", cache_dir=None, accel: str = "auto"):
         super().__init__(device_preference)

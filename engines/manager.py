@@ -19,13 +19,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from .asr import Transcriber
 from .audio import load_reference_audio
 from .base import Engine, free_gpu_cache
+from .best_of import best_take
 from .downloads import download_progress
 from .errors import EngineUnavailableError, EngineUnloaded, InputError, NoEngineAvailableError
 from .f5tts import F5Engine
 from .guard import audio_problem
 from .languages import normalize_language
+from .normalize import normalize_text
 from .profiles import engine_of_profile, get_profile, map_quality_profile_for_fallback, suggest_alternative_profile
 from .settings import Settings, resolve_device
 from .sources import without_paths
@@ -86,6 +89,8 @@ class EngineManager:
         self._load_errors: dict[str, str] = {}
         self._loading: set[str] = set()
         self.voices = VoiceCatalog(self.settings.cache_dir, self.settings.presets_dir, library)
+        # Speech recognition for reference clips without a transcript (VOICE_STUDIO_ASR_MODEL; loads on first use).
+        self.asr = Transcriber.from_env(self.settings.device, self.settings.cache_dir, self.on_device, _IMPORT_LOCK)
 
     @classmethod
     def from_env(cls) -> "EngineManager":
@@ -224,8 +229,10 @@ class EngineManager:
             except Exception as exc:
                 attempts[name] = self._synthesis_failure(engine, exc)
                 continue
+            if job.profile.best_of > 1:  # more takes, the one Whisper hears best kept (engines/best_of.py)
+                output = best_take(job, output, lambda take: self._render(engine, take), self.asr, engine.sample_rate)
             synth_s = time.perf_counter() - synth_start
-            problem = audio_problem(output.audio, engine.sample_rate, valid.text, job.speed, job.target_duration_s)
+            problem = audio_problem(output.audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
             if problem is not None:
                 attempts[name] = f"{engine.display_name} output failed the sanity check: {problem}"
                 continue
@@ -263,7 +270,7 @@ class EngineManager:
                 output = EngineOutput(audio=audio, chunks=len(parts), details={"streamed": True})
                 result = self._result(valid, engine, job, output, profile_name, mapped, attempts, load_s,
                                       time.perf_counter() - start)
-                problem = audio_problem(audio, engine.sample_rate, valid.text, job.speed, job.target_duration_s)
+                problem = audio_problem(audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
                 if problem is not None:
                     result.metadata["sanity_problem"] = problem
                 return result
@@ -298,6 +305,8 @@ class EngineManager:
             attempts[name] = str(exc)
             return None
         job = self._job(valid, voice, profile_name, progress)
+        if engine.normalizes_text and valid.request.text_normalization:  # numbers, money, dates... as words
+            job = replace(job, text=normalize_text(job.text, job.language))
         reason = engine.cannot_serve(job)
         if reason is not None:
             attempts[name] = reason
@@ -305,14 +314,18 @@ class EngineManager:
         return engine, job, profile_name, mapped, load_s
 
     def _voice_for(self, engine: Engine, valid: ValidatedRequest) -> Voice:
-        if not engine.needs_reference or valid.voice.reference is not None:
+        if not engine.needs_reference:
             return valid.voice
-        renderer = self.engines.get("xtts")
+        voice = valid.voice
+        if voice.reference is None:
+            renderer = self.engines.get("xtts")
 
-        def speaker_known(speaker: str) -> bool:
-            return renderer is not None and self.ensure_loaded("xtts") is None and renderer.knows_speaker(speaker)
+            def speaker_known(speaker: str) -> bool:
+                return renderer is not None and self.ensure_loaded("xtts") is None and renderer.knows_speaker(speaker)
 
-        return self.voices.reference_for(valid.voice, valid.language, self.synthesize, speaker_known)
+            voice = self.voices.reference_for(voice, valid.language, self.synthesize, speaker_known)
+        # A clip without its transcript is transcribed (engines/asr.py); CannotServe names VOICE_STUDIO_ASR_MODEL.
+        return self.asr.complete_voice(voice, valid.language, engine.max_reference_seconds)
 
     def _job(self, valid: ValidatedRequest, voice: Voice, profile_name: str,
              progress: ProgressCallback | None) -> EngineJob:
@@ -419,6 +432,8 @@ class EngineManager:
             **voice_details,
             **output.details,
         }
+        if job.text != valid.text:
+            metadata["normalized_text"] = job.text
         if job.target_duration_s is not None:
             metadata["target_duration_s"] = job.target_duration_s
             metadata.setdefault("target_duration_honoured", False)
@@ -448,5 +463,5 @@ class EngineManager:
         down = [name for name, h in engines.items() if h["status"] == "unavailable"]
         status = "healthy" if not down else ("unhealthy" if len(down) == len(engines) else "degraded")
         worker = self._worker.status() if self._worker is not None else None
-        return {"status": status, "engines": engines, "worker": worker,
+        return {"status": status, "engines": engines, "worker": worker, "asr": self.asr.health(),
                 "timestamp": datetime.now(timezone.utc).isoformat()}

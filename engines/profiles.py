@@ -25,6 +25,7 @@ class F5Profile:
     speed: float
     cross_fade: float  # seconds of cross-fade between chunks
     description: str = ""
+    best_of: int = 1   # takes rendered; with speech recognition the clearest is kept (engines/best_of.py)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class XttsProfile:
     length_penalty: float
     speed: float
     description: str = ""
+    best_of: int = 1
 
 
 Profile = Union[F5Profile, XttsProfile]
@@ -51,7 +53,8 @@ F5_PROFILES: dict[str, F5Profile] = {
         F5Profile("f5tts_balanced", 32, 2.0, -1.0, 1.0, 0.15,
                   "Upstream F5-TTS defaults (infer_process)."),
         F5Profile("f5tts_ultra_quality", 64, 2.0, -1.0, 1.0, 0.15,
-                  "Twice the ODE steps: finer detail, about 2x slower."),
+                  "Twice the ODE steps: finer detail, about 2x slower; with speech recognition, the best of 3 takes.",
+                  best_of=3),
         F5Profile("f5tts_ultra_natural", 48, 1.5, -1.0, 0.95, 0.25,
                   "Weaker guidance and a slightly slower pace for looser, more natural prosody."),
     )

@@ -121,5 +121,5 @@ def test_the_app_builds_without_loading_a_model(tmp_path):
     demo = build_app(manager, AppConfig(), OutputHistory(tmp_path / "outputs"))
     names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
     assert names == {"dub", "clone", "engine_status", "history", "history_delete", "history_clear",
-                     "dub_subtitles"}
+                     "dub_subtitles", "verify_engine"}
     assert not any(engine.is_loaded for engine in manager.engines.values())

@@ -17,8 +17,8 @@ from .live import stream_outputs
 from .speech_service import SpeechService
 from .synthesis import Outputs, Recorder, make_synthesizer, optional_float, optional_seed, run_request
 
-TRANSCRIPT_INFO = ("F5-TTS needs the exact words spoken in the reference. "
-                   "Leave it empty and XTTS is used instead (it needs no transcript).")
+TRANSCRIPT_INFO = ("F5-TTS needs the exact words spoken in the reference. Leave it empty and speech "
+                   "recognition writes them here (edit them if it misheard); without it, XTTS is used.")
 
 
 def packaged_examples_dir() -> Path:
@@ -41,7 +41,7 @@ def clone_examples() -> list[list[Any]]:
 
 def clone_request(reference_audio: str | None, reference_text: str | None, text: str, language: str,
                   engine: str, quality_profile: str | None, speed: Any = None, seed: Any = None,
-                  allow_fallback: bool = True) -> SynthesisRequest:
+                  allow_fallback: bool = True, text_normalization: bool = True) -> SynthesisRequest:
     # An empty path (not None) keeps the request a cloning one, so the manager says
     # "no reference audio" instead of dubbing with a preset.
     return SynthesisRequest(
@@ -49,7 +49,15 @@ def clone_request(reference_audio: str | None, reference_text: str | None, text:
         reference_audio=reference_audio or "", reference_text=(reference_text or "").strip() or None,
         quality_profile=quality_profile or None, speed=optional_float(speed), seed=optional_seed(seed),
         allow_fallback=True if allow_fallback is None else bool(allow_fallback),
+        text_normalization=True if text_normalization is None else bool(text_normalization),
     )
+
+
+def transcript_from_result(metadata: dict[str, Any] | None, current: str | None) -> str:
+    """The transcript box after a result: what speech recognition heard, else what was typed."""
+    if metadata and metadata.get("reference_text_source") == "asr" and metadata.get("reference_text"):
+        return str(metadata["reference_text"])
+    return current or ""
 
 
 def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None, errors: ErrorPanel | None = None,
@@ -60,10 +68,11 @@ def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None,
     # The parameter names are the public API's (`/clone`); keep them.
     def clone(reference_audio: str | None, reference_text: str, text: str, language: str, engine: str,
               quality_profile: str, speed: float | None = None, seed: float | None = None,
-              allow_fallback: bool = True, progress=gr.Progress(), session: gr.Request = None) -> Outputs:
+              allow_fallback: bool = True, text_normalization: bool = True, progress=gr.Progress(),
+              session: gr.Request = None) -> Outputs:
         with errors.watch(session):
             request = clone_request(reference_audio, reference_text, text, language, engine, quality_profile,
-                                    speed, seed, allow_fallback)
+                                    speed, seed, allow_fallback, text_normalization)
             return run_request(synthesize, request, progress, recorder)
 
     return clone
@@ -76,10 +85,11 @@ def make_live_clone_handler(service: SpeechService, recorder: Recorder | None = 
 
     def clone_live(reference_audio: str | None, reference_text: str, text: str, language: str, engine: str,
                    quality_profile: str, speed: float | None = None, seed: float | None = None,
-                   allow_fallback: bool = True, progress=gr.Progress(), session: gr.Request = None) -> Iterator:
+                   allow_fallback: bool = True, text_normalization: bool = True, progress=gr.Progress(),
+                   session: gr.Request = None) -> Iterator:
         with errors.watch(session):
             request = clone_request(reference_audio, reference_text, text, language, engine, quality_profile,
-                                    speed, seed, allow_fallback)
+                                    speed, seed, allow_fallback, text_normalization)
             yield from stream_outputs(service, request, progress, recorder)
 
     return clone_live
@@ -99,7 +109,7 @@ def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None,
                                         lines=2, value="", elem_id="clone-transcript")
                 text = controls.text_input(manager, "clone")
                 language, engine, profile = controls.engine_and_language(manager, "clone")
-                speed, seed, allow_fallback = controls.advanced_options("clone")
+                speed, seed, allow_fallback, text_normalization = controls.advanced_options("clone")
                 button = gr.Button("Clone", variant="primary", elem_id="clone-button")
             with gr.Column(scale=2):
                 view = controls.result_view("clone")
@@ -109,12 +119,15 @@ def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None,
         if examples:
             gr.Examples(examples, inputs=[reference, transcript, text, language, engine],
                         label="Examples (reference clips shipped with f5-tts)", cache_examples=False)
-        inputs = [reference, transcript, text, language, engine, profile, speed, seed, allow_fallback]
+        inputs = [reference, transcript, text, language, engine, profile, speed, seed, allow_fallback,
+                  text_normalization]
         errors = ErrorPanel()
         event = button.click(make_live_clone_handler(service, recorder, errors), inputs=inputs,
                              outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",
                              concurrency_limit=len(manager.engines), show_progress_on=view.audio)
         errors.attach(event, view.error, view.outputs)
+        event.success(transcript_from_result, inputs=[view.metadata, transcript], outputs=transcript,
+                      api_visibility="private", concurrency_limit=None)
         # The public `/clone` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
         gr.on([], make_clone_handler(manager, recorder, service=service), inputs=inputs, outputs=view.outputs,
               api_name="clone", concurrency_id="synthesis", concurrency_limit=len(manager.engines),

@@ -92,7 +92,8 @@ def follow_engine(engine: str) -> gr.Dropdown:
     return gr.Dropdown(choices=choices.profile_choices(engine), value=choices.default_profile(engine))
 
 
-def advanced_options(elem_prefix: str) -> tuple[gr.Number, gr.Number, gr.Checkbox]:
+def advanced_options(elem_prefix: str) -> tuple[gr.Number, gr.Number, gr.Checkbox, gr.Checkbox]:
+    """Speed, seed, allow-fallback and text normalisation (numbers, money, dates read as words)."""
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
             # No minimum/maximum here: the manager checks the range and its message names it.
@@ -104,7 +105,11 @@ def advanced_options(elem_prefix: str) -> tuple[gr.Number, gr.Number, gr.Checkbo
                              elem_id=f"{elem_prefix}-seed")
             allow_fallback = gr.Checkbox(value=True, label="Allow fallback to the other engine",
                                          elem_id=f"{elem_prefix}-fallback")
-    return speed, seed, allow_fallback
+        text_normalization = gr.Checkbox(
+            value=True, label="Read numbers, money, dates and abbreviations as words (F5-TTS)",
+            info="R$ 1.234,56 → mil duzentos e trinta e quatro reais…; XTTS expands numbers itself",
+            elem_id=f"{elem_prefix}-normalize")
+    return speed, seed, allow_fallback, text_normalization
 
 
 def result_view(elem_prefix: str) -> ResultView:

@@ -20,13 +20,15 @@ EXAMPLE_TEXT = "Olá! Este é um teste de dublagem do Voice Studio."
 
 
 def dub_request(text: str, language: str, voice_preset: str, engine: str, quality_profile: str | None,
-                speed: Any = None, seed: Any = None, allow_fallback: bool = True) -> SynthesisRequest:
+                speed: Any = None, seed: Any = None, allow_fallback: bool = True,
+                text_normalization: bool = True) -> SynthesisRequest:
     """The manager's request for these form values (empty profile: the engine's default)."""
     return SynthesisRequest(
         text=text or "", language=language or "", engine=engine or choices.DEFAULT_ENGINE,
         voice_preset=voice_preset or None, quality_profile=quality_profile or None,
         speed=optional_float(speed), seed=optional_seed(seed),
         allow_fallback=True if allow_fallback is None else bool(allow_fallback),
+        text_normalization=True if text_normalization is None else bool(text_normalization),
     )
 
 
@@ -38,9 +40,10 @@ def make_dub_handler(manager: EngineManager, recorder: Recorder | None = None, e
     # The parameter names are the public API's (`/dub`); keep them.
     def dub(text: str, language: str, voice_preset: str, engine: str, quality_profile: str,
             speed: float | None = None, seed: float | None = None, allow_fallback: bool = True,
-            progress=gr.Progress(), session: gr.Request = None) -> Outputs:
+            text_normalization: bool = True, progress=gr.Progress(), session: gr.Request = None) -> Outputs:
         with errors.watch(session):
-            request = dub_request(text, language, voice_preset, engine, quality_profile, speed, seed, allow_fallback)
+            request = dub_request(text, language, voice_preset, engine, quality_profile, speed, seed, allow_fallback,
+                                  text_normalization)
             return run_request(synthesize, request, progress, recorder)
 
     return dub
@@ -53,9 +56,10 @@ def make_live_dub_handler(service: SpeechService, recorder: Recorder | None = No
 
     def dub_live(text: str, language: str, voice_preset: str, engine: str, quality_profile: str,
                  speed: float | None = None, seed: float | None = None, allow_fallback: bool = True,
-                 progress=gr.Progress(), session: gr.Request = None) -> Iterator:
+                 text_normalization: bool = True, progress=gr.Progress(), session: gr.Request = None) -> Iterator:
         with errors.watch(session):
-            request = dub_request(text, language, voice_preset, engine, quality_profile, speed, seed, allow_fallback)
+            request = dub_request(text, language, voice_preset, engine, quality_profile, speed, seed, allow_fallback,
+                                  text_normalization)
             yield from stream_outputs(service, request, progress, recorder)
 
     return dub_live
@@ -72,11 +76,11 @@ def build_dubbing_tab(manager: EngineManager, recorder: Recorder | None = None, 
                 language, engine, profile = controls.engine_and_language(manager, "dub")
                 preset = gr.Dropdown(choices.voice_choices(manager.voices.list()), value=DEFAULT_PRESET,
                                      label="Voice (preset or saved)", allow_custom_value=True, elem_id="dub-preset")
-                speed, seed, allow_fallback = controls.advanced_options("dub")
+                speed, seed, allow_fallback, text_normalization = controls.advanced_options("dub")
                 button = gr.Button("Dub", variant="primary", elem_id="dub-button")
             with gr.Column(scale=2):
                 view = controls.result_view("dub")
-        inputs = [text, language, preset, engine, profile, speed, seed, allow_fallback]
+        inputs = [text, language, preset, engine, profile, speed, seed, allow_fallback, text_normalization]
         errors = ErrorPanel()
         event = button.click(make_live_dub_handler(service, recorder, errors), inputs=inputs,
                              outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",

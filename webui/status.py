@@ -21,6 +21,7 @@ from engines.downloads import describe_snapshot
 
 from .admin import AdminPolicy
 from .badges import engine_label
+from .verify_panel import build_verify_panel
 
 logger = logging.getLogger("voice_studio.webui")
 
@@ -168,6 +169,8 @@ def build_status_tab(manager: EngineManager, admin: AdminPolicy | None = None) -
 
         health_json.change(render, inputs=health_json, outputs=[overall, *cards.values()],
                            api_visibility="private", show_progress="hidden")
+        # --- speech quality: speech recognition's card, Verify per engine, /verify_engine (verify_panel.py) ---
+        build_verify_panel(manager, health_json)
         refresh_button.click(refresh, outputs=health_json, api_name="engine_status", concurrency_limit=None)
         tab.select(refresh, outputs=health_json, api_visibility="private", concurrency_limit=None)
         if admin.enabled:
