@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     for name, check in (("f5", lambda: f5_checks(work, modes)), ("xtts", xtts_checks)):
         try:
             report[name] = check()
-        except Exception as exc:  # reported, and the other check still runs
+        except Exception:  # reported, and the other check still runs
             import traceback
 
             report[name] = {"ok": False, "error": traceback.format_exc()[-3000:]}

@@ -37,7 +37,7 @@ import soundfile as sf
 import torch
 
 from bench.inputs import SAMPLE_RATE, reference_audio
-from bench.traffic import REF_TEXT, Tally, random_request, random_text, run_threads
+from bench.traffic import REF_TEXT, Tally, random_text, run_threads
 
 logger = logging.getLogger("bench.stress")
 

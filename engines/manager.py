@@ -9,13 +9,12 @@ the sanity guard. Every result says what really ran and why.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,8 +22,9 @@ from .asr import Transcriber
 from .audio import load_reference_audio
 from .base import Engine, free_gpu_cache
 from .best_of import best_take
+from .dispatch import Dispatcher, in_callers_context
 from .downloads import download_progress
-from .errors import EngineUnavailableError, EngineUnloaded, InputError, NoEngineAvailableError
+from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
 from .f5tts import F5Engine
 from .guard import audio_problem
 from .languages import normalize_language
@@ -32,7 +32,7 @@ from .normalize import normalize_text
 from .profiles import engine_of_profile, get_profile, map_quality_profile_for_fallback, suggest_alternative_profile
 from .settings import Settings, resolve_device
 from .sources import without_paths
-from .streaming import open_stream
+from .results import ValidatedRequest, build_result
 from .text import validate_reference_text, validate_text
 from .types import ENGINE_NAMES, EngineJob, EngineOutput, ProgressCallback, SynthesisRequest, SynthesisResult, \
     SynthesisStream, Voice
@@ -45,34 +45,10 @@ logger = logging.getLogger("voice_studio.engines")
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 MAX_TARGET_SECONDS = 600.0
 
-def _in_callers_context(progress: ProgressCallback | None) -> ProgressCallback | None:
-    """The job reports from the device worker's thread; run the callback in the caller's context
-    (Gradio finds a request's progress bar through context variables)."""
-    if progress is None:
-        return None
-    context = contextvars.copy_context()
-    lock = threading.Lock()
-
-    def report(fraction: float, message: str) -> None:
-        with lock:  # a context can be entered by one thread at a time
-            context.run(progress, fraction, message)
-
-    return report
-
-
 # First imports of transformers' lazy modules (shared by f5-tts and coqui-tts) are not
 # thread-safe: two racing first loads made XTTS fail with "cannot import name 'GPT2Config'".
 # Loads therefore run one at a time in the whole process, whichever manager asks.
 _IMPORT_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class ValidatedRequest:
-    request: SynthesisRequest
-    text: str
-    language: str
-    voice: Voice
-    seed: int
 
 
 class EngineManager:
@@ -85,6 +61,7 @@ class EngineManager:
             "xtts": XttsEngine(self.settings.xtts, self.settings.device, accel=self.settings.accel),
         }
         self._worker = worker
+        self.dispatch = Dispatcher(lambda: self.worker, self.ensure_loaded)
         self._load_locks = {name: threading.Lock() for name in self.engines}
         self._load_errors: dict[str, str] = {}
         self._loading: set[str] = set()
@@ -223,7 +200,7 @@ class EngineManager:
             engine, job, profile_name, mapped, load_s = prepared
             synth_start = time.perf_counter()
             try:
-                output = self._render(engine, job)
+                output = self.dispatch.render(engine, job)
             except InputError:
                 raise
             except Exception as exc:
@@ -236,7 +213,7 @@ class EngineManager:
             if problem is not None:
                 attempts[name] = f"{engine.display_name} output failed the sanity check: {problem}"
                 continue
-            return self._result(valid, engine, job, output, profile_name, mapped, attempts, load_s, synth_s)
+            return build_result(valid, engine, job, output, profile_name, mapped, attempts, load_s, synth_s)
         raise NoEngineAvailableError(attempts, {n: e.display_name for n, e in self.engines.items()})
 
     def stream(self, request: SynthesisRequest, progress: ProgressCallback | None = None) -> SynthesisStream:
@@ -254,8 +231,7 @@ class EngineManager:
             engine, job, profile_name, mapped, load_s = prepared
             start = time.perf_counter()
             try:
-                chunks = self._reloading(engine, lambda: open_stream(self.worker, engine, job,
-                                                                     self._ensure_ready(engine)))
+                chunks = self.dispatch.stream(engine, job)
             except InputError:
                 raise
             except Exception as exc:
@@ -268,7 +244,7 @@ class EngineManager:
 
                 audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
                 output = EngineOutput(audio=audio, chunks=len(parts), details={"streamed": True})
-                result = self._result(valid, engine, job, output, profile_name, mapped, attempts, load_s,
+                result = build_result(valid, engine, job, output, profile_name, mapped, attempts, load_s,
                                       time.perf_counter() - start)
                 problem = audio_problem(audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
                 if problem is not None:
@@ -334,56 +310,7 @@ class EngineManager:
         speed = float(request.speed) if request.speed is not None else profile.speed
         target = float(request.target_duration_s) if request.target_duration_s is not None else None
         return EngineJob(text=valid.text, language=valid.language, profile=profile, speed=speed, seed=valid.seed,
-                         voice=voice, target_duration_s=target, progress=_in_callers_context(progress))
-
-    def _ensure_ready(self, engine: Engine) -> Callable[[], None]:
-        """On the worker, before a job runs: an Unload may have run since the job was queued.
-
-        Then the job hands back ``EngineUnloaded`` at once and its caller loads the engine
-        again on its own thread (reading weights is CPU work that would stall every other
-        job on the worker) and queues the job anew.
-        """
-
-        def ready() -> None:
-            if not engine.is_loaded:
-                raise EngineUnloaded(engine.name)
-
-        return ready
-
-    def _reloading(self, engine: Engine, submit: Callable[[], Any]) -> Any:
-        """``submit()`` (a job's result), loading the engine again when an Unload overtook the job."""
-        for _ in range(3):
-            try:
-                return submit()
-            except EngineUnloaded:
-                logger.info("engine loaded again for a queued request", extra={"engine": engine.name})
-                reason = self.ensure_loaded(engine.name)
-                if reason is not None:
-                    raise EngineUnavailableError(reason) from None
-        raise EngineUnavailableError(f"{engine.display_name} was unloaded again each time this request reached it")
-
-    def _render(self, engine: Engine, job: EngineJob) -> EngineOutput:
-        ready = self._ensure_ready(engine)
-        key = engine.batch_key(job)
-        if key is None:
-            def run_alone() -> EngineOutput:
-                ready()
-                return engine.synthesize(job)
-
-            return self._reloading(engine, lambda: self.worker.submit(run_alone,
-                                                                     label=f"{engine.name} synthesis").result())
-
-        def run_batch(jobs):
-            ready()
-            if len(jobs) == 1:
-                try:
-                    return [engine.synthesize(jobs[0])]
-                except Exception as exc:  # that job's failure, handed to its caller
-                    return [exc]
-            return engine.synthesize_batch(jobs)
-
-        return self._reloading(engine, lambda: self.worker.submit_batchable(
-            job, (id(engine), key), run_batch, engine.max_batch, label=f"{engine.name} synthesis").result())
+                         voice=voice, target_duration_s=target, progress=in_callers_context(progress))
 
     def _synthesis_failure(self, engine: Engine, exc: Exception) -> str:
         import torch
@@ -397,52 +324,6 @@ class EngineManager:
             reason = f"{engine.display_name} failed during synthesis ({type(exc).__name__}: {without_paths(str(exc))})"
         logger.warning("synthesis failed", exc_info=exc, extra={"engine": engine.name, "reason": reason})
         return reason
-
-    def _result(self, valid, engine, job, output, profile_name, mapped, attempts, load_s, synth_s) -> SynthesisResult:
-        request = valid.request
-        duration = output.audio.size / engine.sample_rate
-        fallback = engine.name != request.engine
-        reason = attempts.get(request.engine) if fallback else None
-        voice_details = dict(job.voice.details)
-        load_s += voice_details.pop("preset_render_load_s", 0.0)
-        synth_s += voice_details.pop("preset_render_s", 0.0)
-        metadata: dict[str, Any] = {
-            "tts_engine_requested": request.engine,
-            "tts_engine_used": engine.name,
-            "engine_fallback": fallback,
-            "fallback_reason": reason,
-            "quality_profile_requested": request.quality_profile,
-            "quality_profile_used": profile_name,
-            "quality_profile_mapped": mapped,
-            "language": valid.language,
-            "voice": job.voice.id,
-            "voice_kind": job.voice.kind,
-            "mode": "clone" if request.is_cloning else "dub",
-            "sample_rate": engine.sample_rate,
-            "duration_s": round(duration, 3),
-            "chunks": output.chunks,
-            "seed": valid.seed,
-            "speed": job.speed,
-            "device": engine.device,
-            "text_chars": len(valid.text),
-            "load_s": round(load_s, 3),
-            "synth_s": round(synth_s, 3),
-            "rtf": round(synth_s / duration, 4) if duration else None,
-            "attempts": attempts,
-            **voice_details,
-            **output.details,
-        }
-        if job.text != valid.text:
-            metadata["normalized_text"] = job.text
-        if job.target_duration_s is not None:
-            metadata["target_duration_s"] = job.target_duration_s
-            metadata.setdefault("target_duration_honoured", False)
-        if fallback:
-            logger.warning("engine fallback", extra={
-                "engine_requested": request.engine, "engine_used": engine.name, "reason": reason,
-                "profile_requested": request.quality_profile, "profile_used": profile_name})
-        logger.info("synthesis done", extra={k: metadata[k] for k in ("tts_engine_used", "duration_s", "synth_s", "rtf")})
-        return SynthesisResult(output.audio, engine.sample_rate, metadata)
 
     # --- health ---------------------------------------------------------------------------
     def engine_health(self, name: str):

@@ -21,7 +21,7 @@ from engines import EngineManager
 from history import OutputHistory
 
 from .admin import AdminPolicy
-from .cloning import build_cloning_tab, packaged_examples_dir
+from .cloning import build_cloning_tab
 from .config import AppConfig
 from .dubbing import build_dubbing_tab
 from .history_tab import build_history_tab

@@ -26,7 +26,6 @@ from dubbing.project import Project
 from dubbing.render import LineEvent
 from engines import InputError, NoEngineAvailableError, SynthesisRequest, SynthesisResult, VoiceStudioError
 
-from . import studio_table as table
 
 logger = logging.getLogger("voice_studio.webui.studio")
 

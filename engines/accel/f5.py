@@ -87,6 +87,14 @@ class F5Request:
     rows: list[F5Row] = field(default_factory=list)
 
 
+def _group_progress(progress: Callable[[float], None] | None, group: int,
+                    groups: int) -> Callable[[int, int], None] | None:
+    """Step progress of forward ``group`` of ``groups``, as a fraction of the whole request."""
+    if progress is None:
+        return None
+    return lambda step, steps: progress((group + step / steps) / groups)
+
+
 def _tick(on_step: Callable[[int, int], None] | None, index: int, steps: int) -> None:
     """Progress after step ``index``: about every eighth of the steps (no device sync involved)."""
     if on_step is not None and ((index + 1) % max(1, steps // 8) == 0 or index + 1 == steps):
@@ -220,10 +228,7 @@ class F5Accelerator:
         groups = -(-len(rows) // mb)
         for g, start in enumerate(range(0, len(rows), mb)):
             group = rows[start:start + mb]
-            on_step = None
-            if progress is not None:
-                def on_step(step: int, steps: int, g: int = g) -> None:
-                    progress((g + step / steps) / groups)
+            on_step = _group_progress(progress, g, groups)
             mels = self._sample_group([requests[r].rows[i] for r, i in group], grid, cfg_strength, on_step)
             for (r, i), mel in zip(group, mels):
                 out[r][i] = mel
