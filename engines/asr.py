@@ -193,7 +193,9 @@ class Transcriber(LazyModel):
         try:
             text = self.transcribe_reference(reference, language)
         except EngineUnavailableError as exc:
-            raise CannotServe(f"the reference has no transcript and {exc}") from exc
+            whose = f"saved voice {voice.id} has" if voice.kind == "saved" else "the reference has"
+            fix = (" (or save the voice again with the words of its clip)" if voice.kind == "saved" else "")
+            raise CannotServe(f"F5-TTS needs the reference transcript: {whose} none and {exc}{fix}") from exc
         except NoSpeechError as exc:
             raise CannotServe(str(exc)) from exc
         details = {**voice.details, "reference_text_source": "asr", "reference_text": text,

@@ -207,7 +207,7 @@ class EngineManager:
                 attempts[name] = self._synthesis_failure(engine, exc)
                 continue
             if job.profile.best_of > 1:  # more takes, the one Whisper hears best kept (engines/best_of.py)
-                output = best_take(job, output, lambda take: self._render(engine, take), self.asr, engine.sample_rate)
+                output = best_take(job, output, lambda take: self.dispatch.render(engine, take), self.asr, engine.sample_rate)
             synth_s = time.perf_counter() - synth_start
             problem = audio_problem(output.audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
             if problem is not None:

@@ -156,7 +156,8 @@ def test_admin_rows_show_only_for_admins():
     policy = AdminPolicy(users=frozenset({"ana"}))
     with gr.Blocks():
         status = build_status_tab(unloaded_manager(), policy)
-    assert len(status.admin_rows) == 2 and not any(row.visible for row in status.admin_rows)
+    # one row per engine (Load, Unload) and one for speech recognition's Load
+    assert len(status.admin_rows) == 3 and not any(row.visible for row in status.admin_rows)
     assert all(update.visible for update in status.admin_visibility(gr.Request(username="ana")))
     assert not any(update.visible for update in status.admin_visibility(gr.Request(username="bob")))
 

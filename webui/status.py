@@ -170,7 +170,7 @@ def build_status_tab(manager: EngineManager, admin: AdminPolicy | None = None) -
         health_json.change(render, inputs=health_json, outputs=[overall, *cards.values()],
                            api_visibility="private", show_progress="hidden")
         # --- speech quality: speech recognition's card, Verify per engine, /verify_engine (verify_panel.py) ---
-        build_verify_panel(manager, health_json)
+        admin_rows += build_verify_panel(manager, health_json, admin)
         refresh_button.click(refresh, outputs=health_json, api_name="engine_status", concurrency_limit=None)
         tab.select(refresh, outputs=health_json, api_visibility="private", concurrency_limit=None)
         if admin.enabled:

@@ -14,6 +14,7 @@ from engines import EngineManager, EngineUnavailableError, InputError, NoEngineA
 from engines.speaker import SpeakerVerifier
 from engines.verify import VERIFY_SENTENCES, verify_engine
 
+from .admin import AdminPolicy
 from .badges import engine_label
 
 logger = logging.getLogger("voice_studio.webui")
@@ -78,8 +79,12 @@ def make_verify(manager: EngineManager, speaker: SpeakerVerifier) -> Callable[..
     return verify
 
 
-def build_verify_panel(manager: EngineManager, health_json: gr.JSON) -> None:
-    """Inside the status tab: the ASR card, Load ASR, Verify per engine, the report."""
+def build_verify_panel(manager: EngineManager, health_json: gr.JSON, admin: AdminPolicy | None = None) -> list[gr.Row]:
+    """Inside the status tab: the ASR card, Verify per engine, the report, and for admins Load ASR.
+
+    Returns the rows only admins see (shown per user on page load, like engine Load / Unload).
+    """
+    admin = admin or AdminPolicy()
     speaker = SpeakerVerifier.from_env(manager.settings.device, manager.on_device, manager.asr.load_lock)
     verify = make_verify(manager, speaker)
     gr.Markdown("### Speech quality")
@@ -87,23 +92,29 @@ def build_verify_panel(manager: EngineManager, health_json: gr.JSON) -> None:
     with gr.Row():
         language = gr.Dropdown([""] + list(VERIFY_SENTENCES), value="", allow_custom_value=True,
                                label="Verify in (empty: the engine's first language)", elem_id="verify-language")
-        load_asr = gr.Button("Load speech recognition", elem_id="status-load-asr")
         buttons = {name: gr.Button(f"Verify {engine_label(name)}", elem_id=f"status-verify-{name}")
                    for name in manager.engines}
+    admin_rows: list[gr.Row] = []
+    if admin.enabled:  # loading a model is an admin action; requests and Verify load it when needed
+        with gr.Row(visible=admin.everyone) as row:
+            load_asr = gr.Button("Load speech recognition", elem_id="status-load-asr")
+        admin_rows.append(row)
     summary = gr.HTML(elem_id="verify-verdict")
     with gr.Accordion("Verify report", open=False):
         report = gr.JSON(label="Report", elem_id="verify-report")
     health_json.change(render_asr, inputs=health_json, outputs=asr_card, api_visibility="private")
     report.change(render_verdict, inputs=report, outputs=summary, api_visibility="private")
 
-    def load() -> dict[str, Any]:
+    def load(request: gr.Request = None) -> dict[str, Any]:
+        admin.require(request, "load speech recognition")
         asr = manager.asr.load()
         if asr["status"] != "available":
             gr.Warning(f"Speech recognition could not be loaded: {asr['error']}")
         return manager.health()
 
-    load_asr.click(load, outputs=health_json, api_visibility="private", concurrency_id="engine_admin",
-                   concurrency_limit=1)
+    if admin.enabled:
+        load_asr.click(load, outputs=health_json, api_visibility="private", concurrency_id="engine_admin",
+                       concurrency_limit=1)
     for name, button in buttons.items():
         def verify_this(language_value: str, progress=gr.Progress(), name=name) -> dict[str, Any]:
             return verify(name, language_value, progress)
@@ -118,3 +129,4 @@ def build_verify_panel(manager: EngineManager, health_json: gr.JSON) -> None:
         return verify(engine, language)
 
     gr.api(verify_engine_api, api_name="verify_engine", concurrency_id="verify", concurrency_limit=1)
+    return admin_rows
