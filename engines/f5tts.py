@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .audio import ReferenceAudio, crossfade_join, crossfade_stream, cut_at_pause, trim_transcript
+from .audio import ReferenceAudio, crossfade_join, crossfade_stream
 from .base import Engine, LRUCache, free_gpu_cache, report, seed_everything
 from .checkpoints import (
     check_against_model,
@@ -27,6 +27,7 @@ from .checkpoints import (
     write_patched_copy,
 )
 from .errors import CheckpointError, EngineUnavailableError, InputError
+from .f5_reference import MAX_REFERENCE_SECONDS, SAMPLE_RATE, F5Reference, prepare_f5_reference
 from .profiles import F5Profile
 from .settings import F5Settings, resolve_architecture
 from .sources import without_paths
@@ -34,41 +35,13 @@ from .text import split_text
 from .types import EngineJob, EngineOutput
 
 if TYPE_CHECKING:
-    import torch
-
     from .worker import DeviceWorker
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 24000
 HOP_LENGTH = 256
-MAX_REFERENCE_SECONDS = 12.0
-# Upstream sizes chunks so reference + generated audio stays under ~22 s (infer_process).
-MAX_TOTAL_SECONDS = 22.0
-MIN_CHUNK_CHARS = 40
 # The first chunk of a stream is kept short, so the first audio arrives after one short forward.
 STREAM_FIRST_CHUNK_CHARS = 80
-
-
-@dataclass(frozen=True)
-class F5Reference:
-    audio: torch.Tensor  # [1, T] float32 at 24 kHz
-    text: str              # transcript, ending the way upstream expects (". ")
-    duration_s: float
-    transcript_trimmed: bool
-
-    def chunk_budget(self, speed: float) -> int:
-        """Characters per chunk: upstream's rule, counted in characters rather than UTF-8 bytes."""
-        chars_per_second = len(self.text) / max(self.duration_s, 0.1)
-        return max(MIN_CHUNK_CHARS, int(chars_per_second * (MAX_TOTAL_SECONDS - self.duration_s) * speed))
-
-
-def normalize_reference_text(text: str) -> str:
-    """Upstream's rule: the transcript ends with a sentence end and a space."""
-    text = text.strip()
-    if text.endswith(("。",)):
-        return text
-    return (text if text.endswith(".") else text + ".") + " "
 
 
 @dataclass(frozen=True)
@@ -240,22 +213,12 @@ class F5Engine(Engine):
 
     def prepare_reference(self, reference: ReferenceAudio, transcript: str) -> F5Reference:
         """Cut to 12 s at a pause, keep the transcript in step, cache per (content, transcript)."""
-        import torch
-
         key = (reference.sha256, transcript)
         cached = self._references.get(key)
-        if cached is not None:
-            return cached
-        samples, kept = cut_at_pause(reference.samples, reference.sample_rate, MAX_REFERENCE_SECONDS)
-        text = trim_transcript(transcript.strip(), kept)
-        prepared = F5Reference(
-            audio=torch.from_numpy(np.ascontiguousarray(samples)).unsqueeze(0),
-            text=normalize_reference_text(text),
-            duration_s=len(samples) / reference.sample_rate,
-            transcript_trimmed=text != transcript.strip(),
-        )
-        self._references.put(key, prepared)
-        return prepared
+        if cached is None:
+            cached = prepare_f5_reference(reference, transcript)
+            self._references.put(key, cached)
+        return cached
 
     def _plan(self, job: EngineJob, first_chunk_chars: int | None = None) -> tuple[F5Reference, list[str]]:
         reference = self.prepare_reference(job.voice.reference, job.voice.transcript or "")

@@ -35,7 +35,7 @@ from typing import Any
 from ..audio import ReferenceAudio, cut_at_pause, load_reference_audio, trim_transcript
 from ..base import LRUCache
 from ..errors import InputError, VoiceStudioError
-from ..f5tts import MAX_REFERENCE_SECONDS
+from ..f5_reference import MAX_REFERENCE_SECONDS
 from ..storage import atomic_write, atomic_write_bytes, fsync_dir
 from ..types import Voice
 from .archive import read_voice_archive, write_voice_archive
