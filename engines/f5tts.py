@@ -232,7 +232,7 @@ class F5Engine(Engine):
     def _fixed_seconds(self, job: EngineJob, reference: F5Reference, chunks: list[str]) -> list[float] | None:
         if job.target_duration_s is None:
             return None
-        from .accel.f5 import fixed_durations
+        from .accel.f5_upstream import fixed_durations
 
         frames = int(reference.audio.shape[-1]) // HOP_LENGTH
         return fixed_durations(frames, chunks, job.target_duration_s, job.profile.cross_fade)

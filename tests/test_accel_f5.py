@@ -21,7 +21,8 @@ from vocos.feature_extractors import MelSpectrogramFeatures  # noqa: E402
 from vocos.heads import ISTFTHead  # noqa: E402
 from vocos.models import VocosBackbone  # noqa: E402
 
-from engines.accel.f5 import F5Accelerator, upstream_chunks  # noqa: E402
+from engines.accel.f5 import F5Accelerator  # noqa: E402
+from engines.accel.f5_upstream import upstream_chunks  # noqa: E402
 
 VOCAB = list(" abcdefghijklmnopqrstuvwxyz.,!?'-")
 REF_TEXT = "a short reference sentence. "

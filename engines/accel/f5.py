@@ -23,18 +23,18 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
 from .f5_step import CFGEulerStep, text_embeddings
-from .graphs import GraphCapturer, StaticBuffers
+from .f5_upstream import HOP_LENGTH, SAMPLE_RATE, upstream_time_grid
+from .graphs import GraphCapturer, StaticBuffers, variable_length_convs
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 24000
-HOP_LENGTH = 256
 TARGET_RMS = 0.1
 MAX_DURATION = 65536
 
@@ -99,35 +99,6 @@ def _tick(on_step: Callable[[int, int], None] | None, index: int, steps: int) ->
     """Progress after step ``index``: about every eighth of the steps (no device sync involved)."""
     if on_step is not None and ((index + 1) % max(1, steps // 8) == 0 or index + 1 == steps):
         on_step(index + 1, steps)
-
-
-def upstream_time_grid(nfe_step: int, sway_sampling_coef: float | None, device) -> torch.Tensor:
-    """``CFM.sample``'s time grid (EPSS for the predefined step counts), in float32."""
-    from f5_tts.model.utils import get_epss_timesteps
-
-    t = get_epss_timesteps(nfe_step, device=device, dtype=torch.float32)
-    if sway_sampling_coef is not None:
-        t = t + sway_sampling_coef * (torch.cos(torch.pi / 2 * t) - 1 + t)
-    return t
-
-
-def upstream_chunks(ref_audio_seconds: float, ref_text: str, gen_text: str, speed: float = 1.0) -> list[str]:
-    """``infer_process``'s chunking of a long text (its byte budget from the reference)."""
-    from f5_tts.infer.utils_infer import chunk_text
-
-    max_chars = int(len(ref_text.encode("utf-8")) / ref_audio_seconds * (22 - ref_audio_seconds) * speed)
-    return chunk_text(gen_text, max_chars=max_chars)
-
-
-def fixed_durations(ref_frames: int, gen_texts: list[str], target_s: float, cross_fade_s: float) -> list[float]:
-    """Upstream's ``fix_duration`` allocation: per chunk, reference + its share of the target (seconds).
-
-    Shares follow the chunks' UTF-8 lengths; the cross-fades eaten by joining are added back.
-    """
-    ref_sec = ref_frames * HOP_LENGTH / SAMPLE_RATE
-    weights = [len(text.encode("utf-8")) for text in gen_texts]
-    allocatable = target_s + cross_fade_s * (len(gen_texts) - 1)
-    return [ref_sec + allocatable * w / sum(weights) for w in weights]
 
 
 class F5Accelerator:
@@ -323,9 +294,10 @@ class F5Accelerator:
             d = row.duration
             cond[i, : row.ref.cond.shape[0]] = row.ref.cond
             y0[i, :d] = row.noise
-            text_c[i, :d] = text_embeddings(dit, row.tokens, d, False)
-            if use_cfg:
-                text_u[i, :d] = text_embeddings(dit, row.tokens, d, True)
+            with variable_length_convs(dev):
+                text_c[i, :d] = text_embeddings(dit, row.tokens, d, False)
+                if use_cfg:
+                    text_u[i, :d] = text_embeddings(dit, row.tokens, d, True)
             lengths[i] = d
         static_in = self.step.static_input(cond, text_c, text_u)
         valid = torch.arange(n, device=dev)[None, :] < lengths.to(dev)[:, None]
@@ -372,13 +344,10 @@ class F5Accelerator:
 
     def euler(self, bufs: dict) -> None:
         """One Euler step in place on ``bufs["y"]`` (what a captured graph replays)."""
-        if self.options.attn_backend:
-            from torch.nn.attention import SDPBackend, sdpa_kernel
+        from torch.nn.attention import SDPBackend, sdpa_kernel
 
-            with sdpa_kernel([getattr(SDPBackend, self.options.attn_backend.upper() + "_ATTENTION")]):
-                v = self.forward(bufs["y"], bufs["t"], bufs["cfg"], bufs["static_in"], bufs["mask"],
-                                 bufs["attn_mask"], bufs["cos"], bufs["sin"])
-        else:
+        backend = self.options.attn_backend
+        with sdpa_kernel([getattr(SDPBackend, backend.upper() + "_ATTENTION")]) if backend else nullcontext():
             v = self.forward(bufs["y"], bufs["t"], bufs["cfg"], bufs["static_in"], bufs["mask"], bufs["attn_mask"],
                              bufs["cos"], bufs["sin"])
         bufs["y"].add_(v * bufs["dt"])
@@ -398,9 +367,12 @@ class F5Accelerator:
 
     # ---- vocoder ---------------------------------------------------------------------
     def _vocode(self, mel: torch.Tensor) -> torch.Tensor:
-        """Vocos decode; on CUDA the ConvNeXt backbone may run in half, the ISTFT head in fp32."""
-        if not self.options.vocoder_half:
-            return self.vocoder.decode(mel)
-        with torch.autocast("cuda", dtype=self.dtype):
-            x = self.vocoder.backbone(mel)
+        """Vocos decode; on CUDA the ConvNeXt backbone may run in half, the ISTFT head in fp32.
+
+        The mel's length is the request's own, so its convolutions run without cuDNN."""
+        with variable_length_convs(self.device):
+            if not self.options.vocoder_half:
+                return self.vocoder.decode(mel)
+            with torch.autocast("cuda", dtype=self.dtype):
+                x = self.vocoder.backbone(mel)
         return self.vocoder.head(x.float())

@@ -8,12 +8,42 @@ warms up and records, with every graph sharing one memory pool.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Callable
 
 import torch
 
 logger = logging.getLogger(__name__)
+
+
+def variable_length_convs(device: torch.device):
+    """Context for eager convolutions whose length changes with every request.
+
+    cuDNN builds an execution plan for every new input shape, and on an H100/H200 that
+    costs 50-140 ms the first time a length is seen: far more than the convolution itself
+    (2-11 ms), and paid by nearly every request, since text lengths rarely repeat
+    (bench/cold_probe.py). PyTorch's own kernels need no plan, so a new length costs what
+    a repeat does. The flag is process-wide; that is safe because only the device worker
+    thread runs work on the device.
+    """
+    if torch.device(device).type != "cuda":
+        return contextlib.nullcontext()
+    return torch.backends.cudnn.flags(enabled=False)
+
+
+def variable_length_attention(device: torch.device):
+    """Context for eager attention over a request's own length (XTTS's prefill).
+
+    PyTorch may pick cuDNN's attention, which builds a plan per new shape (about 40 ms on
+    an H200 the first time a prompt length is seen); flash and memory-efficient
+    attention need none. Process-wide, like ``variable_length_convs``.
+    """
+    if torch.device(device).type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
 class GraphCapturer:
