@@ -71,7 +71,8 @@ class Dispatcher:
             return engine.synthesize_batch(jobs)
 
         return self._reloading(engine, lambda: self._worker().submit_batchable(
-            job, (id(engine), key), run_batch, engine.max_batch, label=f"{engine.name} synthesis").result())
+            job, (id(engine), key), run_batch, engine.max_batch, label=f"{engine.name} synthesis",
+            group=engine.name).result())
 
     def stream(self, engine: Engine, job: EngineJob) -> Iterator[np.ndarray]:
         """The engine's chunks as they are made (returns once the first one exists)."""

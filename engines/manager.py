@@ -191,6 +191,10 @@ class EngineManager:
     # --- synthesis ------------------------------------------------------------------------
     def synthesize(self, request: SynthesisRequest, progress: ProgressCallback | None = None) -> SynthesisResult:
         """Render ``request`` on the requested engine, or on the next one that can serve it."""
+        with self.worker.arriving(request.engine):  # a batch starting meanwhile may wait for this one
+            return self._synthesize(request, progress)
+
+    def _synthesize(self, request: SynthesisRequest, progress: ProgressCallback | None) -> SynthesisResult:
         valid = self.validate(request)
         attempts: dict[str, str] = {}
         for name in self._candidates(request):

@@ -8,7 +8,10 @@ worker's queue, the manager's threads only wait for them. Then:
 - jobs run one at a time, oldest first;
 - jobs that say they can share a forward (the same ``batch_key``) are taken together: the
   oldest job's batch is filled with the compatible jobs waiting behind it, up to its
-  ``max_batch``;
+  ``max_batch``. Requests that are still being prepared on their callers' threads
+  (``arriving``: decoding a reference, say) are waited for, briefly (``gather_s``), so
+  users who press the button at the same moment share one forward; a lone request never
+  waits;
 - a job marked ``exclusive`` (a graph capture) runs only while no background compile is
   running (``background``), since a compile launches kernels from its own thread; until
   then the jobs behind it go first;
@@ -23,9 +26,10 @@ import itertools
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +54,7 @@ class _Job:
     batch_key: Hashable | None = None
     run_batch: BatchRunner | None = None
     max_batch: int = 1
+    group: str | None = None
     exclusive: bool = False
     submitted: float = field(default_factory=time.perf_counter)
 
@@ -57,14 +62,17 @@ class _Job:
 class DeviceWorker:
     """The one thread that runs jobs on ``device`` (``cuda`` or ``cpu``)."""
 
-    def __init__(self, device: str = "cpu", probe: Callable[[], None] | None = None):
+    def __init__(self, device: str = "cpu", probe: Callable[[], None] | None = None, gather_s: float = 0.05):
         self.device = device
+        self.gather_s = gather_s
         self._probe = probe if probe is not None else (_cuda_probe if device == "cuda" else None)
         self._jobs: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._background = 0
+        self._arriving: Counter[str] = Counter()  # callers preparing a request, per group
+        self._in_flight: Counter[str] = Counter()  # their jobs queued or running, per group
         self.poisoned: str | None = None
         self.jobs_run = 0
         self.batches_run = 0
@@ -75,15 +83,29 @@ class DeviceWorker:
         return self._put(_Job(next(self._seq), label, Future(), fn=fn, exclusive=exclusive))
 
     def submit_batchable(self, item: Any, batch_key: Hashable, run_batch: BatchRunner, max_batch: int,
-                         label: str = "batch") -> Future:
+                         label: str = "batch", group: str | None = None) -> Future:
         """Queue ``item``; the worker calls ``run_batch(items)`` with it and compatible items.
 
         ``run_batch`` returns one result per item, in order; a result that is an exception
-        is raised to that item's caller alone.
+        is raised to that item's caller alone. ``group`` names the ``arriving`` callers
+        this job may wait for (an engine's name).
         """
         job = _Job(next(self._seq), label, Future(), item=item, batch_key=batch_key, run_batch=run_batch,
-                   max_batch=max(1, int(max_batch)))
+                   max_batch=max(1, int(max_batch)), group=group)
         return self._put(job)
+
+    @contextmanager
+    def arriving(self, group: str) -> Iterator[None]:
+        """Around a caller's whole request of ``group``: while it is being prepared, a batch of
+        that group about to start may wait up to ``gather_s`` for its job."""
+        with self._cond:
+            self._arriving[group] += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._arriving[group] -= 1
+                self._cond.notify_all()
 
     def call(self, fn: Callable[[], Any], label: str = "job", exclusive: bool = False) -> Any:
         """``submit`` and wait. On the worker thread itself, runs ``fn`` at once (no self-deadlock)."""
@@ -100,6 +122,8 @@ class DeviceWorker:
                 job.future.set_exception(DevicePoisonedError(self.poisoned))
                 return job.future
             self._jobs.append(job)
+            if job.group is not None:
+                self._in_flight[job.group] += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=f"device-worker-{self.device}", daemon=True)
                 self._thread.start()
@@ -150,6 +174,7 @@ class DeviceWorker:
                 logger.critical("device context broken", extra={"device": self.device, "reason": reason})
             pending = list(self._jobs)
             self._jobs.clear()
+            self._landed(pending)
         for job in pending:
             job.future.set_exception(DevicePoisonedError(reason))
 
@@ -161,15 +186,35 @@ class DeviceWorker:
                 continue
             del self._jobs[index]
             taken = [job]
-            if job.batch_key is not None:
-                for other in list(self._jobs):
-                    if len(taken) >= job.max_batch:
-                        break
-                    if other.batch_key == job.batch_key:
-                        self._jobs.remove(other)
-                        taken.append(other)
+            self._fill(taken)
             return taken
         return []
+
+    def _fill(self, taken: list[_Job]) -> None:
+        """Add the queued jobs compatible with ``taken[0]``, up to its ``max_batch`` (called locked)."""
+        first = taken[0]
+        if first.batch_key is None:
+            return
+        for other in list(self._jobs):
+            if len(taken) >= first.max_batch:
+                break
+            if other.batch_key == first.batch_key:
+                self._jobs.remove(other)
+                taken.append(other)
+
+    def _gather(self, taken: list[_Job]) -> None:
+        """Wait up to ``gather_s`` for the jobs of callers still preparing theirs (called locked)."""
+        first = taken[0]
+        group = first.group
+        if first.batch_key is None or group is None or self.gather_s <= 0:
+            return
+        deadline = time.perf_counter() + self.gather_s
+        while len(taken) < first.max_batch and self._arriving[group] > self._in_flight[group]:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            self._cond.wait(left)
+            self._fill(taken)
 
     def _run(self) -> None:
         while True:
@@ -178,9 +223,19 @@ class DeviceWorker:
                 while not taken:
                     self._cond.wait()
                     taken = self._next()
+                self._gather(taken)
             live = [job for job in taken if job.future.set_running_or_notify_cancel()]
+            if len(live) < len(taken):
+                with self._cond:
+                    self._landed([job for job in taken if job not in live])
             if live:
                 self._execute(live)
+
+    def _landed(self, jobs: list[_Job]) -> None:
+        """``jobs`` are out of the worker's hands: no longer in flight (called locked)."""
+        for job in jobs:
+            if job.group is not None:
+                self._in_flight[job.group] -= 1
 
     def _execute(self, jobs: list[_Job]) -> None:
         first = jobs[0]
@@ -198,6 +253,7 @@ class DeviceWorker:
         with self._cond:
             self.jobs_run += len(jobs)
             self.batches_run += 1 if len(jobs) > 1 else 0
+            self._landed(jobs)
         logger.debug("jobs done", extra={"label": first.label, "jobs": len(jobs),
                                          "wait_s": round(start - first.submitted, 4),
                                          "run_s": round(time.perf_counter() - start, 4)})

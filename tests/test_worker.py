@@ -177,3 +177,112 @@ def test_out_of_memory_is_not_a_broken_device():
     with pytest.raises(torch.cuda.OutOfMemoryError):
         worker.submit(oom).result(10)
     assert worker.poisoned is None and worker.submit(lambda: 2).result(10) == 2
+
+
+def _recorder(sort: bool = False):
+    """A batch runner that records each batch it gets, and the list it records into."""
+    batches = []
+
+    def run_batch(items):
+        batches.append(sorted(items) if sort else list(items))
+        return list(items)
+
+    return batches, run_batch
+
+
+def _caller(worker: DeviceWorker, item, run_batch, delay_s: float, results: dict,
+            announced: threading.Barrier | None = None) -> threading.Thread:
+    """A request as the manager makes one: announced first, prepared for ``delay_s``, then queued."""
+    def run():
+        with worker.arriving("f5tts"):
+            if announced is not None:
+                announced.wait(10)
+            time.sleep(delay_s)
+            results[item] = worker.submit_batchable(item, "f5", run_batch, max_batch=8,
+                                                    group="f5tts").result(30)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_batch_waits_briefly_for_requests_still_being_prepared():
+    worker = DeviceWorker("cpu", gather_s=10.0)
+    (batches, run_batch), results = _recorder(sort=True), {}
+
+    start = time.perf_counter()
+    both = threading.Barrier(2)
+    threads = [_caller(worker, "early", run_batch, 0.0, results, both),
+               _caller(worker, "late", run_batch, 0.4, results, both)]
+    for thread in threads:
+        thread.join(30)
+    assert batches == [["early", "late"]]  # the early one did not start alone
+    assert results == {"early": "early", "late": "late"}
+    assert time.perf_counter() - start < 5  # it waited for the late one, not for gather_s
+
+
+def test_a_lone_request_never_waits_and_a_caller_that_gives_up_releases_the_batch():
+    worker = DeviceWorker("cpu", gather_s=10.0)
+    (batches, run_batch), results = _recorder(), {}
+
+    start = time.perf_counter()
+    _caller(worker, "alone", run_batch, 0.0, results).join(30)
+    assert batches == [["alone"]] and time.perf_counter() - start < 5
+
+    # Another caller announces a request but leaves without queueing one (a refused input, say).
+    gave_up, leave = threading.Event(), threading.Event()
+
+    def announce_only():
+        with worker.arriving("f5tts"):
+            gave_up.set()
+            leave.wait(30)
+
+    other = threading.Thread(target=announce_only)
+    other.start()
+    assert gave_up.wait(10)
+    start = time.perf_counter()
+    waiting = _caller(worker, "next", run_batch, 0.0, results)
+    time.sleep(0.3)
+    assert "next" not in results  # held for the announced request...
+    leave.set()
+    waiting.join(30)
+    other.join(30)
+    assert results["next"] == "next" and time.perf_counter() - start < 5  # ...until its caller left
+
+
+def test_the_wait_for_arrivals_is_bounded():
+    worker = DeviceWorker("cpu", gather_s=0.2)
+    (batches, run_batch), results = _recorder(), {}
+
+    both = threading.Barrier(2)
+    threads = [_caller(worker, "prompt", run_batch, 0.0, results, both),
+               _caller(worker, "slow", run_batch, 1.5, results, both)]
+    for thread in threads:
+        thread.join(30)
+    assert batches == [["prompt"], ["slow"]]  # "prompt" went alone after gather_s, not after 1.5 s
+
+
+def test_graph_captures_during_warm_up_let_requests_through_between_them():
+    """The warm-up queues one capture at a time: a request waits for one capture, never for all."""
+    from engines.accel.f5_warmup import F5Warmup
+
+    events = []
+
+    class Accelerator:  # the two things F5Warmup asks of an F5Accelerator in graphs mode
+        def shapes(self):
+            return [(1, 256), (2, 256), (1, 512), (2, 512), (1, 1024)]
+
+        def capture(self, b, n):
+            time.sleep(0.1)
+            events.append(f"capture {b}x{n}")
+
+    worker = DeviceWorker("cpu")
+    warmup = F5Warmup(Accelerator(), worker, "graphs", None, {})
+    warmup.start()
+    worker.submit(lambda: events.append("request")).result(10)
+    assert events.index("request") <= 1
+    deadline = time.monotonic() + 10
+    while warmup.status["state"] != "ready" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert warmup.status["state"] == "ready" and warmup.status["shapes_ready"] == 5
+    assert [e for e in events if e != "request"] == [f"capture {b}x{n}" for b, n in Accelerator().shapes()]

@@ -9,7 +9,8 @@ The engine serves from the moment it is loaded, eagerly. Then:
    torch and Triton versions, the GPU, the DiT's shape and this code) makes the next
    start's compile a cache load.
 2. The compiled (or, in ``graphs`` mode, the default, the eager) step is captured as a CUDA graph for
-   each (batch, length) bucket, one worker job per shape, so requests interleave with them.
+   each (batch, length) bucket, one worker job per shape, queued one after another, so
+   requests interleave with them.
 
 ``status`` says where it stands; a failure leaves the engine on the slower path it had,
 logged and shown in the engine's health.
@@ -159,16 +160,23 @@ class F5Warmup:
 
     def _queue_captures(self) -> None:
         self.status["state"] = "capturing"
-        shapes = self.acc.shapes()
-        for index, (b, n) in enumerate(shapes):
-            last = index == len(shapes) - 1
-            self.worker.submit(lambda b=b, n=n, last=last: self._capture(b, n, last), label=f"f5 capture {b}x{n}",
-                               exclusive=True)
+        self._queue_capture(self.acc.shapes(), 0)
 
-    def _capture(self, b: int, n: int, last: bool) -> None:
+    def _queue_capture(self, shapes: list[tuple[int, int]], index: int) -> None:
+        """Queue the capture of ``shapes[index]``; it queues the next one when done.
+
+        One at a time, so each capture joins the queue behind the requests already waiting:
+        a request during warm-up waits for one capture at most, never for all of them.
+        """
+        b, n = shapes[index]
+        self.worker.submit(lambda: self._capture(shapes, index), label=f"f5 capture {b}x{n}", exclusive=True)
+
+    def _capture(self, shapes: list[tuple[int, int]], index: int) -> None:
         if not self.in_use():
             self.status["state"] = "stopped"
             return
+        b, n = shapes[index]
+        last = index == len(shapes) - 1
         try:
             self.acc.capture(b, n)
             self.status["shapes_ready"] += 1
@@ -181,6 +189,8 @@ class F5Warmup:
                 self.status["state"] = "ready" if self.status["shapes_ready"] == self.status["shapes"] else "partial"
                 self.status["ready_s"] = round(time.time() - self.status["started"], 2)
                 logger.info("F5 warm-up done", extra={k: v for k, v in self.status.items() if k != "started"})
+            else:
+                self._queue_capture(shapes, index + 1)
 
 
 def _scratch(acc: F5Accelerator, b: int, n: int) -> dict[str, torch.Tensor]:
