@@ -139,7 +139,7 @@ def new_lengths(manager, reference: str, engine: str, words: list[int], seed: in
     from engines import SynthesisRequest
 
     from bench.f5_bench import upstream_call
-    from engines.accel.f5 import upstream_chunks
+    from engines.accel.f5_upstream import upstream_chunks
 
     rng = random.Random(seed)
     ref = reference_audio()
@@ -151,11 +151,12 @@ def new_lengths(manager, reference: str, engine: str, words: list[int], seed: in
                                    reference_text=REF_TEXT, seed=count, allow_fallback=False)
         try:
             first_s, result = timed(lambda: manager.synthesize(request))
-            warm_s, _ = timed(lambda: manager.synthesize(request))
+            warm_s, again = timed(lambda: manager.synthesize(request))
         except Exception as exc:  # random XTTS weights can fail the guard; recorded, not hidden
             rows.append({"words": count, "chars": len(text), "error": f"{type(exc).__name__}: {exc}"[:300]})
             continue
         row = {"words": count, "chars": len(text), "audio_s": round(result.duration_s, 2),
+               "audio_s_warm": round(again.duration_s, 2),
                "first_s": round(first_s, 4), "warm_s": round(warm_s, 4), "cold_ratio": round(first_s / warm_s, 3)}
         if engine == "f5tts":
             chunks = upstream_chunks(ref.shape[-1] / SAMPLE_RATE, REF_TEXT, text)

@@ -18,6 +18,7 @@ seed: the same tokens) and directly on the accelerator with a forced length of
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import shutil
@@ -36,6 +37,7 @@ TEXTS = {
     "f5tts": "Hello, and welcome. This sentence is read aloud by the F5 engine, the first chunk first.",
 }
 WARM_STATES = ("pending", "compiling", "capturing")
+BENCH_VOICE = "bench"
 
 
 def full_size_env(work: Path, accel: str) -> dict[str, str]:
@@ -52,9 +54,16 @@ def full_size_env(work: Path, accel: str) -> dict[str, str]:
     build_xtts("cpu", work, list(BENCH_TEXTS.values()) + list(TEXTS.values()))
     add_studio_speakers(work / "xtts")
     sf.write(work / "reference.wav", reference_audio()[0].numpy(), SAMPLE_RATE)
+    # A saved voice from a clip and its transcript, not a preset: a preset's F5 reference is
+    # spoken by XTTS, and random XTTS weights babble for half a minute, which F5 would copy.
+    from bench.inputs import REF_TEXT
+    from engines.voice_library import VoiceLibrary
+
+    VoiceLibrary(work / "voices").add(BENCH_VOICE, work / "reference.wav", REF_TEXT, language="en")
     return {"F5TTS_CKPT": str(ckpt), "F5TTS_ARCH": "F5TTS_Base", "F5TTS_LANGUAGES": "en,pt-BR",
             "F5TTS_VOCODER": str(work / "vocos"), "XTTS_MODEL": str(work / "xtts"),
-            "VOICE_STUDIO_CACHE_DIR": str(work / "cache"), "VOICE_STUDIO_DEVICE": "cuda", "VOICE_STUDIO_ACCEL": accel}
+            "VOICE_STUDIO_CACHE_DIR": str(work / "cache"), "VOICE_STUDIO_VOICES_DIR": str(work / "voices"),
+            "VOICE_STUDIO_DEVICE": "cuda", "VOICE_STUDIO_ACCEL": accel}
 
 
 def tiny_env(work: Path) -> dict[str, str]:
@@ -64,9 +73,10 @@ def tiny_env(work: Path) -> dict[str, str]:
             "VOICE_STUDIO_DEVICE": "cpu"}
 
 
-def speech(http: httpx.Client, engine: str, fmt: str, seed: int, stream: bool = True) -> dict:
+def speak(http: httpx.Client, engine: str, fmt: str, seed: int, stream: bool = True,
+          voice: str = "female_generic") -> dict:
     """One request: seconds to the headers, to the first body byte and to the end; bytes; headers."""
-    body = {"model": engine, "voice": "female_generic", "input": TEXTS[engine], "response_format": fmt,
+    body = {"model": engine, "voice": voice, "input": TEXTS[engine], "response_format": fmt,
             "language": "en", "seed": seed, "allow_fallback": False, "stream": stream}
     start = time.perf_counter()
     first = None
@@ -163,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     env = tiny_env(work) if args.quick else full_size_env(work, args.accel)
     device = env["VOICE_STUDIO_DEVICE"]
     repeats = 2 if args.quick else args.repeats
-    report: dict = {"quick": args.quick, "device": device, "accel": args.accel, "formats": formats}
+    voice = BENCH_VOICE if "VOICE_STUDIO_VOICES_DIR" in env else "female_generic"
+    report: dict = {"quick": args.quick, "device": device, "accel": args.accel, "formats": formats, "voice": voice}
+    speech = functools.partial(speak, voice=voice)
+
     if device == "cuda":
         import torch
 
