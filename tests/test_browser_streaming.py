@@ -16,7 +16,9 @@ import time
 import pytest
 
 from tests.app_process import AppProcess, corrupt_f5_env
-from tests.test_browser_app import CHROMEDRIVER, CHROMIUM, pytestmark  # noqa: F401  (same skip rule)
+from tests.browser_support import chrome, needs_chromium
+
+pytestmark = needs_chromium
 
 WAIT_S = 240
 LONG_TEXT = " ".join(["Esta frase faz parte de um texto longo, lido em pedaços enquanto o áudio toca."] * 8)
@@ -36,22 +38,8 @@ def app(tiny_env, tmp_path_factory):
 
 @pytest.fixture
 def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 "--autoplay-policy=no-user-gesture-required", "--mute-audio", "--window-size=1400,1100",
-                 f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    try:
+    with chrome(tmp_path / "profile", "--autoplay-policy=no-user-gesture-required", "--mute-audio") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_dubbing_output_plays_before_the_synthesis_ends(app, browser):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import httpx
@@ -20,10 +19,9 @@ from gradio_client.exceptions import AppError
 
 from dubbing import media
 from tests.app_process import REQUEST_TIMEOUT_S, AppProcess
+from tests.browser_support import browser  # noqa: F401  (a fixture; it skips without Chromium)
 from tests.dubbing_support import make_video, presets_dir, srt
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 WAIT_S = 180
 CUES = [(0.2, 1.5, "Maria: hello there."), (1.6, 2.6, "Joao: a second line."), (2.8, 3.6, "and a third.")]
 
@@ -89,25 +87,6 @@ def test_dub_subtitles_api_bad_input(app, files, tmp_path, overrides, message):
     assert str(tmp_path) not in str(err.value) and "Traceback" not in str(err.value)
 
 
-@pytest.fixture
-def browser(tmp_path):
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("needs Debian's chromium and chromium-driver (scripts/install.sh --dev)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1100", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def test_studio_tab_renders_edits_one_line_and_reopens(app, files, browser):

@@ -8,18 +8,16 @@ although the output folder itself is not served.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from history import OutputHistory
 from tests.app_process import AppProcess
-from tests.test_browser_app import CHROMEDRIVER, CHROMIUM, browser  # noqa: F401  (browser is a fixture)
+from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
 from tests.test_history_index import request, result
 
-pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-                                reason="needs Debian's chromium and chromium-driver (scripts/install.sh --dev)")
+pytestmark = needs_chromium
 WAIT_S = 60
 ENTRIES = 25
 

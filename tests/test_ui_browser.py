@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.app_process import AppProcess
-from tests.test_browser_app import CHROMEDRIVER, CHROMIUM, WAIT_S, browser  # noqa: F401  (the fixture)
+from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
+from tests.test_browser_app import WAIT_S
 
-pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-                                reason="needs Debian's chromium and chromium-driver (scripts/install.sh --dev)")
+pytestmark = needs_chromium
 
 BORDER = ("const c = getComputedStyle(arguments[0]); "
           "return [c.borderTopWidth, c.borderTopStyle, c.borderTopColor, c.borderRadius];")

@@ -7,20 +7,15 @@ the Voices tab a name written as HTML shows as text, and Delete asks before it d
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from engines.voice_library import VoiceLibrary
 from tests.app_process import AppProcess
+from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 WAIT_S = 180
 
-pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-                                reason="needs Debian's chromium and chromium-driver (scripts/install.sh --dev)")
+pytestmark = needs_chromium
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)> Bob"
 TRANSCRIPT = "This is my voice, recorded for a test."
@@ -37,23 +32,6 @@ def voices_app(tiny_env, tmp_path_factory, reference_wav):
         yield proc
 
 
-@pytest.fixture
-def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1100", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def open_tab(browser, name: str) -> None:
