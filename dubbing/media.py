@@ -61,20 +61,21 @@ class VideoInfo:
     size_bytes: int
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=2)
+def _tool(name: str) -> str:
+    """The path of ``name`` (ffmpeg or ffprobe, both from the ffmpeg package); a failure is not cached."""
+    path = shutil.which(name)
+    if path is None:
+        raise MediaError(f"{name} is not installed: apt-get install ffmpeg (scripts/install.sh does it)")
+    return path
+
+
 def ffmpeg() -> str:
-    path = shutil.which("ffmpeg")
-    if path is None:
-        raise MediaError("ffmpeg is not installed: apt-get install ffmpeg (scripts/install.sh does it)")
-    return path
+    return _tool("ffmpeg")
 
 
-@functools.lru_cache(maxsize=1)
 def ffprobe() -> str:
-    path = shutil.which("ffprobe")
-    if path is None:
-        raise MediaError("ffprobe is not installed: apt-get install ffmpeg (scripts/install.sh does it)")
-    return path
+    return _tool("ffprobe")
 
 
 @functools.lru_cache(maxsize=1)
