@@ -17,12 +17,9 @@ os.environ.setdefault("COQUI_TOS_AGREED", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 pytest.importorskip("TTS")
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers  # noqa: E402
-from TTS.tts.configs.xtts_config import XttsConfig  # noqa: E402
-from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer  # noqa: E402
-from TTS.tts.models.xtts import Xtts  # noqa: E402
 
 from engines.accel.xtts import XttsAccelerator  # noqa: E402
+from tests.tiny_models import tiny_xtts_model  # noqa: E402
 from engines.accel.xtts_sampling import SamplingParams  # noqa: E402
 
 TEXT = "hello world, this is a test of the tiny model."
@@ -30,23 +27,7 @@ TEXT = "hello world, this is a test of the tiny model."
 
 @pytest.fixture(scope="module")
 def tiny_xtts(tmp_path_factory):
-    d = tmp_path_factory.mktemp("xtts")
-    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.BpeTrainer(vocab_size=120, special_tokens=["[STOP]", "[UNK]", "[SPACE]", "[START]", "[en]"])
-    tok.train_from_iterator([TEXT, "the quick brown fox jumps over the lazy dog"] * 20, trainer)
-    tok.save(str(d / "vocab.json"))
-    cfg = XttsConfig()
-    a = cfg.model_args
-    a.gpt_layers, a.gpt_n_model_channels, a.gpt_n_heads, a.decoder_input_dim = 2, 64, 2, 64
-    a.gpt_max_audio_tokens, a.gpt_num_audio_tokens = 60, 1026
-    a.gpt_start_audio_token, a.gpt_stop_audio_token = 1024, 1025
-    a.gpt_use_perceiver_resampler = True
-    cfg.languages = ["en"]
-    torch.manual_seed(0)
-    model = Xtts(cfg)
-    model.tokenizer = VoiceBpeTokenizer(str(d / "vocab.json"))
-    model.init_models()
+    model = tiny_xtts_model(tmp_path_factory.mktemp("xtts"), TEXT, layers=2, max_audio_tokens=60)
     with torch.no_grad():  # a larger init spreads the logits: greedy ties would make the test flaky
         for p in model.gpt.gpt.parameters():
             if p.ndim == 2:

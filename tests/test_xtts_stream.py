@@ -21,13 +21,10 @@ os.environ.setdefault("COQUI_TOS_AGREED", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 pytest.importorskip("TTS")
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers  # noqa: E402
-from TTS.tts.configs.xtts_config import XttsConfig  # noqa: E402
 from TTS.tts.layers.xtts.hifigan_decoder import HifiDecoder  # noqa: E402
-from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer  # noqa: E402
-from TTS.tts.models.xtts import Xtts  # noqa: E402
 
 from engines.accel.xtts import XttsAccelerator  # noqa: E402
+from tests.tiny_models import tiny_xtts_model  # noqa: E402
 
 TEXT = "hello world, this is a longer test of the tiny model streaming."
 TOKENS = 100  # forced length: five chunks of 20, the engine's own chunk size
@@ -35,23 +32,8 @@ TOKENS = 100  # forced length: five chunks of 20, the engine's own chunk size
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    d = tmp_path_factory.mktemp("xtts_stream")
-    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.BpeTrainer(vocab_size=120, special_tokens=["[STOP]", "[UNK]", "[SPACE]", "[START]", "[en]"])
-    tok.train_from_iterator([TEXT, "the quick brown fox jumps over the lazy dog"] * 20, trainer)
-    tok.save(str(d / "vocab.json"))
-    cfg = XttsConfig()
-    a = cfg.model_args
-    a.gpt_layers, a.gpt_n_model_channels, a.gpt_n_heads, a.decoder_input_dim = 1, 64, 2, 64
-    a.gpt_max_audio_tokens, a.gpt_num_audio_tokens = TOKENS + 8, 1026
-    a.gpt_start_audio_token, a.gpt_stop_audio_token = 1024, 1025
-    a.gpt_use_perceiver_resampler = True
-    cfg.languages = ["en"]
-    torch.manual_seed(0)
-    xtts = Xtts(cfg)
-    xtts.tokenizer = VoiceBpeTokenizer(str(d / "vocab.json"))
-    xtts.init_models()
+    xtts = tiny_xtts_model(tmp_path_factory.mktemp("xtts_stream"), TEXT, layers=1, max_audio_tokens=TOKENS + 8)
+    a = xtts.args
     # XTTS's own HiFi-GAN decoder class with its real upsampling, kernels and dilations (so the same
     # reach and the same 256 samples per frame), 16x narrower than 512 channels: seconds on a CPU.
     xtts.hifigan_decoder = HifiDecoder(input_sample_rate=a.input_sample_rate, output_sample_rate=a.output_sample_rate,

@@ -160,6 +160,33 @@ def _train_xtts_tokenizer(path: Path, languages: tuple[str, ...]) -> None:
     tokenizer.save(str(path))
 
 
+def tiny_xtts_model(directory: Path, text: str, layers: int, max_audio_tokens: int):
+    """A tiny in-memory XTTS (seed 0) whose BPE tokenizer is trained on ``text``: for tests that
+    compare the accelerator with upstream on one sentence."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from TTS.tts.configs.xtts_config import XttsConfig
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+    from TTS.tts.models.xtts import Xtts
+
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(vocab_size=120, special_tokens=["[STOP]", "[UNK]", "[SPACE]", "[START]", "[en]"])
+    tok.train_from_iterator([text, "the quick brown fox jumps over the lazy dog"] * 20, trainer)
+    tok.save(str(directory / "vocab.json"))
+    cfg = XttsConfig()
+    a = cfg.model_args
+    a.gpt_layers, a.gpt_n_model_channels, a.gpt_n_heads, a.decoder_input_dim = layers, 64, 2, 64
+    a.gpt_max_audio_tokens, a.gpt_num_audio_tokens = max_audio_tokens, 1026
+    a.gpt_start_audio_token, a.gpt_stop_audio_token = 1024, 1025
+    a.gpt_use_perceiver_resampler = True
+    cfg.languages = ["en"]
+    torch.manual_seed(0)
+    model = Xtts(cfg)
+    model.tokenizer = VoiceBpeTokenizer(str(directory / "vocab.json"))
+    model.init_models()
+    return model
+
+
 def build_xtts_dir(directory: Path, languages: tuple[str, ...] = XTTS_LANGUAGES,
                    speakers: tuple[str, ...] = XTTS_SPEAKERS, max_audio_tokens: int = 50,
                    seed: int = 0) -> Path:
