@@ -129,3 +129,8 @@ def make_mp3(wav: Path, target: Path) -> Path:
     subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(wav), "-codec:a", "libmp3lame",
                     "-b:a", "64k", str(target)], check=True, timeout=60)
     return target
+
+
+def call(client, api_name: str, **kwargs):
+    """One Gradio API call through ``client``, waited for up to ``REQUEST_TIMEOUT_S``."""
+    return client.submit(api_name=api_name, **kwargs).result(timeout=REQUEST_TIMEOUT_S)

@@ -16,7 +16,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess
+from tests.app_process import REQUEST_TIMEOUT_S, AppProcess, call
 from webui.admin import REFUSAL
 
 CLIENTS = 8
@@ -26,9 +26,6 @@ MAX_ADMIN_CYCLES = 60  # the loop ends by itself even if the dubs never finish
 DUB = dict(text="hello there, this is a short test.", language="en", voice_preset="female_generic",
            engine="f5tts", quality_profile="f5tts_fast", seed=7)
 
-
-def call(client, api_name: str, **kwargs):
-    return client.submit(api_name=api_name, **kwargs).result(timeout=REQUEST_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")

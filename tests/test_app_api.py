@@ -14,7 +14,7 @@ import soundfile as sf
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess, corrupt_f5_env, make_mp3
+from tests.app_process import REQUEST_TIMEOUT_S, AppProcess, call, corrupt_f5_env, make_mp3
 
 LONG_TEXT = " ".join(["This sentence is one of many in a long text read in chunks."] * 6)
 
@@ -35,9 +35,6 @@ def client(app):
 def mp3_reference(reference_wav, tmp_path_factory):
     return make_mp3(reference_wav, tmp_path_factory.mktemp("mp3") / "reference.mp3")
 
-
-def call(client, api_name: str, **kwargs):
-    return client.submit(api_name=api_name, **kwargs).result(timeout=REQUEST_TIMEOUT_S)
 
 
 def dub(client, **overrides):

@@ -20,7 +20,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from history import OutputHistory
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess
+from tests.app_process import REQUEST_TIMEOUT_S, AppProcess, call
 from tests.test_history_index import damaged_copy, request, result
 
 
@@ -34,9 +34,6 @@ def app(tiny_env, tmp_path_factory):
 def client(app):
     return app.client()
 
-
-def call(client, api_name: str, **kwargs):
-    return client.submit(api_name=api_name, **kwargs).result(timeout=REQUEST_TIMEOUT_S)
 
 
 def dub(client, text: str = "a result for the history."):

@@ -9,11 +9,8 @@ import pytest
 from gradio_client.exceptions import AppError
 
 from history import OutputHistory
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess
+from tests.app_process import AppProcess, call
 
-
-def call(client, api_name: str, **kwargs):
-    return client.submit(api_name=api_name, **kwargs).result(timeout=REQUEST_TIMEOUT_S)
 
 
 def sha256(path) -> str:

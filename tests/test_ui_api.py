@@ -10,11 +10,8 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess
+from tests.app_process import AppProcess, call
 
-
-def call(client, api_name: str, **kwargs):
-    return client.submit(api_name=api_name, **kwargs).result(timeout=REQUEST_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")

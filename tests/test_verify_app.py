@@ -14,7 +14,7 @@ from gradio_client import handle_file
 from engines import EngineManager
 from engines.asr import ASR_VARIABLE, Transcriber
 from engines.speaker import SPEAKER_VARIABLE, SpeakerVerifier
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess
+from tests.app_process import AppProcess, call
 from tests.tiny_speech import speech_models
 from webui.cloning import transcript_from_result
 from webui.verify_panel import make_verify, render_asr, render_verdict
@@ -32,9 +32,6 @@ def app(tiny_env, tmp_path_factory):
 def client(app):
     return app.client()
 
-
-def call(client, api_name: str, **kwargs):
-    return client.submit(api_name=api_name, **kwargs).result(timeout=REQUEST_TIMEOUT_S)
 
 
 def test_new_parameters_are_appended_and_verify_is_named(client):

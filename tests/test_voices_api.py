@@ -13,13 +13,9 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess, make_mp3
+from tests.app_process import AppProcess, call, make_mp3
 
 TRANSCRIPT = "This is my voice, recorded for a test."
-
-
-def call(client, api_name: str, **kwargs):
-    return client.submit(api_name=api_name, **kwargs).result(timeout=REQUEST_TIMEOUT_S)
 
 
 def dub(client, voice: str, engine: str) -> dict:
