@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .f5_step import CFGEulerStep, text_embeddings
 from .f5_upstream import HOP_LENGTH, SAMPLE_RATE, upstream_time_grid
@@ -344,8 +345,6 @@ class F5Accelerator:
 
     def euler(self, bufs: dict) -> None:
         """One Euler step in place on ``bufs["y"]`` (what a captured graph replays)."""
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-
         backend = self.options.attn_backend
         with sdpa_kernel([getattr(SDPBackend, backend.upper() + "_ATTENTION")]) if backend else nullcontext():
             v = self.forward(bufs["y"], bufs["t"], bufs["cfg"], bufs["static_in"], bufs["mask"], bufs["attn_mask"],

@@ -21,11 +21,12 @@ def variable_length_convs(device: torch.device):
     """Context for eager convolutions whose length changes with every request.
 
     cuDNN builds an execution plan for every new input shape, and on an H100/H200 that
-    costs 50-140 ms the first time a length is seen: far more than the convolution itself
+    costs 40-140 ms the first time a length is seen: far more than the convolution itself
     (2-11 ms), and paid by nearly every request, since text lengths rarely repeat
     (bench/cold_probe.py). PyTorch's own kernels need no plan, so a new length costs what
-    a repeat does. The flag is process-wide; that is safe because only the device worker
-    thread runs work on the device.
+    a repeat does. The flag is process-wide; only the device worker thread runs work on
+    the device, except the opt-in compile thread, which at worst times a convolution
+    without cuDNN while this is in force.
     """
     if torch.device(device).type != "cuda":
         return contextlib.nullcontext()
