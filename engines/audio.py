@@ -216,27 +216,49 @@ def crossfade_join(waves: list[np.ndarray], sample_rate: int, seconds: float) ->
 
 
 def crossfade_stream(waves: Iterable[np.ndarray], sample_rate: int, seconds: float) -> Iterator[np.ndarray]:
-    """What ``crossfade_join`` makes, piece by piece: the tail of what came so far is held back
-    until the next wave is blended into it, so the pieces concatenate to the joined clip."""
+    """What ``crossfade_join`` makes, wave by wave (see ``crossfade_pieces``)."""
+    return crossfade_pieces(((wave, True) for wave in waves), sample_rate, seconds)
+
+
+def crossfade_pieces(parts: Iterable[tuple[np.ndarray, bool]], sample_rate: int,
+                     seconds: float) -> Iterator[np.ndarray]:
+    """What ``crossfade_join`` makes of waves that arrive in pieces, handed out as they come.
+
+    ``parts`` are (piece, whether it ends its wave). Only the last ``seconds`` of what came so
+    far are held back, to be blended with the next wave's start; the start of a wave after
+    the first is gathered until it is that long (or its wave ends). The pieces handed out
+    concatenate to ``crossfade_join`` of the whole waves.
+    """
     fade = int(seconds * sample_rate)
-    tail: np.ndarray | None = None
-    for wave in waves:
-        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-        if tail is None:
-            out = wave
+    held = np.zeros(0, dtype=np.float32)   # the join's last samples (at most ``fade``), not handed out yet
+    head: np.ndarray | None = None          # the start of a wave after the first, not blended yet
+    for piece, last in parts:
+        piece = np.asarray(piece, dtype=np.float32).reshape(-1)
+        if head is None:
+            joined = np.concatenate([held, piece])
         else:
-            n = min(fade, len(tail), len(wave))
-            if n <= 0:
-                out = np.concatenate([tail, wave])
-            else:
-                ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
-                out = np.concatenate([tail[:-n], tail[-n:] * (1 - ramp) + wave[:n] * ramp, wave[n:]])
-        keep = min(fade, len(out))
-        if len(out) > keep:
-            yield out[: len(out) - keep]
-        tail = out[len(out) - keep:]
-    if tail is not None and len(tail):
-        yield tail
+            head = np.concatenate([head, piece])
+            if len(head) < fade and not last:
+                continue
+            joined, head = _blend(held, head, fade), None
+        keep = min(fade, len(joined))
+        if len(joined) > keep:
+            yield joined[: len(joined) - keep]
+        held = joined[len(joined) - keep:]
+        if last:
+            head = np.zeros(0, dtype=np.float32)
+    if head is not None and len(head):  # the stream ended inside a wave's short start
+        held = _blend(held, head, fade)
+    if len(held):
+        yield held
+
+
+def _blend(tail: np.ndarray, head: np.ndarray, fade: int) -> np.ndarray:
+    """``tail`` then ``head``, overlapped by a linear cross-fade of at most ``fade`` samples
+    (``tail`` holds the join's last samples, so this is ``crossfade_join``'s min(fade, len(out), len(nxt)))."""
+    n = min(fade, len(tail), len(head))
+    ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    return np.concatenate([tail[: len(tail) - n], tail[len(tail) - n:] * (1 - ramp) + head[:n] * ramp, head[n:]])
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:

@@ -13,12 +13,13 @@ import logging
 import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .audio import ReferenceAudio, crossfade_join, resample
+from .audio import ReferenceAudio, crossfade_join, crossfade_pieces, resample
 from .base import Engine, LRUCache, report, seed_everything
 from .checkpoints import _unsupported_global
 from .errors import CheckpointError, EngineUnavailableError
@@ -39,6 +40,8 @@ SAMPLE_RATE = 24000
 GPT_SAMPLE_RATE = 22050
 CHUNK_CROSS_FADE_S = 0.05
 STREAM_CHUNK_TOKENS = 20  # audio tokens per streamed chunk (about 0.45 s of speech)
+STREAM_FIRST_CHUNK_TOKENS = 10  # the first chunk sooner (about 0.3 s of speech), on the accelerator
+_NO_AUDIO = np.zeros(0, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -255,56 +258,31 @@ class XttsEngine(Engine):
             raise EngineUnavailableError("XTTS-v2 is not loaded")
         code = XTTS_CODES[job.language]
         latent, embedding, _ = self.conditioning(loaded, job)
-        infer = (loaded.accelerator.inference_stream if loaded.accelerator is not None
-                 else loaded.model.inference_stream)
+        if loaded.accelerator is not None:
+            infer = partial(loaded.accelerator.inference_stream, first_chunk_size=STREAM_FIRST_CHUNK_TOKENS)
+        else:
+            infer = loaded.model.inference_stream
         seed_everything(job.seed)
 
         def text_chunks() -> Iterator[tuple[np.ndarray, bool]]:
+            """Each piece as soon as it exists; an empty piece ends a text chunk's wave."""
             for index, chunk in enumerate(self._chunks(loaded, job)):
                 sampling = self._sampling(job, loaded)
                 if "seed" in sampling:
                     sampling["seed"] = job.seed + index
-                previous = None
                 for part in infer(chunk, code, latent, embedding, stream_chunk_size=STREAM_CHUNK_TOKENS,
                                   **sampling):
-                    if previous is not None:
-                        yield previous, False
-                    previous = part.detach().float().cpu().numpy().reshape(-1)
-                if previous is not None:
-                    yield previous, True
+                    yield part.detach().float().cpu().numpy().reshape(-1), False
+                yield _NO_AUDIO, True
 
-        yield from _join_text_chunks(text_chunks(), SAMPLE_RATE, CHUNK_CROSS_FADE_S)
+        # The text chunks join as ``synthesize`` joins them; only the cross-fade is held back.
+        yield from crossfade_pieces(text_chunks(), SAMPLE_RATE, CHUNK_CROSS_FADE_S)
 
     def _details(self, loaded: _Loaded, job: EngineJob, source: str) -> dict:
         details = {"accelerated": loaded.accelerator is not None, "latents_source": source}
         if job.voice.reference is None:
             details["xtts_speaker"] = job.voice.speaker
         return details
-
-
-def _join_text_chunks(pieces: Iterator[tuple[np.ndarray, bool]], sample_rate: int,
-                      seconds: float) -> Iterator[np.ndarray]:
-    """Pass (piece, last of its text chunk) through; where one text chunk meets the next, the
-    two are cross-faded as ``crossfade_join`` does, holding back only the fade."""
-    fade = int(seconds * sample_rate)
-    tail: np.ndarray | None = None
-    for piece, last in pieces:
-        piece = np.asarray(piece, dtype=np.float32)
-        if tail is not None:
-            n = min(fade, len(tail), len(piece))
-            ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
-            piece = np.concatenate([tail[: len(tail) - n], tail[len(tail) - n:] * (1 - ramp) + piece[:n] * ramp,
-                                    piece[n:]])
-            tail = None
-        if last:
-            keep = min(fade, len(piece))
-            if len(piece) > keep:
-                yield piece[: len(piece) - keep]
-            tail = piece[len(piece) - keep:]
-        elif len(piece):
-            yield piece
-    if tail is not None and len(tail):
-        yield tail
 
 
 def model_fingerprint(model_dir: Path) -> str:

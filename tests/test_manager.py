@@ -244,3 +244,30 @@ def test_unload_and_explicit_load(tiny_env):
     assert fresh.engine_health("f5tts").status == "not_loaded"
     assert fresh.load("f5tts")["status"] == "available"
     assert fresh.unload("f5tts")["status"] == "not_loaded"
+
+
+def test_an_xtts_stream_hands_out_its_first_piece_before_the_next_is_made(manager, monkeypatch):
+    """The first audio leaves as soon as the engine has made it (only the cross-fade is held back)."""
+    manager.load("xtts")
+    loaded = manager.engines["xtts"]._loaded
+    owner = loaded.accelerator if loaded.accelerator is not None else loaded.model
+    real = owner.inference_stream
+    made, release = [], threading.Event()
+
+    def one_piece_then_wait(*args, **kwargs):
+        tokens = min(45, manager.engines["xtts"]._loaded.model.gpt.max_gen_mel_tokens)
+        for part in real(*args, **{**kwargs, "min_new_tokens": tokens, "max_new_tokens": tokens}):
+            made.append(part)
+            yield part
+            assert release.wait(60), "the first piece never reached the caller"
+
+    monkeypatch.setattr(owner, "inference_stream", one_piece_then_wait)
+    stream = manager.stream(_dub(engine="xtts", language="en", text=EN_TEXT, voice_preset="male_generic",
+                                 quality_profile="xtts_fast", allow_fallback=False))
+    try:
+        first = next(iter(stream))
+        assert len(made) == 1 and len(first) > 0
+    finally:
+        release.set()
+    rest = list(stream)
+    assert len(made) >= 2 and sum(len(p) for p in rest) > 0

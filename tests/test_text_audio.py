@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.audio import crossfade_join, cut_at_pause, load_reference_audio, trim_transcript
+from engines.audio import crossfade_join, crossfade_pieces, cut_at_pause, load_reference_audio, trim_transcript
 from engines.errors import InputError
 from engines.languages import normalize_language, to_xtts_code
 from engines.text import split_text, validate_text
@@ -67,6 +67,31 @@ def test_crossfade_join_length_and_continuity():
     joined = crossfade_join([a, b], 1000, 0.1)
     assert len(joined) == 1900
     np.testing.assert_allclose(joined, 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_waves_arriving_in_pieces_join_as_the_whole_waves_do(seed):
+    """Waves of any length (shorter than the fade too, empty too), cut into pieces anywhere."""
+    rng = np.random.default_rng(seed)
+    rate, seconds = 1000, 0.05
+    waves = [rng.standard_normal(int(rng.choice([0, 7, 30, 49, 50, 51, 120, 400]))).astype(np.float32)
+             for _ in range(int(rng.integers(1, 6)))]
+    parts = []
+    for wave in waves:
+        cuts = np.sort(rng.integers(0, len(wave) + 1, size=int(rng.integers(0, 4))))
+        pieces = np.split(wave, cuts)
+        parts += [(piece, False) for piece in pieces[:-1]] + [(pieces[-1], True)]
+    out = list(crossfade_pieces(parts, rate, seconds))
+    np.testing.assert_allclose(np.concatenate(out) if out else np.zeros(0), crossfade_join(waves, rate, seconds),
+                               atol=1e-6)
+
+
+def test_a_long_piece_is_handed_out_before_its_wave_ends():
+    """Only the cross-fade is held back: a stream's first audio goes out with its first piece."""
+    rate, fade = 1000, 50
+    handed = crossfade_pieces(iter([(np.ones(400, np.float32), False), (np.ones(400, np.float32), True)]),
+                              rate, fade / rate)
+    assert len(next(handed)) == 400 - fade
 
 
 def test_reference_is_mono_resampled_and_hashed(reference_wav):

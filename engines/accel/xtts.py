@@ -170,8 +170,9 @@ class XttsAccelerator:
     def inference_stream(self, text, language, gpt_cond_latent, speaker_embedding, *, stream_chunk_size=20,
                          overlap_wav_len=1024, temperature=0.75, top_p=0.85, top_k=50, repetition_penalty=5.0,
                          length_penalty=1.0, speed=1.0, max_new_tokens=None, min_new_tokens=0,
-                         greedy=False, seed=None) -> Iterator[torch.Tensor]:
-        """Like ``Xtts.inference_stream``: a wav chunk every ``stream_chunk_size`` tokens.
+                         greedy=False, seed=None, first_chunk_size=None) -> Iterator[torch.Tensor]:
+        """Like ``Xtts.inference_stream``: a wav chunk every ``stream_chunk_size`` tokens (the first
+        after ``first_chunk_size``, when given: a shorter first chunk plays sooner).
 
         Upstream vocodes all latents so far at every chunk and cross-fades ``overlap_wav_len``
         samples where the new decode meets the old one. Here the latents so far are turned into
@@ -194,9 +195,11 @@ class XttsAccelerator:
         context = int(self.options.stream_context * frames_per_latent)
         emitted, held, done = 0, None, 0  # samples handed out; the overlap held back; latents vocoded
         with self._lock:  # held until the stream ends or the consumer closes the generator
+            first = first_chunk_size or stream_chunk_size
             for n, latents, is_end in self._decode_iter(tokens, gpt_cond_latent.to(self.device), params,
-                                                        max_new_tokens, min_new_tokens, stream_chunk_size, seed):
-                if not is_end and n - done < stream_chunk_size:
+                                                        max_new_tokens, min_new_tokens, (first, stream_chunk_size),
+                                                        seed):
+                if not is_end and n - done < (stream_chunk_size if done else first):
                     continue
                 frames = self._frames(latents[:n], speed)
                 total = frames.shape[-1]
@@ -240,7 +243,8 @@ class XttsAccelerator:
 
     def _decode_iter(self, text_tokens, cond_latents, params, max_new_tokens, min_new_tokens, report_every,
                      seed=None):
-        """Yields (n_tokens_so_far, latents[:n], is_end) after each host check."""
+        """Yields (n_tokens_so_far, latents[:n], is_end) after each host check; ``report_every``:
+        (first, then every) token counts at which a check is also made, or None."""
         max_new = min(max_new_tokens or self.max_gen, self.max_gen)
         t0 = time.perf_counter()
         generator = None
@@ -269,7 +273,9 @@ class XttsAccelerator:
                 yield produced, self.latents_buf[:produced], False
             burst = min(sync_every, max_new - produced)
             if report_every:  # stop exactly at the next chunk boundary for an early first chunk
-                burst = min(burst, report_every - produced % report_every or report_every)
+                first, every = report_every
+                burst = min(burst, first - produced if produced < first else
+                            every - (produced - first) % every or every)
             for _ in range(burst):
                 step()
             produced += burst
