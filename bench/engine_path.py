@@ -37,7 +37,7 @@ def write_ema_prefixed_f5(path: Path) -> int:
     from ema_pytorch import EMA
     from safetensors.torch import save_file
 
-    from engines.f5tts import build_cfm
+    from engines.checkpoints import build_cfm
     from engines.settings import packaged_vocab, resolve_architecture
 
     torch.manual_seed(0)

@@ -4,7 +4,9 @@
 ``EngineManager.synthesize`` (through ``synthesize``), and the device worker batches the
 F5-TTS lines of one profile into shared forwards by itself. Per line, in order:
 
-1. the natural take (cached under text + voice + engine + profile + seed + language);
+1. the natural take (cached under text + voice + engine + profile + seed + language), or,
+   where F5-TTS tells the natural length by its own rule and the line will not fit at that
+   pace, no natural take at all: the line goes straight to step 3;
 2. the fit plan from ``fitting.plan_fit`` (slot, silence to the next cue);
 3. if the plan asks the engine for a speed-up: F5-TTS gets the target length, XTTS a
    ``speed`` (decided by the engine that really made the natural take, so a fallback is
@@ -43,9 +45,9 @@ SAVE_EVERY_S = 1.0
 TAKE_METADATA = ("tts_engine_requested", "tts_engine_used", "engine_fallback", "fallback_reason",
                  "quality_profile_used", "quality_profile_mapped", "seed", "speed", "duration_s", "voice",
                  "voice_kind", "target_duration_s", "target_duration_honoured", "batched_with", "synth_s")
-TARGET_ENGINES = ("f5tts",)
+TARGET_ENGINES = ("f5tts",)   # engines that generate a requested length natively (and tell it beforehand)
 # The steps a line goes through, in order (reported as it reaches each).
-STAGES = ("natural take", "fitting take", "time-stretch")   # engines that generate a requested length natively
+STAGES = ("natural take", "fitting take", "time-stretch")
 
 Synthesize = Callable[..., Any]
 LineCallback = Callable[["LineEvent"], None]
@@ -220,27 +222,53 @@ class Renderer:
         self.store.save_take(project, key, audio, metadata)
         return audio, metadata, key
 
+    def _told_natural_s(self, project: Project, line: Line) -> float | None:
+        """The line's natural length from its engine's own rule, where it has one (F5-TTS)."""
+        if project.settings.engine not in TARGET_ENGINES:
+            return None
+        s = project.settings
+        return self.manager.natural_seconds(SynthesisRequest(
+            text=line.text, language=s.language, engine=s.engine, voice_preset=project.voice_for(line),
+            quality_profile=s.quality_profile, seed=s.seed))
+
+    @staticmethod
+    def _speed_up(plan: fitting.FitPlan, natural_meta: dict | None) -> dict:
+        """What to ask of the engine that made the natural take (None: not rendered, F5-TTS told its length)."""
+        if natural_meta is None or natural_meta.get("tts_engine_used") in TARGET_ENGINES:
+            return {"target_duration_s": round(plan.engine_target_s, 3)}
+        pace = get_profile(natural_meta["quality_profile_used"]).speed
+        return {"speed": round(pace * plan.engine_factor, 4)}
+
     def _render_line(self, project: Project, line: Line, gap_s: float | None, cancel: threading.Event,
                      stage: Callable[[str], None] = lambda _: None) -> dict:
         """One line through the ladder; ``stage`` hears each step (for per-line progress)."""
-        stage(STAGES[0])
-        natural, natural_meta, natural_key = self._take(project, line, cancel)
-        natural_s = len(natural) / SAMPLE_RATE
         slot_s = line.slot_s
         fitting_on = project.timed and project.settings.fit == "fit" and slot_s is not None
-        plan = (fitting.plan_fit(natural_s, slot_s, gap_s or 0.0, self.limits) if fitting_on
+        gap_s = gap_s or 0.0
+        # F5-TTS tells its natural length before rendering: a line that will not fit is rendered
+        # once, at its fitted length, instead of naturally first and then again.
+        natural_s = self._told_natural_s(project, line) if fitting_on else None
+        told = natural_s is not None and fitting.plan_fit(natural_s, slot_s, gap_s, self.limits).engine_factor > 1.0
+        take, meta, take_key = None, {}, None
+        if not told:
+            stage(STAGES[0])
+            take, meta, take_key = self._take(project, line, cancel)
+            natural_s = len(take) / SAMPLE_RATE
+        natural_key = None if told else take_key
+        plan = (fitting.plan_fit(natural_s, slot_s, gap_s, self.limits) if fitting_on
                 else fitting.natural_plan(natural_s, slot_s))
-        take, meta, take_key = natural, natural_meta, natural_key
         if plan.engine_factor > 1.0:
-            used = natural_meta.get("tts_engine_used")
-            if used in TARGET_ENGINES:
-                ask = {"target_duration_s": round(plan.engine_target_s, 3)}
-            else:
-                pace = get_profile(natural_meta["quality_profile_used"]).speed
-                ask = {"speed": round(pace * plan.engine_factor, 4)}
             stage(STAGES[1])
-            fitted, fitted_meta, fitted_key = self._take(project, line, cancel, **ask)
-            if len(fitted) < len(natural):  # a "faster" take that came out longer is dropped
+            fitted, fitted_meta, fitted_key = self._take(project, line, cancel,
+                                                         **self._speed_up(plan, meta if take is not None else None))
+            if told and fitted_meta.get("tts_engine_used") not in TARGET_ENGINES:
+                # Another engine stood in and spoke at its own natural pace: fit that take instead.
+                told, natural_s, natural_key = False, len(fitted) / SAMPLE_RATE, fitted_key
+                take, meta, take_key = fitted, fitted_meta, fitted_key
+                plan = fitting.plan_fit(natural_s, slot_s, gap_s, self.limits)
+                if plan.engine_factor > 1.0:
+                    fitted, fitted_meta, fitted_key = self._take(project, line, cancel, **self._speed_up(plan, meta))
+            if take is None or len(fitted) < len(take):  # a "faster" take that came out longer is dropped
                 take, meta, take_key = fitted, fitted_meta, fitted_key
         take_s = len(take) / SAMPLE_RATE
         stretch = fitting.stretch_for(natural_s, take_s, plan.room_s, self.limits) if fitting_on else 1.0
@@ -267,7 +295,8 @@ class Renderer:
         return {
             "render_key": self.render_key(project, line, gap_s), "voice": project.voice_for(line),
             "natural_key": natural_key, "take_key": take_key, "final_key": final_key,
-            "natural_s": round(natural_s, 3), "duration_s": round(final_s, 3),
+            "natural_s": round(natural_s, 3), "natural_from": "engine rule" if told else "natural take",
+            "duration_s": round(final_s, 3),
             "slot_s": slot_s, "gap_s": round(gap_s or 0.0, 3), "room_s": round(plan.room_s, 3),
             "planned_method": plan.method, "fit_method": method, "overrun_s": overrun,
             "engine_factor": round(engine_factor, 4), "stretch_factor": round(stretch, 4),

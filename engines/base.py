@@ -221,6 +221,10 @@ class Engine(ABC):
                 results.append(exc)
         return results
 
+    def natural_seconds(self, job: EngineJob) -> float | None:
+        """How long ``job`` will speak at its natural pace, where the engine knows before rendering."""
+        return None
+
     def stream(self, job: EngineJob) -> Iterator[np.ndarray]:
         """Audio chunks as they are made; the default renders the whole clip as one chunk."""
         yield self.synthesize(job).audio

@@ -207,3 +207,19 @@ def write_patched_copy(state: Mapping[str, torch.Tensor], source: Path, cache_di
                        extra={"target": str(target), "error": str(exc)})
         return None
     return target
+
+
+def build_cfm(dit_kwargs, vocab_file: str):
+    """The CFM model as ``f5_tts.infer.utils_infer.load_model`` assembles it (24 kHz, 256-sample hop), weights random."""
+    from f5_tts.model import CFM, DiT
+    from f5_tts.model.utils import get_tokenizer
+
+    vocab_char_map, vocab_size = get_tokenizer(vocab_file, "custom")
+    model = CFM(
+        transformer=DiT(**dict(dit_kwargs), text_num_embeds=vocab_size, mel_dim=100),
+        mel_spec_kwargs=dict(n_fft=1024, hop_length=256, win_length=1024, n_mel_channels=100,
+                             target_sample_rate=24000, mel_spec_type="vocos"),
+        odeint_kwargs=dict(method="euler"),
+        vocab_char_map=vocab_char_map,
+    )
+    return model, vocab_size

@@ -20,6 +20,7 @@ import numpy as np
 from .audio import ReferenceAudio, crossfade_join, crossfade_stream
 from .base import Engine, LRUCache, free_gpu_cache, report, seed_everything
 from .checkpoints import (
+    build_cfm,
     check_against_model,
     describe_layout,
     normalize_f5_state_dict,
@@ -237,6 +238,19 @@ class F5Engine(Engine):
         frames = int(reference.audio.shape[-1]) // HOP_LENGTH
         return fixed_durations(frames, chunks, job.target_duration_s, job.profile.cross_fade)
 
+    def natural_seconds(self, job: EngineJob) -> float | None:
+        """The clip's length at its natural pace, by upstream's length rule, before rendering it."""
+        from .accel.f5_upstream import natural_frames, spaced_ref_text
+
+        reference, chunks = self._plan(job)
+        ref_frames, ref_text = int(reference.audio.shape[-1]) // HOP_LENGTH, spaced_ref_text(reference.text)
+        # Vocos's ISTFT gives (frames - 1) hops with "center" padding (the published model), frames with "same".
+        same = getattr(getattr(getattr(self.vocoder, "head", None), "istft", None), "padding", "center") == "same"
+        waves = [np.zeros((natural_frames(ref_frames, ref_text, chunk, job.speed) - (not same)) * HOP_LENGTH,
+                          np.float32) for chunk in chunks]
+        # Silent chunks of those lengths, joined as synthesis joins its chunks: the same cross-fades.
+        return len(crossfade_join(waves, SAMPLE_RATE, job.profile.cross_fade)) / SAMPLE_RATE
+
     # --- synthesis ------------------------------------------------------------------------
     def batch_key(self, job: EngineJob) -> Hashable | None:
         if self.accelerator is None:
@@ -371,20 +385,3 @@ def _split_request(request):
     first = replace(request, rows=request.rows[:1])
     rest = replace(request, rows=request.rows[1:]) if len(request.rows) > 1 else None
     return first, rest
-
-
-
-def build_cfm(dit_kwargs, vocab_file: str):
-    """The CFM model as ``f5_tts.infer.utils_infer.load_model`` assembles it, weights random."""
-    from f5_tts.model import CFM, DiT
-    from f5_tts.model.utils import get_tokenizer
-
-    vocab_char_map, vocab_size = get_tokenizer(vocab_file, "custom")
-    model = CFM(
-        transformer=DiT(**dict(dit_kwargs), text_num_embeds=vocab_size, mel_dim=100),
-        mel_spec_kwargs=dict(n_fft=1024, hop_length=HOP_LENGTH, win_length=1024, n_mel_channels=100,
-                             target_sample_rate=SAMPLE_RATE, mel_spec_type="vocos"),
-        odeint_kwargs=dict(method="euler"),
-        vocab_char_map=vocab_char_map,
-    )
-    return model, vocab_size

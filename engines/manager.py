@@ -262,6 +262,12 @@ class EngineManager:
             return SynthesisStream(chunks, engine.sample_rate, engine.name, finish, known)
         raise NoEngineAvailableError(attempts, {n: e.display_name for n, e in self.engines.items()})
 
+    def natural_seconds(self, request: SynthesisRequest) -> float | None:
+        """How long the requested engine will speak ``request`` at its natural pace, told before
+        rendering where the engine can (F5-TTS's length rule); None where it cannot or would not serve."""
+        prepared = self._prepare(request.engine, self.validate(request), {}, None)
+        return prepared[0].natural_seconds(prepared[1]) if prepared is not None else None
+
     def _prepare(self, name: str, valid: ValidatedRequest, attempts: dict[str, str],
                  progress: ProgressCallback | None):
         """(engine, job, profile, mapped, load_s) for one attempt, or None with the reason in ``attempts``."""

@@ -44,3 +44,24 @@ def test_accel_off_runs_upstream_inference(engine, upstream_manager, reference_w
     assert upstream_manager.engines[engine].accelerator is None
     assert result.metadata["tts_engine_used"] == engine and result.metadata["accelerated"] is False
     assert np.isfinite(result.audio).all() and result.duration_s > 0.2
+
+
+LENGTH_TEXTS = ("Olá.", "Olá, tudo bem? Isto é um teste curto.",
+                "Um texto mais longo, em várias partes, para que o F5 o divida em pedaços e os junte depois. " * 3)
+
+
+@pytest.mark.parametrize("accelerated", [True, False])
+@pytest.mark.parametrize("speed", [None, 1.2])
+def test_f5_tells_its_natural_length_before_rendering(accelerated, speed, manager, upstream_manager):
+    """The length F5-TTS's rule predicts is, to the sample, the length it renders (one chunk and several)."""
+    chosen = manager if accelerated else upstream_manager
+    for text in LENGTH_TEXTS:
+        request = SynthesisRequest(text=text, language="pt-BR", engine="f5tts", voice_preset="female_generic",
+                                   seed=3, speed=speed, allow_fallback=False)
+        predicted = chosen.natural_seconds(request)
+        assert predicted == chosen.synthesize(request).duration_s, text
+
+
+def test_xtts_does_not_tell_its_length_before_rendering(manager):
+    request = SynthesisRequest(text="Hello there.", language="en", engine="xtts", voice_preset="male_generic")
+    assert manager.natural_seconds(request) is None

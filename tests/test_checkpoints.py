@@ -11,13 +11,14 @@ import torch
 from safetensors.torch import load_file
 
 from engines.checkpoints import (
+    build_cfm,
     check_against_model,
     normalize_f5_state_dict,
     patched_copy_path,
     read_checkpoint_file,
 )
 from engines.errors import CheckpointError, WeightsMissingError
-from engines.f5tts import F5Engine, build_cfm
+from engines.f5tts import F5Engine
 from engines.worker import shared_worker
 from engines.settings import Settings
 from engines.sources import FileSource

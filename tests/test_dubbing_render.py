@@ -94,6 +94,12 @@ def test_each_rung_of_the_ladder_is_reached_by_slot_size(studio, natural_s):
     assert overrun["overrun_s"] == pytest.approx(n / 1.35 - (overrun["end"] - overrun["start"]), abs=0.02)
     assert exported.report["totals"]["fit_methods"] == {"natural": 1, "engine": 1, "stretch": 1, "gap": 1,
                                                          "overrun": 1}
+    # F5-TTS told each natural length before rendering: every line was rendered once, those it
+    # speeds up straight at their fitted length (the gap line is spoken at its natural pace).
+    told = [line["natural_from"] == "engine rule" for line in lines]
+    assert told == [False, True, True, False, True]
+    asked = sorted(bool(r.target_duration_s) for r in studio.synth.calls)
+    assert asked == [False, False, True, True, True]
     # Each line starts on its cue's first sample in the exported track (16-bit wav: compare by correlation).
     track, rate = sf.read(exported.files["track_wav"], dtype="float32")
     assert rate == 24000
@@ -181,6 +187,24 @@ def test_xtts_lines_are_fitted_with_speed(studio, dub_manager):
     assert 1.0 < line["speed_factor"] <= 1.35 + 1e-3
     asked = [r.speed for r in studio.synth.calls if r.speed is not None]
     assert asked and 1.0 < asked[0] <= 1.25
+
+
+def test_a_line_another_engine_stood_in_for_is_fitted_from_that_take(studio, dub_manager, natural_s, monkeypatch):
+    """F5-TTS told the length, then failed: XTTS spoke at its own pace, and that take is fitted with speed."""
+    def broken(jobs):
+        raise RuntimeError("injected F5 failure")
+
+    monkeypatch.setattr(dub_manager.engines["f5tts"], "synthesize_batch", broken)
+    xtts_natural = dub_manager.synthesize(SynthesisRequest(text=TEXT, language="en", engine="xtts",
+                                                           voice_preset="female_generic", seed=SEED)).duration_s
+    slot = min(natural_s, xtts_natural) / 1.2
+    project, exported, summary = studio.dub(srt([(0.2, 0.2 + slot, TEXT)]), options())
+    line, result = exported.report["lines"][0], project.line(1).result
+    assert summary.failed == {} and line["tts_engine_used"] == "xtts" and line["engine_fallback"] is True
+    assert result["natural_from"] == "natural take" and line["natural_s"] == pytest.approx(xtts_natural, abs=0.005)
+    assert [bool(r.target_duration_s) for r in studio.synth.calls] == [True, False]
+    assert studio.synth.calls[1].speed is not None and studio.synth.calls[1].speed > 1.0
+    assert DEFAULT_LIMITS.total_min <= line["speed_factor"] <= DEFAULT_LIMITS.total_max + 1e-3
 
 
 def test_script_lines_follow_one_another(studio):

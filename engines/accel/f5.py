@@ -31,7 +31,8 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .f5_step import CFGEulerStep, text_embeddings
-from .f5_upstream import HOP_LENGTH, SAMPLE_RATE, upstream_time_grid
+from .f5_groups import group_rows, padded_shape
+from .f5_upstream import HOP_LENGTH, SAMPLE_RATE, natural_frames, spaced_ref_text, upstream_time_grid
 from .graphs import GraphCapturer, StaticBuffers, variable_length_convs
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ class F5AccelOptions:
     compile_scope: str = "step"
     attn_backend: str | None = None  # e.g. "cudnn": force an SDPA backend (None: PyTorch's choice)
     vocoder_half: bool = True
-    length_buckets: tuple[int, ...] = (256, 384, 512, 640, 768, 1024, 1280, 1536, 1792, 2048, 2560, 3072)
+    length_buckets: tuple[int, ...] = (256, 384, 512, 640, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792, 2048, 2560,
+                                       3072)
     batch_sizes: tuple[int, ...] = (1, 2, 3, 4, 6, 8)
 
     @property
@@ -171,8 +173,7 @@ class F5Accelerator:
         if not ref_text:
             raise ValueError("ref_text is empty: F5-TTS needs the reference transcript")
         ref = self.reference(ref_audio, target_rms)
-        if len(ref_text[-1].encode("utf-8")) == 1:
-            ref_text = ref_text + " "
+        ref_text = spaced_ref_text(ref_text)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**31, ()).item()))
         request = F5Request(ref=ref)
@@ -188,19 +189,18 @@ class F5Accelerator:
     def sample(self, requests: list[F5Request], *, nfe_step: int = 32, cfg_strength: float = 2.0,
                sway_sampling_coef: float | None = -1.0,
                progress: Callable[[float], None] | None = None) -> list[list[torch.Tensor]]:
-        """Mels per request per chunk; rows of all requests share forwards, longest first.
+        """Mels per request per chunk; rows of all requests share forwards, grouped by length (``f5_groups``).
 
         ``progress(fraction)`` is called as the ODE steps of all forwards advance.
         """
         grid = upstream_time_grid(nfe_step, sway_sampling_coef, self.device)
         rows = [(r, i) for r, request in enumerate(requests) for i in range(len(request.rows))]
-        rows.sort(key=lambda ri: -requests[ri[0]].rows[ri[1]].duration)
+        durations = [requests[r].rows[i].duration for r, i in rows]
         out: list[list[torch.Tensor | None]] = [[None] * len(request.rows) for request in requests]
-        mb = self.options.max_rows
-        groups = -(-len(rows) // mb)
-        for g, start in enumerate(range(0, len(rows), mb)):
-            group = rows[start:start + mb]
-            on_step = _group_progress(progress, g, groups)
+        groups = group_rows(durations, self.options.max_rows, self.bucket)
+        for g, members in enumerate(groups):
+            group = [rows[k] for k in members]
+            on_step = _group_progress(progress, g, len(groups))
             mels = self._sample_group([requests[r].rows[i] for r, i in group], grid, cfg_strength, on_step)
             for (r, i), mel in zip(group, mels):
                 out[r][i] = mel
@@ -227,11 +227,7 @@ class F5Accelerator:
     # ---- shapes --------------------------------------------------------------------
     def bucket(self, rows: int, frames: int) -> tuple[int, int]:
         """(batch, length) of the forward that takes ``rows`` rows of at most ``frames`` frames."""
-        b = next((size for size in self.options.batch_sizes if size >= rows), rows)
-        n = next((size for size in self.options.length_buckets if size >= frames), None)
-        if n is None:
-            n = -(-frames // 256) * 256
-        return b, n
+        return padded_shape(self.options.batch_sizes, self.options.length_buckets, rows, frames)
 
     def shapes(self) -> list[tuple[int, int]]:
         """Every bucketed (batch, length), small first: what warm-up captures."""
@@ -270,9 +266,7 @@ class F5Accelerator:
         if fixed_seconds is not None:
             duration = int(fixed_seconds * SAMPLE_RATE / HOP_LENGTH)
         else:
-            local_speed = 0.3 if len(gen_text.encode("utf-8")) < 10 else speed
-            duration = ref_len + int(ref_len / len(ref_text.encode("utf-8")) * len(gen_text.encode("utf-8"))
-                                     / local_speed)
+            duration = ref_len + natural_frames(ref_len, ref_text, gen_text, speed)
         n_text = int((tokens != -1).sum())
         duration = min(max(max(n_text, ref.cond.shape[0]) + 1, duration), MAX_DURATION)
         return tokens.to(self.device), duration

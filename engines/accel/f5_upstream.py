@@ -1,8 +1,9 @@
 """Upstream F5-TTS's own rules, as functions the accelerator and the engine share.
 
-The time grid of ``CFM.sample``, the chunking of ``infer_process`` and the duration
-allocation of its ``fix_duration``: kept here, apart from how the accelerator computes,
-so that the benchmarks and tests that compare against upstream use the very same rules.
+The time grid of ``CFM.sample``, the chunking of ``infer_process``, the length rule of
+``infer_batch_process`` and the duration allocation of its ``fix_duration``: kept here, apart
+from how the accelerator computes, so that the engine, the benchmarks and the tests that
+compare against upstream use the very same rules.
 """
 
 from __future__ import annotations
@@ -29,6 +30,23 @@ def upstream_chunks(ref_audio_seconds: float, ref_text: str, gen_text: str, spee
 
     max_chars = int(len(ref_text.encode("utf-8")) / ref_audio_seconds * (22 - ref_audio_seconds) * speed)
     return chunk_text(gen_text, max_chars=max_chars)
+
+
+def spaced_ref_text(ref_text: str) -> str:
+    """``infer_batch_process`` adds a space after a transcript ending in a one-byte character."""
+    return ref_text + " " if len(ref_text[-1].encode("utf-8")) == 1 else ref_text
+
+
+def natural_frames(ref_frames: int, ref_text: str, gen_text: str, speed: float = 1.0) -> int:
+    """``infer_batch_process``'s length rule: the frames generated for ``gen_text`` (after the reference),
+    ``ref_text`` as that function sees it (``spaced_ref_text``).
+
+    The reference's pace in frames per UTF-8 byte, times the text's bytes, over the speed
+    (0.3 for a text under 10 bytes, as upstream does).
+    """
+    gen_bytes = len(gen_text.encode("utf-8"))
+    local_speed = 0.3 if gen_bytes < 10 else speed
+    return int(ref_frames / len(ref_text.encode("utf-8")) * gen_bytes / local_speed)
 
 
 def fixed_durations(ref_frames: int, gen_texts: list[str], target_s: float, cross_fade_s: float) -> list[float]:
