@@ -119,7 +119,7 @@ def ensure_ffmpeg(work: Path) -> str:
     return str(folder / "ffmpeg")
 
 
-def wait_for_warmup(engine, limit_s: float = 420.0) -> dict:
+def wait_for_warmup(engine, limit_s: float = 1200.0) -> dict:
     deadline = time.monotonic() + limit_s
     while engine.warmup and engine.warmup.get("state") not in ("ready", "partial", "failed") \
             and time.monotonic() < deadline:
@@ -158,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--quick", action="store_true", help="tiny models on the CPU (checks that it runs)")
     parser.add_argument("--profile", default="f5tts_balanced")
+    parser.add_argument("--cache-dir", default=None, help="VOICE_STUDIO_CACHE_DIR (default: a new folder); "
+                                                          "give one folder to two runs to time a second start")
+    parser.add_argument("--accel", default="auto", choices=("auto", "graphs", "compile"),
+                        help="VOICE_STUDIO_ACCEL for the app's engines (compile: warm-up takes minutes)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     from dubbing import DubOptions, ProjectStore, Studio
@@ -167,11 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     cues = args.cues or (8 if args.quick else 100)
     work = Path(tempfile.mkdtemp(prefix="voice-bench-studio-"))
     env, ref, ref_text = build_models(args.quick, work)
+    env["VOICE_STUDIO_ACCEL"] = args.accel
+    if args.cache_dir:
+        env["VOICE_STUDIO_CACHE_DIR"] = args.cache_dir
     ffmpeg = ensure_ffmpeg(work)
     manager = EngineManager(Settings.from_env(env))
     report: dict = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor()
                     or "cpu", "torch": torch.__version__, "quick": args.quick, "cues": cues, "threads": args.threads,
-                    "profile": args.profile, "ffmpeg": ffmpeg}
+                    "profile": args.profile, "accel": args.accel, "ffmpeg": ffmpeg}
     start = time.perf_counter()
     health = manager.load("f5tts")
     f5 = manager.engines["f5tts"]
