@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -196,29 +196,20 @@ class EngineManager:
 
     def _synthesize(self, request: SynthesisRequest, progress: ProgressCallback | None) -> SynthesisResult:
         valid = self.validate(request)
-        attempts: dict[str, str] = {}
-        for name in self._candidates(request):
-            prepared = self._prepare(name, valid, attempts, progress)
-            if prepared is None:
-                continue
-            engine, job, profile_name, mapped, load_s = prepared
-            synth_start = time.perf_counter()
-            try:
-                output = self.dispatch.render(engine, job)
-            except InputError:
-                raise
-            except Exception as exc:
-                attempts[name] = self._synthesis_failure(engine, exc)
-                continue
+
+        def render(engine: Engine, job: EngineJob) -> EngineOutput:
+            output = self.dispatch.render(engine, job)
             if job.profile.best_of > 1:  # more takes, the one Whisper hears best kept (engines/best_of.py)
-                output = best_take(job, output, lambda take: self.dispatch.render(engine, take), self.asr, engine.sample_rate)
-            synth_s = time.perf_counter() - synth_start
+                output = best_take(job, output, lambda take: self.dispatch.render(engine, take), self.asr,
+                                   engine.sample_rate)
             problem = audio_problem(output.audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
             if problem is not None:
-                attempts[name] = f"{engine.display_name} output failed the sanity check: {problem}"
-                continue
-            return build_result(valid, engine, job, output, profile_name, mapped, attempts, load_s, synth_s)
-        raise NoEngineAvailableError(attempts, {n: e.display_name for n, e in self.engines.items()})
+                raise _Rejected(f"{engine.display_name} output failed the sanity check: {problem}")
+            return output
+
+        attempt = self._first_that_serves(valid, progress, render)
+        return build_result(valid, attempt.engine, attempt.job, attempt.output, attempt.profile_name, attempt.mapped,
+                            attempt.attempts, attempt.load_s, time.perf_counter() - attempt.started)
 
     def stream(self, request: SynthesisRequest, progress: ProgressCallback | None = None) -> SynthesisStream:
         """Like ``synthesize``, but the audio arrives in chunks as it is made (``SynthesisStream``).
@@ -227,39 +218,48 @@ class EngineManager:
         that ends the stream with the error.
         """
         valid = self.validate(request)
+        a = self._first_that_serves(valid, progress, self.dispatch.stream)
+
+        def finish(parts) -> SynthesisResult:
+            import numpy as np
+
+            audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+            output = EngineOutput(audio=audio, chunks=len(parts), details={"streamed": True})
+            result = build_result(valid, a.engine, a.job, output, a.profile_name, a.mapped, a.attempts, a.load_s,
+                                  time.perf_counter() - a.started)
+            problem = audio_problem(audio, a.engine.sample_rate, a.job.text, a.job.speed, a.job.target_duration_s)
+            if problem is not None:
+                result.metadata["sanity_problem"] = problem
+            return result
+
+        fell_back = a.engine.name != request.engine
+        known = {"tts_engine_requested": request.engine, "tts_engine_used": a.engine.name,
+                 "engine_fallback": fell_back, "fallback_reason": a.attempts.get(request.engine) if fell_back else None,
+                 "quality_profile_used": a.profile_name, "quality_profile_mapped": a.mapped, "seed": valid.seed}
+        return SynthesisStream(a.output, a.engine.sample_rate, a.engine.name, finish, known)
+
+    def _first_that_serves(self, valid: ValidatedRequest, progress: ProgressCallback | None,
+                           run: Callable[[Engine, EngineJob], Any]) -> "_Attempt":
+        """The fallback loop: ``run`` on the requested engine, else on the next that can serve
+        ``valid``; each engine's reason for not serving is kept. ``InputError`` ends the loop."""
         attempts: dict[str, str] = {}
-        for name in self._candidates(request):
+        for name in self._candidates(valid.request):
             prepared = self._prepare(name, valid, attempts, progress)
             if prepared is None:
                 continue
             engine, job, profile_name, mapped, load_s = prepared
-            start = time.perf_counter()
+            started = time.perf_counter()
             try:
-                chunks = self.dispatch.stream(engine, job)
+                output = run(engine, job)
             except InputError:
                 raise
+            except _Rejected as exc:
+                attempts[name] = str(exc)
+                continue
             except Exception as exc:
                 attempts[name] = self._synthesis_failure(engine, exc)
                 continue
-
-            def finish(parts, engine=engine, job=job, profile_name=profile_name, mapped=mapped, load_s=load_s,
-                       start=start, attempts=dict(attempts)):
-                import numpy as np
-
-                audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-                output = EngineOutput(audio=audio, chunks=len(parts), details={"streamed": True})
-                result = build_result(valid, engine, job, output, profile_name, mapped, attempts, load_s,
-                                      time.perf_counter() - start)
-                problem = audio_problem(audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
-                if problem is not None:
-                    result.metadata["sanity_problem"] = problem
-                return result
-
-            known = {"tts_engine_requested": request.engine, "tts_engine_used": engine.name,
-                     "engine_fallback": engine.name != request.engine,
-                     "fallback_reason": attempts.get(request.engine) if engine.name != request.engine else None,
-                     "quality_profile_used": profile_name, "quality_profile_mapped": mapped, "seed": valid.seed}
-            return SynthesisStream(chunks, engine.sample_rate, engine.name, finish, known)
+            return _Attempt(engine, job, profile_name, mapped, load_s, started, output, dict(attempts))
         raise NoEngineAvailableError(attempts, {n: e.display_name for n, e in self.engines.items()})
 
     def natural_seconds(self, request: SynthesisRequest) -> float | None:
@@ -356,3 +356,21 @@ class EngineManager:
         worker = self._worker.status() if self._worker is not None else None
         return {"status": status, "engines": engines, "worker": worker, "asr": self.asr.health(),
                 "timestamp": datetime.now(timezone.utc).isoformat()}
+
+
+class _Rejected(Exception):
+    """An engine's output that ran but may not be served (the sanity guard): try the next engine."""
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """The engine that served a request, what it was asked and what it made."""
+
+    engine: Engine
+    job: EngineJob
+    profile_name: str
+    mapped: bool
+    load_s: float
+    started: float
+    output: Any
+    attempts: dict[str, str]
