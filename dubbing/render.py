@@ -212,11 +212,7 @@ class Renderer:
             return cached[0], cached[1], key
         if cancel.is_set():
             raise Cancelled()
-        s = project.settings
-        request = SynthesisRequest(text=line.text, language=s.language, engine=s.engine,
-                                   voice_preset=project.voice_for(line), quality_profile=s.quality_profile,
-                                   seed=s.seed, **extra)
-        result = self.synthesize(request)
+        result = self.synthesize(_request(project, line, **extra))
         audio = np.asarray(result.audio, dtype=np.float32).reshape(-1)
         metadata = {k: result.metadata.get(k) for k in TAKE_METADATA if k in result.metadata}
         self.store.save_take(project, key, audio, metadata)
@@ -226,10 +222,7 @@ class Renderer:
         """The line's natural length from its engine's own rule, where it has one (F5-TTS)."""
         if project.settings.engine not in TARGET_ENGINES:
             return None
-        s = project.settings
-        return self.manager.natural_seconds(SynthesisRequest(
-            text=line.text, language=s.language, engine=s.engine, voice_preset=project.voice_for(line),
-            quality_profile=s.quality_profile, seed=s.seed))
+        return self.manager.natural_seconds(_request(project, line))
 
     @staticmethod
     def _speed_up(plan: fitting.FitPlan, natural_meta: dict | None) -> dict:
@@ -248,19 +241,19 @@ class Renderer:
         # F5-TTS tells its natural length before rendering: a line that will not fit is rendered
         # once, at its fitted length, instead of naturally first and then again.
         natural_s = self._told_natural_s(project, line) if fitting_on else None
-        told = natural_s is not None and fitting.plan_fit(natural_s, slot_s, gap_s, self.limits).engine_factor > 1.0
-        take, meta, take_key = None, {}, None
+        plan = fitting.plan_fit(natural_s, slot_s, gap_s, self.limits) if natural_s is not None else None
+        told = plan is not None and plan.engine_factor > 1.0
+        take, meta, take_key = None, None, None
         if not told:
             stage(STAGES[0])
             take, meta, take_key = self._take(project, line, cancel)
             natural_s = len(take) / SAMPLE_RATE
+            plan = (fitting.plan_fit(natural_s, slot_s, gap_s, self.limits) if fitting_on
+                    else fitting.natural_plan(natural_s, slot_s))
         natural_key = None if told else take_key
-        plan = (fitting.plan_fit(natural_s, slot_s, gap_s, self.limits) if fitting_on
-                else fitting.natural_plan(natural_s, slot_s))
         if plan.engine_factor > 1.0:
             stage(STAGES[1])
-            fitted, fitted_meta, fitted_key = self._take(project, line, cancel,
-                                                         **self._speed_up(plan, meta if take is not None else None))
+            fitted, fitted_meta, fitted_key = self._take(project, line, cancel, **self._speed_up(plan, meta))
             if told and fitted_meta.get("tts_engine_used") not in TARGET_ENGINES:
                 # Another engine stood in and spoke at its own natural pace: fit that take instead.
                 told, natural_s, natural_key = False, len(fitted) / SAMPLE_RATE, fitted_key
@@ -289,7 +282,7 @@ class Renderer:
         engine_factor = natural_s / take_s if take_s else 1.0
         if project.timed and slot_s is not None:
             sped_up = engine_factor if engine_factor > 1.001 else 1.0
-            method, overrun = fitting.classify(natural_s, final_s, slot_s, gap_s or 0.0, sped_up, stretch)
+            method, overrun = fitting.classify(natural_s, final_s, slot_s, gap_s, sped_up, stretch)
         else:
             method, overrun = "natural", 0.0
         return {
@@ -297,7 +290,7 @@ class Renderer:
             "natural_key": natural_key, "take_key": take_key, "final_key": final_key,
             "natural_s": round(natural_s, 3), "natural_from": "engine rule" if told else "natural take",
             "duration_s": round(final_s, 3),
-            "slot_s": slot_s, "gap_s": round(gap_s or 0.0, 3), "room_s": round(plan.room_s, 3),
+            "slot_s": slot_s, "gap_s": round(gap_s, 3), "room_s": round(plan.room_s, 3),
             "planned_method": plan.method, "fit_method": method, "overrun_s": overrun,
             "engine_factor": round(engine_factor, 4), "stretch_factor": round(stretch, 4),
             "speed_factor": round(natural_s / final_s, 4) if final_s else 1.0,
@@ -310,3 +303,10 @@ class Renderer:
 def _notify(callback: LineCallback | None, event: LineEvent) -> None:
     if callback is not None:
         callback(event)
+
+
+def _request(project: Project, line: Line, **extra) -> SynthesisRequest:
+    """The synthesis request for ``line`` under the project's settings (``extra``: a target length or speed)."""
+    s = project.settings
+    return SynthesisRequest(text=line.text, language=s.language, engine=s.engine, voice_preset=project.voice_for(line),
+                            quality_profile=s.quality_profile, seed=s.seed, **extra)

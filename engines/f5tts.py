@@ -245,9 +245,10 @@ class F5Engine(Engine):
         reference, chunks = self._plan(job)
         ref_frames, ref_text = int(reference.audio.shape[-1]) // HOP_LENGTH, spaced_ref_text(reference.text)
         # Vocos's ISTFT gives (frames - 1) hops with "center" padding (the published model), frames with "same".
-        same = getattr(getattr(getattr(self.vocoder, "head", None), "istft", None), "padding", "center") == "same"
-        waves = [np.zeros((natural_frames(ref_frames, ref_text, chunk, job.speed) - (not same)) * HOP_LENGTH,
-                          np.float32) for chunk in chunks]
+        padding = getattr(getattr(getattr(self.vocoder, "head", None), "istft", None), "padding", "center")
+        lost = 0 if padding == "same" else 1
+        waves = [np.zeros((natural_frames(ref_frames, ref_text, chunk, job.speed) - lost) * HOP_LENGTH, np.float32)
+                 for chunk in chunks]
         # Silent chunks of those lengths, joined as synthesis joins its chunks: the same cross-fades.
         return len(crossfade_join(waves, SAMPLE_RATE, job.profile.cross_fade)) / SAMPLE_RATE
 

@@ -195,11 +195,11 @@ class XttsAccelerator:
         context = int(self.options.stream_context * frames_per_latent)
         emitted, held, done = 0, None, 0  # samples handed out; the overlap held back; latents vocoded
         with self._lock:  # held until the stream ends or the consumer closes the generator
-            first = first_chunk_size or stream_chunk_size
+            first_chunk = first_chunk_size or stream_chunk_size
             for n, latents, is_end in self._decode_iter(tokens, gpt_cond_latent.to(self.device), params,
-                                                        max_new_tokens, min_new_tokens, (first, stream_chunk_size),
-                                                        seed):
-                if not is_end and n - done < (stream_chunk_size if done else first):
+                                                        max_new_tokens, min_new_tokens,
+                                                        (first_chunk, stream_chunk_size), seed):
+                if not is_end and n - done < (stream_chunk_size if done else first_chunk):
                     continue
                 frames = self._frames(latents[:n], speed)
                 total = frames.shape[-1]
