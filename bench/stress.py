@@ -98,13 +98,14 @@ def load_under_traffic(manager, reference: str) -> dict:
 
 def mixed_load(manager, reference: str) -> dict:
     tally = Tally()
-    wall = run_threads(manager, 16, 5, 2, reference, tally)
+    wall = run_threads(manager, 16, 5, 2, reference, tally, stream_share=0.25)
     return {"wall_s": round(wall, 2), **tally.summary()}
 
 
 def unload_load_under_traffic(manager, reference: str) -> dict:
     tally, stop = Tally(), threading.Event()
-    clients = threading.Thread(target=run_threads, args=(manager, 8, 10**6, 3, reference, tally, stop))
+    clients = threading.Thread(target=run_threads, args=(manager, 8, 10**6, 3, reference, tally, stop),
+                               kwargs={"stream_share": 0.25})
     clients.start()
     cycles = []
     for name in ("xtts", "f5tts"):
@@ -298,7 +299,7 @@ def summary(r: dict) -> dict:
         part = r.get(name, {})
         traffic = part.get("traffic", part)
         pick[name] = {k: traffic.get(k) for k in ("requests", "ok", "errors", "sanity_fallbacks", "other_fallbacks",
-                                                  "p50_s", "p95_s")}
+                                                  "p50_s", "p95_s", "streamed", "first_chunk_p50_s")}
     pick["load"].update({k: r.get("load", {}).get(k) for k in ("f5_serving_after_s", "f5_warm_after_s")})
     pick["unload"]["not_loaded_failures"] = r.get("unload", {}).get("not_loaded_failures")
     for name in ("lengths_f5", "lengths_xtts"):

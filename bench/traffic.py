@@ -1,6 +1,6 @@
 """Request traffic for the GPU stress run: random new-length texts, presets and clones, every
-profile; threads that send them through the manager the way the app's workers do; and the
-bookkeeping (errors, fallbacks by kind, latencies)."""
+profile, some of them streamed; threads that send them through the manager the way the app's
+workers do; and the bookkeeping (errors, fallbacks by kind, latencies, first chunks)."""
 
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ class Tally:
     sanity_fallbacks: list[str] = field(default_factory=list)  # random weights stop early or run long
     other_fallbacks: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    first_chunks: list[float] = field(default_factory=list)  # streamed requests: seconds to the first audio
     audio_s: float = 0.0
     engines: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -59,7 +60,7 @@ class Tally:
     def record(self, request: SynthesisRequest, run) -> None:
         start = time.perf_counter()
         try:
-            result = run(request)
+            result = run(request, start)
         except NoEngineAvailableError as exc:
             reasons = " | ".join(exc.reasons.values())
             with self.lock:
@@ -82,6 +83,20 @@ class Tally:
             if meta["engine_fallback"]:
                 reason = meta["fallback_reason"] or ""
                 (self.sanity_fallbacks if "sanity check" in reason else self.other_fallbacks).append(reason[:300])
+            elif meta.get("sanity_problem"):  # a stream cannot fall back once its audio has left: flagged
+                self.sanity_fallbacks.append(f"streamed, flagged: {meta['sanity_problem']}"[:300])
+
+    def streamed(self, manager):
+        """A runner for ``record`` that streams the request, noting when its first chunk came."""
+        def run(request: SynthesisRequest, start: float):
+            stream = manager.stream(request)
+            for number, _ in enumerate(stream):
+                if number == 0:
+                    with self.lock:
+                        self.first_chunks.append(time.perf_counter() - start)
+            return stream.result
+
+        return run
 
     def summary(self) -> dict:
         lat = sorted(self.latencies)
@@ -93,18 +108,24 @@ class Tally:
             "p50_s": round(statistics.median(lat), 3) if lat else None,
             "p95_s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 3) if lat else None,
             "max_s": round(lat[-1], 3) if lat else None, "audio_s": round(self.audio_s, 1),
+            "streamed": len(self.first_chunks),
+            "first_chunk_p50_s": round(statistics.median(self.first_chunks), 3) if self.first_chunks else None,
         }
 
 
 def run_threads(manager, threads: int, per_thread: int, seed: int, reference: str, tally: Tally,
-                stop: threading.Event | None = None, **request_kw) -> float:
-    """``threads`` threads, each sending ``per_thread`` random requests (or until ``stop``); wall seconds."""
+                stop: threading.Event | None = None, stream_share: float = 0.0, **request_kw) -> float:
+    """``threads`` threads, each sending ``per_thread`` random requests (or until ``stop``), a
+    ``stream_share`` of them streamed; wall seconds."""
+    whole, streamed = (lambda request, start: manager.synthesize(request)), tally.streamed(manager)
+
     def work(index: int) -> None:
         rng = random.Random(seed * 1000 + index)
         count = 0
         while (stop is None and count < per_thread) or (stop is not None and not stop.is_set()
                                                          and count < per_thread):
-            tally.record(random_request(rng, reference, **request_kw), manager.synthesize)
+            request = random_request(rng, reference, **request_kw)
+            tally.record(request, streamed if rng.random() < stream_share else whole)
             count += 1
 
     start = time.perf_counter()

@@ -15,6 +15,11 @@ worker's queue, the manager's threads only wait for them. Then:
 - a job marked ``exclusive`` (a graph capture) runs only while no background compile is
   running (``background``), since a compile launches kernels from its own thread; until
   then the jobs behind it go first;
+- exclusive jobs and the others take turns: a queued capture goes next once one other
+  batch has run since the last capture, ahead of the requests still waiting. Under
+  steady traffic a warm-up then finishes in as many turns as it has captures, instead
+  of waiting behind the whole queue for each of them, and a request still waits for
+  one capture at most between two of the batches ahead of it;
 - every failure is handed to its own caller; after one on a CUDA device the worker
   probes the device, and if the context is broken it says so for good (``poisoned``),
   failing every job at once instead of hanging or failing silently.
@@ -71,6 +76,7 @@ class DeviceWorker:
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._background = 0
+        self._capture_turn = False  # an exclusive job queued now goes next: a batch ran since the last one
         self._arriving: Counter[str] = Counter()  # callers preparing a request, per group
         self._in_flight: Counter[str] = Counter()  # their jobs queued or running, per group
         self.poisoned: str | None = None
@@ -180,15 +186,20 @@ class DeviceWorker:
 
     # --- the thread -------------------------------------------------------------------------
     def _next(self) -> list[_Job]:
-        """The oldest runnable job with the compatible jobs queued behind it (called locked)."""
-        for index, job in enumerate(self._jobs):
-            if job.exclusive and self._background:
-                continue
-            del self._jobs[index]
-            taken = [job]
-            self._fill(taken)
-            return taken
-        return []
+        """The next runnable job with the compatible jobs queued behind it (called locked): the
+        oldest, or the oldest exclusive one when it is the captures' turn."""
+        runnable = [i for i, job in enumerate(self._jobs) if not (job.exclusive and self._background)]
+        if not runnable:
+            return []
+        index = runnable[0]
+        if self._capture_turn:
+            index = next((i for i in runnable if self._jobs[i].exclusive), index)
+        job = self._jobs[index]
+        del self._jobs[index]
+        self._capture_turn = not job.exclusive
+        taken = [job]
+        self._fill(taken)
+        return taken
 
     def _fill(self, taken: list[_Job]) -> None:
         """Add the queued jobs compatible with ``taken[0]``, up to its ``max_batch`` (called locked)."""

@@ -262,27 +262,71 @@ def test_the_wait_for_arrivals_is_bounded():
     assert batches == [["prompt"], ["slow"]]  # "prompt" went alone after gather_s, not after 1.5 s
 
 
-def test_graph_captures_during_warm_up_let_requests_through_between_them():
-    """The warm-up queues one capture at a time: a request waits for one capture, never for all."""
+class _Shapes:
+    """The two things F5Warmup asks of an F5Accelerator in graphs mode; ``fails`` is a shape whose capture raises."""
+
+    def __init__(self, events: list[str], fails: tuple[int, int] | None = None):
+        self.events, self.fails = events, fails
+
+    def shapes(self):
+        return [(1, 256), (2, 256), (1, 512), (2, 512), (1, 1024)]
+
+    def capture(self, b, n):
+        if (b, n) == self.fails:
+            raise RuntimeError(f"capture of {b}x{n} failed")
+        self.events.append(f"capture {b}x{n}")
+
+
+def _warm_up_under_traffic(slice_s: float, fails: tuple[int, int] | None = None):
+    """A warm-up started while three requests wait in the queue; returns (events, status)."""
     from engines.accel.f5_warmup import F5Warmup
 
-    events = []
-
-    class Accelerator:  # the two things F5Warmup asks of an F5Accelerator in graphs mode
-        def shapes(self):
-            return [(1, 256), (2, 256), (1, 512), (2, 512), (1, 1024)]
-
-        def capture(self, b, n):
-            time.sleep(0.1)
-            events.append(f"capture {b}x{n}")
-
+    events: list[str] = []
     worker = DeviceWorker("cpu")
-    warmup = F5Warmup(Accelerator(), worker, "graphs", None, {})
+    release = _blocked(worker)
+    warmup = F5Warmup(_Shapes(events, fails), worker, "graphs", None, {}, slice_s=slice_s)
     warmup.start()
-    worker.submit(lambda: events.append("request")).result(10)
-    assert events.index("request") <= 1
+    requests = [worker.submit(lambda i=i: events.append(f"request {i}")) for i in range(3)]
+    release.set()
+    for f in requests:
+        f.result(10)
     deadline = time.monotonic() + 10
-    while warmup.status["state"] != "ready" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert warmup.status["state"] == "ready" and warmup.status["shapes_ready"] == 5
-    assert [e for e in events if e != "request"] == [f"capture {b}x{n}" for b, n in Accelerator().shapes()]
+    while warmup.status["state"] == "capturing" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return events, warmup.status
+
+
+def test_captures_and_requests_take_turns_during_warm_up():
+    """One shape per slice: each capture job goes next after one request, so neither the requests
+    nor the warm-up wait behind the whole queue of the other."""
+    events, status = _warm_up_under_traffic(slice_s=0.0)
+    assert events == ["capture 1x256", "request 0", "capture 2x256", "request 1", "capture 1x512", "request 2",
+                      "capture 2x512", "capture 1x1024"]
+    assert status["state"] == "ready" and status["shapes_ready"] == 5
+
+
+def test_a_capture_job_takes_shapes_until_its_slice_is_used():
+    events, status = _warm_up_under_traffic(slice_s=60.0)
+    assert events == [f"capture {b}x{n}" for b, n in _Shapes([]).shapes()] + ["request 0", "request 1", "request 2"]
+    assert status["state"] == "ready"
+
+
+def test_a_failed_capture_leaves_that_shape_eager_and_the_warm_up_goes_on():
+    events, status = _warm_up_under_traffic(slice_s=0.0, fails=(2, 256))
+    captured = [e for e in events if e.startswith("capture")]
+    assert captured == ["capture 1x256", "capture 1x512", "capture 2x512", "capture 1x1024"], "each shape tried once"
+    assert status["state"] == "partial" and status["shapes_ready"] == 4
+    assert "2x256" in status["capture_error"]
+
+
+def test_an_exclusive_job_waits_for_one_batch_at_most():
+    """However many jobs are queued, a capture queued now runs after the batch that is running."""
+    worker = DeviceWorker("cpu")
+    release = _blocked(worker)
+    order = []
+    requests = [worker.submit(lambda i=i: order.append(f"request {i}")) for i in range(4)]
+    capture = worker.submit(lambda: order.append("capture"), label="capture", exclusive=True)
+    release.set()
+    for f in requests + [capture]:
+        f.result(10)
+    assert order == ["capture", "request 0", "request 1", "request 2", "request 3"]

@@ -9,8 +9,9 @@ The engine serves from the moment it is loaded, eagerly. Then:
    torch and Triton versions, the GPU, the DiT's shape and this code) makes the next
    start's compile a cache load.
 2. The compiled (or, in ``graphs`` mode, the default, the eager) step is captured as a CUDA graph for
-   each (batch, length) bucket, one worker job per shape, queued one after another, so
-   requests interleave with them.
+   each (batch, length) bucket. Each worker job captures shapes for about ``slice_s`` and
+   then queues the next job, so requests interleave with them (the worker gives captures
+   and requests turns).
 
 ``status`` says where it stands; a failure leaves the engine on the slower path it had,
 logged and shown in the engine's health.
@@ -34,12 +35,14 @@ from .f5 import F5Accelerator
 logger = logging.getLogger(__name__)
 
 FIRST_COMPILE_SHAPE = (3, 640)  # no dimension equal to another input's (sizes that match are compiled as one)
+CAPTURE_SLICE_S = 0.4  # one capture job's share of the device before requests get theirs
 
 
 class F5Warmup:
     def __init__(self, accelerator: F5Accelerator, worker, mode: str, cache_dir: Path | None, model_shape: dict,
-                 in_use: Callable[[], bool] = lambda: True):
+                 in_use: Callable[[], bool] = lambda: True, slice_s: float = CAPTURE_SLICE_S):
         self.acc = accelerator
+        self.slice_s = slice_s  # a job captures shapes until this much time has passed (one at least)
         self.in_use = in_use  # False once the engine was unloaded: its warm-up stops
         self.worker = worker
         self.mode = mode  # "compile" (compile, then graphs) | "graphs"
@@ -163,20 +166,33 @@ class F5Warmup:
         self._queue_capture(self.acc.shapes(), 0)
 
     def _queue_capture(self, shapes: list[tuple[int, int]], index: int) -> None:
-        """Queue the capture of ``shapes[index]``; it queues the next one when done.
+        """Queue a job that captures ``shapes`` from ``index`` on, for one slice; it queues the next.
 
-        One at a time, so each capture joins the queue behind the requests already waiting:
-        a request during warm-up waits for one capture at most, never for all of them.
+        A slice at a time, so requests get their turns in between: a request during warm-up
+        waits for one slice at most, never for the whole warm-up.
         """
         b, n = shapes[index]
-        self.worker.submit(lambda: self._capture(shapes, index), label=f"f5 capture {b}x{n}", exclusive=True)
+        self.worker.submit(lambda: self._capture_slice(shapes, index), label=f"f5 capture from {b}x{n}",
+                           exclusive=True)
 
-    def _capture(self, shapes: list[tuple[int, int]], index: int) -> None:
+    def _capture_slice(self, shapes: list[tuple[int, int]], index: int) -> None:
         if not self.in_use():
             self.status["state"] = "stopped"
             return
-        b, n = shapes[index]
-        last = index == len(shapes) - 1
+        start = time.perf_counter()
+        try:
+            while True:
+                index += 1  # a shape whose capture fails stays eager; the next job starts after it
+                self._capture_one(*shapes[index - 1])
+                if index == len(shapes) or time.perf_counter() - start >= self.slice_s:
+                    break
+        finally:
+            if index < len(shapes):
+                self._queue_capture(shapes, index)
+            else:
+                self._finish()
+
+    def _capture_one(self, b: int, n: int) -> None:
         try:
             self.acc.capture(b, n)
             self.status["shapes_ready"] += 1
@@ -184,13 +200,11 @@ class F5Warmup:
             logger.warning("F5 graph capture failed", exc_info=exc, extra={"shape": f"{b}x{n}"})
             self.status["capture_error"] = f"{b}x{n}: {type(exc).__name__}: {str(exc)[:200]}"
             raise
-        finally:
-            if last:
-                self.status["state"] = "ready" if self.status["shapes_ready"] == self.status["shapes"] else "partial"
-                self.status["ready_s"] = round(time.time() - self.status["started"], 2)
-                logger.info("F5 warm-up done", extra={k: v for k, v in self.status.items() if k != "started"})
-            else:
-                self._queue_capture(shapes, index + 1)
+
+    def _finish(self) -> None:
+        self.status["state"] = "ready" if self.status["shapes_ready"] == self.status["shapes"] else "partial"
+        self.status["ready_s"] = round(time.time() - self.status["started"], 2)
+        logger.info("F5 warm-up done", extra={k: v for k, v in self.status.items() if k != "started"})
 
 
 def _scratch(acc: F5Accelerator, b: int, n: int) -> dict[str, torch.Tensor]:
