@@ -92,3 +92,46 @@ def test_stream_chunks_join_to_the_full_output(tiny_xtts):
     joined = torch.cat([c.reshape(-1) for c in chunks]).numpy()
     assert abs(len(joined) - len(full["wav"])) <= 1024
     assert np.isfinite(joined).all()
+
+
+def test_decoding_never_asks_for_cudnn_attention(tiny_xtts, monkeypatch):
+    """On an H100, cuDNN's attention over the masked KV cache does not repeat (a greedy decode
+    diverged from run to run, bench/xtts_repeat.py), so the prefill and every decode step run
+    with cuDNN attention switched off; a CUDA graph keeps the kernel picked while it is captured."""
+    model = tiny_xtts
+    latent, _speaker = _conditioning(model)
+    acc = XttsAccelerator(model, "cpu")
+    tokens = acc.text_tokens(TEXT, "en")
+    cudnn_allowed = []
+    real = torch.nn.functional.scaled_dot_product_attention
+
+    def observed(*args, **kwargs):
+        cudnn_allowed.append(torch.backends.cuda.cudnn_sdp_enabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", observed)
+    assert torch.backends.cuda.cudnn_sdp_enabled(), "PyTorch's default allows cuDNN attention"
+    out = acc.decode(tokens, latent, SamplingParams(greedy=True), min_new_tokens=10, max_new_tokens=10)
+    assert out.n_tokens == 10
+    layers = len(acc.packed.layers)
+    assert len(cudnn_allowed) == layers * 10, "the prefill and 9 decode steps, every layer"
+    assert not any(cudnn_allowed)
+    assert torch.backends.cuda.cudnn_sdp_enabled(), "switched off only while XTTS attends"
+
+
+def test_cache_attention_reads_only_the_filled_positions():
+    """The decode step's attention over a fixed-length cache equals plain attention over its
+    first ``filled`` positions, whatever the rest of the cache holds."""
+    from engines.accel.xtts_attention import CacheAttention
+
+    torch.manual_seed(3)
+    heads, dim, max_len, filled = 4, 16, 50, 21
+    attention = CacheAttention(torch.device("cpu"), torch.float32, max_len)
+    assert attention.kernel == "sdpa", "FlashAttention is a CUDA kernel"
+    q = torch.randn(1, heads, 1, dim)
+    k, v = torch.randn(heads, max_len, dim), torch.randn(heads, max_len, dim)
+    got = attention.over(torch.tensor([filled]))(q, k, v)
+    want = torch.nn.functional.scaled_dot_product_attention(q, k[None, :, :filled], v[None, :, :filled])
+    torch.testing.assert_close(got, want.transpose(1, 2).reshape(1, 1, -1))
+    k[:, filled:], v[:, filled:] = 1e4, -1e4  # what an earlier, longer request left there
+    torch.testing.assert_close(attention.over(torch.tensor([filled]))(q, k, v), got)

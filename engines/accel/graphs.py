@@ -33,15 +33,19 @@ def variable_length_convs(device: torch.device):
     return torch.backends.cudnn.flags(enabled=False)
 
 
-def variable_length_attention(device: torch.device):
-    """Context for eager attention over a request's own length (XTTS's prefill).
+def attention_without_cudnn():
+    """Context for XTTS's attention: flash, memory-efficient or math kernels, never cuDNN's.
 
-    PyTorch may pick cuDNN's attention, which builds a plan per new shape (about 40 ms on
-    an H200 the first time a prompt length is seen); flash and memory-efficient
-    attention need none. Process-wide, like ``variable_length_convs``.
+    Two reasons. PyTorch may pick cuDNN's attention, which builds a plan per new shape
+    (about 40 ms on an H200 the first time a prompt length is seen: the prefill runs at
+    the request's own length); flash and memory-efficient attention need none. And on an
+    H100, cuDNN's attention over the decode step's masked cache does not give the same
+    result twice: the same greedy decode diverged after 160-333 of 602 tokens from run to
+    run, so a seed did not repeat, while the memory-efficient and math kernels repeat bit
+    for bit (``python -m bench.xtts_repeat``). Process-wide, like ``variable_length_convs``;
+    a graph captured inside it keeps the kernel it recorded. On the CPU it changes nothing
+    (there is no cuDNN attention there).
     """
-    if torch.device(device).type != "cuda":
-        return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from ..xtts_text import prepare_text
-from .graphs import GraphCapturer, variable_length_attention, variable_length_convs
+from .graphs import GraphCapturer, attention_without_cudnn, variable_length_convs
+from .xtts_attention import CacheAttention
 from .xtts_decode import PackedGPT
 from .xtts_sampling import SamplerState, SamplingParams, pick_next, record
 
@@ -87,6 +88,7 @@ class XttsAccelerator:
         prompt_max = 64 + gpt.max_text_tokens  # conditioning latents (32 with the perceiver) + text
         self.max_len = prompt_max + self.max_gen + opts.sync_every + 2
         self.cache = self.packed.new_cache(self.max_len, self.device)
+        self.cache_attention = CacheAttention(self.device, self.dtype, self.max_len)
         vocab = gpt.mel_head.out_features
         self.state = SamplerState.create(vocab, self.max_gen + opts.sync_every + 1, self.device)
         self.tokens_buf = torch.zeros(self.max_gen + opts.sync_every + 1, dtype=torch.long, device=self.device)
@@ -99,7 +101,8 @@ class XttsAccelerator:
         self._graphs: dict[bool, torch.cuda.CUDAGraph] = {}
         self._lock = threading.RLock()  # one decode at a time: the KV cache and graph buffers are shared
         logger.info("XttsAccelerator ready", extra={"device": str(self.device), "dtype": str(self.dtype),
-                                                    "graphs": opts.use_graphs, "cache_len": self.max_len})
+                                                    "graphs": opts.use_graphs, "cache_len": self.max_len,
+                                                    "decode_attention": self.cache_attention.kernel})
 
     # ---- public ----------------------------------------------------------------------
     def warmup(self) -> float:
@@ -292,8 +295,8 @@ class XttsAccelerator:
         start = torch.tensor([self.start_token], device=self.device)
         zero = torch.zeros(1, dtype=torch.long, device=self.device)
         x = torch.cat([prefix.to(self.dtype), self.packed.audio_embedding(start, zero)], dim=1)
-        with variable_length_attention(self.device):  # the prompt's length is the request's own
-            latents = self.packed(x, self.cache, self._positions[: p + 1], None, causal=True)
+        with attention_without_cudnn():  # the prompt's length is the request's own
+            latents = self.packed(x, self.cache, self._positions[: p + 1])
         self.prefix_len.fill_(p)
         # upstream's input_ids: p placeholder ids (1) then the start token
         self.state.reset(params, [1, self.start_token], min_new_tokens, generator)
@@ -308,8 +311,7 @@ class XttsAccelerator:
         st = self.state
         x = self.packed.audio_embedding(self.token, st.n_gen)
         pos = self.prefix_len + st.n_gen
-        attn_mask = (self._positions <= pos).view(1, 1, 1, -1)
-        lat = self.packed(x, self.cache, pos, attn_mask, causal=False)
+        lat = self.packed(x, self.cache, pos, self.cache_attention.over(pos + 1))
         self.latents_buf.index_copy_(0, st.n_gen, lat[0])
         nxt = pick_next(self.packed.logits(lat[0]), st, greedy, self.stop_token)
         record(nxt, st, self.tokens_buf)

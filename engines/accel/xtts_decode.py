@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .xtts_attention import Attend
+
 
 @dataclass
 class _Layer:
@@ -83,12 +85,12 @@ class PackedGPT(nn.Module):
         return torch.zeros(len(self.layers), 2, self.heads, max_len, self.head_dim, device=device, dtype=self.dtype)
 
     def forward(self, x: torch.Tensor, cache: torch.Tensor, positions: torch.Tensor,
-                attn_mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
+                attend: Attend | None = None) -> torch.Tensor:
         """x [1, n, D] embeddings at cache ``positions`` [n] -> latents [1, n, D] (final_norm applied).
 
-        Prefill (n > 1, cache empty before): ``causal=True``, attention over the n new
-        positions only. Decode (n == 1): attention over the whole cache with ``attn_mask``
-        [1, 1, 1, max_len] marking filled positions.
+        Prefill (n > 1, cache empty before, ``attend`` None): causal attention over the n new
+        positions only. Decode (n == 1): ``attend(q, k, v)`` over the cache's filled positions
+        (``CacheAttention.over``).
         """
         n = x.shape[1]
         h = x.to(self.dtype)
@@ -98,11 +100,10 @@ class PackedGPT(nn.Module):
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [1, H, n, hd]
             cache[i, 0].index_copy_(1, positions, k[0])
             cache[i, 1].index_copy_(1, positions, v[0])
-            if causal:
-                o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            if attend is None:
+                o = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(1, n, self.dim)
             else:
-                o = F.scaled_dot_product_attention(q, cache[i, 0:1], cache[i, 1:2], attn_mask=attn_mask)
-            o = o.transpose(1, 2).reshape(1, n, self.dim)
+                o = attend(q, cache[i, 0], cache[i, 1])
             h = h + F.linear(o, L.proj_w, L.proj_b)
             m = F.layer_norm(h, (self.dim,), L.ln2_w, L.ln2_b, self.eps)
             h = h + F.linear(self.act(F.linear(m, L.fc_w, L.fc_b)), L.out_w, L.out_b)
