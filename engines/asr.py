@@ -10,8 +10,8 @@ is cached per clip (content hash), language and model, in memory and on disk.
     VOICE_STUDIO_ASR_MODEL   a Whisper model: a save_pretrained directory, hf://owner/repo,
                              or owner/repo (default openai/whisper-large-v3-turbo)
 
-``transcribe_reference(manager, reference, language)`` is the call for anyone holding a
-clip without its words (the voice library when a voice is saved).
+``manager.asr.transcribe_reference(reference, language)`` is the call for anyone holding a
+clip (or a path to one) without its words.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -37,9 +37,6 @@ from .storage import atomic_write_bytes
 from .text import clean_text, has_speakable_content
 from .types import Voice
 from .voices import CannotServe
-
-if TYPE_CHECKING:
-    from .manager import EngineManager
 
 logger = logging.getLogger(__name__)
 
@@ -150,8 +147,16 @@ class Transcriber(LazyModel):
     def transcribe(self, samples: np.ndarray, sample_rate: int, language: str | None = None) -> str:
         return self.transcribe_batch([samples], sample_rate, language)[0]
 
-    def transcribe_reference(self, reference: ReferenceAudio, language: str | None) -> str:
-        """The clip's words, cached per (content hash, language, model); ``NoSpeechError`` when none."""
+    def transcribe_reference(self, reference: ReferenceAudio | str | os.PathLike, language: str | None) -> str:
+        """The words spoken in ``reference`` (a clip or a path to one), cached per (content hash,
+        language, model).
+
+        Raises ``EngineUnavailableError`` naming ``VOICE_STUDIO_ASR_MODEL`` when no ASR model can be
+        had, ``NoSpeechError`` (an ``InputError``) when no words were heard, ``InputError`` for a
+        clip that cannot be read.
+        """
+        if not isinstance(reference, ReferenceAudio):
+            reference = load_reference_audio(reference)
         key = self._cache_key(reference, language)
         with self._memory_lock:
             text = self._memory.get(key)
@@ -232,15 +237,3 @@ class Transcriber(LazyModel):
         except OSError as exc:  # the transcript is still used; it is made again next time
             logger.warning("transcript not cached", extra={"file": path.name, "error": str(exc)})
 
-
-def transcribe_reference(manager: "EngineManager", reference: ReferenceAudio | str | os.PathLike,
-                         language: str | None) -> str:
-    """The words spoken in ``reference`` (a clip or a path to one), with the manager's Whisper.
-
-    Raises ``EngineUnavailableError`` naming ``VOICE_STUDIO_ASR_MODEL`` when no ASR model can be
-    had, ``NoSpeechError`` (an ``InputError``) when no words were heard, ``InputError`` for a
-    clip that cannot be read.
-    """
-    if not isinstance(reference, ReferenceAudio):
-        reference = load_reference_audio(reference)
-    return manager.asr.transcribe_reference(reference, language)

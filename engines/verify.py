@@ -30,7 +30,7 @@ import unicodedata
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .audio import load_reference_audio
 from .errors import EngineUnavailableError, InputError
@@ -39,8 +39,20 @@ from .normalize import normalize_text
 from .types import ProgressCallback, SynthesisRequest
 
 if TYPE_CHECKING:
-    from .manager import EngineManager
+    from .asr import Transcriber
+    from .base import Engine
     from .speaker import SpeakerVerifier
+    from .types import SynthesisResult
+
+
+class Synthesizer(Protocol):
+    """What verification uses of an ``EngineManager``: its engines, its Whisper, its synthesis."""
+
+    asr: "Transcriber"
+
+    def engine(self, name: str) -> "Engine": ...
+
+    def synthesize(self, request: SynthesisRequest, progress: ProgressCallback | None = None) -> "SynthesisResult": ...
 
 # One clear sentence per language, no numbers or names: what any working checkpoint can say.
 VERIFY_SENTENCES: dict[str, str] = {
@@ -105,7 +117,7 @@ def packaged_reference() -> tuple[Path, str, str]:
     return Path(str(files("f5_tts").joinpath(clip))), transcript, language
 
 
-def verify_engine(manager: "EngineManager", engine: str, language: str | None = None,
+def verify_engine(manager: Synthesizer, engine: str, language: str | None = None,
                   reference: str | None = None, reference_text: str | None = None,
                   speaker: "SpeakerVerifier | None" = None, progress: ProgressCallback | None = None,
                   keep_audio: bool = False) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from engines import EngineManager, NoEngineAvailableError, SynthesisRequest
-from engines.asr import ASR_VARIABLE, NoSpeechError, Transcriber, _Whisper, transcribe_reference
+from engines.asr import ASR_VARIABLE, NoSpeechError, Transcriber, _Whisper
 from engines.audio import load_reference_audio
 from engines.errors import EngineUnavailableError
 from engines.types import Voice
@@ -100,8 +100,8 @@ def test_long_reference_is_cut_before_transcribing(asr_manager, tmp_path):
     assert completed.transcript and completed.details["reference_text_source"] == "asr"
 
 
-def test_transcribe_reference_for_the_voice_library(asr_manager, reference_wav):
-    text = transcribe_reference(asr_manager, str(reference_wav), "pt-BR")
+def test_transcribe_reference_takes_a_path(asr_manager, reference_wav):
+    text = asr_manager.asr.transcribe_reference(str(reference_wav), "pt-BR")
     assert isinstance(text, str) and text.strip()
 
 
@@ -142,7 +142,7 @@ def test_offline_without_asr_weights_falls_back_to_xtts_naming_the_variable(offl
 
 def test_offline_transcribe_reference_says_what_to_set(offline_asr_manager, reference_wav):
     with pytest.raises(EngineUnavailableError, match=ASR_VARIABLE):
-        transcribe_reference(offline_asr_manager, reference_wav, "en")
+        offline_asr_manager.asr.transcribe_reference(reference_wav, "en")
 
 
 def test_a_broken_model_directory_is_reported_not_raised(manager, tmp_path):
