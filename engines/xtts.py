@@ -144,6 +144,8 @@ class XttsEngine(Engine):
         self.load_details = {"model_dir": self.settings.model_dir.show(model_dir),
                              "speakers": len(getattr(model.speaker_manager, "speakers", None) or []),
                              "accelerated": accelerator is not None, "model_key": key}
+        if accelerator is not None:  # "flash" or "sdpa": which kernel attends in the decode step
+            self.load_details["decode_attention"] = accelerator.cache_attention.kernel
         self._loaded = _Loaded(model=model, accelerator=accelerator, model_key=key)
 
     def start_warmup(self, worker: "DeviceWorker") -> None:

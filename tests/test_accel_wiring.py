@@ -46,6 +46,12 @@ def test_accel_off_runs_upstream_inference(engine, upstream_manager, reference_w
     assert np.isfinite(result.audio).all() and result.duration_s > 0.2
 
 
+def test_health_says_which_kernel_attends_in_the_xtts_decode(manager):
+    """FlashAttention on a GPU that has it; SDPA elsewhere (here, the CPU)."""
+    manager.ensure_loaded("xtts")
+    assert manager.health()["engines"]["xtts"]["details"]["decode_attention"] == "sdpa"
+
+
 LENGTH_TEXTS = ("Olá.", "Olá, tudo bem? Isto é um teste curto.",
                 "Um texto mais longo, em várias partes, para que o F5 o divida em pedaços e os junte depois. " * 3)
 
