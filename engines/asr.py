@@ -236,4 +236,3 @@ class Transcriber(LazyModel):
             atomic_write_bytes(path, json.dumps(record, ensure_ascii=False).encode("utf-8"))
         except OSError as exc:  # the transcript is still used; it is made again next time
             logger.warning("transcript not cached", extra={"file": path.name, "error": str(exc)})
-

@@ -40,7 +40,7 @@ def attention_without_cudnn():
     (about 40 ms on an H200 the first time a prompt length is seen: the prefill runs at
     the request's own length); flash and memory-efficient attention need none. And on an
     H100, cuDNN's attention over the decode step's masked cache does not give the same
-    result twice: the same greedy decode diverged after 160-333 of 602 tokens from run to
+    result twice: the same greedy decode diverged after 160-544 of 602 tokens from run to
     run, so a seed did not repeat, while the memory-efficient and math kernels repeat bit
     for bit (``python -m bench.xtts_repeat``). Process-wide, like ``variable_length_convs``;
     a graph captured inside it keeps the kernel it recorded. On the CPU it changes nothing
