@@ -54,17 +54,21 @@ def attention_without_cudnn():
 class GraphCapturer:
     """Captures step functions into CUDA graphs that share one memory pool."""
 
-    def __init__(self, warmup_iters: int = 2):
-        self.warmup_iters = warmup_iters
+    def __init__(self, warmup_iters: int = 2, later_warmup_iters: int = 1):
+        self.warmup_iters = warmup_iters  # the first capture: handles, workspaces, lazy state are made
+        self.later_warmup_iters = later_warmup_iters  # later captures: only the new shape's first call
         self._pool = None
         self._stream = None  # one side stream for every warm-up: memory cached for it is reused
+        self._captured = 0
 
     def capture(self, fn: Callable[[], object], label: str = "") -> torch.cuda.CUDAGraph:
-        """Run ``fn`` a few times on a side stream (cuBLAS/autotune warm-up), then capture it.
+        """Run ``fn`` on a side stream (cuBLAS/autotune warm-up), then capture it.
 
-        ``fn`` must read and write only static tensors: replays re-run the same kernels
-        on the same addresses. Its effects during warm-up must be harmless (callers
-        reset their state buffers after capture).
+        The first capture warms up ``warmup_iters`` times, later ones ``later_warmup_iters``
+        times: by then the libraries' handles and workspaces exist, and one call settles a
+        new shape's own choices. ``fn`` must read and write only static tensors: replays
+        re-run the same kernels on the same addresses. Its effects during warm-up must be
+        harmless (callers reset their state buffers after capture).
         """
         if self._pool is None:
             self._pool = torch.cuda.graph_pool_handle()
@@ -73,12 +77,13 @@ class GraphCapturer:
         stream = self._stream
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
-            for _ in range(self.warmup_iters):
+            for _ in range(self.warmup_iters if self._captured == 0 else self.later_warmup_iters):
                 fn()
         torch.cuda.current_stream().wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self._pool):
             fn()
+        self._captured += 1
         logger.debug("graph captured", extra={"graph": label})
         return graph
 
