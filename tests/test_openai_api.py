@@ -224,7 +224,7 @@ def test_a_full_line_is_429_and_the_page_shares_it(keyed_app):
 
     def attempt(i: int) -> str:
         try:
-            speak(client, f"{LONG_TEXT} Request {i}.", model="xtts")
+            speak(client, f"{LONG_TEXT} {LONG_TEXT} Request {i}.", model="xtts")
         except openai.RateLimitError as exc:
             assert exc.body["code"] == "queue_full" and "Queue is full" in exc.body["message"]
             return "429"
@@ -232,7 +232,12 @@ def test_a_full_line_is_429_and_the_page_shares_it(keyed_app):
 
     with futures.ThreadPoolExecutor(6) as pool:
         pending = [pool.submit(attempt, i) for i in range(5)]
-        time.sleep(1.0)  # two running, one waiting: the line is full for the page too
+        # Two refusals mean two run and one waits (a slot each for two engines, a line of one): the line is
+        # full now, and stays so while those long requests run, for the page too.
+        deadline = time.monotonic() + REQUEST_TIMEOUT_S
+        while sum(f.done() and f.result() == "429" for f in pending) < 2:
+            assert time.monotonic() < deadline, [f.result() if f.done() else "running" for f in pending]
+            time.sleep(0.05)
         with pytest.raises(AppError, match="Queue is full"):
             keyed_app.client().submit(text="the page waits in the same line.", language="en",
                                       voice_preset="male_generic", engine="xtts", quality_profile="xtts_fast",
