@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -101,5 +102,5 @@ def run(args: argparse.Namespace, stdout) -> int:
 
 def _copy(source: Path, target: Path) -> str:
     with open(source, "rb") as src:
-        atomic_write(target, lambda handle: handle.write(src.read()))
+        atomic_write(target, lambda handle: shutil.copyfileobj(src, handle, 4 * 2**20))
     return str(target)

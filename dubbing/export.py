@@ -45,7 +45,8 @@ def line_starts(project: Project) -> dict[int, float]:
     return {line.index: start for line, start in zip(done, starts)}
 
 
-def build_track(project: Project, store: ProjectStore) -> tuple[Track, dict[int, float]]:
+def build_track(project: Project, store: ProjectStore, target: Path) -> tuple[Track, dict[int, float]]:
+    """Mix the lines' final takes into ``target`` (a WAV), each at its start."""
     starts = line_starts(project)
     placed = []
     for line in project.lines:
@@ -61,7 +62,7 @@ def build_track(project: Project, store: ProjectStore) -> tuple[Track, dict[int,
         length = max([p.end_s for p in placed] + [0.0])
     if project.video:
         length = max(length, float(project.video["duration_s"]))
-    return mix_track(placed, length), starts
+    return mix_track(placed, length, target), starts
 
 
 def export_project(project: Project, store: ProjectStore, formats: tuple[str, ...] = ("wav",),
@@ -70,13 +71,13 @@ def export_project(project: Project, store: ProjectStore, formats: tuple[str, ..
     for fmt in formats:
         if fmt not in media.AUDIO_FORMATS:
             raise ValueError(f"unknown track format {fmt!r}")
-    track, starts = build_track(project, store)
     base = _safe_name(project.name)
-    out: dict[str, Path] = {}
-    for fmt in dict.fromkeys(("wav",) + tuple(formats)):
-        path = store.out_path(project, f"{base}.track.{fmt}")
-        atomic_write(path, lambda handle, fmt=fmt: media.encode_audio(track.audio, handle, fmt))
-        out[f"track_{fmt}"] = path
+    out: dict[str, Path] = {"track_wav": store.out_path(project, f"{base}.track.wav")}
+    track, starts = build_track(project, store, out["track_wav"])
+    for fmt in dict.fromkeys(formats):
+        if fmt != "wav":
+            out[f"track_{fmt}"] = store.out_path(project, f"{base}.track.{fmt}")
+            atomic_write(out[f"track_{fmt}"], lambda handle, fmt=fmt: media.encode_file(track.path, handle, fmt))
     out["stems"] = store.out_path(project, f"{base}.stems.zip")
     atomic_write(out["stems"], lambda handle: _write_stems(handle, project, store, starts))
     out["subtitles"] = store.out_path(project, f"{base}.dubbed{suffix_for(project.format)}")

@@ -34,11 +34,13 @@ MP4_VIDEO_CODECS = ("h264", "hevc", "mpeg4", "av1", "vp9", "mpeg2video", "mjpeg"
 ENV_MAX_VIDEO_MB = "VOICE_STUDIO_MAX_VIDEO_MB"
 ENV_MAX_VIDEO_S = "VOICE_STUDIO_MAX_VIDEO_S"
 DEFAULT_MAX_VIDEO_MB = 2048
-DEFAULT_MAX_VIDEO_S = 7200
+DEFAULT_MAX_VIDEO_S = 3 * 3600
 PROBE_TIMEOUT_S = 30
 STRETCH_TIMEOUT_S = 60
 STRETCH_PAD_S = 0.25
 MUX_TIMEOUT_S = 900
+COPY_BLOCK_FRAMES = 240_000        # 10 s at 24 kHz: what a re-encode holds at once
+COPY_BLOCK_BYTES = 4 * 2**20
 # Ducking: the original is compressed by the voice (sidechain), then the voice is laid on top.
 DUCK_FILTER = ("[0:a:0]aresample={rate},aformat=channel_layouts=stereo[orig];"
                "[1:a:0]aresample={rate},aformat=channel_layouts=stereo,asplit=2[voice][key];"
@@ -229,6 +231,36 @@ def time_stretch(audio: np.ndarray, factor: float, sample_rate: int = SAMPLE_RAT
 
 
 AUDIO_FORMATS = ("wav", "flac", "mp3")
+
+
+def encode_file(wav: str | os.PathLike, handle, fmt: str) -> None:
+    """A WAV this code wrote, re-encoded into an open binary file in ``fmt``, a block at a time.
+
+    FLAC is copied sample for sample (16-bit in, 16-bit out) through soundfile; MP3 is encoded by
+    ffmpeg's LAME reading the file, writing straight into ``handle``. Neither holds the whole
+    track in memory.
+    """
+    import soundfile as sf
+
+    if fmt == "wav":
+        with open(wav, "rb") as source:
+            shutil.copyfileobj(source, handle, COPY_BLOCK_BYTES)
+    elif fmt == "flac":
+        info = sf.info(str(wav))
+        with sf.SoundFile(handle, "w", info.samplerate, info.channels, subtype="PCM_16", format="FLAC") as out:
+            for block in sf.blocks(str(wav), blocksize=COPY_BLOCK_FRAMES, dtype="int16"):
+                out.write(block)
+    elif fmt == "mp3":
+        args = [ffmpeg(), "-nostdin", "-v", "error", "-protocol_whitelist", "file,pipe", "-f", "wav",
+                "-i", _file(wav), "-c:a", "libmp3lame", "-b:a", "160k", "-f", "mp3", "pipe:1"]
+        try:
+            proc = subprocess.run(args, stdout=handle, stderr=subprocess.PIPE, timeout=MUX_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise MediaError(f"encoding MP3 took longer than {MUX_TIMEOUT_S:.0f} s") from exc
+        if proc.returncode != 0:
+            raise MediaError(f"encoding MP3 failed: {_clean(proc.stderr, wav)}")
+    else:
+        raise InputError(f"audio format {fmt!r} is not offered; use {', '.join(AUDIO_FORMATS)}")
 
 
 def encode_audio(audio: np.ndarray, handle, fmt: str, sample_rate: int = SAMPLE_RATE) -> None:

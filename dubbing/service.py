@@ -173,6 +173,7 @@ class Studio:
                 if end <= start:
                     raise InputError(f"line {line.index}: end {format_time(end, '.')} is not after "
                                      f"start {format_time(start, '.')} (a 0-length or negative slot)")
+                limits.check_end(end, f"line {line.index}")
             speaker = (str(row.get("speaker") or "").strip() or None)
             voice = (str(row.get("voice") or "").strip() or None)
             if voice == project.settings.speaker_voices.get(speaker or "", project.settings.default_voice):

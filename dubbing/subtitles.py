@@ -26,8 +26,12 @@ from engines.errors import InputError
 from engines.settings import number_setting
 from engines.text import clean_text, has_speakable_content
 
+from .media import DEFAULT_MAX_VIDEO_S, ENV_MAX_VIDEO_S
+
 ENV_MAX_CUES = "VOICE_STUDIO_MAX_CUES"
 ENV_MAX_CUE_CHARS = "VOICE_STUDIO_MAX_CUE_CHARS"
+ENV_MAX_TRACK_S = "VOICE_STUDIO_MAX_TRACK_S"
+MAX_TRACK_S_CEILING = 86400    # a 16-bit mono WAV at 24 kHz holds about 24.8 h
 DEFAULT_MAX_CUES = 2000
 DEFAULT_MAX_CUE_CHARS = 1000
 MAX_SUBTITLE_BYTES = 5 * 2**20
@@ -91,12 +95,22 @@ class _Block:
 class Limits:
     max_cues: int = DEFAULT_MAX_CUES
     max_cue_chars: int = DEFAULT_MAX_CUE_CHARS
+    max_track_s: float = DEFAULT_MAX_VIDEO_S   # no cue may end later; default: the longest video
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
         env = os.environ if environ is None else environ
+        video_s = number_setting(env, ENV_MAX_VIDEO_S, DEFAULT_MAX_VIDEO_S, low=1, kind=float)
         return cls(number_setting(env, ENV_MAX_CUES, DEFAULT_MAX_CUES, low=1, high=100_000),
-                   number_setting(env, ENV_MAX_CUE_CHARS, DEFAULT_MAX_CUE_CHARS, low=10, high=100_000))
+                   number_setting(env, ENV_MAX_CUE_CHARS, DEFAULT_MAX_CUE_CHARS, low=10, high=100_000),
+                   number_setting(env, ENV_MAX_TRACK_S, min(video_s, MAX_TRACK_S_CEILING), low=1,
+                                  high=MAX_TRACK_S_CEILING, kind=float))
+
+    def check_end(self, end_ms: int | None, where: str) -> None:
+        """Refuse a line that ends past the longest track, before anything is rendered or mixed."""
+        if end_ms is not None and end_ms > self.max_track_s * 1000:
+            raise InputError(f"{where} ends at {format_time(end_ms)}, past the longest track allowed "
+                             f"({format_time(int(self.max_track_s * 1000))}, {ENV_MAX_TRACK_S}={self.max_track_s:g})")
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -206,6 +220,7 @@ def _finish(fmt: str, items: Sequence, limits: Limits) -> ParsedSubtitles:
                 raise InputError(f"{where} ends ({format_time(end)}) before it starts ({format_time(start)})")
             if end == start:
                 raise InputError(f"{where} has a 0-length slot: it starts and ends at {format_time(start)}")
+            limits.check_end(end, where)
         speaker, spoken = split_speaker(raw, voice)
         if not spoken or not has_speakable_content(spoken):
             skipped.append({"cue": number, "line": line, "reason": "empty cue: nothing to speak"})

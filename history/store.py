@@ -36,14 +36,16 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
+import soundfile as sf
 
 from engines.settings import number_setting
 from engines.storage import TMP_SUFFIX, atomic_write
@@ -124,18 +126,35 @@ class OutputHistory:
         sample_rate = int(result.sample_rate)
         if sample_rate <= 0:
             raise ValueError(f"result sample rate must be positive, got {result.sample_rate}")
+        return self._save(request, lambda handle: _write_wav(handle, audio, sample_rate), sample_rate,
+                          audio.size, result.metadata)
+
+    def save_wav_file(self, request: "SynthesisRequest", wav: Path, metadata: Mapping[str, Any]) -> HistoryEntry:
+        """Save a 16-bit WAV this app wrote (a Studio track), copied a block at a time, then its sidecar."""
+        info = sf.info(str(wav))
+        if info.format != "WAV" or info.subtype != "PCM_16":
+            raise ValueError(f"expected a 16-bit PCM WAV, got {info.format}/{info.subtype}")
+
+        def copy(handle: IO[bytes]) -> None:
+            with open(wav, "rb") as source:
+                shutil.copyfileobj(source, handle, 4 * 2**20)
+
+        return self._save(request, copy, int(info.samplerate), int(info.frames), metadata)
+
+    def _save(self, request: "SynthesisRequest", write_audio: Callable[[IO[bytes]], object], sample_rate: int,
+              samples: int, metadata: Mapping[str, Any]) -> HistoryEntry:
         self._ensure_root()
         entry_id, created_at = self._new_id()
         audio_path = self.root / f"{entry_id}{AUDIO_SUFFIX}"
         try:
-            audio_bytes = atomic_write(audio_path, lambda handle: _write_wav(handle, audio, sample_rate))
+            audio_bytes = atomic_write(audio_path, write_audio)
         except OSError as exc:
             raise HistoryError(self._explain(exc)) from exc
         record = {
             "format": SIDECAR_FORMAT, "id": entry_id, "created_at": created_at, "status": "ok",
             "audio_file": audio_path.name, "audio_bytes": audio_bytes, "sample_rate": sample_rate,
-            "duration_s": round(audio.size / sample_rate, 3), "text": str(request.text),
-            "request": request_fields(request), "metadata": dict(result.metadata), "error": None,
+            "duration_s": round(samples / sample_rate, 3), "text": str(request.text),
+            "request": request_fields(request), "metadata": dict(metadata), "error": None,
         }
         try:
             entry = self._write_sidecar(record)

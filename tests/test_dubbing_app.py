@@ -70,6 +70,8 @@ def test_dub_subtitles_api_returns_track_report_subtitles_and_video(app, files):
     ({"speaker_voices": "{not json"}, "speaker voices are not valid JSON"),
     ({"video": "text"}, "is not a video"),
     ({"subtitles": "bad"}, "malformed subtitles at line 6"),
+    ({"subtitles": "far"}, "cue 2 (line 6) ends at 99:00:01,000, past the longest track allowed (03:00:00,000, "
+                           "VOICE_STUDIO_MAX_TRACK_S=10800)"),
 ])
 def test_dub_subtitles_api_bad_input(app, files, tmp_path, overrides, message):
     params = {"subtitles": handle_file(str(files["srt"]))}
@@ -81,6 +83,10 @@ def test_dub_subtitles_api_bad_input(app, files, tmp_path, overrides, message):
         bad = tmp_path / "bad.srt"
         bad.write_text("1\n00:00:01,000 --> 00:00:02,000\nOk.\n\n2\n00:00:03 --> 00:00:04,000\nBad.\n")
         overrides = {"subtitles": handle_file(str(bad))}
+    if overrides.get("subtitles") == "far":  # 60 bytes that once asked the mixer for 32 GiB
+        far = tmp_path / "far.srt"
+        far.write_bytes(b"1\n00:00:01,000 --> 00:00:02,000\nHi.\n\n2\n99:00:00,000 --> 99:00:01,000\nBye.\n")
+        overrides = {"subtitles": handle_file(str(far))}
     with pytest.raises(AppError) as err:
         dub_subtitles(app, **{**params, **overrides})
     assert message in str(err.value)
@@ -89,46 +95,88 @@ def test_dub_subtitles_api_bad_input(app, files, tmp_path, overrides, message):
 
 
 
-def test_studio_tab_renders_edits_one_line_and_reopens(app, files, browser):
-    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
+class StudioPage:
+    """The Studio tab in the browser: its table's cells, the summary line, and edits that retry."""
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
+    def __init__(self, browser):
+        from selenium.common.exceptions import StaleElementReferenceException
+        from selenium.webdriver.support.ui import WebDriverWait
 
-    def cell(row, col):
-        return browser.find_element(By.CSS_SELECTOR, f"#studio-lines [data-testid='cell-{row}-{col}']")
+        self.browser = browser
+        self.wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
 
-    def retry(action, done, attempts=4, each_s=15):
+    def cell(self, row, col):
+        from selenium.webdriver.common.by import By
+
+        return self.browser.find_element(By.CSS_SELECTOR, f"#studio-lines [data-testid='cell-{row}-{col}']")
+
+    def retry(self, action, done, attempts=4, each_s=15):
         """The page re-renders parts of itself after events: act again until the effect shows."""
+        from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+
         for attempt in range(attempts):
             action()
             try:
-                return WebDriverWait(browser, each_s, ignored_exceptions=(StaleElementReferenceException,)).until(done)
+                return WebDriverWait(self.browser, each_s,
+                                     ignored_exceptions=(StaleElementReferenceException,)).until(done)
             except TimeoutException:
                 if attempt == attempts - 1:
                     raise
 
-    def text(row, col):  # the cell's value (a selected cell also shows a menu button)
-        return cell(row, col).find_element(By.CSS_SELECTOR, "span").text
+    def text(self, row, col):  # the cell's value (a selected cell also shows a menu button)
+        from selenium.webdriver.common.by import By
 
-    def summary():
-        return browser.find_element(By.ID, "studio-summary").text
+        return self.cell(row, col).find_element(By.CSS_SELECTOR, "span").text
 
-    def open_studio():
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[role='tab']"), "no tabs")
-        next(t for t in browser.find_elements(By.CSS_SELECTOR, "button[role='tab']") if t.text.strip() == "Studio").click()
+    def summary(self):
+        from selenium.webdriver.common.by import By
+
+        return self.browser.find_element(By.ID, "studio-summary").text
+
+    def open_studio(self):
+        from selenium.webdriver.common.by import By
+
+        self.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[role='tab']"), "no tabs")
+        next(t for t in self.browser.find_elements(By.CSS_SELECTOR, "button[role='tab']")
+             if t.text.strip() == "Studio").click()
+
+    def create(self, subtitles: Path) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#studio-subtitles input[type=file]"), "no upload")
+        self.browser.find_element(By.CSS_SELECTOR, "#studio-subtitles input[type=file]").send_keys(str(subtitles))
+        # The uploaded file's name shows as "scene.srt", or split in two elements ("scene", ".srt").
+        self.wait.until(lambda d: d.find_element(By.ID, "studio-subtitles").text.replace("\n", "").count(subtitles.name),
+                        "upload not shown")
+        self.browser.find_element(By.ID, "studio-create").click()
+
+    def edit(self, row, col, before: str, after: str) -> None:
+        """Double-click a cell, replace its value, press Enter, and wait until the table shows it."""
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        editors = self.retry(lambda: ActionChains(self.browser).double_click(self.cell(row, col)).perform(),
+                             lambda d: [e for e in self.cell(row, col).find_elements(By.CSS_SELECTOR, "textarea")
+                                        if e.get_attribute("value") == before])
+        editor = editors[0]
+        editor.send_keys(Keys.CONTROL, "a")
+        editor.send_keys(after)
+        editor.send_keys(Keys.ENTER)
+        self.wait.until(lambda d: self.text(row, col) == after, "edit not shown")
+
+
+def test_studio_tab_renders_edits_one_line_and_reopens(app, files, browser):
+    from selenium.webdriver.common.by import By
+
+    page = StudioPage(browser)
+    wait, cell, retry, text, summary, open_studio = (page.wait, page.cell, page.retry, page.text, page.summary,
+                                                     page.open_studio)
 
     browser.get(app.url)
     open_studio()
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#studio-subtitles input[type=file]"), "no upload")
-    browser.find_element(By.CSS_SELECTOR, "#studio-subtitles input[type=file]").send_keys(str(files["srt"]))
-    # The uploaded file's name shows as "scene.srt", or split in two elements ("scene", ".srt").
-    wait.until(lambda d: d.find_element(By.ID, "studio-subtitles").text.replace("\n", "").count("scene.srt"),
-               "upload not shown")
-    browser.find_element(By.ID, "studio-create").click()
+    page.create(files["srt"])
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#studio-lines [data-testid='cell-2-5']"), "no table")
     assert [text(r, 5) for r in range(3)] == ["hello there.", "a second line.", "and a third."]
     assert [text(r, 3) for r in range(3)] == ["Maria", "Joao", ""]
@@ -142,16 +190,7 @@ def test_studio_tab_renders_edits_one_line_and_reopens(app, files, browser):
     assert all(text(r, 8) == "F5-TTS" for r in range(3))
 
     # Edit line 2's text in the table, select it, render the selection: that line alone renders again.
-    def open_editor():
-        ActionChains(browser).double_click(cell(1, 5)).perform()
-
-    editors = retry(open_editor, lambda d: [e for e in cell(1, 5).find_elements(By.CSS_SELECTOR, "textarea")
-                                            if e.get_attribute("value") == "a second line."])
-    editor = editors[0]
-    editor.send_keys(Keys.CONTROL, "a")
-    editor.send_keys("an edited second line.")
-    editor.send_keys(Keys.ENTER)
-    wait.until(lambda d: text(1, 5) == "an edited second line.", "edit not shown")
+    page.edit(1, 5, "a second line.", "an edited second line.")
     retry(lambda: cell(1, 0).click(),
           lambda d: d.find_element(By.CSS_SELECTOR, "#studio-selection textarea").get_attribute("value") == "2")
     browser.find_element(By.ID, "studio-render-selected").click()
@@ -175,3 +214,21 @@ def test_studio_tab_renders_edits_one_line_and_reopens(app, files, browser):
     browser.find_element(By.ID, "studio-open").click()
     wait.until(lambda d: project_line in summary(), "project not reopened")
     assert text(1, 5) == "an edited second line." and all("done" in text(r, 6) for r in range(3))
+
+
+def test_a_table_edit_past_the_longest_track_is_refused_by_name(app, files, browser):
+    """An end time of 998 hours typed into the table: refused before rendering, the project kept."""
+    from selenium.webdriver.common.by import By
+
+    page = StudioPage(browser)
+    browser.get(app.url)
+    page.open_studio()
+    page.create(files["srt"])
+    page.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#studio-lines [data-testid='cell-2-5']"), "no table")
+    page.edit(2, 2, "00:00:03.600", "998:00:00.000")
+    browser.find_element(By.ID, "studio-render-all").click()
+    message = ("line 3 ends at 998:00:00,000, past the longest track allowed (03:00:00,000, "
+               "VOICE_STUDIO_MAX_TRACK_S=10800)")
+    page.wait.until(lambda d: any(message in t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast-body")),
+                    "no message naming the line and the limit")
+    assert isinstance(app.client().predict(limit=1, api_name="/history"), list)  # the app keeps serving

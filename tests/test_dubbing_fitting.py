@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import soundfile as sf
 import pytest
 
 from dubbing.fitting import DEFAULT_LIMITS, classify, plan_fit, split_factor, stretch_for, within_bounds
@@ -76,25 +77,49 @@ def test_classify_reports_the_rung_used(final, slot, gap, engine, stretch, resul
     assert classify(3.0, final, slot, gap, engine, stretch) == result
 
 
-def test_lines_start_on_their_sample_and_overlaps_are_summed():
+def mixed(placed, length_s, tmp_path):
+    """The track ``mix_track`` writes, read back as float32 (written as 32-bit float: exact sums)."""
+    track = mix_track(placed, length_s, tmp_path / "track.wav", subtype="FLOAT")
+    audio, rate = sf.read(track.path, dtype="float32")
+    assert rate == SAMPLE_RATE and len(audio) == track.samples
+    return track, audio
+
+
+def test_lines_start_on_their_sample_and_overlaps_are_summed(tmp_path):
     a = np.full(SAMPLE_RATE, 0.25, dtype=np.float32)          # 1 s
     b = np.full(SAMPLE_RATE // 2, 0.5, dtype=np.float32)      # 0.5 s
     placed = [Placed(1, 0.5, a), Placed(2, 1.25, b), Placed(3, 3.0001, b)]
-    track = mix_track(placed, 3.2)
-    assert len(track.audio) == round(3.5001 * SAMPLE_RATE)    # speech past the end extends the track
+    track, audio = mixed(placed, 3.2, tmp_path)
+    assert len(audio) == round(3.5001 * SAMPLE_RATE)          # speech past the end extends the track
     assert track.extended_s == pytest.approx(0.3, abs=1e-3)
-    assert np.all(track.audio[: 12000] == 0) and track.audio[12000] == 0.25
-    assert np.all(track.audio[30000:36000] == 0.75)           # 1.25-1.5 s: both lines, summed
-    assert np.all(track.audio[36000:42000] == 0.5)
+    assert np.all(audio[: 12000] == 0) and audio[12000] == 0.25
+    assert np.all(audio[30000:36000] == 0.75)                 # 1.25-1.5 s: both lines, summed
+    assert np.all(audio[36000:42000] == 0.5)
     assert placed[2].start_sample == 72002                    # 3.0001 s, to the nearest sample
     assert track.overlaps == ({"lines": [1, 2], "start_s": 1.25, "overlap_s": 0.25},)
     assert track.mix_gain == 1.0
 
 
-def test_overlapping_lines_that_would_clip_are_lowered_once():
+def test_lines_across_block_edges_are_mixed_as_one_array_would_be(tmp_path, monkeypatch):
+    """Blocks of 0.3 s against lines that start, end and overlap inside and across them."""
+    monkeypatch.setattr("dubbing.track.BLOCK_S", 0.3)
+    rng = np.random.default_rng(5)
+    placed = [Placed(i, start, (0.2 * rng.standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32))
+              for i, (start, seconds) in enumerate([(0.0, 0.7), (0.25, 0.1), (0.5, 1.0), (2.9, 0.05), (4.0, 0.3)])]
+    track, audio = mixed(placed, 5.0, tmp_path)
+    expected = np.zeros(track.samples, dtype=np.float32)
+    for p in placed:
+        expected[p.start_sample:p.end_sample] += p.audio
+    peak = float(np.max(np.abs(expected)))
+    gain = 0.99 / peak if peak > 0.99 else 1.0
+    assert track.mix_gain == round(gain, 4)
+    np.testing.assert_allclose(audio, expected * np.float32(gain), atol=1e-7)
+
+
+def test_overlapping_lines_that_would_clip_are_lowered_once(tmp_path):
     loud = np.full(SAMPLE_RATE, 0.8, dtype=np.float32)
-    track = mix_track([Placed(1, 0.0, loud), Placed(2, 0.5, loud)], 2.0)
-    assert np.max(np.abs(track.audio)) == pytest.approx(0.99)
+    track, audio = mixed([Placed(1, 0.0, loud), Placed(2, 0.5, loud)], 2.0, tmp_path)
+    assert np.max(np.abs(audio)) == pytest.approx(0.99)
     assert track.mix_gain == pytest.approx(0.99 / 1.6, abs=1e-4)
     assert find_overlaps([Placed(1, 0.0, loud), Placed(2, 1.0, loud)]) == []
 

@@ -17,8 +17,8 @@ class SynthesisControls:
     language: gr.Dropdown
     engine: gr.Dropdown
     quality_profile: gr.Dropdown
-    speed: gr.Number
-    seed: gr.Number
+    speed: gr.Textbox
+    seed: gr.Textbox
     allow_fallback: gr.Checkbox
 
 
@@ -92,17 +92,20 @@ def follow_engine(engine: str) -> gr.Dropdown:
     return gr.Dropdown(choices=choices.profile_choices(engine), value=choices.default_profile(engine))
 
 
-def advanced_options(elem_prefix: str) -> tuple[gr.Number, gr.Number, gr.Checkbox, gr.Checkbox]:
-    """Speed, seed, allow-fallback and text normalisation (numbers, money, dates read as words)."""
+def advanced_options(elem_prefix: str) -> tuple[gr.Textbox, gr.Textbox, gr.Checkbox, gr.Checkbox]:
+    """Speed, seed, allow-fallback and text normalisation (numbers, money, dates read as words).
+
+    Speed and seed are text boxes, not ``gr.Number``: Gradio's number input cannot stay empty
+    (it turns an empty value into 0 as soon as the accordion draws it, and sends that 0), and
+    here empty has a meaning: the profile's pace, a random seed. The handler reads the text
+    as a number and its message names a value that is not one.
+    """
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
-            # No minimum/maximum here: the manager checks the range and its message names it.
-            speed = gr.Number(value=None, label="Speed (0.5–2.0; empty: the profile's pace)", step=0.05,
-                              elem_id=f"{elem_prefix}-speed")
-            # No precision here either: Gradio would reject "abc" or 1.5 with a generic error
-            # before the handler, whose message names the value.
-            seed = gr.Number(value=None, label="Seed (empty: random, reported below)", step=1,
-                             elem_id=f"{elem_prefix}-seed")
+            speed = gr.Textbox(value="", label="Speed (0.5–2.0; empty: the profile's pace)",
+                               placeholder="the profile's pace", max_lines=1, elem_id=f"{elem_prefix}-speed")
+            seed = gr.Textbox(value="", label="Seed (empty: random, reported below)", placeholder="random",
+                              max_lines=1, elem_id=f"{elem_prefix}-seed")
             allow_fallback = gr.Checkbox(value=True, label="Allow fallback to the other engine",
                                          elem_id=f"{elem_prefix}-fallback")
         text_normalization = gr.Checkbox(

@@ -24,7 +24,7 @@ from dubbing.export import Exported
 from dubbing.media import MediaError
 from dubbing.project import Project
 from dubbing.render import LineEvent
-from engines import InputError, NoEngineAvailableError, SynthesisRequest, SynthesisResult, VoiceStudioError
+from engines import InputError, NoEngineAvailableError, SynthesisRequest, VoiceStudioError
 
 
 logger = logging.getLogger("voice_studio.webui.studio")
@@ -134,7 +134,7 @@ def record_history(recorder, project: Project, exported: Exported) -> None:
                                engine=project.settings.engine, voice_preset=project.settings.default_voice,
                                quality_profile=project.settings.quality_profile)
     try:
-        recorder.save_result(request, SynthesisResult(exported.track.audio, exported.track.sample_rate, metadata))
+        recorder.save_wav_file(request, exported.track.path, metadata)
     except Exception as exc:  # the project itself is saved; a missing History entry is only reported
         logger.error("studio result not saved to the history", extra={"project_id": project.id, "error": str(exc)})
         gr.Warning(f"Not saved to the history: {exc}")

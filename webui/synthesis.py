@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import gradio as gr
@@ -38,6 +39,8 @@ class Recorder(Protocol):
     """Where results and failures are kept (``history.OutputHistory``); optional."""
 
     def save_result(self, request: SynthesisRequest, result: SynthesisResult) -> Any: ...
+
+    def save_wav_file(self, request: SynthesisRequest, wav: Path, metadata: dict[str, Any]) -> Any: ...
 
     def save_failure(self, request: SynthesisRequest, error: str, kind: str | None = None) -> Any: ...
 
