@@ -8,7 +8,6 @@ renders the lines that changed and exports the outputs. Bad input raises
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engines import EngineManager, InputError, SynthesisRequest
+from engines.json_input import parse_json
 from engines.languages import normalize_language
 
 from . import media
@@ -32,6 +32,7 @@ logger = logging.getLogger("voice_studio.dubbing")
 
 ENV_OUTPUT_DIR = "VOICE_STUDIO_OUTPUT_DIR"
 SUBTITLE_SUFFIXES = (".srt", ".vtt", ".ass", ".ssa", ".txt")
+MAX_SPEAKER_MAP_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,7 @@ def parse_speaker_voices(value: Any) -> dict[str, str]:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("{"):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"speaker voices are not valid JSON: {exc.msg} (column {exc.colno})") from exc
+            value = parse_json(text, "the speaker→voice map", max_bytes=MAX_SPEAKER_MAP_BYTES)
         else:
             pairs = {}
             for item in re.split(r"[,\n]", text):

@@ -34,15 +34,14 @@ from .settings import Settings, resolve_device
 from .sources import without_paths
 from .results import ValidatedRequest, build_result
 from .text import validate_reference_text, validate_text
-from .types import ENGINE_NAMES, EngineJob, EngineOutput, ProgressCallback, SynthesisRequest, SynthesisResult, \
-    SynthesisStream, Voice
+from .types import (ENGINE_NAMES, MAX_SPEED, MIN_SPEED, SEED_LIMIT, EngineJob, EngineOutput, ProgressCallback,
+                    SynthesisRequest, SynthesisResult, SynthesisStream, Voice)
 from .voices import CannotServe, VoiceCatalog, VoiceLibrary
 from .worker import DevicePoisonedError, DeviceWorker, shared_worker
 from .xtts import XttsEngine
 
 logger = logging.getLogger("voice_studio.engines")
 
-MIN_SPEED, MAX_SPEED = 0.5, 2.0
 MAX_TARGET_SECONDS = 600.0
 
 # First imports of transformers' lazy modules (shared by f5-tts and coqui-tts) are not
@@ -163,8 +162,8 @@ class EngineManager:
                              f"did you mean {suggest_alternative_profile(profile, request.engine)}?")
         if request.speed is not None and not (MIN_SPEED <= float(request.speed) <= MAX_SPEED):
             raise InputError(f"speed {request.speed} is out of range; use {MIN_SPEED} to {MAX_SPEED}")
-        if request.seed is not None and not (0 <= int(request.seed) < 2**32):
-            raise InputError(f"seed {request.seed} is out of range; use 0 to {2**32 - 1}")
+        if request.seed is not None and not (0 <= int(request.seed) < SEED_LIMIT):
+            raise InputError(f"seed {request.seed} is out of range; use 0 to {SEED_LIMIT - 1}")
         target = request.target_duration_s
         if target is not None and not (0.1 <= float(target) <= MAX_TARGET_SECONDS):
             raise InputError(f"target duration {target} s is out of range; use 0.1 to {MAX_TARGET_SECONDS:.0f} s")

@@ -20,6 +20,11 @@ ProgressCallback = Callable[[float, str], None]
 ENGINE_NAMES = ("f5tts", "xtts")
 
 
+# The ranges every door (UI, CLI, /v1) checks a request's speed and seed against.
+MIN_SPEED, MAX_SPEED = 0.5, 2.0
+SEED_LIMIT = 2**32                          # seeds are 0 .. SEED_LIMIT - 1
+
+
 @dataclass(frozen=True)
 class SynthesisRequest:
     """What a user asks for. ``voice_preset`` (a preset or saved voice) or ``reference_audio`` (cloning)."""

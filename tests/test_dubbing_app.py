@@ -67,7 +67,11 @@ def test_dub_subtitles_api_returns_track_report_subtitles_and_video(app, files):
 @pytest.mark.parametrize("overrides, message", [
     ({"voice_preset": "nobody"}, "unknown voice 'nobody'"),
     ({"speaker_voices": '{"Maria": "nobody"}'}, "unknown voice 'nobody' for speaker 'Maria'"),
-    ({"speaker_voices": "{not json"}, "speaker voices are not valid JSON"),
+    ({"speaker_voices": "{not json"}, "the speaker→voice map is not valid JSON (line 1, column 2"),
+    ({"speaker_voices": '{"Maria": ' + "[" * 40_000 + "]" * 40_000 + "}"},
+     "the speaker→voice map is 80,011 bytes; the limit is 65,536"),
+    ({"speaker_voices": '{"Maria": ' + "[" * 5_000 + "]" * 5_000 + "}"},
+     "the speaker→voice map is nested 5,001 levels deep; the limit is 32"),
     ({"video": "text"}, "is not a video"),
     ({"subtitles": "bad"}, "malformed subtitles at line 6"),
     ({"subtitles": "far"}, "cue 2 (line 6) ends at 99:00:01,000, past the longest track allowed (03:00:00,000, "

@@ -190,6 +190,26 @@ def test_an_oversized_body_is_refused_unread(app):
     assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
 
 
+def test_a_deeply_nested_body_is_a_400_in_openais_shape(app):
+    """80 KB of valid JSON nested 40,000 levels deep once crashed the route with a RecursionError (500)."""
+    body = b'{"model": "tts-1", "voice": "alloy", "input": "hi", "x": ' + b"[" * 40_000 + b"]" * 40_000 + b"}"
+    response = httpx.post(app.url + "v1/audio/speech", content=body, headers={"content-type": "application/json"},
+                          timeout=30)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error == {"message": "the request body is nested 40,001 levels deep; the limit is 32",
+                     "type": "invalid_request_error", "param": None, "code": "invalid_json"}
+    assert speak(make_client(app), "still serving after that.").content  # the app keeps serving
+
+
+def test_range_errors_name_their_field(client):
+    for seed in (-1, 10**30):
+        with pytest.raises(openai.BadRequestError) as raised:
+            speak(client, "a seed out of range.", extra_body={"language": "en", "seed": seed})
+        assert raised.value.body["param"] == "seed" and "out of range; use 0 to 4294967295" in \
+            raised.value.body["message"]
+
+
 # --- an API key, a waiting line of one, no F5-TTS weights --------------------------------------
 @pytest.fixture(scope="module")
 def keyed_app(tiny_env, tmp_path_factory):

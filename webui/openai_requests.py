@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engines import DEFAULT_PROFILE, PRESETS, PROFILES_BY_ENGINE, EngineManager, InputError, SynthesisRequest
+from engines.json_input import parse_json
+from engines.types import MAX_SPEED, MIN_SPEED, SEED_LIMIT
 from engines.languages import normalize_language
 from engines.profiles import all_profile_names, engine_of_profile
 from engines.text import validate_text
@@ -28,7 +30,6 @@ from .audio_formats import FORMATS
 DEFAULT_ENGINE = "f5tts"
 FALLBACK_LANGUAGE = "pt-BR"
 OPENAI_MIN_SPEED, OPENAI_MAX_SPEED = 0.25, 4.0
-SERVED_MIN_SPEED, SERVED_MAX_SPEED = 0.5, 2.0
 STREAM_FORMATS = ("audio", "sse")
 
 # OpenAI's model names -> which of the default engine's profiles they stand for.
@@ -86,10 +87,11 @@ def voice_table(manager: EngineManager) -> list[dict[str, Any]]:
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
+    """The body as a dict; its size was bounded while it was read, its depth is bounded here."""
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, f"the request body is not valid JSON ({exc})", "invalid_json") from exc
+        body = parse_json(raw, "the request body", max_bytes=len(raw))
+    except InputError as exc:
+        raise ApiError(400, str(exc), "invalid_json") from exc
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object", "invalid_json")
     return body
@@ -105,7 +107,7 @@ def read_speech(body: dict[str, Any], manager: EngineManager, default_language: 
     response_format = _choice(body, "response_format", tuple(FORMATS), "mp3")
     stream_format = _choice(body, "stream_format", STREAM_FORMATS, "audio")
     speed = _speed(body)
-    seed = _field(body, "seed", int)
+    seed = _seed(body)
     allow_fallback = _field(body, "allow_fallback", bool)
     stream = _field(body, "stream", bool)
     engine, profile = _model(body, manager)
@@ -155,12 +157,19 @@ def _speed(body: dict[str, Any]) -> float | None:
     speed = _field(body, "speed", float)
     if speed is None:
         return None
-    if not math.isfinite(speed) or not (SERVED_MIN_SPEED <= speed <= SERVED_MAX_SPEED):
+    if not math.isfinite(speed) or not (MIN_SPEED <= speed <= MAX_SPEED):
         wider = (" (OpenAI accepts 0.25 to 4.0; these engines serve less)"
                  if math.isfinite(speed) and OPENAI_MIN_SPEED <= speed <= OPENAI_MAX_SPEED else "")
-        raise ApiError(400, f"speed {speed} is out of range; use {SERVED_MIN_SPEED} to {SERVED_MAX_SPEED}{wider}",
+        raise ApiError(400, f"speed {speed} is out of range; use {MIN_SPEED} to {MAX_SPEED}{wider}",
                        "invalid_value", "speed")
     return speed
+
+
+def _seed(body: dict[str, Any]) -> int | None:
+    seed = _field(body, "seed", int)
+    if seed is not None and not 0 <= seed < SEED_LIMIT:
+        raise ApiError(400, f"seed {seed} is out of range; use 0 to {SEED_LIMIT - 1}", "invalid_value", "seed")
+    return seed
 
 
 def _model(body: dict[str, Any], manager: EngineManager) -> tuple[str, str | None]:

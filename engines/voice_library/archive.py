@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from ..errors import InputError
+from ..json_input import parse_json
 from .records import VoiceRecord, parse_record
 
 MAX_ARCHIVE_BYTES = 16 * 2**20
@@ -102,15 +103,7 @@ def _read_bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -
 
 
 def _parse_record_bytes(data: bytes) -> VoiceRecord:
-    try:
-        parsed = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{RECORD_MEMBER} in the voice file is not UTF-8 text") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{RECORD_MEMBER} in the voice file is not valid JSON "
-                         f"(line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
-    except RecursionError as exc:
-        raise InputError(f"{RECORD_MEMBER} in the voice file is nested too deeply") from exc
+    parsed = parse_json(data, f"{RECORD_MEMBER} in the voice file", max_bytes=len(data))
     return parse_record(parsed, f"{RECORD_MEMBER} in the voice file")
 
 
