@@ -34,6 +34,12 @@ CONTAINER_NAMES = "WAV, FLAC, Ogg (Vorbis/Opus), MP3, AAC, M4A/MP4, WebM/Matrosk
 NOT_DECODABLE = "reference audio could not be decoded (not an audio file, or corrupt)"
 NOT_A_CONTAINER = f"{NOT_DECODABLE}: it is not in an accepted audio format ({CONTAINER_NAMES})"
 
+# libsndfile's MP3 decoder (mpg123) hands back samples for frames a truncated file does not
+# have (silence, noise, even NaN), and not the same ones from one process to the next, so the
+# same upload was 1.3 s of speech in one process and 0.1 s in another. ffmpeg stops where the
+# data stops: MP3 goes to ffmpeg.
+LEFT_TO_FFMPEG = ("MP3",)
+
 BLOCK_SAMPLES = 1 << 20        # samples (all channels together) read from soundfile at a time
 PIECE_SECONDS = 10.0           # input resampled per piece
 MAX_KERNEL_ELEMENTS = 4 << 20  # torchaudio's sinc kernel for an odd rate pair can take gigabytes
@@ -67,6 +73,8 @@ def _decode_with_soundfile(path: Path, target: int, max_seconds: float) -> Decod
     with handle:
         rate, channels, declared = handle.samplerate, handle.channels, handle.frames
         if rate <= 0 or channels <= 0 or not resampling_is_bounded(rate, target):
+            return None
+        if handle.format in LEFT_TO_FFMPEG:
             return None
         # With no declared length, one second past the limit tells a clip longer than the limit.
         limit = int(max_seconds * rate)
@@ -216,7 +224,11 @@ def _decode_with_ffmpeg(path: Path, target: int, max_seconds: float) -> DecodedA
     decoded = np.frombuffer(proc.stdout, dtype=np.float32)
     _check_finite(decoded)
     kept = decoded[: int(max_seconds * target)].copy()
-    return DecodedAudio(kept, target, declared if declared is not None else len(decoded) / target)
+    # A stream that ended before the limit is as long as what was decoded, whatever its header
+    # declares (a truncated MP3 keeps the whole file's length in its Xing header).
+    ended = len(decoded) < int((max_seconds + 1) * target)
+    source = len(decoded) / target if ended or declared is None else declared
+    return DecodedAudio(kept, target, source)
 
 
 def _run(command: list[str], timeout_s: float) -> subprocess.CompletedProcess:

@@ -9,6 +9,8 @@ is refused by Gradio before any handler runs (its message names the cap).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
@@ -72,3 +74,45 @@ def test_reference_formats_served_through_the_app(case, client, corpus):
 def test_still_serving_after_the_corpus(client, corpus):
     audio, badges, metadata = send(client, Case("after"), corpus)
     assert metadata["tts_engine_used"] == "f5tts" and metadata["mode"] == "clone"
+
+
+@pytest.fixture(scope="module")
+def truncated_mp3s(tmp_path_factory) -> dict[str, Path]:
+    """The packaged English reference as MP3s cut to their first 30 % (about 1.6 s of speech).
+
+    libsndfile decoded such files into samples the file does not hold (silence, noise, NaN),
+    differently in each process: one process heard 0.1 s of sound, another 1.3 s."""
+    import subprocess
+
+    from webui.cloning import packaged_examples_dir
+
+    source = packaged_examples_dir() / "basic" / "basic_ref_en.wav"
+    folder = tmp_path_factory.mktemp("truncated_mp3")
+    made = {}
+    for name, options in {"44k_stereo": ["-ar", "44100", "-ac", "2", "-b:a", "128k"],
+                          "16k_mono": ["-ar", "16000", "-ac", "1", "-b:a", "32k"]}.items():
+        whole = folder / f"{name}.mp3"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), *options, str(whole)], check=True)
+        data = whole.read_bytes()
+        made[name] = folder / f"{name}.truncated.mp3"
+        made[name].write_bytes(data[: int(len(data) * 0.3)])
+    return made
+
+
+@pytest.mark.parametrize("name", ["44k_stereo", "16k_mono"])
+def test_a_truncated_mp3_is_heard_alike_by_the_app_and_the_cli(name, client, truncated_mp3s, tiny_env, tmp_path):
+    from tests.test_cli import one_json_object, run_cli
+
+    clip = truncated_mp3s[name]
+    text, transcript = "A truncated clip still speaks.", "Some call me nature, others call me mother nature."
+    _, _, app_meta = client.submit(reference_audio=handle_file(str(clip)), reference_text=transcript, text=text,
+                                   language="en", engine="f5tts", seed=3, allow_fallback=False,
+                                   api_name="/clone").result(timeout=REQUEST_TIMEOUT_S)
+    proc = run_cli(["clone", "--reference", str(clip), "--reference-text", transcript, "--text", text,
+                    "--language", "en", "--engine", "f5tts", "--seed", "3", "--no-fallback",
+                    "--out", str(tmp_path / "out.wav")], tiny_env)
+    assert proc.returncode == 0, proc.stderr
+    cli_meta = one_json_object(proc.stdout)
+    assert app_meta["tts_engine_used"] == cli_meta["tts_engine_used"] == "f5tts"
+    assert app_meta["reference_seconds"] == cli_meta["reference_seconds"], (app_meta, cli_meta)
+    assert 1.3 <= app_meta["reference_seconds"] <= 1.8, app_meta  # what the 30 % holds, as ffmpeg decodes it

@@ -24,6 +24,7 @@ from gradio_client.exceptions import AppError
 
 from history import OutputHistory
 from tests.app_process import REQUEST_TIMEOUT_S, AppProcess
+from tests.browser_support import browser  # noqa: F401  (a fixture; it skips without Chromium)
 
 LONG_TEXT = ("This is the first sentence of a longer text, read in pieces. Here comes the second one, "
              "a little longer than the first. And a third sentence closes the paragraph for the test.")
@@ -103,6 +104,61 @@ def test_every_format_decodes_at_24k_with_the_saved_length(app, client, fmt):
     padding = 0 if fmt in ("pcm", "wav", "flac") else 0.12 * 24000  # mp3 and aac encoders pad a frame or two
     assert abs(len(samples) - sf.info(saved.audio_path).frames) <= padding
     assert np.abs(samples).max() > 0
+
+
+# Which reader opens which format. libsndfile has no AAC decoder, and raw PCM has no container a
+# browser could recognise: those two pairs are outside what any server can send.
+READERS = [(fmt, reader) for fmt in ("mp3", "opus", "aac", "flac", "wav", "pcm")
+           for reader in ("soundfile", "ffmpeg") if (fmt, reader) != ("aac", "soundfile")]
+
+
+def read_back(data: bytes, fmt: str, reader: str) -> float:
+    """Seconds of audio ``reader`` finds in ``data``."""
+    if reader == "soundfile":
+        raw = dict(format="RAW", samplerate=24000, channels=1, subtype="PCM_16") if fmt == "pcm" else {}
+        samples, rate = sf.read(io.BytesIO(data), **raw)
+        return len(samples) / rate
+    source = ["-f", "s16le", "-ar", "24000", "-ac", "1"] if fmt == "pcm" else []
+    pcm = subprocess.run(["ffmpeg", "-v", "error", *source, "-i", "pipe:0", "-f", "s16le", "-ac", "1", "-ar",
+                          "24000", "pipe:1"], input=data, capture_output=True, check=True).stdout
+    return len(pcm) / 2 / 24000
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("fmt, reader", READERS)
+def test_every_format_opens_in_every_reader_whole_and_streamed(app, client, fmt, reader, streamed):
+    text = f"the {fmt} format, {'streamed' if streamed else 'whole'}, read back by {reader}."
+    response = speak(client, text, response_format=fmt,
+                     extra_body={"language": "en", "seed": 5, "stream": streamed})
+    seconds = read_back(response.content, fmt, reader)
+    saved = entry_for(app, text)
+    assert saved is not None
+    assert seconds == pytest.approx(sf.info(saved.audio_path).duration, abs=0.13)  # mp3/aac pad a frame or two
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+def test_every_container_format_plays_in_a_browser_audio_element(app, browser, streamed):  # noqa: F811
+    """Chromium fetches each format from /v1 and loads it into an <audio> element."""
+    browser.get(app.url)
+    script = """
+        const [body, done] = [arguments[0], arguments[arguments.length - 1]];
+        fetch('/v1/audio/speech', {method: 'POST', headers: {'content-type': 'application/json'},
+                                   body: JSON.stringify(body)})
+          .then(r => r.blob())
+          .then(blob => {
+            const audio = new Audio();
+            audio.onloadedmetadata = () => done({ok: true, duration: audio.duration});
+            audio.onerror = () => done({ok: false, error: audio.error && audio.error.message});
+            audio.src = URL.createObjectURL(blob);
+          })
+          .catch(e => done({ok: false, error: String(e)}));"""
+    browser.set_script_timeout(REQUEST_TIMEOUT_S)
+    for fmt in ("mp3", "opus", "aac", "flac", "wav"):
+        body = {"model": "xtts_fast", "voice": "alloy", "input": f"the {fmt} format in a browser.",
+                "response_format": fmt, "language": "en", "seed": 5, "stream": streamed}
+        loaded = browser.execute_async_script(script, body)
+        assert loaded["ok"], (fmt, loaded)
+        assert loaded["duration"] is None or loaded["duration"] > 0.1, (fmt, loaded)
 
 
 def test_stream_first_chunk_arrives_before_the_audio_is_complete(app, client):

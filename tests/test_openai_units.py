@@ -137,7 +137,7 @@ def _decode(data: bytes, fmt: str, streamed: bool = False) -> np.ndarray:
     declare its length, which soundfile's ``read`` needs)."""
     if fmt == "pcm":
         return np.frombuffer(data, dtype="<i2")
-    if fmt == "wav" or (fmt == "flac" and not streamed):
+    if fmt in ("wav", "flac"):
         return sf.read(io.BytesIO(data), dtype="int16")[0]
     out = subprocess.run(["ffmpeg", "-v", "error", "-i", "pipe:0", "-f", "s16le", "-ac", "1", "-ar", "24000", "pipe:1"],
                          input=data, capture_output=True, check=True).stdout

@@ -4,8 +4,11 @@
 is that with a RIFF header; ``flac`` (soundfile for a whole clip); ``mp3``, ``opus`` (in
 Ogg) and ``aac`` (ADTS) come from one ffmpeg process per response, fed through a pipe.
 Streaming encoders take chunks as the engine makes them and hand back whatever encoded
-bytes exist so far, so the first bytes leave before the clip is finished. Samples are
-clipped to [-1, 1] and never normalised per chunk (loudness would jump between chunks).
+bytes exist so far, so the first bytes leave before the clip is finished. FLAC is the
+exception: its header (STREAMINFO) holds the total sample count, which libsndfile needs
+to open the file and a pipe cannot patch afterwards, so a streamed FLAC is encoded once
+the clip is complete and leaves whole. Samples are clipped to [-1, 1] and never
+normalised per chunk (loudness would jump between chunks).
 """
 
 from __future__ import annotations
@@ -37,10 +40,14 @@ FORMATS: dict[str, AudioFormat] = {f.name: f for f in (
     AudioFormat("mp3", "audio/mpeg", ("-f", "mp3", "-codec:a", "libmp3lame", "-b:a", "128k")),
     AudioFormat("opus", "audio/opus", ("-f", "ogg", "-codec:a", "libopus", "-b:a", "64k", "-page_duration", "100000")),
     AudioFormat("aac", "audio/aac", ("-f", "adts", "-codec:a", "aac", "-b:a", "128k")),
-    AudioFormat("flac", "audio/flac", ("-f", "flac", "-codec:a", "flac")),
+    AudioFormat("flac", "audio/flac", None),
     AudioFormat("wav", "audio/wav", None),
     AudioFormat("pcm", "audio/pcm", None),
 )}
+
+
+# Formats a stream still answers with the whole clip (see the module's docstring).
+WHOLE_ONLY = ("flac",)
 
 
 class EncodingError(RuntimeError):
@@ -202,8 +209,31 @@ class FfmpegStreamEncoder(StreamEncoder):
                 pass  # the process is gone; nothing left to flush
 
 
+class WholeClipEncoder(StreamEncoder):
+    """Keeps the chunks and encodes the whole clip at ``finish``: for formats whose header needs the length."""
+
+    def __init__(self, fmt: str, sample_rate: int):
+        super().__init__()
+        self.fmt, self.sample_rate = fmt, sample_rate
+        self._chunks: list[np.ndarray] = []
+
+    def feed(self, audio: np.ndarray) -> None:
+        self._chunks.append(np.asarray(audio, dtype=np.float32).reshape(-1))
+
+    def finish(self) -> None:
+        audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.float32)
+        try:
+            self.output.put(encode(audio, self.sample_rate, self.fmt))
+        except EncodingError as exc:
+            self.output.put(exc)
+            return
+        self.output.put(None)
+
+
 def stream_encoder(fmt: str, sample_rate: int) -> StreamEncoder:
     spec = FORMATS[fmt]
+    if fmt in WHOLE_ONLY:
+        return WholeClipEncoder(fmt, sample_rate)
     if spec.ffmpeg is None:
         return PcmStreamEncoder(sample_rate, header=(fmt == "wav"))
     return FfmpegStreamEncoder(spec, sample_rate)
