@@ -55,8 +55,9 @@ ENCODING_CHOICES: tuple[tuple[str, str], ...] = (
     ("Korean (euc-kr)", "euc-kr"),
 )
 
-# What detection weighs: the legacy encodings of the choices above (UTF-8 is tried first, by itself).
-_DETECTED = ("cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "iso8859_2",
+# What detection weighs: the legacy encodings of the choices above (UTF-8 is tried first, by itself), the
+# most common first: where several read the file the same way, the first of them names the reading.
+_DETECTED = ("cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "iso8859_2",
              "koi8_r", "cp874", "gb18030", "big5", "cp932", "euc_jp", "cp949")
 # A legacy name reads with the superset its files are written in (as browsers do).
 _SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "shiftjis": "cp932", "sjis": "cp932", "xsjis": "cp932",
@@ -164,8 +165,15 @@ def _detect(data: bytes) -> DecodedText:
             readings.setdefault(str(match), match.encoding)
     if len(readings) > 1:
         raise InputError(_unclear(list(readings.values()), list(readings)))
-    name = encoding_name(best.encoding)
+    name = encoding_name(next((codec for codec in _DETECTED if _reads(sample, codec) == str(best)), best.encoding))
     return DecodedText(_strict(data, codec_for(name) or best.encoding, name), name, "detected")
+
+
+def _reads(data: bytes, codec: str) -> str | None:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError:
+        return None
 
 
 def _unclear(encodings: list[str], readings: list[str]) -> str:
