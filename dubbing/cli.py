@@ -30,6 +30,9 @@ TRACK_SUFFIXES = {".wav": "wav", ".flac": "flac", ".mp3": "mp3"}
 def add_parsers(sub) -> None:
     p = sub.add_parser("dub-subtitles", help="voice a subtitle file (SRT, WebVTT, ASS/SSA, script) into a timed track")
     p.add_argument("--subtitles", required=True, help="subtitle file: .srt, .vtt, .ass, .ssa, or a .txt script")
+    p.add_argument("--encoding", default="auto",
+                   help="the subtitle file's encoding: auto (a byte order mark, UTF-8, else detected; refused when "
+                        "unclear) or a name such as windows-1252, windows-1250, gb18030, shift_jis, utf-16-le")
     p.add_argument("--language", required=True, help="pt-BR, en, es, ...")
     p.add_argument("--voice", default="female_generic", help="default voice: a preset or a saved voice id")
     p.add_argument("--engine", default="f5tts", help="f5tts | xtts")
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace, stdout) -> int:
 
     project, exported, summary = studio.dub(data, options, video=args.video, name=Path(args.subtitles).stem,
                                             formats=(fmt,), on_line=on_line,
-                                            source_suffix=Path(args.subtitles).suffix)
+                                            source_suffix=Path(args.subtitles).suffix, encoding=args.encoding)
     written = {"track": _copy(exported.files[f"track_{fmt}"], out)}
     for kind, target in (("report", args.report), ("subtitles", args.subtitles_out), ("stems", args.stems),
                          ("video", args.out_video)):

@@ -88,6 +88,7 @@ class Project:
     video: dict[str, Any] | None = None
     outputs: dict[str, str] = field(default_factory=dict)   # kind -> file name under out/
     report: dict[str, Any] | None = None
+    subtitle_encoding: str | None = None                    # how the uploaded file was read (utf-8, gb18030...)
 
     def voice_for(self, line: Line) -> str:
         if line.voice:
@@ -165,7 +166,8 @@ class ProjectStore:
             with open(video, "rb") as src:
                 atomic_write(folder / video_file, lambda handle: _copy(src, handle))
         project = Project(project_id, name[:120] or project_id, now.isoformat(), parsed.format, settings,
-                          lines_from_cues(parsed.cues), list(parsed.skipped), source_file, video_file, video_info)
+                          lines_from_cues(parsed.cues), list(parsed.skipped), source_file, video_file, video_info,
+                          subtitle_encoding=parsed.encoding)
         self.save(project)
         logger.info("project created", extra={"project_id": project_id, "lines": len(project.lines),
                                               "format": parsed.format, "video": video_file is not None})

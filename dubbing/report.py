@@ -79,6 +79,7 @@ def build_report(project: Project, starts: dict[int, float], track: Track | None
     }
     return {
         "project_id": project.id, "name": project.name, "format": project.format,
+        "subtitle_encoding": project.subtitle_encoding,
         "language": project.settings.language, "engine": project.settings.engine,
         "quality_profile": project.settings.quality_profile, "default_voice": project.settings.default_voice,
         "speaker_voices": dict(project.settings.speaker_voices), "fit": project.settings.fit,

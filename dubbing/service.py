@@ -26,12 +26,13 @@ from . import media
 from .export import Exported, export_project
 from .project import FIT_MODES, Project, ProjectStore, Settings
 from .render import LineCallback, Renderer, RenderSummary
-from .subtitles import MAX_SUBTITLE_BYTES, Limits, format_time, parse_subtitles, parse_time
+from .subtitle_encoding import AUTO, MAX_SUBTITLE_BYTES
+from .subtitle_formats import SUBTITLE_SUFFIXES
+from .subtitles import Limits, format_time, parse_subtitles, parse_time
 
 logger = logging.getLogger("voice_studio.dubbing")
 
 ENV_OUTPUT_DIR = "VOICE_STUDIO_OUTPUT_DIR"
-SUBTITLE_SUFFIXES = (".srt", ".vtt", ".ass", ".ssa", ".txt")
 MAX_SPEAKER_MAP_BYTES = 64 * 1024
 
 
@@ -128,8 +129,11 @@ class Studio:
 
     # --- projects -----------------------------------------------------------------------
     def create_project(self, subtitles: bytes, options: DubOptions, name: str = "",
-                       video: str | os.PathLike | None = None, source_suffix: str = ".srt") -> Project:
-        parsed = parse_subtitles(subtitles, Limits.from_env(self.environ))
+                       video: str | os.PathLike | None = None, source_suffix: str | None = None,
+                       encoding: str | None = AUTO) -> Project:
+        """A project from an uploaded subtitle file: its suffix (``.srt``...; None: the content decides which
+        format it is) and ``encoding`` (``auto`` or the file's encoding by name) say how it is read."""
+        parsed = parse_subtitles(subtitles, Limits.from_env(self.environ), suffix=source_suffix, encoding=encoding)
         video_info = None
         if video:
             info = media.probe_video(video, self.environ)
@@ -137,7 +141,9 @@ class Studio:
             last_end = max((c.end_ms or 0) for c in parsed.cues) / 1000
             video_info["cues_past_end_s"] = round(max(0.0, last_end - info.duration_s), 3)
         settings = self.settings_for(options, parsed.speakers, parsed.cues[0].text)
-        suffix = source_suffix.lower() if source_suffix.lower() in SUBTITLE_SUFFIXES else ".txt"
+        suffix = (source_suffix or "").lower()
+        if suffix not in SUBTITLE_SUFFIXES:
+            suffix = {"script": ".txt"}.get(parsed.format, f".{parsed.format}")
         return self.store.create(name or "dub", parsed, settings, subtitles, suffix,
                                  Path(video) if video else None, video_info)
 
@@ -212,9 +218,10 @@ class Studio:
 
     def dub(self, subtitles: bytes, options: DubOptions, video: str | os.PathLike | None = None, name: str = "",
             formats: tuple[str, ...] = ("wav",), on_line: LineCallback | None = None,
-            cancel: threading.Event | None = None, source_suffix: str = ".srt") -> tuple[Project, Exported, RenderSummary]:
+            cancel: threading.Event | None = None, source_suffix: str | None = None,
+            encoding: str | None = AUTO) -> tuple[Project, Exported, RenderSummary]:
         """Subtitles in, every output out: create, render all, export."""
-        project = self.create_project(subtitles, options, name, video, source_suffix)
+        project = self.create_project(subtitles, options, name, video, source_suffix, encoding)
         with self.lock(project.id):
             summary = self.render(project, on_line=on_line, cancel=cancel)
             exported = self.export(project, formats, summary)

@@ -1,20 +1,24 @@
 """Subtitles in and out: SRT, WebVTT, ASS/SSA (through ``pysubs2``) and plain scripts.
 
-``parse_subtitles(data)`` turns an uploaded file's bytes into ``Cue``s (times in
-milliseconds, the spoken text on one line, the speaker) or raises ``InputError`` with a
-specific message. pysubs2 reads what it can and folds what it cannot into the previous
-cue's text, so SRT and WebVTT files are first checked block by block here, which is how
-a malformed line gets its line number. Speakers come from the ASS actor field, a WebVTT
-``<v Name>`` span, a ``[Name]`` or a ``Name:`` prefix.
+``parse_subtitles(data, suffix=..., encoding=...)`` turns an uploaded file's bytes into
+``Cue``s (times in milliseconds, the spoken text on one line, the speaker) or raises
+``InputError`` with a specific message. Three modules do the reading:
+``subtitle_encoding`` (bytes to text: a byte order mark, UTF-8, a chosen encoding or a
+sure detection), ``subtitle_formats`` (which format, then cue blocks checked line by line
+and read by pysubs2) and ``subtitle_text`` (what a cue says out loud: no markup, no
+drawings, WebVTT's entities decoded). Speakers come from the ASS actor field, a WebVTT
+``<v Name>`` span, a ``[Name]`` or a ``Name:`` prefix. A cue left with no words is skipped
+and listed with its reason.
 
-A plain script (no timing at all) has one cue per line; its cues carry no times and are
-placed one after another when rendered.
+A plain script (no timing at all, from a ``.txt`` file) has one cue per line; its cues
+carry no times and are placed one after another when rendered.
 
 ``write_subtitles`` writes cues back in any of the formats (the adjusted subtitles).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -27,6 +31,11 @@ from engines.settings import number_setting
 from engines.text import clean_text, has_speakable_content
 
 from .media import DEFAULT_MAX_VIDEO_S, ENV_MAX_VIDEO_S
+from .subtitle_encoding import AUTO, decode_subtitles
+from .subtitle_formats import Block, ass_blocks, choose_format, stamp_ms, timed_blocks
+from .subtitle_text import spoken_markup_free
+
+logger = logging.getLogger("voice_studio.dubbing")
 
 ENV_MAX_CUES = "VOICE_STUDIO_MAX_CUES"
 ENV_MAX_CUE_CHARS = "VOICE_STUDIO_MAX_CUE_CHARS"
@@ -34,20 +43,11 @@ ENV_MAX_TRACK_S = "VOICE_STUDIO_MAX_TRACK_S"
 MAX_TRACK_S_CEILING = 86400    # a 16-bit mono WAV at 24 kHz holds about 24.8 h
 DEFAULT_MAX_CUES = 2000
 DEFAULT_MAX_CUE_CHARS = 1000
-MAX_SUBTITLE_BYTES = 5 * 2**20
 FORMATS = ("srt", "vtt", "ass", "ssa", "script")
 
-_SRT_TIME = r"\d{1,3}:\d{2}:\d{2}[,.]\d{1,3}"
-_VTT_TIME = r"(?:\d{1,3}:)?\d{2}:\d{2}\.\d{3}"
-SRT_TIMING = re.compile(rf"^\s*({_SRT_TIME})\s*-->\s*({_SRT_TIME})\s*$")
-VTT_TIMING = re.compile(rf"^\s*({_VTT_TIME})\s+-->\s+({_VTT_TIME})(?:\s+.*)?$")
-_ANY_TIMING = re.compile(r"\d{1,2}:\d{2}[,.:]\d{2,3}\s*-->|\d:\d{2}:\d{2}[,.]\d{1,3}\s*-->")
-_TIME_START = re.compile(r"^\s*\d{1,3}:\d{2}[:.,]")
-_VTT_VOICE = re.compile(r"^\s*<v(?:\.[\w.-]+)?\s+([^>]{1,60})>")
 _BRACKET_SPEAKER = re.compile(r"^\[([^\]\n]{1,40})\]\s*(.*)$", re.S)
 # A name of up to four words (letters, then letters/digits), a colon, then the line.
 _PREFIX_SPEAKER = re.compile(r"^([^\W\d_][^\W_]*(?:[ .'-][^\W\d_][^\W_]*){0,3})\s*:\s+(.+)$", re.S)
-_ASS_DIALOGUE_TIMES = re.compile(r"^Dialogue:\s*[^,]*,\s*(\d+:\d{2}:\d{2}[.:]\d{1,3}),\s*(\d+:\d{2}:\d{2}[.:]\d{1,3}),")
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,9 @@ class Cue:
 class ParsedSubtitles:
     format: str
     cues: tuple[Cue, ...]
-    skipped: tuple[dict, ...] = ()      # empty cues: {"cue", "line", "reason"}
+    skipped: tuple[dict, ...] = ()      # cues with nothing to speak: {"cue", "line", "reason"}
     overlaps: tuple[dict, ...] = ()     # {"cue", "previous", "overlap_ms"}
+    encoding: str | None = None         # how the bytes were read (utf-8, windows-1250...); None for text
 
     @property
     def speakers(self) -> list[str]:
@@ -80,15 +81,6 @@ class ParsedSubtitles:
             if cue.speaker and cue.speaker not in seen:
                 seen.append(cue.speaker)
         return seen
-
-
-@dataclass(frozen=True)
-class _Block:
-    line: int          # line number of the timing line (1-based)
-    start_ms: int
-    end_ms: int
-    raw_text: str = ""
-    voice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,95 +106,38 @@ class Limits:
 
 
 # --- reading -----------------------------------------------------------------------------
-def decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else Windows-1252; anything else is not a subtitle file."""
-    if len(data) > MAX_SUBTITLE_BYTES:
-        raise InputError(f"subtitle file is {len(data) / 2**20:.1f} MB; the limit is {MAX_SUBTITLE_BYTES // 2**20} MB")
-    if b"\x00" in data[:4096]:
-        raise InputError("subtitle file is not text (binary data found): upload an .srt, .vtt, .ass/.ssa or .txt file")
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
-        except UnicodeDecodeError:
-            continue
-    raise InputError("subtitle file is neither UTF-8 nor Windows-1252 text")
+def parse_subtitles(data: bytes | str, limits: Limits | None = None, *, suffix: str | None = None,
+                    encoding: str | None = AUTO) -> ParsedSubtitles:
+    """Cues from an uploaded file; raises ``InputError`` naming the line or cue that is wrong.
 
-
-def detect_format(text: str) -> str:
-    head = text.lstrip()[:4096]
-    if head.startswith("WEBVTT"):
-        return "vtt"
-    if "[Script Info]" in head or re.search(r"^\[Events\]", text, re.M):
-        return "ass"
-    if _ANY_TIMING.search(text):
-        return "srt"
-    return "script"
-
-
-def parse_subtitles(data: bytes | str, limits: Limits | None = None) -> ParsedSubtitles:
-    """Cues from an uploaded file; raises ``InputError`` naming the line or cue that is wrong."""
+    ``suffix`` is the uploaded file's (``.srt``...; None lets the content decide); ``encoding``
+    is ``auto`` or the name of the file's encoding.
+    """
     limits = limits or Limits.from_env()
-    text = decode(data) if isinstance(data, bytes) else data.replace("\r\n", "\n")
-    fmt = detect_format(text)
-    if fmt == "script":
-        return _finish(fmt, _script_cues(text), limits)
-    if fmt == "ass":
-        blocks, fmt = _ass_blocks(text)
+    if isinstance(data, bytes):
+        decoded = decode_subtitles(data, encoding)
+        text, used = decoded.text, decoded.encoding
+        if decoded.how == "detected":
+            logger.info("subtitle encoding detected", extra={"encoding": used})
     else:
-        blocks = _timed_blocks(text, fmt)
-        events = [e for e in pysubs2.SSAFile.from_string(text, format_=fmt) if not e.is_comment]
-        if len(events) != len(blocks) or any(e.start != b.start_ms for e, b in zip(events, blocks)):
-            raise InputError(f"subtitle file could not be read consistently ({len(blocks)} cues found by line, "
-                             f"{len(events)} by the {fmt.upper()} reader): check for stray timing lines")
-        blocks = [_Block(b.line, b.start_ms, b.end_ms, e.plaintext, b.voice) for b, e in zip(blocks, events)]
-    return _finish(fmt, blocks, limits)
+        text, used = data.replace("\r\n", "\n"), None
+    if not text.strip():
+        raise InputError("subtitle file is empty: no cues with text found, nothing to speak")
+    fmt = choose_format(text, suffix)
+    if fmt == "script":
+        return _finish(fmt, _script_cues(text), limits, used)
+    if fmt == "ass":
+        blocks, fmt = ass_blocks(text)
+    else:
+        blocks = timed_blocks(text, fmt)
+    return _finish(fmt, blocks, limits, used)
 
 
-def _timed_blocks(text: str, fmt: str) -> list[_Block]:
-    """SRT / WebVTT checked block by block (blocks are separated by blank lines)."""
-    timing = SRT_TIMING if fmt == "srt" else VTT_TIMING
-    example = "00:00:01,000 --> 00:00:02,500" if fmt == "srt" else "00:00:01.000 --> 00:00:02.500"
-    blocks: list[_Block] = []
-    for first_line, lines in _paragraphs(text):
-        if fmt == "vtt" and lines[0].startswith(("WEBVTT", "NOTE", "STYLE", "REGION")):
-            continue  # the WEBVTT header and its metadata, comments, styles
-        at = 0
-        looks_timed = _TIME_START.match(lines[0]) is not None  # a timing line with a typo is not an identifier
-        if len(lines) > 1 and not looks_timed and (fmt == "vtt" or lines[0].strip().isdigit()):
-            at = 1  # a cue number (SRT) or cue identifier (WebVTT)
-        match = timing.match(lines[at])
-        if match is None:
-            raise InputError(f"malformed subtitles at line {first_line + at}: expected a timing line like "
-                             f"'{example}', got {_quote(lines[at])}")
-        body = lines[at + 1:]
-        voice = _VTT_VOICE.match(body[0]) if fmt == "vtt" and body else None
-        blocks.append(_Block(first_line + at, _ms(match.group(1)), _ms(match.group(2)), "\n".join(body),
-                             voice.group(1).strip() if voice else None))
-    return blocks
-
-
-def _ass_blocks(text: str) -> tuple[list[_Block], str]:
-    lines = text.split("\n")
-    for number, line in enumerate(lines, 1):
-        if line.startswith("Dialogue:") and not _ASS_DIALOGUE_TIMES.match(line):
-            raise InputError(f"malformed subtitles at line {number}: a Dialogue line needs "
-                             f"'Dialogue: layer,0:00:01.00,0:00:02.50,...', got {_quote(line)}")
-    try:
-        subs = pysubs2.SSAFile.from_string(text)
-    except (ValueError, KeyError, IndexError) as exc:
-        raise InputError(f"malformed ASS/SSA subtitles: {exc}") from exc
-    dialogue_lines = [n for n, line in enumerate(lines, 1) if line.startswith("Dialogue:")]
-    events = [e for e in subs.events if e.type == "Dialogue"]
-    blocks = [_Block(line_no, e.start, e.end, e.plaintext, e.name.strip() or None)
-              for line_no, e in zip(dialogue_lines, events)]
-    return blocks, subs.format if subs.format in ("ass", "ssa") else "ass"
-
-
-def _script_cues(text: str) -> list[_Block | tuple[int, str]]:
+def _script_cues(text: str) -> list[Block | tuple[int, str]]:
     return [(number, line) for number, line in enumerate(text.split("\n"), 1) if line.strip()]
 
 
-def _finish(fmt: str, items: Sequence, limits: Limits) -> ParsedSubtitles:
+def _finish(fmt: str, items: Sequence, limits: Limits, encoding: str | None) -> ParsedSubtitles:
     cues: list[Cue] = []
     skipped: list[dict] = []
     overlaps: list[dict] = []
@@ -221,9 +156,12 @@ def _finish(fmt: str, items: Sequence, limits: Limits) -> ParsedSubtitles:
             if end == start:
                 raise InputError(f"{where} has a 0-length slot: it starts and ends at {format_time(start)}")
             limits.check_end(end, where)
-        speaker, spoken = split_speaker(raw, voice)
+        words = spoken_markup_free(raw, fmt)
+        speaker, spoken = split_speaker(words.text, voice)
         if not spoken or not has_speakable_content(spoken):
-            skipped.append({"cue": number, "line": line, "reason": "empty cue: nothing to speak"})
+            reason = "only a drawing ({\\p1}...), no words: nothing to speak" if words.had_drawing \
+                else "empty cue: nothing to speak"
+            skipped.append({"cue": number, "line": line, "reason": reason})
             continue
         if len(spoken) > limits.max_cue_chars:
             raise InputError(f"{where} has {len(spoken):,} characters; the limit is {limits.max_cue_chars:,} "
@@ -242,27 +180,20 @@ def _finish(fmt: str, items: Sequence, limits: Limits) -> ParsedSubtitles:
         previous = cue
     if not cues:
         raise InputError("no cues with text found: the file has nothing to speak")
-    return ParsedSubtitles(fmt, tuple(cues), tuple(skipped), tuple(overlaps))
+    return ParsedSubtitles(fmt, tuple(cues), tuple(skipped), tuple(overlaps), encoding)
 
 
-def split_speaker(raw: str, voice: str | None = None) -> tuple[str | None, str]:
-    """(speaker, spoken text): an actor/voice given by the format, else ``[Name]`` or ``Name:``."""
-    text = raw.strip()
+def split_speaker(text: str, voice: str | None = None) -> tuple[str | None, str]:
+    """(speaker, spoken text) of a cue's words: an actor/voice given by the format, else ``[Name]`` or ``Name:``."""
+    text = text.strip()
     if voice is None:
         match = _BRACKET_SPEAKER.match(text) or _PREFIX_SPEAKER.match(text)
         if match:
             voice, text = match.group(1).strip(), match.group(2)
-    return (voice or None), clean_text(re.sub(r"<[^>]{0,80}>", " ", text))
+    return (voice or None), clean_text(text)
 
 
 # --- times -------------------------------------------------------------------------------
-def _ms(stamp: str) -> int:
-    parts = re.split(r"[:,.]", stamp.strip())
-    *hms, frac = parts
-    hms = [0] * (3 - len(hms)) + [int(x) for x in hms]
-    return ((hms[0] * 60 + hms[1]) * 60 + hms[2]) * 1000 + int(frac.ljust(3, "0")[:3])
-
-
 def format_time(ms: int | None, sep: str = ",") -> str:
     if ms is None:
         return "--"
@@ -282,28 +213,7 @@ def parse_time(value: str) -> int:
         raise InputError(f"time {text!r} is not HH:MM:SS.mmm")
     if not re.search(r"[.,]", text):
         text += ".000"
-    return _ms(text)
-
-
-def _quote(line: str, limit: int = 60) -> str:
-    line = line.strip()
-    return repr(line if len(line) <= limit else line[: limit - 1] + "…")
-
-
-def _paragraphs(text: str):
-    """(first line number, lines) for each run of non-blank lines."""
-    current: list[str] = []
-    start = 0
-    for number, line in enumerate(text.split("\n"), 1):
-        if line.strip():
-            if not current:
-                start = number
-            current.append(line)
-        elif current:
-            yield start, current
-            current = []
-    if current:
-        yield start, current
+    return stamp_ms(text)
 
 
 # --- writing -----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
+from .log_format import KeyValueFormatter
 from .types import ENGINE_NAMES, SynthesisRequest
 
 EXIT_OK, EXIT_NO_ENGINE, EXIT_BAD_INPUT = 0, 1, 2
@@ -151,10 +152,19 @@ def run(args: argparse.Namespace, stdout) -> int:
     return EXIT_OK
 
 
+def _log_to_stderr(level: str) -> logging.Handler:
+    """One line per record on stderr (``extra=`` fields included); tracebacks only at ``--log-level debug``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(KeyValueFormatter(tracebacks=level == "DEBUG"))
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    handler, level_before = _log_to_stderr(args.log_level), root.level
+    root.setLevel(args.log_level)
     stdout = sys.stdout
     try:
         # Upstream libraries print progress to stdout; keep stdout for the one JSON object.
@@ -166,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     except (NoEngineAvailableError, EngineUnavailableError) as exc:
         sys.stderr.write(f"error: {cli_wording(str(exc))}\n")
         return EXIT_NO_ENGINE
+    finally:  # main() may be called again in one process (tests): leave logging as it was
+        root.removeHandler(handler)
+        root.setLevel(level_before)
 
 
 if __name__ == "__main__":

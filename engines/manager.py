@@ -331,7 +331,8 @@ class EngineManager:
             reason = str(exc)
         else:
             reason = f"{engine.display_name} failed during synthesis ({type(exc).__name__}: {without_paths(str(exc))})"
-        logger.warning("synthesis failed", exc_info=exc, extra={"engine": engine.name, "reason": reason})
+        # INFO: the fallback's warning (or the error when no engine is left) says it again, with this reason.
+        logger.info("synthesis failed", exc_info=exc, extra={"engine": engine.name, "reason": reason})
         return reason
 
     # --- health ---------------------------------------------------------------------------

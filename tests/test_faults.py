@@ -123,7 +123,7 @@ def test_cuda_oom_during_synthesis_falls_back_then_the_engine_serves_again(engin
     monkeypatch.setattr(manager_module, "free_gpu_cache", lambda: freed.append(1) or real_free())
     monkeypatch.setattr(target, "synthesize", oom_once)
     other = "xtts" if engine == "f5tts" else "f5tts"
-    with caplog.at_level(logging.WARNING, logger="voice_studio.engines"):
+    with caplog.at_level(logging.INFO, logger="voice_studio.engines"):
         result = manager.synthesize(clone(reference_wav, engine=engine))
     meta = result.metadata
     assert (meta["tts_engine_used"], meta["engine_fallback"]) == (other, True)

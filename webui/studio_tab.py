@@ -20,6 +20,7 @@ import gradio as gr
 
 from dubbing import Studio
 from dubbing.project import ProjectStore
+from dubbing.subtitle_encoding import AUTO, ENCODING_CHOICES
 from engines import EngineManager
 from engines.presets import DEFAULT_PRESET
 
@@ -54,10 +55,10 @@ def make_handlers(studio: Studio, runs: actions.Runs, recorder=None) -> dict[str
                 track, video, downloads, report)
 
     @actions.guarded
-    def create(subtitles, video, language, voice, engine, profile, speaker_voices, fit, keep_original):
+    def create(subtitles, video, language, voice, engine, profile, speaker_voices, fit, keep_original, encoding=AUTO):
         data, suffix, name = actions.subtitle_upload(subtitles)
         options = actions.options_from_form(language, voice, engine, profile, speaker_voices, fit, keep_original)
-        project = studio.create_project(data, options, name, actions.upload_path(video), suffix)
+        project = studio.create_project(data, options, name, actions.upload_path(video), suffix, encoding or AUTO)
         return (*view(project), actions.speaker_map_text(project), refresh_projects(project.id))
 
     @actions.guarded
@@ -132,8 +133,9 @@ def make_handlers(studio: Studio, runs: actions.Runs, recorder=None) -> dict[str
 
     @actions.guarded
     def dub_subtitles(subtitles, language, voice_preset, engine, quality_profile, speaker_voices=None,
-                      video=None, fit="fit", keep_original_audio=False, progress=gr.Progress()):
-        """Subtitles in; (track file, report, adjusted subtitles file, MP4 or None) out."""
+                      video=None, fit="fit", keep_original_audio=False, encoding=AUTO, progress=gr.Progress()):
+        """Subtitles in; (track file, report, adjusted subtitles file, MP4 or None) out. ``encoding``: the
+        subtitle file's, or ``auto``."""
         data, suffix, name = actions.subtitle_upload(subtitles)
         options = actions.options_from_form(language, voice_preset, engine, quality_profile, speaker_voices, fit,
                                             keep_original_audio)
@@ -143,7 +145,7 @@ def make_handlers(studio: Studio, runs: actions.Runs, recorder=None) -> dict[str
                 progress(event.done / event.total, desc=f"{event.done} of {event.total} lines")
 
         project, exported, _ = studio.dub(data, options, actions.upload_path(video), name, on_line=on_line,
-                                          source_suffix=suffix)
+                                          source_suffix=suffix, encoding=encoding or AUTO)
         actions.record_history(recorder, project, exported)
         files = exported.files
         return (str(files["track_wav"]), exported.report, str(files["subtitles"]),
@@ -168,6 +170,9 @@ def build_studio_tab(manager: EngineManager, recorder=None, output_dir: Path | N
             with gr.Column(scale=1):
                 subtitles = gr.File(label="Subtitles: .srt, .vtt, .ass/.ssa, or a .txt script (one line per cue)",
                                     file_types=SUBTITLE_TYPES, elem_id="studio-subtitles")
+                encoding = gr.Dropdown(ENCODING_CHOICES, value=AUTO, allow_custom_value=True,
+                                       label="Encoding of the subtitle file (auto refuses a file it is unsure of)",
+                                       elem_id="studio-encoding")
                 video = gr.File(label="Video (optional)", file_types=VIDEO_TYPES, elem_id="studio-video")
                 language, engine, profile = controls.engine_and_language(manager, "studio")
                 voice = gr.Dropdown(voice_choices(manager), value=DEFAULT_PRESET, label="Default voice",
@@ -207,7 +212,7 @@ def build_studio_tab(manager: EngineManager, recorder=None, output_dir: Path | N
 
         shown = [project_id, lines, summary, track, preview, downloads, report]
         form = [language, voice, engine, profile, speaker_voices, fit, keep_original]
-        create_button.click(h["create"], inputs=[subtitles, video, *form],
+        create_button.click(h["create"], inputs=[subtitles, video, *form, encoding],
                             outputs=[*shown, speaker_voices, projects], api_visibility="private")
         open_button.click(h["open_project"], inputs=projects,
                           outputs=[*shown, speaker_voices, language, voice, engine, profile, fit, keep_original],
@@ -223,7 +228,7 @@ def build_studio_tab(manager: EngineManager, recorder=None, output_dir: Path | N
                      concurrency_limit=None)
         api_button.click(h["dub_subtitles"],
                          inputs=[subtitles, language, voice, engine, profile, speaker_voices, video, fit,
-                                 keep_original],
+                                 keep_original, encoding],
                          outputs=[api_track, api_report, api_subtitles, api_video], api_name="dub_subtitles",
                          concurrency_id="studio", concurrency_limit=1)
         tab.select(h["refresh_projects"], inputs=projects, outputs=projects, api_visibility="private",
