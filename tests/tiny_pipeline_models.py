@@ -101,15 +101,32 @@ def write_demucs_safetensors(model, path: Path) -> Path:
     return path
 
 
-def build_pipeline_models(root: Path, seed: int = 0, tmp_path_factory=None) -> dict[str, str]:
-    """Every tiny model the video pipeline needs; returns the variables to set."""
-    from tests.tiny_speech import build_wavlm, build_whisper
+def build_pipeline_models(root: Path, seed: int = 0, speech=None) -> dict[str, str]:
+    """Every tiny model the video pipeline needs; returns the variables to set. ``speech``: tiny
+    Whisper and WavLM already built (``tests.tiny_speech.SpeechModels``), else they are built here."""
+    from tests.tiny_speech import SpeechModels, build_wavlm, build_whisper
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    if speech is None:
+        speech = SpeechModels(build_whisper(root / "whisper", seed=seed), build_wavlm(root / "wavlm", seed=seed))
     return {
-        "VOICE_STUDIO_ASR_MODEL": str(build_whisper(root / "whisper", seed=seed)),
-        "VOICE_STUDIO_SPEAKER_MODEL": str(build_wavlm(root / "wavlm", seed=seed)),
+        "VOICE_STUDIO_ASR_MODEL": str(speech.whisper),
+        "VOICE_STUDIO_SPEAKER_MODEL": str(speech.wavlm),
         "VOICE_STUDIO_TRANSLATION_MODEL": str(build_translation(root / "translation", seed=seed)),
         "VOICE_STUDIO_SEPARATOR_MODEL": str(build_demucs(root / "demucs", seed=seed)),
     }
+
+
+_built: dict[str, dict[str, str]] = {}
+
+
+def pipeline_models(tmp_path_factory) -> dict[str, str]:
+    """The tiny pipeline models, built once per test session (Whisper and WavLM shared with
+    ``tests.tiny_speech.speech_models``)."""
+    from tests.tiny_speech import speech_models
+
+    if "env" not in _built:
+        _built["env"] = build_pipeline_models(tmp_path_factory.mktemp("tiny_pipeline"),
+                                              speech=speech_models(tmp_path_factory))
+    return _built["env"]

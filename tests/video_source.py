@@ -67,3 +67,13 @@ def make_source(folder: Path, seconds: float = SECONDS, sentences=SENTENCES) -> 
                     f"testsrc=duration={seconds}:size=96x64:rate=10", "-i", str(wav), "-c:v", "libx264",
                     "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(video)], check=True, timeout=120)
     return Source(video, wav, tuple(onsets), tuple(ends), seconds)
+
+
+_built: dict[str, Source] = {}
+
+
+def session_source(tmp_path_factory) -> Source:
+    """The source video, made once per test session."""
+    if "source" not in _built:
+        _built["source"] = make_source(tmp_path_factory.mktemp("video_source"))
+    return _built["source"]

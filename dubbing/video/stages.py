@@ -152,15 +152,30 @@ def run_translate(job: Job) -> dict[str, Any]:
         translator = job.models.translator
         texts = translate.translate_cues(translator, cues, source, job.checked.language, job.report)
         detail = {"model": translator.spec, "source_language": source}
-    fill_lines(job.project, cues, texts)
+    folded = fill_lines(job.project, cues, texts)
+    if not job.project.lines:
+        raise InputError("the translation left no words to speak")
     job.models.store.save(job.project)
-    return {"mode": mode, "texts": texts, **detail}
+    return {"mode": mode, "texts": texts, "cues_without_words": folded, **detail}
 
 
-def fill_lines(project: Project, cues: list[Cue], texts: list[str]) -> None:
-    """The project's lines: one per cue, the source words kept beside what is spoken."""
-    project.lines = [Line(i, int(round(c.start_s * 1000)), int(round(c.end_s * 1000)), text, c.speaker,
-                          source_text=c.text) for i, (c, text) in enumerate(zip(cues, texts), 1)]
+def fill_lines(project: Project, cues: list[Cue], texts: list[str]) -> list[int]:
+    """The project's lines: one per cue, the source words kept beside what is spoken. A cue left
+    without words (its sentence's translation had fewer words than cues) joins the line before it
+    when the same speaker says it; returns the cues (0-based) so joined or dropped."""
+    lines: list[Line] = []
+    folded = []
+    for n, (cue, text) in enumerate(zip(cues, texts)):
+        start, end = int(round(cue.start_s * 1000)), int(round(cue.end_s * 1000))
+        if not text.strip():
+            folded.append(n)
+            if lines and lines[-1].speaker == cue.speaker:
+                lines[-1].end_ms = end
+                lines[-1].source_text = f"{lines[-1].source_text} {cue.text}"
+            continue
+        lines.append(Line(len(lines) + 1, start, end, text, cue.speaker, source_text=cue.text))
+    project.lines = lines
+    return folded
 
 
 def run_voices(job: Job) -> dict[str, Any]:

@@ -8,7 +8,8 @@ The model loads on first use and runs on the device worker, many lines per forwa
 (sorted by length, so a batch pads little). A sentence that runs over several cues is
 translated whole, with its neighbours, and the translation is shared out among those
 cues by their share of the source's characters, at word boundaries: a model that
-translates sentence by sentence sees whole sentences.
+translates sentence by sentence sees whole sentences. Where a sentence's translation has
+fewer words than it has cues, its cues are translated one by one instead.
 """
 
 from __future__ import annotations
@@ -161,7 +162,8 @@ def sentence_groups(cues: list[Cue]) -> list[list[int]]:
 
 def share_out(translation: str, sources: list[str]) -> list[str]:
     """``translation`` of the joined ``sources`` split at word boundaries in proportion to each
-    source's characters; every piece gets at least one word where there are enough."""
+    source's characters; each piece gets at least one word while there are words left (with
+    fewer words than sources, the last pieces are empty)."""
     words = translation.split()
     if len(sources) == 1:
         return [" ".join(words)]
@@ -170,7 +172,7 @@ def share_out(translation: str, sources: list[str]) -> list[str]:
     for n, weight in enumerate(weights[:-1]):
         left = len(sources) - n - 1                 # pieces still to fill after this one
         end = round(len(words) * sum(weights[: n + 1]) / total)
-        end = max(min(end, len(words) - left), start + 1 if start < len(words) - left else start)
+        end = min(len(words), max(min(end, len(words) - left), start + 1))
         pieces.append(" ".join(words[start:end]))
         start = end
     pieces.append(" ".join(words[start:]))
@@ -184,9 +186,17 @@ def translate_cues(translator: Translator, cues: list[Cue], source: str, target:
     joined = [" ".join(cues[i].text for i in group) for group in groups]
     translated = translator.translate(joined, source, target, progress)
     texts: list[str] = [""] * len(cues)
+    alone: list[int] = []           # cues of sentences whose translation had fewer words than cues
     for group, text in zip(groups, translated):
-        for index, piece in zip(group, share_out(text, [cues[i].text for i in group])):
+        pieces = share_out(text, [cues[i].text for i in group])
+        if len(group) > 1 and not all(pieces):
+            alone.extend(group)
+            continue
+        for index, piece in zip(group, pieces):
             texts[index] = piece
+    if alone:
+        for index, text in zip(alone, translator.translate([cues[i].text for i in alone], source, target)):
+            texts[index] = text
     return texts
 
 
