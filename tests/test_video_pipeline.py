@@ -108,7 +108,8 @@ def test_the_report_holds_each_line_and_what_each_stage_did(dubbed):
     assert report["pipeline"]["mix"]["method"] == "over separated background"
     assert report["pipeline"]["translate"]["mode"] == "model"
     assert result.files["report"].is_file()
-    assert json.loads(result.files["report"].read_text())["lines"] == report["lines"]
+    saved = json.loads(result.files["report"].read_text())
+    assert saved["kind"] == "video" and len(saved["lines"]) == len(report["lines"])
 
 
 def _probe(path):
@@ -148,8 +149,45 @@ def test_an_edited_line_rerenders_alone(dubbed):
     studio = dubber.models.studio
     project = studio.open(result.project.id)
     line = project.lines[0]
-    studio.update_lines(project, [{"index": line.index, "text": "ola mundo."}])
+    from dubbing.subtitles import format_time
+
+    row = {"index": line.index, "start": format_time(line.start_ms, "."), "end": format_time(line.end_ms, "."),
+           "speaker": line.speaker, "text": "ola mundo."}                          # the table's row, one cell changed
+    assert studio.update_lines(project, [row]) == [line.index]
     rerun = dubber.rerun(project.id, "render")
     render = rerun.state.result("render")
     assert render["rendered"] == [line.index] and len(render["unchanged"]) == len(project.lines) - 1
-    assert rerun.report["lines"][0]["text"] == "ola mundo." and rerun.files["video"].is_file()
+    first = rerun.report["lines"][0]
+    assert first["text"] == "ola mundo." and first["speaker"] == line.speaker and rerun.files["video"].is_file()
+
+
+def test_a_translation_file_that_cannot_be_matched_says_both_counts(dubbed, tmp_path):
+    from engines.errors import InputError
+
+    result, _, dubber = dubbed
+    short = tmp_path / "short.srt"
+    short.write_text("1\n00:00:01,000 --> 00:00:02,000\nUm.\n\n2\n00:00:03,000 --> 00:00:04,000\nDois.\n")
+    with pytest.raises(InputError, match=r"translation file has 2 cue\(s\) but the video has 4 speech cue\(s\)"):
+        dubber.rerun(result.project.id, "translate", {"translation": str(short)})
+    project, state = dubber.open(result.project.id)
+    assert state.next_stage == "translate" and "voices" in state.results    # kept: a fixed file resumes there
+    restored = dubber.rerun(result.project.id, "translate", {"translation": "model"})
+    assert restored.state.finished and not restored.failed
+
+
+def test_an_audio_file_without_separation_weights_is_dubbed_in_its_own_words(tmp_path, source, video_env, monkeypatch):
+    from dubbing.video.api import dub_video
+
+    env = {k: v for k, v in video_env.items() if k != "VOICE_STUDIO_SEPARATOR_MODEL"}
+    monkeypatch.delenv("VOICE_STUDIO_SEPARATOR_MODEL", raising=False)
+    dubber = make_dubber(tmp_path, env, monkeypatch)
+    out = dub_video(dubber, str(source.wav), "en", source_language="en", speakers="1", translation="none")
+    assert out.video is None and out.failed == {}
+    assert out.summary["separation"] == "skipped"
+    assert any("VOICE_STUDIO_SEPARATOR_MODEL" in note for note in out.summary["notes"])
+    report = json.loads(open(out.report).read())
+    assert report["pipeline"]["mix"]["method"] == "original ducked under the dub"
+    assert all(line["text"] == line["source_text"] for line in report["lines"])     # none keeps the words
+    track, rate = sf.read(out.track)
+    assert abs(len(track) / rate - source.seconds) <= 0.35
+    assert "-->" in open(out.source_subtitles).read() and "-->" in open(out.dubbed_subtitles).read()

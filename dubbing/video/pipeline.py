@@ -4,7 +4,10 @@
     result = dubber.dub("in.mp4", VideoDubOptions(language="pt-BR"), on_progress=print)
 
 It reads as the list of its stages (``state.STAGES``): extract, find speech, separate,
-transcribe, speakers, translate, a voice per speaker, render, mix. Each stage is one
+transcribe, speakers, a voice per speaker, translate, render, mix. Speech is found on the
+original sound, before separation, so a file without speech is refused before any other
+model loads; the voices come before the translation, so translating again (``rerun``
+from ``translate`` with another ``translation``) keeps them. Each stage is one
 call in ``stages``; its result is saved in the project as soon as it is finished, so a
 crash or a restart resumes at the first stage without one (``resume``), the render at
 the first line without a take, and one stage can be run again alone (``rerun``).
@@ -154,12 +157,20 @@ class VideoDubber:
         project, state = self.open(project_id)
         return self.run(project, state, on_progress, cancel)
 
-    def rerun(self, project_id: str, stage: str, on_progress: Progress | None = None,
-              cancel: threading.Event | None = None) -> VideoDubResult:
-        """Run ``stage`` again, and the stages after it (which depend on it)."""
+    def rerun(self, project_id: str, stage: str, changes: Mapping[str, Any] | None = None,
+              on_progress: Progress | None = None, cancel: threading.Event | None = None) -> VideoDubResult:
+        """Run ``stage`` again, and the stages after it (which depend on it), with ``changes`` to
+        the job's options (e.g. another ``translation`` from the translate stage on)."""
         if stage not in STAGES:
             raise InputError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
         project, state = self.open(project_id)
+        if changes:
+            unknown = set(changes) - set(VideoDubOptions.__dataclass_fields__)
+            if unknown:
+                raise InputError(f"unknown option(s): {', '.join(sorted(unknown))}")
+            options = VideoDubOptions(**{**state.options, **changes})
+            check_options(options, self.models.environ)
+            state.options = options.to_dict()
         state.forget_from(stage)
         return self.run(project, state, on_progress, cancel)
 

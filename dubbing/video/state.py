@@ -24,7 +24,7 @@ from engines.storage import atomic_write_bytes
 
 STATE_FORMAT = "voice-studio-video/1"
 PIPELINE_DIR = "pipeline"
-STAGES = ("extract", "speech", "separate", "transcribe", "speakers", "translate", "voices", "render", "mix")
+STAGES = ("extract", "speech", "separate", "transcribe", "speakers", "voices", "translate", "render", "mix")
 
 
 @dataclass(frozen=True)
