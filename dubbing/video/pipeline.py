@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engines.downloads import download_progress
 from engines.errors import InputError
 from engines.speaker import SpeakerVerifier
 
@@ -207,12 +208,15 @@ class VideoDubber:
         job = stages.Job(project, state, checked, self.models, source, report)
         report(0.0, "starting")
         started = time.perf_counter()
-        if stage == "render":
-            result = stages.run_render(job, on_line, cancel)
-            if result is None:
-                raise Cancelled("cancelled while rendering; the lines made so far are kept and the render resumes")
-        else:
-            result = getattr(stages, f"run_{stage}")(job)
+        # A model used for the first time may download: its progress is this stage's.
+        with download_progress("weights").reporting(report, "model weights"), \
+                download_progress("separator").reporting(report, "Demucs"):
+            if stage == "render":
+                result = stages.run_render(job, on_line, cancel)
+                if result is None:
+                    raise Cancelled("cancelled while rendering; the lines made so far are kept and the render resumes")
+            else:
+                result = getattr(stages, f"run_{stage}")(job)
         result = {**result, "seconds": round(time.perf_counter() - started, 3)}
         state.record(stage, result)
         report(1.0, "done")
