@@ -2,7 +2,7 @@
 
 The dub's loudness (ITU-R BS.1770, ``pyloudnorm``) is matched to the original
 dialogue's, measured on the cues' stretches (at most ``MEASURE_S`` of them, spread over
-the whole video). With a separated background the dub is laid over it, block by block
+the whole video, read from the 16 kHz mono copies the speech stages use). With a separated background the dub is laid over it, block by block
 (a 3-hour film is never in memory whole), peaks softly limited. Without one, the
 original sound is ducked under the dub (ffmpeg's sidechain compressor,
 ``dubbing.media.DUCK_FILTER``). The MP4 copies the picture (``-c:v copy``), carries the
@@ -19,16 +19,19 @@ import numpy as np
 
 from .. import media
 from ..media import VIDEO_FORMATS, _file, _run, ffmpeg
+from .extract import SPEECH_FILE
+from .separate import DIALOGUE16K_FILE
 from .state import Cue
 
 logger = logging.getLogger("voice_studio.dubbing.video.mix")
 
 RATE = 44100
 BLOCK_S = 60.0
-MEASURE_S = 600.0
+MEASURE_S = 300.0
 MAX_GAIN_DB = 20.0
 KNEE = 0.9                      # peaks above this are bent softly towards 1.0
 MIX_FILE, DUB_FILE = "mix.wav", "dub44k.wav"
+MP4_AUDIO_CODECS = ("aac", "mp3", "ac3", "eac3", "alac", "opus", "flac")   # copied into the MP4 as they are
 TRACK_CODECS = {".wav": ["-c:a", "pcm_s16le", "-f", "wav"], ".flac": ["-c:a", "flac", "-f", "flac"],
                 ".mp3": ["-c:a", "libmp3lame", "-b:a", "192k", "-f", "mp3"]}
 
@@ -119,7 +122,9 @@ def duck_original(dub: Path, original: Path, out: Path, frames: int) -> None:
 def mix(folder: Path, track_wav: Path, cues: list[Cue], frames: int, separation: dict[str, Any]) -> dict[str, Any]:
     """The final soundtrack ``folder/mix.wav``; returns the stage's result (loudness figures, how it was mixed)."""
     separated = separation.get("status") == "separated"
-    reference_lufs = loudness(*stretches(folder / (separation["dialogue"] if separated else "original.flac"), cues))
+    # The dialogue at 16 kHz mono: BS.1770's filters are designed for the file's rate, and it is
+    # quick to read; the separated one when there is one, else the original sound.
+    reference_lufs = loudness(*stretches(folder / (DIALOGUE16K_FILE if separated else SPEECH_FILE), cues))
     dub_lufs = loudness(*stretches(track_wav, cues))
     gain = matching_gain_db(reference_lufs, dub_lufs)
     dub_file = dub_at_mix_rate(track_wav, folder / DUB_FILE, gain)
@@ -135,13 +140,15 @@ def mix(folder: Path, track_wav: Path, cues: list[Cue], frames: int, separation:
             "seconds": round(frames / RATE, 3)}
 
 
-def mux(video: Path, mix_wav: Path, out: Path, language: str) -> Path:
-    """An MP4: ``video``'s picture copied, the dub first (default), the original sound second."""
+def mux(video: Path, mix_wav: Path, out: Path, language: str, original_codec: str | None = None) -> Path:
+    """An MP4: ``video``'s picture copied, the dub first (default), the original sound second
+    (copied as it is when an MP4 can hold its codec, else encoded as AAC)."""
     tmp = out.with_name(f".{out.stem}.partial.mp4")
+    original = "copy" if original_codec in MP4_AUDIO_CODECS else "aac"
     args = [ffmpeg(), "-nostdin", "-v", "error", "-y", "-protocol_whitelist", "file", "-format_whitelist",
             VIDEO_FORMATS, "-i", _file(video), "-protocol_whitelist", "file", "-f", "wav", "-i", _file(mix_wav),
-            "-map", "0:v:0", "-map", "1:a:0", "-map", "0:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k",
-            "-disposition:a:0", "default", "-disposition:a:1", "0",
+            "-map", "0:v:0", "-map", "1:a:0", "-map", "0:a:0?", "-c:v", "copy", "-c:a:0", "aac", "-b:a:0", "192k",
+            "-c:a:1", original, "-disposition:a:0", "default", "-disposition:a:1", "0",
             "-metadata:s:a:0", f"title=Dub ({language})", "-metadata:s:a:1", "title=Original",
             "-movflags", "+faststart", "-f", "mp4", _file(tmp)]
     try:

@@ -78,7 +78,7 @@ def write_outputs(job, info: MediaInfo, cues: list[Cue], mix) -> dict[str, Any]:
     if info.has_video:
         job.report(0.7, "muxing the MP4")
         files["video"] = mix.mux(job.source, files["track"], store.out_path(project, f"{base}.dubbed.mp4"),
-                                 project.settings.language)
+                                 project.settings.language, info.audio_codec)
     outputs = {kind: path.name for kind, path in files.items()}
     state.results["mix"] = mixed        # in the report's pipeline summary; recorded by the caller
     report = video_report(exported.report, project, state, outputs)

@@ -39,6 +39,7 @@ DEFAULT_BAG = "htdemucs.yaml"
 OVERLAP = 0.25
 GPU_BATCH, CPU_BATCH = 16, 2       # segments per forward
 DIALOGUE_FILE, BACKGROUND_FILE = "dialogue.flac", "background.flac"
+DIALOGUE16K_FILE = "dialogue16k.wav"      # the dialogue as the speech models hear it (16 kHz mono)
 
 Progress = Callable[[float, str], None]
 

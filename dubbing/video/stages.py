@@ -23,13 +23,13 @@ from ..project import Line, Project
 from . import cast, mix, speakers, speech, transcribe, translate
 from .extract import SPEECH_FILE, extract_audio, media_info, probe_media
 from .options import TRANSLATE_FILE, TRANSLATE_NONE, CheckedOptions
+from .separate import DIALOGUE16K_FILE as DIALOGUE16K
 from .separate import SEPARATOR_VARIABLE, separate
 from .speakers import speaker_name
 from .state import Cue, JobState
 
 logger = logging.getLogger("voice_studio.dubbing.video.stages")
 
-DIALOGUE16K = "dialogue16k.wav"
 Report = Callable[[float, str], None]
 
 
