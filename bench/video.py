@@ -9,8 +9,9 @@ stage. The straightforward pipeline runs in the same process on the very same mo
 objects, the way a script would call each library: Silero's ``get_speech_timestamps``,
 demucs' ``apply_model`` with its defaults (one segment at a time, one random shift, fp32),
 the transformers ASR pipeline over the whole sound (30 s chunks, one at a time),
-WavLM one cue at a time, translation one line at a time, upstream F5-TTS
-``infer_batch_process`` one line at a time; extracting and muxing are the same ffmpeg
+WavLM one cue at a time, translation one line at a time (the same inputs as ours: a
+sentence over several cues whole), upstream F5-TTS ``infer_batch_process`` one line at a
+time (the lines ours spoke); extracting and muxing are the same ffmpeg
 work in both and are counted once each. Random weights make noise: speed only.
 
     python -m bench.video --out video.json            # CUDA (targets: <= 60 s on an H100, >= 3x)
@@ -62,6 +63,8 @@ def straightforward(dubber, state, ref, ref_text: str, nfe: int, device: str) ->
     from bench.studio import upstream_loop
     from dubbing.video.speech import _model as silero
     from dubbing.video.stages import read_mono16k
+    from dubbing.video.state import Cue
+    from dubbing.video.translate import sentence_groups
 
     models = dubber.models
     speech16k = read_mono16k(state.file("speech16k.wav"))
@@ -99,11 +102,15 @@ def straightforward(dubber, state, ref, ref_text: str, nfe: int, device: str) ->
     nllb, tokenizer = models.translator.ensure_loaded()
     target = tokenizer.convert_tokens_to_ids("por_Latn")
 
+    # The same inputs ours translates (a sentence over several cues goes whole), one at a time.
+    labelled = [Cue(c.start_s, c.end_s, c.text, label) for c, label in zip(cues, state.result("speakers")["labels"])]
+    inputs = [" ".join(labelled[i].text for i in group) for group in sentence_groups(labelled)]
+
     def translate_one_by_one():
         out = []
         tokenizer.src_lang = "eng_Latn"
-        for cue in cues:
-            batch = tokenizer(cue.text, return_tensors="pt").to(nllb.device)
+        for text in inputs:
+            batch = tokenizer(text, return_tensors="pt").to(nllb.device)
             with torch.inference_mode():
                 ids = nllb.generate(**batch, forced_bos_token_id=target)
             out.append(tokenizer.decode(ids[0], skip_special_tokens=True))

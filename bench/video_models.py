@@ -7,7 +7,7 @@ the formats the app loads (the GPU machine cannot download; speed depends on sha
   letters and spaces and to ``WHISPER_TOKENS`` tokens a cue (random weights never stop).
 - Translation: ``facebook/nllb-200-distilled-600M``'s config (M2M100, 12+12 layers of 1024,
   FFN 4096, 256206 tokens) with an ``NllbTokenizer`` of that size (letters, then fillers);
-  generation limited to letter pieces and ``NLLB_TOKENS`` tokens a line.
+  generation limited to letter pieces, no piece twice, and ``NLLB_TOKENS`` tokens a line.
 - Speakers: ``microsoft/wavlm-base-plus-sv``'s architecture (``WavLMConfig`` defaults: 12
   layers of 768, x-vector head of 512).
 - Separation: ``HTDemucs`` with its default arguments and htdemucs' 7.8 s segment, in
@@ -86,8 +86,13 @@ def build_nllb(out: Path) -> Path:
                           pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2)
     torch.manual_seed(0)
     model = M2M100ForConditionalGeneration(config)
+    # Random tied embeddings make each step repeat the token before it: the language code forced
+    # first would fill the line, and one letter would fill it after. The codes are biased away
+    # (they cannot be suppressed while forced) and no piece repeats, so lines are words.
     model.generation_config = GenerationConfig(decoder_start_token_id=2, bos_token_id=0, eos_token_id=2,
-                                               pad_token_id=1, max_length=NLLB_TOKENS, suppress_tokens=suppress)
+                                               pad_token_id=1, max_length=NLLB_TOKENS, suppress_tokens=suppress,
+                                               sequence_bias=[[[code], -1000.0] for code in sorted(forced)],
+                                               no_repeat_ngram_size=1)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out

@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 
 from engines.errors import InputError
-from engines.storage import atomic_write
 
+from ..cli import _copy
 from .options import TRANSLATE_MODEL, VideoDubOptions, check_options, parse_speakers
 
 logger = logging.getLogger("voice_studio.dubbing.video.cli")
@@ -68,6 +68,7 @@ def run(args: argparse.Namespace, stdout) -> int:
     from engines.manager import EngineManager
 
     from ..project import ProjectStore
+    from ..media import MediaError
     from ..service import Studio
     from .extract import probe_media
     from .mix import encode_track
@@ -86,7 +87,11 @@ def run(args: argparse.Namespace, stdout) -> int:
             logger.info("%s %d%% %s", event.stage, round(event.fraction * 100), event.message,
                         extra={"stage": event.stage, "fraction": round(event.fraction, 3)})
 
-    result = VideoDubber(studio).dub(args.video, options, on_progress)
+    try:
+        result = VideoDubber(studio).dub(args.video, options, on_progress)
+    except MediaError as exc:  # ffmpeg failed on a file this code wrote: the project is kept, resumable
+        sys.stderr.write(f"error: {exc}; run the same command again to resume\n")
+        return 1
     written = {"track": str(encode_track(result.files["track"], Path(args.out)))}
     for kind, target in (("report", args.report), ("source_subtitles", args.transcript_out),
                          ("dubbed_subtitles", args.subtitles_out), ("video", args.out_video)):
@@ -104,8 +109,3 @@ def run(args: argparse.Namespace, stdout) -> int:
         return 1
     return 0
 
-
-def _copy(source: Path, target: Path) -> str:
-    with open(source, "rb") as src:
-        atomic_write(target, lambda handle: handle.write(src.read()))
-    return str(target)

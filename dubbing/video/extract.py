@@ -10,9 +10,7 @@ MP4 is made.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any
 from engines.errors import InputError
 
 from .. import media
-from ..media import MP4_VIDEO_CODECS, VIDEO_FORMATS, _clean, _file, _run, _span, ffmpeg, ffprobe, video_limits
+from ..media import MP4_VIDEO_CODECS, VIDEO_FORMATS, _file, _run, _span, ffmpeg, probe_upload, video_limits
 
 # Containers an audio-only upload may come in, beside the video ones.
 AUDIO_FORMATS = "wav,w64,mp3,flac,ogg,aac,aiff"
@@ -60,17 +58,8 @@ def probe_media(path: str | os.PathLike, environ: Mapping[str, str] | None = Non
     if size > max_bytes:
         raise InputError(f"the file is {size / 2**20:.0f} MB; the limit is {max_bytes // 2**20} MB "
                          f"({media.ENV_MAX_VIDEO_MB})")
-    proc = subprocess.run([ffprobe(), "-v", "error", "-protocol_whitelist", "file", "-format_whitelist", MEDIA_FORMATS,
-                           "-of", "json", "-show_format", "-show_streams", _file(path)],
-                          capture_output=True, timeout=media.PROBE_TIMEOUT_S, check=False)
-    if proc.returncode != 0:
-        raise InputError("the file is not a video or audio file ffprobe can read (MP4, MOV, MKV, WebM, AVI, "
-                         f"MPEG-TS, FLV, WAV, MP3, FLAC, Ogg, AAC): {_clean(proc.stderr, path)}")
-    info = json.loads(proc.stdout or b"{}")
-    streams = info.get("streams", [])
-    video = [s for s in streams if s.get("codec_type") == "video"
-             and not s.get("disposition", {}).get("attached_pic")]
-    audio = [s for s in streams if s.get("codec_type") == "audio"]
+    info, video, audio = probe_upload(path, MEDIA_FORMATS, "the file is not a video or audio file ffprobe can read "
+                                      "(MP4, MOV, MKV, WebM, AVI, MPEG-TS, FLV, WAV, MP3, FLAC, Ogg, AAC): {reason}")
     if not audio:
         what = "the video has" if video else "the file has"
         raise InputError(f"{what} no audio stream: there is no speech to dub")

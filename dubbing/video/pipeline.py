@@ -106,7 +106,6 @@ class VideoDubber:
         self.models = Models(studio, env, Separator.from_env(device, on_device, lock, env),
                              Translator.from_env(device, on_device, lock, env),
                              SpeakerVerifier.from_env(device, on_device, lock, env))
-        self._lock = threading.Lock()
 
     # --- starting and resuming ----------------------------------------------------------
     def prepare(self, media: str | os.PathLike, options: VideoDubOptions) -> tuple[Project, JobState]:

@@ -18,7 +18,7 @@ import numpy as np
 from engines.errors import EngineUnavailableError, InputError
 from engines.text import has_speakable_content
 
-from ..media import _file, _run, ffmpeg
+from ..media import MediaError, _file, _run, ffmpeg
 from ..project import Line, Project
 from . import cast, mix, speakers, speech, transcribe, translate
 from .extract import SPEECH_FILE, extract_audio, media_info, probe_media
@@ -75,7 +75,11 @@ def window_reader(path: Path, rate_out: int) -> Callable[[float, float], np.ndar
 def run_extract(job: Job) -> dict[str, Any]:
     info = probe_media(job.source, job.models.environ)
     job.report(0.1, f"{info.duration_s:.0f} s of {'video' if info.has_video else 'audio'}")
-    return {**extract_audio(job.source, job.state.pipeline_dir, info), "input": job.source.name}
+    try:
+        result = extract_audio(job.source, job.state.pipeline_dir, info)
+    except MediaError as exc:  # ffprobe read the file, ffmpeg cannot decode its sound: a damaged upload
+        raise InputError(f"the file's sound cannot be decoded ({exc})") from exc
+    return {**result, "input": job.source.name}
 
 
 def run_speech(job: Job) -> dict[str, Any]:
