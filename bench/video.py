@@ -58,10 +58,10 @@ def straightforward(dubber, state, ref, ref_text: str, nfe: int, device: str) ->
     """Each stage as a plain script calls its library, on our loaded models and our job's inputs."""
     import soundfile as sf
     from demucs.apply import apply_model
-    from silero_vad import get_speech_timestamps
 
     from bench.studio import upstream_loop
-    from dubbing.video.speech import _model as silero
+    from dubbing.video.speech import vad_model as silero_model
+    from dubbing.video.speech import silero
     from dubbing.video.stages import read_mono16k
     from dubbing.video.state import Cue
     from dubbing.video.translate import sentence_groups
@@ -69,7 +69,7 @@ def straightforward(dubber, state, ref, ref_text: str, nfe: int, device: str) ->
     models = dubber.models
     speech16k = read_mono16k(state.file("speech16k.wav"))
     seconds: dict[str, float] = {"extract": state.result("extract")["seconds"]}
-    _, seconds["speech"] = timed(lambda: get_speech_timestamps(torch.from_numpy(speech16k), silero(),
+    _, seconds["speech"] = timed(lambda: silero().get_speech_timestamps(torch.from_numpy(speech16k), silero_model(),
                                                                sampling_rate=16000))
     model, sep_device = models.separator.ensure_loaded()
     mix, _ = sf.read(state.file("original.flac"), dtype="float32", always_2d=True)

@@ -190,3 +190,14 @@ def test_demucs_files_naming_other_classes_are_refused(tmp_path, tiny_demucs):
               metadata={"klass": "os.system", "args": json.dumps(["echo pwned"]), "kwargs": "{}"})
     with pytest.raises(CheckpointError, match="names class 'os.system'"):
         load_separator_model(tmp_path / "evil.safetensors")
+
+
+def test_finding_speech_leaves_torch_its_threads():
+    """silero_vad sets torch to one thread when imported; the app's other CPU work keeps its count."""
+    import torch
+
+    from dubbing.video.speech import find_speech
+
+    before = torch.get_num_threads()
+    assert find_speech(np.zeros(16000, dtype=np.float32)) == []
+    assert torch.get_num_threads() == before

@@ -36,17 +36,22 @@ _LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
-def _model():
-    """Silero's JIT model from the wheel. Importing ``silero_vad`` sets torch to one thread for the
-    whole process; the count it found is put back."""
+def silero():
+    """The ``silero_vad`` module. Importing it sets torch to one thread for the whole process
+    (``silero_vad/model.py``); the count there was is put back. Import it only through here."""
     import torch
 
     threads = torch.get_num_threads()
-    from silero_vad import load_silero_vad
+    import silero_vad
 
-    model = load_silero_vad()
     torch.set_num_threads(threads)
-    return model
+    return silero_vad
+
+
+@functools.lru_cache(maxsize=1)
+def vad_model():
+    """Silero's JIT model, from the wheel."""
+    return silero().load_silero_vad()
 
 
 def speech_probabilities(samples: np.ndarray, progress: Progress | None = None) -> np.ndarray:
@@ -65,7 +70,7 @@ def speech_probabilities(samples: np.ndarray, progress: Progress | None = None) 
     streams = math.ceil(frames / STREAM_FRAMES)
     span = (STREAM_FRAMES + WARM_FRAMES) * FRAME
     out = np.zeros(streams * STREAM_FRAMES, dtype=np.float32)
-    model = _model()
+    model = vad_model()
     with _LOCK, torch.inference_mode():  # the model holds its streams' state: one caller at a time
         for first in range(0, streams, BATCH_STREAMS):
             rows = range(first, min(streams, first + BATCH_STREAMS))
@@ -85,10 +90,8 @@ def speech_probabilities(samples: np.ndarray, progress: Progress | None = None) 
 
 def find_speech(samples: np.ndarray, progress: Progress | None = None) -> list[tuple[float, float]]:
     """The stretches of speech in ``samples`` (float32 mono, 16 kHz) as (start, end) seconds."""
-    from silero_vad import get_speech_timestamps_from_probs
-
     probs = speech_probabilities(samples, progress)
-    stamps = get_speech_timestamps_from_probs(
+    stamps = silero().get_speech_timestamps_from_probs(
         probs.tolist(), sampling_rate=RATE, threshold=THRESHOLD, min_speech_duration_ms=MIN_SPEECH_MS,
         min_silence_duration_ms=MIN_SILENCE_MS, speech_pad_ms=SPEECH_PAD_MS, return_seconds=False,
         audio_length_samples=len(samples))
