@@ -135,7 +135,11 @@ class VideoDubber:
     def find(self, key: str) -> tuple[Project, JobState] | None:
         """The newest project made by the same file and options, if any."""
         for entry in self.models.store.list():
-            state = JobState.load(self.models.store.folder(entry["id"]))
+            try:
+                state = JobState.load(self.models.store.folder(entry["id"]))
+            except (OSError, ValueError, KeyError) as exc:  # a damaged job is skipped, not fatal: a new one starts
+                logger.warning("unreadable video job skipped", extra={"project_id": entry["id"], "error": str(exc)})
+                continue
             if state is not None and state.job_key == key:
                 return self.models.store.open(entry["id"]), state
         return None
