@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     models_env, build_s = timed(lambda: build_all(work / "models", args.quick))
     env.update(models_env, VOICE_STUDIO_VOICES_DIR=str(work / "voices"), VOICE_STUDIO_ACCEL="auto")
     os.environ.update(env)                       # the helper models read their variables from the environment
-    (video, said), source_s = timed(lambda: make_video(work / "source", seconds, "96x64" if args.quick else "320x240"))
+    (video, said), source_s = timed(lambda: make_video(work / "source", seconds, (96, 64) if args.quick else (160, 120)))
     manager = EngineManager(Settings.from_env(env), library=VoiceLibrary(work / "voices"))
     studio = Studio(manager, ProjectStore(work / "outputs" / "projects"), threads=16)
     dubber = VideoDubber(studio, env)
