@@ -201,3 +201,21 @@ def test_finding_speech_leaves_torch_its_threads():
     before = torch.get_num_threads()
     assert find_speech(np.zeros(16000, dtype=np.float32)) == []
     assert torch.get_num_threads() == before
+
+
+def test_a_voices_stage_run_again_after_a_crash_finds_the_voices_it_saved(tmp_path):
+    from engines.voice_library import VoiceLibrary
+
+    library = VoiceLibrary(tmp_path / "voices")
+    said = [Cue(0, 7, "one two", "S1"), Cue(8, 15, "three four", "S2"), Cue(16, 23, "five six", "S1")]
+
+    def read_clip(start: float, end: float) -> np.ndarray:
+        t = np.arange(int((end - start) * 24000)) / 24000
+        return (0.3 * np.sin(2 * np.pi * 180 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+
+    first = cast.clone_speakers(library, said, read_clip, lambda a, b: 0.0, "talk", "20261206T000000Z-0000abcd", "en")
+    again = cast.clone_speakers(library, said, read_clip, lambda a, b: 0.0, "talk", "20261206T000000Z-0000abcd", "en")
+    assert {s: v["voice"] for s, v in first["voices"].items()} == {s: v["voice"] for s, v in again["voices"].items()}
+    assert sorted(r.name for r in library.records()) == ["talk S1", "talk S2"]
+    other = cast.clone_speakers(library, said, read_clip, lambda a, b: 0.0, "talk", "20261206T000001Z-0000dcba", "en")
+    assert other["voices"]["S1"]["name"] == "talk S1 0000dcba"                 # another project: its own voices

@@ -140,13 +140,19 @@ def clone_speakers(library: VoiceLibrary, cues: list[Cue], read_clip: ClipReader
             path = Path(tmp) / f"{speaker}.wav"
             sf.write(path, clip, 24000, subtype="PCM_16")
             transcript = " ".join(cues[i].text for i in run)
-            name = voice_name(library, project_name, speaker, project_id)
-            summary = library.add(name, path, transcript=transcript, language=voice_language,
-                                  notes=f"cloned from {project_name} ({start:.1f}-{end:.1f} s)")
-            voices[speaker] = {"voice": summary["id"], "name": name, "start_s": round(start, 3),
+            # The clip's origin, in the notes: a stage run again after a crash finds the voice it saved.
+            tag = f"[{project_id} {speaker} {start:.3f}-{end:.3f}]"
+            saved = next((r for r in library.records() if tag in (r.notes or "")), None)
+            if saved is not None:
+                voice_id, name = saved.id, saved.name
+            else:
+                name = voice_name(library, project_name, speaker, project_id)
+                voice_id = library.add(name, path, transcript=transcript, language=voice_language,
+                                       notes=f"cloned from {project_name} {tag}")["id"]
+            voices[speaker] = {"voice": voice_id, "name": name, "start_s": round(start, 3),
                                "end_s": round(end, 3), "seconds": round(end - start, 3), "transcript": transcript,
                                "clean_db": round(clean(start, end), 2)}
-            logger.info("speaker voice saved", extra={"speaker": speaker, "voice": summary["id"],
+            logger.info("speaker voice ready", extra={"speaker": speaker, "voice": voice_id, "reused": saved is not None,
                                                       "seconds": round(end - start, 2)})
     for speaker, other in borrowed.items():
         voices[speaker] = {**voices[other], "borrowed_from": other,
