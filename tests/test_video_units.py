@@ -219,3 +219,32 @@ def test_a_voices_stage_run_again_after_a_crash_finds_the_voices_it_saved(tmp_pa
     assert sorted(r.name for r in library.records()) == ["talk S1", "talk S2"]
     other = cast.clone_speakers(library, said, read_clip, lambda a, b: 0.0, "talk", "20261206T000001Z-0000dcba", "en")
     assert other["voices"]["S1"]["name"] == "talk S1 0000dcba"                 # another project: its own voices
+
+
+def test_batched_streaming_separation_matches_demucs_own_apply_model(tmp_path):
+    """Segments, overlap and blending as demucs' ``apply_model(split=True)``; only the batching differs."""
+    import soundfile as sf
+    import torch
+    from demucs.apply import apply_model
+
+    from dubbing.video.separate import Separator, separate
+    from tests.tiny_pipeline_models import build_demucs
+
+    rng = np.random.default_rng(0)
+    sound = (0.2 * rng.normal(size=(44100 * 8, 2))).astype(np.float32)
+    sf.write(tmp_path / "original.flac", sound, 44100, subtype="PCM_16")
+    sound, _ = sf.read(tmp_path / "original.flac", dtype="float32")          # what the stage reads
+    separator = Separator.from_env("cpu", lambda fn, label: fn(),
+                                   environ={"VOICE_STUDIO_SEPARATOR_MODEL": str(build_demucs(tmp_path / "model"))})
+    result = separate(separator, tmp_path / "original.flac", tmp_path, (0.0, 1.0))
+    model, _ = separator.ensure_loaded()
+    with torch.inference_mode():
+        stems = apply_model(model, torch.from_numpy(sound.T.copy())[None], shifts=0, split=True, overlap=0.25)[0]
+    vocals = stems[model.sources.index("vocals")].numpy().T
+    rest = stems.sum(0).numpy().T - vocals
+    dialogue, _ = sf.read(tmp_path / result["dialogue"], dtype="float32")
+    background, _ = sf.read(tmp_path / result["background"], dtype="float32")
+    inner = slice(0, 44100 * 5)          # away from the end, where demucs pads a short last segment with context
+    assert dialogue.shape == sound.shape and background.shape == sound.shape
+    np.testing.assert_allclose(dialogue[inner], np.clip(vocals[inner], -1, 1), atol=2e-4)
+    np.testing.assert_allclose(background[inner], np.clip(rest[inner], -1, 1), atol=2e-4)

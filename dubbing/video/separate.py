@@ -6,9 +6,10 @@
 
 The sound is cut into the model's own segments (7.8 s for htdemucs) with a quarter of
 overlap, and many segments go through one forward (demucs' ``apply_model`` on a batch,
-in fp16 on a GPU), blended back with demucs' triangular weights. It streams: a few
-batches at a time are read from ``original.flac`` and their finished part written out,
-so a 3-hour film never sits in memory whole. Without weights the stage says why and
+in fp16 on a GPU), blended back with demucs' triangular weights. It streams: a batch is
+read from ``original.flac`` and separated while the one before is blended and its
+finished part written out, so the device does not wait on the disk and a 3-hour film
+never sits in memory whole. Without weights the stage says why and
 the job goes on: the original sound is then ducked under the dub.
 """
 
@@ -19,6 +20,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,34 +158,43 @@ def separate(separator: Separator, original: Path, folder: Path, scale: tuple[fl
             return torch.stack([voice, rest], dim=1).cpu().numpy()
 
     dialogue_path, background_path = folder / DIALOGUE_FILE, folder / BACKGROUND_FILE
-    with sf.SoundFile(original) as src:
+    with sf.SoundFile(original) as src, ThreadPoolExecutor(1, thread_name_prefix="separate") as reader:
         total = src.frames
         offsets = list(range(0, total, stride)) or [0]
+        groups = [offsets[i: i + batch] for i in range(0, len(offsets), batch)]
+
+        def separated(group: list[int]) -> np.ndarray:
+            """(segment, stem, channel, sample) for ``group``'s segments: read, then run on the device."""
+            src.seek(group[0])
+            block = src.read(group[-1] + length - group[0], dtype="float32", always_2d=True).T
+            chunks = np.zeros((len(group), 2, length), dtype=np.float32)
+            for row, offset in enumerate(group):
+                piece = block[:, offset - group[0]: offset - group[0] + length]
+                chunks[row, :, :piece.shape[1]] = piece[: 2] if piece.shape[0] >= 2 else np.repeat(piece, 2, 0)
+            return separator.on_device(lambda: run((chunks - mean) / std), "source separation")
+
         acc = np.zeros((2, 2, 0), dtype=np.float32)     # (stem, channel, samples) from ``base`` on
         acc_weight = np.zeros(0, dtype=np.float32)
         base = 0
+        # The next batch is read and separated while this one is blended and written out.
+        pending = reader.submit(separated, groups[0])
         with sf.SoundFile(dialogue_path, "w", rate, 2, format="FLAC") as d_out, \
                 sf.SoundFile(background_path, "w", rate, 2, format="FLAC") as b_out:
-            for first in range(0, len(offsets), batch):
-                group = offsets[first: first + batch]
-                src.seek(group[0])
-                block = src.read(group[-1] + length - group[0], dtype="float32", always_2d=True).T
-                chunks = np.zeros((len(group), 2, length), dtype=np.float32)
-                for row, offset in enumerate(group):
-                    piece = block[:, offset - group[0]: offset - group[0] + length]
-                    chunks[row, :, :piece.shape[1]] = piece[: 2] if piece.shape[0] >= 2 else np.repeat(piece, 2, 0)
-                estimates = separator.on_device(lambda c=(chunks - mean) / std: run(c), "source separation")
+            for n, group in enumerate(groups):
+                estimates = pending.result()
+                if n + 1 < len(groups):
+                    pending = reader.submit(separated, groups[n + 1])
                 end = min(total, group[-1] + length)
                 grow = end - base - acc.shape[2]
                 if grow > 0:
                     acc = np.concatenate([acc, np.zeros((2, 2, grow), dtype=np.float32)], axis=2)
                     acc_weight = np.concatenate([acc_weight, np.zeros(grow, dtype=np.float32)])
                 for row, offset in enumerate(group):
-                    n = min(length, total - offset)
+                    count = min(length, total - offset)
                     a = offset - base
-                    acc[:, :, a:a + n] += estimates[row, :, :, :n] * weight[:n]
-                    acc_weight[a:a + n] += weight[:n]
-                done = total if first + batch >= len(offsets) else offsets[first + batch]
+                    acc[:, :, a:a + count] += estimates[row, :, :, :count] * weight[:count]
+                    acc_weight[a:a + count] += weight[:count]
+                done = total if n + 1 == len(groups) else groups[n + 1][0]
                 ready = done - base
                 finished = acc[:, :, :ready] / np.maximum(acc_weight[:ready], 1e-8) * std + mean
                 d_out.write(np.clip(finished[0].T, -1, 1))
