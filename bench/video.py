@@ -118,7 +118,7 @@ def straightforward(dubber, state, ref, ref_text: str, nfe: int, device: str) ->
 
     _, seconds["translate"] = timed(translate_one_by_one)
     f5 = models.manager.engines["f5tts"]
-    texts = state.result("translate")["texts"]
+    texts = [text for text in state.result("translate")["texts"] if text.strip()]
     seconds["render"], _ = upstream_loop(f5.model, f5.vocoder, ref, ref_text, texts, f5.device, nfe)
     seconds["render"] = round(seconds["render"], 3)
     seconds["mix"] = state.result("mix")["seconds"]
