@@ -28,7 +28,7 @@ logger = logging.getLogger("voice_studio.dubbing.video.speakers")
 RATE = 16000
 DIARIZATION_VARIABLE = "VOICE_STUDIO_DIARIZATION_MODEL"
 PYANNOTE_PIN = "pyannote.audio==4.0.7"
-MAX_EMBED_S = 10.0
+MAX_EMBED_S = 6.0             # an x-vector settles within a few seconds of speech
 EMBED_BATCH = 32
 MAX_AUTO_SPEAKERS = 8
 MIN_SILHOUETTE = 0.1          # below it, a split into two or more is not better than one speaker
@@ -42,15 +42,18 @@ def speaker_name(number: int) -> str:
 
 def embed_cues(verifier: SpeakerVerifier, samples: np.ndarray, cues: list[Cue],
                progress: Progress | None = None) -> np.ndarray:
-    """One L2-normalised x-vector per cue (rows), at most ``MAX_EMBED_S`` of each."""
+    """One L2-normalised x-vector per cue (rows, in the cues' order), from at most ``MAX_EMBED_S``
+    of each; cues of like length share a batch, so little of a forward is padding."""
     model, extractor = verifier.ensure_loaded()
     clips = [np.ascontiguousarray(samples[int(c.start_s * RATE): int(min(c.end_s, c.start_s + MAX_EMBED_S) * RATE)],
                                   dtype=np.float32) for c in cues]
-    vectors = []
-    for first in range(0, len(clips), EMBED_BATCH):
-        batch = [c if len(c) >= RATE // 4 else np.pad(c, (0, RATE // 4 - len(c))) for c in clips[first: first + EMBED_BATCH]]
+    clips = [c if len(c) >= RATE // 4 else np.pad(c, (0, RATE // 4 - len(c))) for c in clips]
+    order = sorted(range(len(clips)), key=lambda i: len(clips[i]))
+    vectors: list[np.ndarray | None] = [None] * len(clips)
+    for first in range(0, len(order), EMBED_BATCH):
+        picked = order[first: first + EMBED_BATCH]
 
-        def run(batch=batch) -> np.ndarray:
+        def run(batch=[clips[i] for i in picked]) -> np.ndarray:
             import torch
 
             inputs = extractor(batch, sampling_rate=RATE, return_tensors="pt", padding=True)
@@ -58,10 +61,11 @@ def embed_cues(verifier: SpeakerVerifier, samples: np.ndarray, cues: list[Cue],
                 out = model(**{k: v.to(model.device) for k, v in inputs.items()}).embeddings
             return torch.nn.functional.normalize(out.float(), dim=-1).cpu().numpy()
 
-        vectors.append(verifier.on_device(run, "speaker embeddings"))
+        for index, vector in zip(picked, verifier.on_device(run, "speaker embeddings")):
+            vectors[index] = vector
         if progress is not None:
-            progress(min(1.0, (first + len(batch)) / len(clips)), "voices compared")
-    return np.concatenate(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
+            progress(min(1.0, (first + len(picked)) / len(clips)), "voices compared")
+    return np.stack(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
 
 
 def cluster(embeddings: np.ndarray, count: int | None = None) -> tuple[list[int], dict[str, Any]]:
