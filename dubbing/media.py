@@ -132,17 +132,8 @@ def probe_video(path: str | os.PathLike, environ: Mapping[str, str] | None = Non
     size = path.stat().st_size
     if size > max_bytes:
         raise InputError(f"video is {size / 2**20:.0f} MB; the limit is {max_bytes // 2**20} MB ({ENV_MAX_VIDEO_MB})")
-    proc = subprocess.run([ffprobe(), "-v", "error", "-protocol_whitelist", "file", "-format_whitelist",
-                           VIDEO_FORMATS, "-of", "json", "-show_format", "-show_streams", _file(path)],
-                          capture_output=True, timeout=PROBE_TIMEOUT_S, check=False)
-    if proc.returncode != 0:
-        raise InputError("the uploaded file is not a video (ffprobe could not read it as MP4, MOV, MKV, WebM, "
-                         f"AVI, MPEG-TS or FLV: {_clean(proc.stderr, path)})")
-    info = json.loads(proc.stdout or b"{}")
-    streams = info.get("streams", [])
-    video = [s for s in streams if s.get("codec_type") == "video"
-             and not s.get("disposition", {}).get("attached_pic")]
-    audio = [s for s in streams if s.get("codec_type") == "audio"]
+    info, video, audio = probe_upload(path, VIDEO_FORMATS, "the uploaded file is not a video (ffprobe could not read "
+                                      "it as MP4, MOV, MKV, WebM, AVI, MPEG-TS or FLV: {reason})")
     if not video:
         raise InputError("the uploaded file is not a video: it has no video stream")
     try:
@@ -162,6 +153,22 @@ def probe_video(path: str | os.PathLike, environ: Mapping[str, str] | None = Non
                          f"use a video in {', '.join(MP4_VIDEO_CODECS)}")
     return VideoInfo(duration, codec, int(video[0].get("width") or 0), int(video[0].get("height") or 0),
                      True, audio[0].get("codec_name"), size)
+
+
+def probe_upload(path: Path, formats: str, refusal: str) -> tuple[dict, list[dict], list[dict]]:
+    """ffprobe's JSON of an upload read with the container ``formats`` only, its picture streams
+    (cover art left out) and its sound streams; ``InputError(refusal)`` (``{reason}``: ffprobe's
+    last line, without paths) when ffprobe cannot read it."""
+    proc = subprocess.run([ffprobe(), "-v", "error", "-protocol_whitelist", "file", "-format_whitelist", formats,
+                           "-of", "json", "-show_format", "-show_streams", _file(path)],
+                          capture_output=True, timeout=PROBE_TIMEOUT_S, check=False)
+    if proc.returncode != 0:
+        raise InputError(refusal.format(reason=_clean(proc.stderr, path)))
+    info = json.loads(proc.stdout or b"{}")
+    streams = info.get("streams", [])
+    video = [s for s in streams if s.get("codec_type") == "video"
+             and not s.get("disposition", {}).get("attached_pic")]
+    return info, video, [s for s in streams if s.get("codec_type") == "audio"]
 
 
 def _span(seconds: float) -> str:

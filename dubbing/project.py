@@ -66,6 +66,7 @@ class Line:
     status: str = "pending"         # pending | done | error
     error: str | None = None
     result: dict[str, Any] | None = None   # the last render: fit, take keys, engine used ...
+    source_text: str | None = None  # what the source said (a dubbed video's transcript), beside what is spoken
 
     @property
     def slot_s(self) -> float | None:

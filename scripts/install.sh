@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install Voice Studio into ./.venv. With --dev, also what the tests need.
-# System packages (ffmpeg; chromium + chromedriver for the browser test) come from apt.
+# System packages (ffmpeg; chromium + chromedriver for the browser test, espeak-ng for the video
+# tests' generated speech) come from apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ command -v ffmpeg >/dev/null 2>&1 || apt_packages+=(ffmpeg)
 if [ "$dev" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
+  command -v espeak-ng >/dev/null 2>&1 || apt_packages+=(espeak-ng)   # speaks the video-dubbing tests' source
 fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   sudo=""

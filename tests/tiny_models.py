@@ -7,7 +7,8 @@ XTTS-v2 directory (``config.json``, ``model.pth``, ``vocab.json``,
 ``speakers_xtts.pth``). Tests point the engines at them through the same environment
 variables users set. Random weights make noise, not speech.
 
-Run ``python -m tests.tiny_models DIR`` to build a set and print the variables to export.
+Run ``python -m tests.tiny_models DIR`` to build a set and print the variables to export
+(the video-dubbing pipeline's models too: ``tests.tiny_pipeline_models``).
 """
 
 from __future__ import annotations
@@ -247,3 +248,8 @@ if __name__ == "__main__":
     for key, value in models.env().items():
         value = value if key == "F5TTS_LANGUAGES" else os.path.abspath(value)
         sys.stdout.write(f"export {key}={value}\n")
+    # The video-dubbing pipeline's models: Whisper, WavLM, translation, Demucs.
+    from tests.tiny_pipeline_models import build_pipeline_models
+
+    for key, value in build_pipeline_models(target / "pipeline").items():
+        sys.stdout.write(f"export {key}={os.path.abspath(value)}\n")
