@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from engines import EngineManager, Settings
-from engines.voice_library import VoiceLibrary
+from engines.voices.library import VoiceLibrary
 from history import OutputHistory
 from webui import AppConfig, create_server, serve
 from webui.logs import configure_logging

@@ -27,8 +27,8 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def f5_checks(work: Path, modes=("graphs",)) -> dict:
-    from engines.accel.f5 import F5Accelerator
-    from engines.accel.f5_warmup import F5Warmup
+    from engines.f5.accel.f5 import F5Accelerator
+    from engines.f5.accel.f5_warmup import F5Warmup
     from tests.tiny_models import build_f5_model, write_vocab
     from bench.inputs import reference_audio
 
@@ -64,8 +64,8 @@ def xtts_checks() -> dict:
     from TTS.tts.configs.xtts_config import XttsConfig
     from TTS.tts.models.xtts import Xtts
 
-    from engines.accel.xtts import XttsAccelerator
-    from engines.accel.xtts_sampling import SamplingParams
+    from engines.xtts.accel.xtts import XttsAccelerator
+    from engines.xtts.accel.xtts_sampling import SamplingParams
 
     from tests.tiny_models import build_xtts_dir
 

@@ -140,7 +140,7 @@ def new_lengths(manager, reference: str, engine: str, words: list[int], seed: in
     from engines import SynthesisRequest
 
     from bench.f5_bench import upstream_call
-    from engines.accel.f5_upstream import upstream_chunks
+    from engines.f5.accel.f5_upstream import upstream_chunks
 
     rng = random.Random(seed)
     ref = reference_audio()

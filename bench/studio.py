@@ -136,7 +136,7 @@ def upstream_loop(model, vocoder, ref, ref_text: str, texts: list[str], device: 
     """One ``infer_batch_process`` call per line (upstream's chunking, default settings); (seconds, audio s)."""
     from f5_tts.infer.utils_infer import infer_batch_process
 
-    from engines.accel.f5_upstream import upstream_chunks
+    from engines.f5.accel.f5_upstream import upstream_chunks
 
     audio_s = 0.0
     sync()

@@ -57,7 +57,7 @@ def full_size_env(work: Path, accel: str) -> dict[str, str]:
     # A saved voice from a clip and its transcript, not a preset: a preset's F5 reference is
     # spoken by XTTS, and random XTTS weights babble for half a minute, which F5 would copy.
     from bench.inputs import REF_TEXT
-    from engines.voice_library import VoiceLibrary
+    from engines.voices.library import VoiceLibrary
 
     VoiceLibrary(work / "voices").add(BENCH_VOICE, work / "reference.wav", REF_TEXT, language="en")
     return {"F5TTS_CKPT": str(ckpt), "F5TTS_ARCH": "F5TTS_Base", "F5TTS_LANGUAGES": "en,pt-BR",
@@ -116,7 +116,7 @@ def direct_stream_ratio(xtts_dir: str, device: str, tokens: int, repeats: int) -
     from TTS.tts.configs.xtts_config import XttsConfig
     from TTS.tts.models.xtts import Xtts
 
-    from engines.accel.xtts import XttsAccelerator
+    from engines.xtts.accel.xtts import XttsAccelerator
 
     cfg = XttsConfig()
     cfg.load_json(str(Path(xtts_dir) / "config.json"))
@@ -145,7 +145,7 @@ def direct_stream_ratio(xtts_dir: str, device: str, tokens: int, repeats: int) -
             runs.append(time.perf_counter() - start)
         return statistics.median(runs)
 
-    from engines.xtts import STREAM_CHUNK_TOKENS, STREAM_FIRST_CHUNK_TOKENS
+    from engines.xtts.engine import STREAM_CHUNK_TOKENS, STREAM_FIRST_CHUNK_TOKENS
 
     text = TEXTS["xtts"]
     stream = functools.partial(acc.inference_stream, text, "en", latent, speaker, stream_chunk_size=STREAM_CHUNK_TOKENS,

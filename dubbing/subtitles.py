@@ -24,7 +24,7 @@ import pysubs2
 
 from engines.errors import InputError
 from engines.settings import number_setting
-from engines.text import clean_text, has_speakable_content
+from engines.text.checks import clean_text, has_speakable_content
 
 ENV_MAX_CUES = "VOICE_STUDIO_MAX_CUES"
 ENV_MAX_CUE_CHARS = "VOICE_STUDIO_MAX_CUE_CHARS"

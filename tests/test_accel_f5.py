@@ -21,8 +21,8 @@ from vocos.feature_extractors import MelSpectrogramFeatures  # noqa: E402
 from vocos.heads import ISTFTHead  # noqa: E402
 from vocos.models import VocosBackbone  # noqa: E402
 
-from engines.accel.f5 import F5Accelerator  # noqa: E402
-from engines.accel.f5_upstream import upstream_chunks  # noqa: E402
+from engines.f5.accel.f5 import F5Accelerator  # noqa: E402
+from engines.f5.accel.f5_upstream import upstream_chunks  # noqa: E402
 
 VOCAB = list(" abcdefghijklmnopqrstuvwxyz.,!?'-")
 REF_TEXT = "a short reference sentence. "
@@ -152,7 +152,7 @@ def test_one_compiled_block_serves_every_block():
     """The functional DiT block compiles once for all blocks (weights are arguments, not guards)."""
     from torch._dynamo.testing import CompileCounter
 
-    from engines.accel.f5_step import CFGEulerStep, dit_block
+    from engines.f5.accel.f5_step import CFGEulerStep, dit_block
 
     torch._dynamo.reset()
     step = CFGEulerStep(_tiny_cfm(True).transformer, torch.float32)

@@ -1,4 +1,5 @@
-"""The engines hand synthesis to engines/accel unless VOICE_STUDIO_ACCEL=off.
+"""The engines hand synthesis to their accelerators (engines/f5/accel, engines/xtts/accel)
+unless VOICE_STUDIO_ACCEL=off.
 
 On CPU the accelerators run eagerly (no graphs, no compile), the same code the GPU runs
 minus the captures; their equivalence with upstream is checked in tests/test_accel_*.py

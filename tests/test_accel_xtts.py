@@ -18,9 +18,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 pytest.importorskip("TTS")
 
-from engines.accel.xtts import XttsAccelerator  # noqa: E402
+from engines.xtts.accel.xtts import XttsAccelerator  # noqa: E402
 from tests.tiny_models import tiny_xtts_model  # noqa: E402
-from engines.accel.xtts_sampling import SamplingParams  # noqa: E402
+from engines.xtts.accel.xtts_sampling import SamplingParams  # noqa: E402
 
 TEXT = "hello world, this is a test of the tiny model."
 
@@ -122,7 +122,7 @@ def test_decoding_never_asks_for_cudnn_attention(tiny_xtts, monkeypatch):
 def test_cache_attention_reads_only_the_filled_positions():
     """The decode step's attention over a fixed-length cache equals plain attention over its
     first ``filled`` positions, whatever the rest of the cache holds."""
-    from engines.accel.xtts_attention import CacheAttention
+    from engines.xtts.accel.xtts_attention import CacheAttention
 
     torch.manual_seed(3)
     heads, dim, max_len, filled = 4, 16, 50, 21

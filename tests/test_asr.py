@@ -11,11 +11,11 @@ import pytest
 import soundfile as sf
 
 from engines import EngineManager, NoEngineAvailableError, SynthesisRequest
-from engines.asr import ASR_VARIABLE, NoSpeechError, Transcriber, _Whisper
-from engines.audio import load_reference_audio
+from engines.quality.asr import ASR_VARIABLE, NoSpeechError, Transcriber, _Whisper
+from engines.audio.waveforms import load_reference_audio
 from engines.errors import EngineUnavailableError
 from engines.types import Voice
-from engines.voices import CannotServe
+from engines.voices.catalog import CannotServe
 from tests.tiny_speech import speech_models
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engines import EngineManager, SynthesisRequest
-from engines.asr import ASR_VARIABLE, Transcriber
+from engines.quality.asr import ASR_VARIABLE, Transcriber
 from engines.profiles import F5_PROFILES
 from tests.tiny_speech import speech_models
 

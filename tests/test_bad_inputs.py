@@ -21,8 +21,8 @@ import pytest
 
 from engines import EngineManager, InputError, Settings, SynthesisRequest
 from engines.__main__ import EXIT_BAD_INPUT, cli_wording, main as cli_main
-from engines.audio import MAX_UPLOAD_BYTES
-from engines.f5tts import F5Engine
+from engines.audio.waveforms import MAX_UPLOAD_BYTES
+from engines.f5.engine import F5Engine
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT = "hello there, this is a short test."

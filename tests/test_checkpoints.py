@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engines.checkpoints import (
+from engines.weights.checkpoints import (
     build_cfm,
     check_against_model,
     normalize_f5_state_dict,
@@ -18,10 +18,10 @@ from engines.checkpoints import (
     read_checkpoint_file,
 )
 from engines.errors import CheckpointError, WeightsMissingError
-from engines.f5tts import F5Engine
+from engines.f5.engine import F5Engine
 from engines.worker import shared_worker
 from engines.settings import Settings
-from engines.sources import FileSource
+from engines.weights.sources import FileSource
 from tests.tiny_models import TINY_DIT, write_f5_variant, write_vocab
 
 LAYOUTS = ["ema_model", "ema", "bare", "module", "pt_ema", "pt_training"]

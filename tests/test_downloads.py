@@ -16,7 +16,7 @@ import textwrap
 
 import pytest
 
-from engines.downloads import DownloadProgress, bar_class
+from engines.weights.downloads import DownloadProgress, bar_class
 from tests.fake_hub import FakeHub
 from tests.test_cli import ROOT, run_cli, one_json_object
 

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from engines.accel.f5 import F5AccelOptions
-from engines.accel.f5_groups import forward_cost, group_rows, padded_shape
+from engines.f5.accel.f5 import F5AccelOptions
+from engines.f5.accel.f5_groups import forward_cost, group_rows, padded_shape
 
 OPTIONS = F5AccelOptions()
 

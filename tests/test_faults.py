@@ -26,8 +26,8 @@ import torch
 from engines import EngineManager, NoEngineAvailableError, Settings, SynthesisRequest
 from engines import manager as manager_module
 from engines.__main__ import EXIT_NO_ENGINE, main as cli_main
-from engines.f5tts import F5Engine
-from engines.xtts import XttsEngine
+from engines.f5.engine import F5Engine
+from engines.xtts.engine import XttsEngine
 from history import HistoryError, OutputHistory
 from history import store as store_module
 from tests.test_history_store import kill_writer_mid_write

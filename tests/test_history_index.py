@@ -202,7 +202,7 @@ def test_the_patched_checkpoint_copy_is_written_durably(tmp_path, monkeypatch):
     import torch
     from safetensors.torch import load_file
 
-    from engines.checkpoints import write_patched_copy
+    from engines.weights.checkpoints import write_patched_copy
 
     synced: list[int] = []
     real_fsync = os.fsync
@@ -223,7 +223,7 @@ def test_history_caps_are_parsed_by_the_one_number_parser():
 
 
 @pytest.mark.parametrize("module", ["history/store.py", "history/index.py", "history/records.py",
-                                    "webui/config.py", "engines/checkpoints.py"])
+                                    "webui/config.py", "engines/weights/checkpoints.py"])
 def test_no_module_keeps_its_own_writer_or_parser(module):
     source = (REPO / module).read_text(encoding="utf-8")
     assert not re.search(r"mkstemp\(|os\.replace\(|os\.fsync\(", source), f"{module} writes files by itself"

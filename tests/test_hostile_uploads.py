@@ -23,7 +23,7 @@ import pytest
 import soundfile as sf
 
 from engines import InputError, SynthesisRequest
-from engines.audio import load_reference_audio, resample
+from engines.audio.waveforms import load_reference_audio, resample
 from tests.hostile_media import (
     concat_script,
     ffmpeg,
@@ -99,7 +99,7 @@ def test_an_odd_sample_rate_is_resampled_with_bounded_memory(odd_rate_clip, memo
 
 @pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000, 96000])
 def test_block_resampling_equals_one_resample(rate):
-    from engines.decoding import BlockResampler
+    from engines.audio.decoding import BlockResampler
 
     samples = np.random.default_rng(rate).standard_normal(int(rate * 7.3) + 11).astype(np.float32)
     blocks = BlockResampler(rate, 24000, capacity=len(samples), piece_seconds=2.0)
@@ -233,7 +233,7 @@ def test_an_upload_cap_above_the_default_is_honoured(tmp_path, monkeypatch):
 
 
 def test_a_decoder_that_hangs_is_a_clear_error(reference_wav, tmp_path, monkeypatch):
-    from engines import decoding
+    from engines.audio import decoding
 
     path = tmp_path / "ref.m4a"
     ffmpeg("-i", str(reference_wav), "-c:a", "aac", str(path))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engines import EngineManager, InputError, NoEngineAvailableError, Settings, SynthesisRequest
-from engines.f5tts import F5Engine
+from engines.f5.engine import F5Engine
 from engines.types import EngineOutput
 
 PT_TEXT = "Olá, tudo bem? Isto é um teste curto."

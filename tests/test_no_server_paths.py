@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from engines import EngineManager, NoEngineAvailableError, Settings, SynthesisRequest
-from engines.checkpoints import read_checkpoint_file
+from engines.weights.checkpoints import read_checkpoint_file
 from engines.errors import CheckpointError, InputError, WeightsMissingError
 from engines.settings import resolve_architecture
-from engines.sources import DirSource, FileSource, without_paths
+from engines.weights.sources import DirSource, FileSource, without_paths
 from history import OutputHistory
 from tests.test_cli import run_cli
 

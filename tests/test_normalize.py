@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engines.normalize import NORMALIZED_LANGUAGES, normalize_text
+from engines.text.normalize import NORMALIZED_LANGUAGES, normalize_text
 
 CASES = [
     # --- pt-BR -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import soundfile as sf
 
 from engines import EngineManager, Settings
 from engines.types import Voice
-from engines.voices import VoiceCatalog
+from engines.voices.catalog import VoiceCatalog
 from webui.audio_formats import FORMATS, encode, stream_encoder, wav_bytes
 from webui.limits import Admission, QueueFullError
 from webui.live import steady_pieces

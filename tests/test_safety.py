@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from engines import CheckpointError, EngineManager, Settings
-from engines.checkpoints import read_checkpoint_file
+from engines.weights.checkpoints import read_checkpoint_file
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from engines import EngineManager, NoEngineAvailableError, Settings, SynthesisRequest
-from engines.f5tts import F5Engine
+from engines.f5.engine import F5Engine
 from engines.worker import DeviceWorker
-from engines.xtts import XttsEngine
+from engines.xtts.engine import XttsEngine
 from webui.routes import health_routes
 
 TRANSCRIPT = "This is my voice, recorded for a test."

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.audio import crossfade_join, crossfade_pieces, cut_at_pause, load_reference_audio, trim_transcript
+from engines.audio.waveforms import crossfade_join, crossfade_pieces, cut_at_pause, load_reference_audio, trim_transcript
 from engines.errors import InputError
 from engines.languages import normalize_language, to_xtts_code
-from engines.text import split_text, validate_text
+from engines.text.checks import split_text, validate_text
 
 
 def test_split_packs_sentences_within_the_limit():

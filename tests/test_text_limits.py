@@ -16,7 +16,7 @@ import json
 import pytest
 
 from engines import EngineManager, InputError, Settings, SynthesisRequest
-from engines.text import validate_text
+from engines.text.checks import validate_text
 from history import OutputHistory
 
 BROKEN = "Olá mundo \ud83d."  # the first half of 😀, alone
@@ -81,7 +81,7 @@ def test_a_transcript_with_a_broken_character_is_refused(unloaded_manager, refer
 
 
 def test_the_transcript_limit_has_an_absolute_cap():
-    from engines.text import MAX_REFERENCE_TEXT_CHARS, validate_reference_text
+    from engines.text.checks import MAX_REFERENCE_TEXT_CHARS, validate_reference_text
 
     with pytest.raises(InputError, match=f"at most {MAX_REFERENCE_TEXT_CHARS:,}"):
         validate_reference_text("a" * (MAX_REFERENCE_TEXT_CHARS + 1), clip_seconds=3 * 3600.0)

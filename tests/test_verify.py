@@ -9,10 +9,10 @@ import pytest
 
 from engines import EngineManager
 from engines.__main__ import main
-from engines.asr import ASR_VARIABLE, Transcriber
+from engines.quality.asr import ASR_VARIABLE, Transcriber
 from engines.errors import EngineUnavailableError, InputError
-from engines.speaker import SPEAKER_VARIABLE, SpeakerVerifier
-from engines.verify import THRESHOLDS, VERIFY_SENTENCES, error_rates, score_text, verdict, verify_engine
+from engines.quality.speaker import SPEAKER_VARIABLE, SpeakerVerifier
+from engines.quality.verify import THRESHOLDS, VERIFY_SENTENCES, error_rates, score_text, verdict, verify_engine
 from tests.tiny_speech import speech_models
 
 VERDICTS = ("speaks clearly", "hard to understand", "gibberish: check F5TTS_ARCH and F5TTS_VOCAB",

@@ -12,8 +12,8 @@ import pytest
 from gradio_client import handle_file
 
 from engines import EngineManager
-from engines.asr import ASR_VARIABLE, Transcriber
-from engines.speaker import SPEAKER_VARIABLE, SpeakerVerifier
+from engines.quality.asr import ASR_VARIABLE, Transcriber
+from engines.quality.speaker import SPEAKER_VARIABLE, SpeakerVerifier
 from tests.app_process import AppProcess, call
 from tests.tiny_speech import speech_models
 from webui.cloning import transcript_from_result

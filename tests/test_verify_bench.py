@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bench.quality import TEXTS_DIR, main, read_texts
-from engines.asr import ASR_VARIABLE
+from engines.quality.asr import ASR_VARIABLE
 from tests.tiny_speech import speech_models
 
 

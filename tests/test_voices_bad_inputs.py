@@ -19,9 +19,9 @@ import pytest
 import soundfile as sf
 
 from engines import InputError
-from engines.voice_library import VoiceLibrary
-from engines.voice_library.archive import MAX_ARCHIVE_BYTES
-from engines.voices import VoiceCatalog
+from engines.voices.library import VoiceLibrary
+from engines.voices.library.archive import MAX_ARCHIVE_BYTES
+from engines.voices.catalog import VoiceCatalog
 from tests.test_voices_cli import bad_input, ok_json, run_cli
 
 TRANSCRIPT = "this is my voice, recorded for a test."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from engines.voice_library import VoiceLibrary
+from engines.voices.library import VoiceLibrary
 from tests.app_process import AppProcess
 from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
 

@@ -17,8 +17,8 @@ import pytest
 import soundfile as sf
 
 from engines import EngineManager, NoEngineAvailableError, Settings, SynthesisRequest
-from engines.voice_library import FolderVoiceCache, VoiceLibrary, VoiceLibraryError
-from engines.xtts import XttsEngine
+from engines.voices.library import FolderVoiceCache, VoiceLibrary, VoiceLibraryError
+from engines.xtts.engine import XttsEngine
 
 TEXT = "Hello there, this is a short test."
 TRANSCRIPT = "This is my voice, recorded for a test."
@@ -166,7 +166,7 @@ def test_a_failed_cache_write_is_logged_and_the_request_succeeds(manager, librar
     def disk_full(path, writer):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("engines.voice_library.cache.atomic_write", disk_full)
+    monkeypatch.setattr("engines.voices.library.cache.atomic_write", disk_full)
     caplog.set_level(logging.WARNING, logger="voice_studio.voices")
     result = dub(restarted(manager, library, manager.settings), "maria", "xtts")
     assert_spoken(result, "xtts")
@@ -196,7 +196,7 @@ def test_the_cache_follows_the_model(tmp_path, caplog):
 
 
 def test_a_half_written_voice_is_never_listed(library, clip, monkeypatch):
-    import engines.voice_library.store as store
+    import engines.voices.library.store as store
 
     real_write = store.atomic_write_bytes
 
@@ -245,7 +245,7 @@ def test_a_preset_render_goes_through_the_sanity_guard(manager, tiny_env, tmp_pa
     """The XTTS render of a preset's F5 reference is an ordinary request: a render that fails the
     guard is not used, and the preset falls back to the clip packaged with f5-tts."""
     import engines.manager as manager_module
-    from engines.presets import PRESETS
+    from engines.voices.presets import PRESETS
 
     sentence = PRESETS["female_generic"].reference_text_for("en")[1]
     real_problem = manager_module.audio_problem

@@ -9,7 +9,7 @@ import gradio as gr
 import pytest
 
 from engines import EngineManager, Settings
-from engines.voice_library import VoiceLibrary
+from engines.voices.library import VoiceLibrary
 from webui import build_app
 from webui.choices import follow_voices, voice_choices
 from webui.voices_tab import ExportFiles, VoiceHandlers, voice_card

@@ -279,7 +279,7 @@ class _Shapes:
 
 def _warm_up_under_traffic(slice_s: float, fails: tuple[int, int] | None = None):
     """A warm-up started while three requests wait in the queue; returns (events, status)."""
-    from engines.accel.f5_warmup import F5Warmup
+    from engines.f5.accel.f5_warmup import F5Warmup
 
     events: list[str] = []
     worker = DeviceWorker("cpu")

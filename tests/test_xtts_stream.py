@@ -23,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 pytest.importorskip("TTS")
 from TTS.tts.layers.xtts.hifigan_decoder import HifiDecoder  # noqa: E402
 
-from engines.accel.xtts import XttsAccelerator  # noqa: E402
+from engines.xtts.accel.xtts import XttsAccelerator  # noqa: E402
 from tests.tiny_models import tiny_xtts_model  # noqa: E402
 
 TEXT = "hello world, this is a longer test of the tiny model streaming."

@@ -2,7 +2,7 @@
 
 coqui-tts prepares text per language (numbers through num2words, Japanese through cutlet,
 Chinese through pypinyin, Korean through ko-speech-tools); numbers it cannot expand are read
-plainly by ``engines.xtts_text``. The tiny model declares all 17 languages; its BPE vocab
+plainly by ``engines.xtts.xtts_text``. The tiny model declares all 17 languages; its BPE vocab
 knows few characters, so most tokens are [UNK]: what is checked is that nothing raises and
 audio comes out, on both the accelerated and the upstream inference path.
 """
@@ -21,8 +21,8 @@ from engines.errors import EngineUnavailableError
 from engines.languages import XTTS_CODES
 from engines.profiles import get_profile
 from engines.types import EngineJob, Voice
-from engines.xtts import XttsEngine
-from engines.xtts_text import DIGIT_NAMES, prepare_text, read_number
+from engines.xtts.engine import XttsEngine
+from engines.xtts.xtts_text import DIGIT_NAMES, prepare_text, read_number
 from tests.tiny_models import XTTS_ALL_LANGUAGES, build_xtts_dir
 
 ROOT = Path(__file__).resolve().parents[1]

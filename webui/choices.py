@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engines import DEFAULT_PROFILE, PROFILES_BY_ENGINE, EngineManager
-from engines.presets import DEFAULT_PRESET
+from engines.voices.presets import DEFAULT_PRESET
 from engines.languages import LANGUAGE_NAMES
 
 from .badges import engine_label

@@ -24,7 +24,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engines.audio import DEFAULT_MAX_UPLOAD_MB, ENV_MAX_UPLOAD_MB
+from engines.audio.waveforms import DEFAULT_MAX_UPLOAD_MB, ENV_MAX_UPLOAD_MB
 from engines.settings import number_setting
 
 TRUE_WORDS = ("1", "true", "yes", "on")

@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from engines import EngineManager, SynthesisRequest
-from engines.presets import DEFAULT_PRESET
+from engines.voices.presets import DEFAULT_PRESET
 
 from . import choices, controls
 from .error_panel import ErrorPanel

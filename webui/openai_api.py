@@ -35,7 +35,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from engines.types import SynthesisStream
-from engines.audio import resample
+from engines.audio.waveforms import resample
 
 from .audio_formats import FORMATS, EncodingError, encode, stream_encoder
 from .config import AppConfig

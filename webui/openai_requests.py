@@ -21,7 +21,7 @@ from typing import Any
 from engines import DEFAULT_PROFILE, PRESETS, PROFILES_BY_ENGINE, EngineManager, InputError, SynthesisRequest
 from engines.languages import normalize_language
 from engines.profiles import all_profile_names, engine_of_profile
-from engines.text import validate_text
+from engines.text.checks import validate_text
 
 from .audio_formats import FORMATS
 

@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 
 from engines import EngineManager, VoiceStudioError
-from engines.downloads import describe_snapshot
+from engines.weights.downloads import describe_snapshot
 
 from .admin import AdminPolicy
 from .badges import engine_label

@@ -21,7 +21,7 @@ import gradio as gr
 from dubbing import Studio
 from dubbing.project import ProjectStore
 from engines import EngineManager
-from engines.presets import DEFAULT_PRESET
+from engines.voices.presets import DEFAULT_PRESET
 
 from . import controls
 from . import studio_actions as actions

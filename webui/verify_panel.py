@@ -11,8 +11,8 @@ from typing import Any
 import gradio as gr
 
 from engines import EngineManager, EngineUnavailableError, InputError, NoEngineAvailableError
-from engines.speaker import SpeakerVerifier
-from engines.verify import VERIFY_SENTENCES, verify_engine
+from engines.quality.speaker import SpeakerVerifier
+from engines.quality.verify import VERIFY_SENTENCES, verify_engine
 
 from .admin import AdminPolicy
 from .badges import engine_label

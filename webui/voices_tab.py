@@ -1,6 +1,6 @@
 """The Voices tab: the built-in presets and the saved voices, to listen to, add, delete, import, export.
 
-Handlers are plain functions on the manager's voice library (``engines.voice_library``),
+Handlers are plain functions on the manager's voice library (``engines.voices.library``),
 public as ``/voices``, ``/voice_save``, ``/voice_delete``, ``/voice_export`` and
 ``/voice_import``. Every tab that shows voices follows one hidden JSON component (the
 list), refreshed after each change, so a voice saved here or in Cloning shows at once in
@@ -23,7 +23,7 @@ from typing import Any
 import gradio as gr
 
 from engines import EngineManager, InputError
-from engines.voice_library import ARCHIVE_SUFFIX, VoiceLibrary, VoiceLibraryError, check_voice_id
+from engines.voices.library import ARCHIVE_SUFFIX, VoiceLibrary, VoiceLibraryError, check_voice_id
 
 from . import choices
 from .badges import engine_label
