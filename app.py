@@ -14,7 +14,7 @@ from engines import EngineManager, Settings
 from engines.voices.library import VoiceLibrary
 from history import OutputHistory
 from webui import AppConfig, create_server, serve
-from webui.logs import configure_logging
+from webui.serving.logs import configure_logging
 
 logger = logging.getLogger("voice_studio.app")
 

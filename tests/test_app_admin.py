@@ -17,7 +17,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from tests.app_process import REQUEST_TIMEOUT_S, AppProcess, call
-from webui.admin import REFUSAL
+from webui.serving.admin import REFUSAL
 
 CLIENTS = 8
 DUBS_PER_CLIENT = 3

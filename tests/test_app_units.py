@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from webui.badges import fallback_text, render_badges, short_reason
-from webui.config import AppConfig, ConfigError
+from webui.serving.badges import fallback_text, render_badges, short_reason
+from webui.serving.config import AppConfig, ConfigError
 
 FALLBACK = {
     "tts_engine_requested": "f5tts", "tts_engine_used": "xtts", "engine_fallback": True,
@@ -65,8 +65,8 @@ def test_bad_app_settings_name_the_variable(env, message):
 
 
 def test_requests_from_form_values():
-    from webui.cloning import clone_request
-    from webui.dubbing import dub_request
+    from webui.tabs.cloning import clone_request
+    from webui.tabs.dubbing import dub_request
 
     request = dub_request("hi", "en", "male_generic", "xtts", "", speed=None, seed=5.0, allow_fallback=False)
     assert request.quality_profile is None and request.seed == 5 and request.allow_fallback is False
@@ -80,7 +80,7 @@ def test_requests_from_form_values():
 def test_bad_seeds_are_named(value, message):
     import gradio as gr
 
-    from webui.synthesis import optional_seed
+    from webui.serving.synthesis import optional_seed
 
     with pytest.raises(gr.Error, match=message):
         optional_seed(value)
@@ -92,7 +92,7 @@ def test_spaces_gpu_wraps_only_when_spaces_is_installed(monkeypatch):
     import sys
     import types
 
-    from webui import gpu
+    from webui.serving import gpu
 
     def synthesize():
         return "ran"

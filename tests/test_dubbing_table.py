@@ -6,7 +6,7 @@ import pytest
 
 from dubbing.project import Line, Project, Settings
 from engines.errors import InputError
-from webui.studio_table import COLUMNS, fit_text, parse_selection, project_rows, status_text, table_edits
+from webui.tabs.studio_table import COLUMNS, fit_text, parse_selection, project_rows, status_text, table_edits
 
 
 def project() -> Project:

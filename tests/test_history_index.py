@@ -53,7 +53,7 @@ def render_history(history: OutputHistory, summaries: list[dict]) -> list:
     """Run the History tab's render function (as Gradio does on a refresh); return the blocks it made."""
     import gradio as gr
 
-    from webui.history_tab import build_history_tab
+    from webui.tabs.history_tab import build_history_tab
 
     with gr.Blocks() as demo:
         build_history_tab(history)
@@ -67,7 +67,7 @@ def render_history(history: OutputHistory, summaries: list[dict]) -> list:
 def test_a_damaged_sidecar_is_listed_marked_and_the_rest_renders(tmp_path, monkeypatch):
     import gradio as gr
 
-    from webui.history_tab import list_history
+    from webui.tabs.history_tab import list_history
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     history = OutputHistory(tmp_path / "outputs")
@@ -95,7 +95,7 @@ def test_a_damaged_sidecar_is_listed_marked_and_the_rest_renders(tmp_path, monke
 def test_delete_removes_one_entry_and_its_audio(tmp_path):
     import gradio as gr
 
-    from webui.history_tab import delete_entry
+    from webui.tabs.history_tab import delete_entry
 
     history = OutputHistory(tmp_path)
     keep, gone = history.save_result(request("keep."), result()), history.save_result(request("gone."), result())
@@ -110,7 +110,7 @@ def test_delete_removes_one_entry_and_its_audio(tmp_path):
 def test_clear_needs_confirmation_then_removes_everything(tmp_path):
     import gradio as gr
 
-    from webui.history_tab import clear_history
+    from webui.tabs.history_tab import clear_history
 
     history = OutputHistory(tmp_path)
     for i in range(3):
@@ -127,7 +127,7 @@ def test_clear_needs_confirmation_then_removes_everything(tmp_path):
 def test_pages_go_past_two_hundred_entries(tmp_path):
     import gradio as gr
 
-    from webui.history_tab import MAX_LIMIT, list_history
+    from webui.tabs.history_tab import MAX_LIMIT, list_history
 
     history = OutputHistory(tmp_path)
     saved = [history.save_failure(request(f"take {i}."), f"error {i}") for i in range(230)]
@@ -223,7 +223,7 @@ def test_history_caps_are_parsed_by_the_one_number_parser():
 
 
 @pytest.mark.parametrize("module", ["history/store.py", "history/index.py", "history/records.py",
-                                    "webui/config.py", "engines/weights/checkpoints.py"])
+                                    "webui/serving/config.py", "engines/weights/checkpoints.py"])
 def test_no_module_keeps_its_own_writer_or_parser(module):
     source = (REPO / module).read_text(encoding="utf-8")
     assert not re.search(r"mkstemp\(|os\.replace\(|os\.fsync\(", source), f"{module} writes files by itself"

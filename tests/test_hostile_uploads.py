@@ -211,7 +211,7 @@ def test_real_containers_still_decode_through_ffmpeg(reference_wav, tmp_path):
 
 # --- the upload cap is the setting -----------------------------------------------------------------
 def test_an_upload_cap_above_the_default_is_honoured(tmp_path, monkeypatch):
-    from webui.config import AppConfig
+    from webui.serving.config import AppConfig
 
     rate = 24000
     audio = np.zeros(int(1150 * rate), dtype=np.int16)  # 16-bit mono: about 55 MB

@@ -10,9 +10,9 @@ import soundfile as sf
 
 from engines import SynthesisRequest
 from history import OutputHistory
-from webui.limits import Admission
-from webui.live import stream_outputs
-from webui.speech_service import SpeechService
+from webui.serving.limits import Admission
+from webui.tabs.live import stream_outputs
+from webui.serving.speech_service import SpeechService
 
 TEXT = ("The first sentence of a short text, read in pieces as it is made. "
         "A second sentence follows it, so the stream has several chunks.")

@@ -15,11 +15,11 @@ import soundfile as sf
 from engines import EngineManager, Settings
 from engines.types import Voice
 from engines.voices.catalog import VoiceCatalog
-from webui.audio_formats import FORMATS, encode, stream_encoder, wav_bytes
-from webui.limits import Admission, QueueFullError
-from webui.live import steady_pieces
-from webui.openai_api import header_text, result_headers
-from webui.openai_requests import OPENAI_VOICES, ApiError, model_table, read_speech, voice_table
+from webui.serving.audio_formats import FORMATS, encode, stream_encoder, wav_bytes
+from webui.serving.limits import Admission, QueueFullError
+from webui.tabs.live import steady_pieces
+from webui.http.openai_api import header_text, result_headers
+from webui.http.openai_requests import OPENAI_VOICES, ApiError, model_table, read_speech, voice_table
 
 
 class OneSavedVoice:

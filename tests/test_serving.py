@@ -18,7 +18,7 @@ from engines import EngineManager, NoEngineAvailableError, Settings, SynthesisRe
 from engines.f5.engine import F5Engine
 from engines.worker import DeviceWorker
 from engines.xtts.engine import XttsEngine
-from webui.routes import health_routes
+from webui.http.routes import health_routes
 
 TRANSCRIPT = "This is my voice, recorded for a test."
 

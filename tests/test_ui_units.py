@@ -13,13 +13,14 @@ import pytest
 from engines import EngineManager, Settings, SynthesisRequest
 from engines.languages import LANGUAGE_NAMES
 from history import OutputHistory
-from webui import AppConfig, build_app, choices
-from webui.admin import REFUSAL, AdminPolicy
-from webui.badges import render_error_badge, render_error_block
-from webui.config import ConfigError
-from webui.error_panel import UNKNOWN_FAILURE, ErrorPanel
-from webui.status import build_status_tab, render_card
-from webui.synthesis import BadInputError, make_synthesizer, run_request
+from webui import AppConfig, build_app
+from webui.tabs import choices
+from webui.serving.admin import REFUSAL, AdminPolicy
+from webui.serving.badges import render_error_badge, render_error_block
+from webui.serving.config import ConfigError
+from webui.tabs.error_panel import UNKNOWN_FAILURE, ErrorPanel
+from webui.tabs.status import build_status_tab, render_card
+from webui.serving.synthesis import BadInputError, make_synthesizer, run_request
 
 OFFLINE = {"VOICE_STUDIO_DEVICE": "cpu", "HF_HUB_OFFLINE": "1"}
 # The offline message a user saw cut off exactly before what to set.

@@ -16,8 +16,8 @@ from engines.quality.asr import ASR_VARIABLE, Transcriber
 from engines.quality.speaker import SPEAKER_VARIABLE, SpeakerVerifier
 from tests.app_process import AppProcess, call
 from tests.tiny_speech import speech_models
-from webui.cloning import transcript_from_result
-from webui.verify_panel import make_verify, render_asr, render_verdict
+from webui.tabs.cloning import transcript_from_result
+from webui.tabs.verify_panel import make_verify, render_asr, render_verdict
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import pytest
 from engines import EngineManager, Settings
 from engines.voices.library import VoiceLibrary
 from webui import build_app
-from webui.choices import follow_voices, voice_choices
-from webui.voices_tab import ExportFiles, VoiceHandlers, voice_card
+from webui.tabs.choices import follow_voices, voice_choices
+from webui.tabs.voices_tab import ExportFiles, VoiceHandlers, voice_card
 
 TRANSCRIPT = "This is my voice, recorded for a test."
 

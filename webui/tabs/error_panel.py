@@ -16,8 +16,8 @@ from typing import Any
 
 import gradio as gr
 
-from .badges import render_error_block
-from .synthesis import BadInputError
+from ..serving.badges import render_error_block
+from ..serving.synthesis import BadInputError
 
 # API clients never trigger the .failure listener that collects their message: keep only the newest few.
 MAX_SESSIONS = 256

@@ -19,8 +19,8 @@ import gradio as gr
 from engines import EngineManager, VoiceStudioError
 from engines.weights.downloads import describe_snapshot
 
-from .admin import AdminPolicy
-from .badges import engine_label
+from ..serving.admin import AdminPolicy
+from ..serving.badges import engine_label
 from .verify_panel import build_verify_panel
 
 logger = logging.getLogger("voice_studio.webui")

@@ -13,8 +13,8 @@ from engines.voices.presets import DEFAULT_PRESET
 from . import choices, controls
 from .error_panel import ErrorPanel
 from .live import stream_outputs
-from .speech_service import SpeechService
-from .synthesis import Outputs, Recorder, make_synthesizer, optional_float, optional_seed, run_request
+from ..serving.speech_service import SpeechService
+from ..serving.synthesis import Outputs, Recorder, make_synthesizer, optional_float, optional_seed, run_request
 
 EXAMPLE_TEXT = "Olá! Este é um teste de dublagem do Voice Studio."
 

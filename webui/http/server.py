@@ -20,12 +20,13 @@ from fastapi import FastAPI
 from engines import EngineManager
 from history import OutputHistory
 
-from .cloning import packaged_examples_dir
-from .config import AppConfig
-from .limits import Admission
+from ..app import build_app
+from ..serving.config import AppConfig
+from ..serving.limits import Admission
+from ..serving.speech_service import SpeechService
+from ..tabs.cloning import packaged_examples_dir
 from .openai_api import openai_router
 from .routes import health_routes
-from .speech_service import SpeechService
 
 logger = logging.getLogger("voice_studio.app")
 
@@ -34,8 +35,6 @@ GRACEFUL_SHUTDOWN_S = 5
 
 def create_server(manager: EngineManager, config: AppConfig, history: OutputHistory | None = None) -> FastAPI:
     """The whole app (loads no model): the page and ``/v1`` share one ``Admission`` and one history."""
-    from . import build_app
-
     admission = Admission(max_running=len(manager.engines), max_waiting=config.queue_size)
     service = SpeechService(manager, history, admission)
     demo = build_app(manager, config, history, service=service)

@@ -37,10 +37,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from engines.types import SynthesisStream
 from engines.audio.waveforms import resample
 
-from .audio_formats import FORMATS, EncodingError, encode, stream_encoder
-from .config import AppConfig
+from ..serving.audio_formats import FORMATS, EncodingError, encode, stream_encoder
+from ..serving.config import AppConfig
 from .openai_requests import ApiError, SpeechJob, model_table, parse_body, read_speech, voice_table
-from .speech_service import SpeechService, error_kind
+from ..serving.speech_service import SpeechService, error_kind
 
 logger = logging.getLogger("voice_studio.openai_api")
 

@@ -31,9 +31,9 @@ import numpy as np
 
 from engines import SynthesisRequest, SynthesisResult, VoiceStudioError
 
-from .audio_formats import wav_bytes
-from .gpu import spaces_available
-from .synthesis import Recorder, make_synthesizer, run_request, waiting_reporter
+from ..serving.audio_formats import wav_bytes
+from ..serving.gpu import spaces_available
+from ..serving.synthesis import Recorder, make_synthesizer, run_request, waiting_reporter
 
 logger = logging.getLogger("voice_studio.webui")
 

@@ -14,8 +14,8 @@ from engines import EngineManager, SynthesisRequest
 from . import choices, controls
 from .error_panel import ErrorPanel
 from .live import stream_outputs
-from .speech_service import SpeechService
-from .synthesis import Outputs, Recorder, make_synthesizer, optional_float, optional_seed, run_request
+from ..serving.speech_service import SpeechService
+from ..serving.synthesis import Outputs, Recorder, make_synthesizer, optional_float, optional_seed, run_request
 
 TRANSCRIPT_INFO = ("F5-TTS needs the exact words spoken in the reference. Leave it empty and speech "
                    "recognition writes them here (edit them if it misheard); without it, XTTS is used.")

@@ -23,7 +23,7 @@ from engines.languages import normalize_language
 from engines.profiles import all_profile_names, engine_of_profile
 from engines.text.checks import validate_text
 
-from .audio_formats import FORMATS
+from ..serving.audio_formats import FORMATS
 
 DEFAULT_ENGINE = "f5tts"
 FALLBACK_LANGUAGE = "pt-BR"
