@@ -44,7 +44,7 @@ logger = logging.getLogger("bench.stress")
 
 def build_tiny(work: Path) -> dict[str, str]:
     """Tiny models on the CPU: a smoke run of this script's plumbing, nothing to quote."""
-    from tests.tiny_models import build_all
+    from devtools.tiny_models import build_all
 
     sf.write(work / "reference.wav", reference_audio()[0].numpy(), SAMPLE_RATE)
     return {**build_all(work / "tiny").env(), "VOICE_STUDIO_CACHE_DIR": str(work / "cache"),

@@ -80,7 +80,7 @@ def build_models(quick: bool, work: Path) -> tuple[dict[str, str], torch.Tensor,
     ref_dir = work / "presets"
     ref_dir.mkdir(parents=True, exist_ok=True)
     if quick:
-        from tests.tiny_models import build_all
+        from devtools.tiny_models import build_all
 
         env = build_all(work / "tiny").env()
         ref, ref_text = reference_audio(3.0), "a short reference clip for the test."

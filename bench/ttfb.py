@@ -11,7 +11,7 @@ Also: the XTTS full stream against the unstreamed call, through the API (same te
 seed: the same tokens) and directly on the accelerator with a forced length of
 ``--tokens`` (target <= 1.3x).
 
-    python -m bench.ttfb --out bench/results_ttfb_h100.json     # a CUDA machine
+    python -m bench.ttfb --out bench/results/h100/ttfb.json     # a CUDA machine
     python -m bench.ttfb --quick                                 # tiny models on the CPU: does it run
 """
 
@@ -67,7 +67,7 @@ def full_size_env(work: Path, accel: str) -> dict[str, str]:
 
 
 def tiny_env(work: Path) -> dict[str, str]:
-    from tests.tiny_models import build_all
+    from devtools.tiny_models import build_all
 
     return {**build_all(work / "tiny").env(), "VOICE_STUDIO_CACHE_DIR": str(work / "cache"),
             "VOICE_STUDIO_DEVICE": "cpu"}
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-limit-s", type=float, default=900)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    from tests.app_process import AppProcess
+    from devtools.app_process import AppProcess
 
     formats = [f for f in args.formats.split(",") if f]
     if shutil.which("ffmpeg") is None:

@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 pytest.importorskip("TTS")
 
 from engines.xtts.accel.xtts import XttsAccelerator  # noqa: E402
-from tests.tiny_models import tiny_xtts_model  # noqa: E402
+from devtools.tiny_models import tiny_xtts_model  # noqa: E402
 from engines.xtts.accel.xtts_sampling import SamplingParams  # noqa: E402
 
 TEXT = "hello world, this is a test of the tiny model."

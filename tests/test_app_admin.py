@@ -16,7 +16,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess, call
+from devtools.app_process import REQUEST_TIMEOUT_S, AppProcess, call
 from webui.serving.admin import REFUSAL
 
 CLIENTS = 8

@@ -14,7 +14,7 @@ import soundfile as sf
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess, call, corrupt_f5_env, make_mp3
+from devtools.app_process import REQUEST_TIMEOUT_S, AppProcess, call, corrupt_f5_env, make_mp3
 
 LONG_TEXT = " ".join(["This sentence is one of many in a long text read in chunks."] * 6)
 

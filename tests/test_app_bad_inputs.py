@@ -14,7 +14,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from engines.audio.waveforms import MAX_UPLOAD_BYTES
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess
+from devtools.app_process import REQUEST_TIMEOUT_S, AppProcess
 from tests.test_bad_inputs import CASES, REFUSED, Case, corpus  # noqa: F401  (corpus is a fixture)
 
 NOT_THROUGH_AN_UPLOAD = {"reference_missing"}  # a path that was never uploaded cannot be sent

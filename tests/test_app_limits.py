@@ -12,7 +12,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from gradio_client.utils import QueueError
 
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess
+from devtools.app_process import REQUEST_TIMEOUT_S, AppProcess
 
 AUTH = ("ana", "s3cret")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_process import REPO, AppProcess, corrupt_f5_env
+from devtools.app_process import REPO, AppProcess, corrupt_f5_env
 from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
 
 WAIT_S = 180

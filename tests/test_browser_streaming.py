@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.app_process import AppProcess, corrupt_f5_env
+from devtools.app_process import AppProcess, corrupt_f5_env
 from tests.browser_support import chrome, needs_chromium
 
 pytestmark = needs_chromium

@@ -22,7 +22,7 @@ from engines.f5.engine import F5Engine
 from engines.worker import shared_worker
 from engines.settings import Settings
 from engines.weights.sources import FileSource
-from tests.tiny_models import TINY_DIT, write_f5_variant, write_vocab
+from devtools.tiny_models import TINY_DIT, write_f5_variant, write_vocab
 
 LAYOUTS = ["ema_model", "ema", "bare", "module", "pt_ema", "pt_training"]
 

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from tests.conftest import ENV_VARS
-from tests.tiny_models import write_f5_variant
+from devtools.tiny_models import write_f5_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 

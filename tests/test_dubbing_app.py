@@ -18,7 +18,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from dubbing import media
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess
+from devtools.app_process import REQUEST_TIMEOUT_S, AppProcess
 from tests.browser_support import browser  # noqa: F401  (a fixture; it skips without Chromium)
 from tests.dubbing_support import make_video, presets_dir, srt
 

@@ -20,7 +20,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from history import OutputHistory
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess, call
+from devtools.app_process import REQUEST_TIMEOUT_S, AppProcess, call
 from tests.test_history_index import damaged_copy, request, result
 
 

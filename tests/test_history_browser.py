@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from history import OutputHistory
-from tests.app_process import AppProcess
+from devtools.app_process import AppProcess
 from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
 from tests.test_history_index import request, result
 

@@ -9,7 +9,7 @@ import pytest
 from gradio_client.exceptions import AppError
 
 from history import OutputHistory
-from tests.app_process import AppProcess, call
+from devtools.app_process import AppProcess, call
 
 
 

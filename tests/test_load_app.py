@@ -26,7 +26,7 @@ from gradio_client import handle_file
 from gradio_client.utils import QueueError
 
 from history import OutputHistory
-from tests.app_process import AppProcess
+from devtools.app_process import AppProcess
 
 logger = logging.getLogger("voice_studio.tests.load")
 

@@ -23,7 +23,7 @@ import soundfile as sf
 from gradio_client.exceptions import AppError
 
 from history import OutputHistory
-from tests.app_process import REQUEST_TIMEOUT_S, AppProcess
+from devtools.app_process import REQUEST_TIMEOUT_S, AppProcess
 
 LONG_TEXT = ("This is the first sentence of a longer text, read in pieces. Here comes the second one, "
              "a little longer than the first. And a third sentence closes the paragraph for the test.")

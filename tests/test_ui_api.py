@@ -10,7 +10,7 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from tests.app_process import AppProcess, call
+from devtools.app_process import AppProcess, call
 
 
 

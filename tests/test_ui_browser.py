@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_process import AppProcess
+from devtools.app_process import AppProcess
 from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
 from tests.test_browser_app import WAIT_S
 

@@ -14,7 +14,7 @@ from gradio_client import handle_file
 from engines import EngineManager
 from engines.quality.asr import ASR_VARIABLE, Transcriber
 from engines.quality.speaker import SPEAKER_VARIABLE, SpeakerVerifier
-from tests.app_process import AppProcess, call
+from devtools.app_process import AppProcess, call
 from tests.tiny_speech import speech_models
 from webui.tabs.cloning import transcript_from_result
 from webui.tabs.verify_panel import make_verify, render_asr, render_verdict

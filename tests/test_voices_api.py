@@ -13,7 +13,7 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from tests.app_process import AppProcess, call, make_mp3
+from devtools.app_process import AppProcess, call, make_mp3
 
 TRANSCRIPT = "This is my voice, recorded for a test."
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from engines.voices.library import VoiceLibrary
-from tests.app_process import AppProcess
+from devtools.app_process import AppProcess
 from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
 
 WAIT_S = 180

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from tests.app_process import make_mp3
+from devtools.app_process import make_mp3
 from tests.conftest import ENV_VARS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ pytest.importorskip("TTS")
 from TTS.tts.layers.xtts.hifigan_decoder import HifiDecoder  # noqa: E402
 
 from engines.xtts.accel.xtts import XttsAccelerator  # noqa: E402
-from tests.tiny_models import tiny_xtts_model  # noqa: E402
+from devtools.tiny_models import tiny_xtts_model  # noqa: E402
 
 TEXT = "hello world, this is a longer test of the tiny model streaming."
 TOKENS = 100  # forced length: five chunks of 20, the engine's own chunk size

@@ -23,7 +23,7 @@ from engines.profiles import get_profile
 from engines.types import EngineJob, Voice
 from engines.xtts.engine import XttsEngine
 from engines.xtts.xtts_text import DIGIT_NAMES, prepare_text, read_number
-from tests.tiny_models import XTTS_ALL_LANGUAGES, build_xtts_dir
+from devtools.tiny_models import XTTS_ALL_LANGUAGES, build_xtts_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
