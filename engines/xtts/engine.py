@@ -49,7 +49,7 @@ class _Loaded:
     """Everything a request needs, made ready together (the engine is loaded when this is set)."""
 
     model: Any
-    accelerator: Any  # engines.xtts.accel.XttsAccelerator, or None for upstream's own inference
+    accelerator: Any  # engines.accel.XttsAccelerator, or None for upstream's own inference
     model_key: str
 
 
@@ -220,7 +220,7 @@ class XttsEngine(Engine):
     def _chunks(self, loaded: _Loaded, job: EngineJob) -> list[str]:
         code = XTTS_CODES[job.language]
         limit = loaded.model.tokenizer.char_limits.get(code.split("-")[0], 250)
-        # Numbers coqui's expansion cannot read are spelled out before splitting (engines/xtts/xtts_text.py).
+        # Numbers coqui's expansion cannot read are spelled out before splitting (engines/xtts_text.py).
         return split_text(prepare_text(loaded.model.tokenizer, job.text, code), limit)
 
     def _sampling(self, job: EngineJob, loaded: _Loaded) -> dict:
@@ -238,7 +238,7 @@ class XttsEngine(Engine):
         code = XTTS_CODES[job.language]
         chunks = self._chunks(loaded, job)
         latent, embedding, source = self.conditioning(loaded, job)
-        # The accelerator computes the same function as Xtts.inference (engines/xtts/accel/xtts.py).
+        # The accelerator computes the same function as Xtts.inference (engines/accel/xtts.py).
         infer = loaded.accelerator.inference if loaded.accelerator is not None else loaded.model.inference
         seed_everything(job.seed)
         waves = []

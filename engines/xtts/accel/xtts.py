@@ -138,7 +138,7 @@ class XttsAccelerator:
 
     def text_tokens(self, text: str, language: str) -> torch.Tensor:
         """Upstream's text handling in ``inference`` (no splitting): strip, lower, encode; numbers
-        coqui cannot expand are read plainly first (``engines.xtts.xtts_text``)."""
+        coqui cannot expand are read plainly first (``engines.xtts_text``)."""
         language = language.split("-")[0]
         sent = prepare_text(self.model.tokenizer, text, language).strip().lower()
         tokens = torch.IntTensor(self.model.tokenizer.encode(sent, lang=language)).unsqueeze(0).to(self.device)
