@@ -99,6 +99,7 @@ def test_single_chunk_matches_upstream(vocoder, v1):
     assert _rel(waves[0], up_wave) < 1e-3
 
 
+@pytest.mark.slow
 def test_batched_chunks_match_upstream_one_by_one(vocoder):
     """Chunks of different lengths share one padded forward, yet each equals its solo run."""
     model = _tiny_cfm(True)
@@ -148,6 +149,7 @@ def test_upstream_chunking_rule():
     assert len(chunks) > 1 and " ".join(chunks).split() == text.split()
 
 
+@pytest.mark.slow
 def test_one_compiled_block_serves_every_block():
     """The functional DiT block compiles once for all blocks (weights are arguments, not guards)."""
     from torch._dynamo.testing import CompileCounter

@@ -25,6 +25,7 @@ def upstream_manager(tiny_env):
     return EngineManager(Settings.from_env({**tiny_env, "VOICE_STUDIO_ACCEL": "off"}))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["f5tts", "xtts"])
 def test_engine_path_uses_the_accelerator(engine, manager, reference_wav, monkeypatch):
     manager.ensure_loaded(engine)
@@ -39,6 +40,7 @@ def test_engine_path_uses_the_accelerator(engine, manager, reference_wav, monkey
     assert np.isfinite(result.audio).all() and result.duration_s > 0.2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["f5tts", "xtts"])
 def test_accel_off_runs_upstream_inference(engine, upstream_manager, reference_wav):
     result = upstream_manager.synthesize(_request(engine, reference_wav))
@@ -57,6 +59,7 @@ LENGTH_TEXTS = ("Olá.", "Olá, tudo bem? Isto é um teste curto.",
                 "Um texto mais longo, em várias partes, para que o F5 o divida em pedaços e os junte depois. " * 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("accelerated", [True, False])
 @pytest.mark.parametrize("speed", [None, 1.2])
 def test_f5_tells_its_natural_length_before_rendering(accelerated, speed, manager, upstream_manager):

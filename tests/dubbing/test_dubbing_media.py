@@ -34,6 +34,7 @@ def run_cli(argv, capsys):
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow
 def test_cli_dubs_an_srt_into_a_track_report_and_mp4(dub_env, video, tmp_path, capsys):
     subtitles = tmp_path / "in.srt"
     subtitles.write_bytes(srt([(0.2, 1.5, "Maria: hello there."), (1.6, 2.4, "Joao: a second voice."),

@@ -67,6 +67,7 @@ def final_audio(studio, project, index) -> np.ndarray:
     return studio.store.load_take(project, project.line(index).result["final_key"])[0]
 
 
+@pytest.mark.slow
 def test_each_rung_of_the_ladder_is_reached_by_slot_size(studio, natural_s):
     n = natural_s
     cues = [(1.0, 1.0 + n * 1.3, TEXT),                      # natural: room to spare
@@ -113,6 +114,7 @@ def test_each_rung_of_the_ladder_is_reached_by_slot_size(studio, natural_s):
         assert abs(found) <= 240, f"line {line['index']} placed {found} samples off"  # ±10 ms
 
 
+@pytest.mark.slow
 def test_overlaps_are_mixed_and_one_edit_rerenders_one_line(studio, natural_s):
     cues = [(0.5, 0.5 + natural_s * 1.2, TEXT), (0.9, 0.9 + natural_s * 1.2, "a second voice over the first."),
             (5.0 + natural_s, 6.0 + natural_s * 2, "and a third line, alone.")]
@@ -176,6 +178,7 @@ def test_cancel_keeps_what_was_rendered(studio):
     assert len(studio.synth.calls) == calls + 2
 
 
+@pytest.mark.slow
 def test_xtts_lines_are_fitted_with_speed(studio, dub_manager):
     natural = dub_manager.synthesize(SynthesisRequest(text=TEXT, language="en", engine="xtts",
                                                       voice_preset="male_generic", seed=SEED)).duration_s
@@ -189,6 +192,7 @@ def test_xtts_lines_are_fitted_with_speed(studio, dub_manager):
     assert asked and 1.0 < asked[0] <= 1.25
 
 
+@pytest.mark.slow
 def test_a_line_another_engine_stood_in_for_is_fitted_from_that_take(studio, dub_manager, natural_s, monkeypatch):
     """F5-TTS told the length, then failed: XTTS spoke at its own pace, and that take is fitted with speed."""
     def broken(jobs):

@@ -17,6 +17,8 @@ import soundfile as sf
 from tests.conftest import ENV_VARS
 from devtools.tiny_models import write_f5_variant
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -43,6 +43,7 @@ def hub_env(tiny, hub, tmp_path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_download_fetches_every_file_once_then_works_offline(hub, hub_env):
     proc = run_cli(["download"], hub_env, timeout=180)
     assert proc.returncode == 0, proc.stderr
@@ -77,6 +78,7 @@ def test_download_of_a_file_the_hub_lacks_fails_naming_the_variable(hub_env):
     assert [line for line in proc.stderr.splitlines() if line.startswith("error:")]
 
 
+@pytest.mark.slow
 def test_a_request_that_loads_an_engine_hears_its_download_progress(hub_env, reference_wav):
     script = textwrap.dedent(f"""
         import json

@@ -69,6 +69,7 @@ def test_dub_on_xtts_uses_the_studio_speaker(manager):
     assert result.metadata["quality_profile_used"] == "xtts_fast"
 
 
+@pytest.mark.slow
 def test_clone_on_each_engine(manager, reference_wav):
     for engine in ("f5tts", "xtts"):
         result = manager.synthesize(_clone(reference_wav, engine=engine))
@@ -83,6 +84,7 @@ def test_same_seed_repeats_exactly(manager, reference_wav):
     np.testing.assert_array_equal(first.audio, second.audio)
 
 
+@pytest.mark.slow
 def test_clone_without_transcript_falls_back_to_xtts_and_says_so(manager, reference_wav):
     result = manager.synthesize(_clone(reference_wav, reference_text=""))
     meta = result.metadata
@@ -90,6 +92,7 @@ def test_clone_without_transcript_falls_back_to_xtts_and_says_so(manager, refere
     assert "transcript" in meta["fallback_reason"]
 
 
+@pytest.mark.slow
 def test_language_f5_does_not_serve_falls_back(manager):
     result = manager.synthesize(_dub(text="Hola, esto es una prueba corta.", language="es"))
     assert result.metadata["tts_engine_used"] == "xtts"
@@ -103,6 +106,7 @@ def test_language_no_engine_serves_is_input_error(manager):
         manager.synthesize(_dub(language="es", allow_fallback=False))
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_falls_back_with_reason_and_mapped_profile(corrupt_f5_manager, caplog):
     with caplog.at_level(logging.WARNING, logger="voice_studio.engines"):
         result = corrupt_f5_manager.synthesize(_dub(quality_profile="f5tts_ultra_natural"))
@@ -138,6 +142,7 @@ def test_health_reports_each_engine(corrupt_f5_manager, manager):
     assert "timestamp" in health
 
 
+@pytest.mark.slow
 def test_synthesis_exception_falls_back(manager, monkeypatch, reference_wav):
     def explode(job):
         raise RuntimeError("kernel exploded")
@@ -148,6 +153,7 @@ def test_synthesis_exception_falls_back(manager, monkeypatch, reference_wav):
     assert "failed during synthesis (RuntimeError: kernel exploded)" in result.metadata["fallback_reason"]
 
 
+@pytest.mark.slow
 def test_sanity_guard_rejects_silent_output(manager, monkeypatch, reference_wav):
     monkeypatch.setattr(manager.engines["f5tts"], "synthesize",
                         lambda job: EngineOutput(audio=np.zeros(24000 * 3, dtype=np.float32), chunks=1))
@@ -156,6 +162,7 @@ def test_sanity_guard_rejects_silent_output(manager, monkeypatch, reference_wav)
     assert "sanity check: engine returned silence" in result.metadata["fallback_reason"]
 
 
+@pytest.mark.slow
 def test_long_text_is_chunked_with_progress(manager, reference_wav):
     text = " ".join(f"This is sentence number {i} of a longer text." for i in range(12))
     seen: list[float] = []
@@ -169,6 +176,7 @@ def test_long_text_is_chunked_with_progress(manager, reference_wav):
     assert len(seen) == result.metadata["chunks"] + 1 if per_chunk else len(seen) >= 8
 
 
+@pytest.mark.slow
 def test_xtts_splits_at_its_per_language_character_limit(manager, reference_wav, monkeypatch):
     assert manager.ensure_loaded("xtts") is None  # the model is patched below, so it must be there
     xtts = manager.engines["xtts"]
@@ -183,6 +191,7 @@ def test_xtts_splits_at_its_per_language_character_limit(manager, reference_wav,
     assert seen_texts == ["The first short sentence is here.", "The second one follows it. And a third."]
 
 
+@pytest.mark.slow
 def test_reference_preprocessing_is_cached_and_leaves_no_temp_files(manager, reference_wav, monkeypatch, tmp_path):
     for name in manager.engines:
         assert manager.ensure_loaded(name) is None  # the model is patched below, so it must be there
@@ -207,6 +216,7 @@ def test_reference_preprocessing_is_cached_and_leaves_no_temp_files(manager, ref
     assert os.listdir(own_tmp) == []
 
 
+@pytest.mark.slow
 def test_concurrent_first_requests_load_each_engine_once(tiny_env, reference_wav, monkeypatch):
     fresh = EngineManager(Settings.from_env(tiny_env))
     f5 = fresh.engines["f5tts"]
@@ -246,6 +256,7 @@ def test_unload_and_explicit_load(tiny_env):
     assert fresh.unload("f5tts")["status"] == "not_loaded"
 
 
+@pytest.mark.slow
 def test_an_xtts_stream_hands_out_its_first_piece_before_the_next_is_made(manager, monkeypatch):
     """The first audio leaves as soon as the engine has made it (only the cross-fade is held back)."""
     manager.load("xtts")

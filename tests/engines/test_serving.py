@@ -20,6 +20,8 @@ from engines.worker import DeviceWorker
 from engines.xtts.engine import XttsEngine
 from webui.http.routes import health_routes
 
+pytestmark = pytest.mark.slow
+
 TRANSCRIPT = "This is my voice, recorded for a test."
 
 

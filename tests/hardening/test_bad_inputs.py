@@ -274,6 +274,7 @@ def test_refused_through_the_cli(case, corpus, use_env, capsys, tmp_path, manage
     assert captured.out == "" and not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case_id", ["text_emoji_only", "reference_random_bytes_wav"])
 def test_refused_through_the_cli_process(case_id, corpus, tiny_env, tmp_path):
     case = next(c for c in CASES if c.id == case_id)

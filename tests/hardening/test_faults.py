@@ -75,6 +75,7 @@ LOAD_FAULTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", sorted(LOAD_FAULTS))
 def test_engine_load_raises(fault, manager, tiny_env, reference_wav, monkeypatch):
     exc, reason = LOAD_FAULTS[fault]
@@ -108,6 +109,7 @@ def test_engine_load_raises(fault, manager, tiny_env, reference_wav, monkeypatch
 
 
 # --- 2. CUDA out of memory during synthesis ----------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["f5tts", "xtts"])
 def test_cuda_oom_during_synthesis_falls_back_then_the_engine_serves_again(engine, manager, reference_wav,
                                                                            monkeypatch, caplog):
@@ -175,6 +177,7 @@ CORRUPTIONS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
 def test_corrupt_checkpoint(kind, manager, tiny, tiny_env, reference_wav, tmp_path):
     bad = _corrupt(kind, tiny.f5_ckpt, tmp_path)
@@ -268,6 +271,7 @@ UNWRITABLE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(UNWRITABLE))
 def test_output_folder_not_writable_is_a_clear_history_error(case, manager, reference_wav, tmp_path):
     make, reason = UNWRITABLE[case]

@@ -79,6 +79,7 @@ def measure(paths: list[Path]) -> dict:
     return report
 
 
+@pytest.mark.slow
 def test_hours_long_clips_are_decoded_only_up_to_the_limit(long_clips, memory_report):
     assert all(path.stat().st_size < 12 * 2**20 for path in long_clips.values()), "small uploads"
     for kind, path in long_clips.items():
@@ -92,6 +93,7 @@ def test_hours_long_clips_are_decoded_only_up_to_the_limit(long_clips, memory_re
         assert 0 < found["seconds"] <= LIMIT_S, (kind, found)
 
 
+@pytest.mark.slow
 def test_an_odd_sample_rate_is_resampled_with_bounded_memory(odd_rate_clip, memory_report):
     found = memory_report[str(odd_rate_clip)]
     assert found["growth_mb"] < MAX_GROWTH_MB and abs(found["seconds"] - 3.0) < 0.1, found

@@ -96,6 +96,7 @@ def test_health_shows_model_names_and_full_paths_only_when_asked(manager, tiny, 
     assert operator["engines"]["xtts"]["model"] == str(tiny.xtts_dir)
 
 
+@pytest.mark.slow
 def test_load_errors_fallback_reasons_and_history_hold_no_paths(tiny_env, broken, tmp_path, temp_root):
     history = OutputHistory(tmp_path / "history")
     f5_broken = _manager(tiny_env, F5TTS_VOCODER=broken["F5TTS_VOCODER"])
@@ -118,6 +119,7 @@ def test_load_errors_fallback_reasons_and_history_hold_no_paths(tiny_env, broken
     assert temp_root not in shown and temp_root not in health
 
 
+@pytest.mark.slow
 def test_cli_error_lines_and_status_hold_no_paths(tiny_env, broken, tmp_path, temp_root):
     env = {**tiny_env, **broken}
     proc = run_cli(["synth", "--text", "Olá.", "--language", "pt-BR", "--out", str(tmp_path / "o.wav")], env)

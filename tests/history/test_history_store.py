@@ -316,6 +316,7 @@ def kill_writer_mid_write(root: Path, target: str, attempts: int = 5) -> tuple[i
     pytest.fail(f"could not kill the writer while it wrote the {target} in {attempts} attempts")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", sorted(KILL_TARGETS))
 def test_killed_mid_write_lists_no_half_file(tmp_path, target):
     finished, left = kill_writer_mid_write(tmp_path, target)

@@ -129,6 +129,7 @@ def offline_asr_manager(manager):
     return fresh
 
 
+@pytest.mark.slow
 def test_offline_without_asr_weights_falls_back_to_xtts_naming_the_variable(offline_asr_manager, reference_wav):
     health = offline_asr_manager.health()["asr"]
     assert health["status"] == "unavailable" and ASR_VARIABLE in health["error"]

@@ -33,6 +33,7 @@ def test_only_ultra_quality_renders_several_takes():
         "f5tts_fast": 1, "f5tts_balanced": 1, "f5tts_ultra_quality": 3, "f5tts_ultra_natural": 1}
 
 
+@pytest.mark.slow
 def test_three_takes_ranked_by_cer_the_lowest_kept(manager, speech, reference_wav):
     asr_manager = manager_with_asr(manager, str(speech.whisper))
     first = asr_manager.synthesize(ultra(reference_wav))

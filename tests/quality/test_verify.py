@@ -36,6 +36,7 @@ def speaker(verify_manager, speech):
     return SpeakerVerifier.from_env("cpu", verify_manager.on_device, environ={SPEAKER_VARIABLE: str(speech.wavlm)})
 
 
+@pytest.mark.slow
 def test_verify_reports_numbers_and_a_verdict(verify_manager, speaker):
     steps = []
     report = verify_engine(verify_manager, "f5tts", "pt-BR", speaker=speaker, progress=lambda f, m: steps.append(f))
@@ -51,6 +52,7 @@ def test_verify_reports_numbers_and_a_verdict(verify_manager, speaker):
     json.dumps(report)  # JSON-ready
 
 
+@pytest.mark.slow
 def test_verify_xtts_default_language_without_speaker_model(verify_manager):
     report = verify_engine(verify_manager, "xtts")
     assert report["language"] == verify_manager.engines["xtts"].languages[0]
@@ -71,6 +73,7 @@ def test_verify_bad_input(verify_manager):
         verify_engine(verify_manager, "xtts", "ja")
 
 
+@pytest.mark.slow
 def test_speaker_model_missing_is_reported_not_raised(verify_manager, reference_wav):
     missing = SpeakerVerifier.from_env("cpu", verify_manager.on_device, environ={SPEAKER_VARIABLE: "/nowhere/wavlm"})
     report = verify_engine(verify_manager, "xtts", "en", reference=str(reference_wav),
@@ -106,6 +109,7 @@ def test_score_text_and_verdict_thresholds():
     assert verdict(0.9, "xtts") == "gibberish: check XTTS_MODEL"
 
 
+@pytest.mark.slow
 def test_cli_verify_prints_one_json_report(use_env, speech, capsys, tmp_path):
     use_env.setenv(ASR_VARIABLE, str(speech.whisper))
     use_env.setenv(SPEAKER_VARIABLE, str(speech.wavlm))

@@ -22,6 +22,7 @@ def test_shipped_text_lists():
     assert all(any(ch.isdigit() for ch in " ".join(sentences)) for sentences in texts.values())
 
 
+@pytest.mark.slow
 def test_quick_run_writes_json_and_markdown(use_env, speech, tmp_path, capsys):
     out = tmp_path / "quality.json"
     code = main(["--quick", "--languages", "en", "--parallel", "4", "--out", str(out),

@@ -273,6 +273,7 @@ def test_importing_a_voice_that_exists_is_refused(library, saved, tmp_path):
 
 
 # --- the command line ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_bad_input_exits_2_with_one_error_line(tmp_path, reference_wav):
     # No model is needed: every case is refused before an engine would load.
     env = {"VOICE_STUDIO_VOICES_DIR": str(tmp_path / "voices"), "VOICE_STUDIO_CACHE_DIR": str(tmp_path / "cache"),

@@ -19,6 +19,8 @@ import soundfile as sf
 from devtools.app_process import make_mp3
 from tests.conftest import ENV_VARS
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 TRANSCRIPT = "This is my voice, recorded for a test."
 

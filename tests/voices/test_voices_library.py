@@ -20,6 +20,8 @@ from engines import EngineManager, NoEngineAvailableError, Settings, SynthesisRe
 from engines.voices.library import FolderVoiceCache, VoiceLibrary, VoiceLibraryError
 from engines.xtts.engine import XttsEngine
 
+pytestmark = pytest.mark.slow
+
 TEXT = "Hello there, this is a short test."
 TRANSCRIPT = "This is my voice, recorded for a test."
 
