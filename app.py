@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 
 from engines import EngineManager, Settings
-from engines.voice_library import VoiceLibrary
+from engines.voices.library import VoiceLibrary
 from history import OutputHistory
 from webui import AppConfig, create_server, serve
-from webui.logs import configure_logging
+from webui.serving.logs import configure_logging
 
 logger = logging.getLogger("voice_studio.app")
 

@@ -45,8 +45,8 @@ def _no_cudnn(enabled: bool):
 
 @torch.inference_mode()
 def f5_stages(acc, ref, durations: list[int], no_cudnn: bool) -> list[dict]:
-    from engines.accel.f5_upstream import upstream_time_grid
-    from engines.accel.f5_step import text_embeddings
+    from engines.f5.accel.f5_upstream import upstream_time_grid
+    from engines.f5.accel.f5_step import text_embeddings
 
     dit = acc.step.dit
     grid = upstream_time_grid(32, -1.0, acc.device)
@@ -137,8 +137,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from bench.inputs import reference_audio
     from bench.models import build_f5, build_vocos, build_xtts, workdir
-    from engines.accel.f5 import F5Accelerator
-    from engines.accel.f5_warmup import F5Warmup
+    from engines.f5.accel.f5 import F5Accelerator
+    from engines.f5.accel.f5_warmup import F5Warmup
 
     work = workdir()
     model, _ = build_f5("F5TTS_Base", "cuda", work)
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
         print("hifigan", variant, json.dumps(report[f"hifigan_{variant}"]["summary"]), flush=True)
     from torch.nn.attention import SDPBackend
 
-    from engines.accel.xtts import XttsAccelerator
+    from engines.xtts.accel.xtts import XttsAccelerator
 
     xacc = XttsAccelerator(xtts, "cuda")
     xacc.warmup()

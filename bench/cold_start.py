@@ -74,7 +74,7 @@ def patching_figures(work: Path) -> dict:
 
     from bench.engine_path import write_ema_prefixed_f5
     from bench.models import _dir_bytes, build_vocos
-    from engines.f5tts import F5Engine
+    from engines.f5.engine import F5Engine
     from engines.settings import Settings
 
     ckpt = work / "f5_ema_prefixed.safetensors"

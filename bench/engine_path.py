@@ -37,7 +37,7 @@ def write_ema_prefixed_f5(path: Path) -> int:
     from ema_pytorch import EMA
     from safetensors.torch import save_file
 
-    from engines.checkpoints import build_cfm
+    from engines.weights.checkpoints import build_cfm
     from engines.settings import packaged_vocab, resolve_architecture
 
     torch.manual_seed(0)
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                                    reference_text=REF_TEXT, quality_profile="f5tts_balanced", seed=1,
                                    allow_fallback=False)
         ours, result = timed(lambda: manager.synthesize(request), args.repeats)
-        from engines.accel.f5_upstream import upstream_chunks
+        from engines.f5.accel.f5_upstream import upstream_chunks
 
         chunks = upstream_chunks(ref.shape[-1] / SAMPLE_RATE, REF_TEXT, text)
         upstream, wave = timed(lambda: upstream_call(f5.model, f5.vocoder, ref, chunks, "cuda"), args.repeats)

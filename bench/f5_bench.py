@@ -14,9 +14,9 @@ import time
 
 import torch
 
-from engines.accel.f5 import F5AccelOptions, F5Accelerator
-from engines.accel.f5_upstream import upstream_chunks
-from engines.accel.f5_warmup import F5Warmup
+from engines.f5.accel.f5 import F5AccelOptions, F5Accelerator
+from engines.f5.accel.f5_upstream import upstream_chunks
+from engines.f5.accel.f5_warmup import F5Warmup
 
 from .inputs import REF_TEXT, SAMPLE_RATE, TEXTS
 from .timing import rel_error, sync, timed

@@ -13,8 +13,8 @@ import torch
 
 from bench.inputs import REF_TEXT, reference_audio
 from bench.models import build_f5, build_vocos
-from engines.accel.f5 import F5Accelerator, F5AccelOptions
-from engines.accel.f5_warmup import F5Warmup
+from engines.f5.accel.f5 import F5Accelerator, F5AccelOptions
+from engines.f5.accel.f5_warmup import F5Warmup
 
 work = Path(tempfile.mkdtemp())
 model, _ = build_f5("F5TTS_Base", "cuda", work)

@@ -27,14 +27,14 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def f5_checks(work: Path, modes=("graphs",)) -> dict:
-    from engines.accel.f5 import F5Accelerator
-    from engines.accel.f5_warmup import F5Warmup
-    from tests.tiny_models import build_f5_model, write_vocab
+    from engines.f5.accel.f5 import F5Accelerator
+    from engines.f5.accel.f5_warmup import F5Warmup
+    from devtools.tiny_models import build_f5_model, write_vocab
     from bench.inputs import reference_audio
 
     model = build_f5_model(write_vocab(work / "vocab.txt")).to("cuda").half().eval()
     from vocos import Vocos
-    from tests.tiny_models import VOCOS_CONFIG
+    from devtools.tiny_models import VOCOS_CONFIG
 
     (work / "vocos.yaml").write_text(VOCOS_CONFIG)
     vocoder = Vocos.from_hparams(str(work / "vocos.yaml")).to("cuda").eval()
@@ -64,10 +64,10 @@ def xtts_checks() -> dict:
     from TTS.tts.configs.xtts_config import XttsConfig
     from TTS.tts.models.xtts import Xtts
 
-    from engines.accel.xtts import XttsAccelerator
-    from engines.accel.xtts_sampling import SamplingParams
+    from engines.xtts.accel.xtts import XttsAccelerator
+    from engines.xtts.accel.xtts_sampling import SamplingParams
 
-    from tests.tiny_models import build_xtts_dir
+    from devtools.tiny_models import build_xtts_dir
 
     directory = build_xtts_dir(Path(tempfile.mkdtemp(prefix="gpu-checks-xtts-")))
     cfg = XttsConfig()

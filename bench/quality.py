@@ -6,8 +6,8 @@ engine and quality profile through ``EngineManager`` (the app's own path: text f
 batching, guard), then scores every clip:
 
 - WER and CER (``jiwer``) of what Whisper hears against the sentence, both sides normalised
-  alike (``engines.verify.score_text``);
-- speaker similarity to the reference (WavLM speaker verification, ``engines.speaker``);
+  alike (``engines.quality.verify.score_text``);
+- speaker similarity to the reference (WavLM speaker verification, ``engines.quality.speaker``);
 - UTMOS (predicted MOS, 1-5) where the ``utmos`` package and its weights are present;
 - RTF (synthesis seconds per second of audio) from the result metadata.
 
@@ -36,12 +36,12 @@ from typing import Any
 import numpy as np
 
 from engines import EngineManager, SynthesisRequest, VoiceStudioError
-from engines.asr import ASR_VARIABLE, Transcriber
-from engines.audio import load_reference_audio
+from engines.quality.asr import ASR_VARIABLE, Transcriber
+from engines.audio.waveforms import load_reference_audio
 from engines.profiles import DEFAULT_PROFILE, PROFILES_BY_ENGINE
-from engines.speaker import SPEAKER_VARIABLE, SpeakerVerifier
+from engines.quality.speaker import SPEAKER_VARIABLE, SpeakerVerifier
 from engines.storage import atomic_write_bytes
-from engines.verify import error_rates, packaged_reference
+from engines.quality.verify import error_rates, packaged_reference
 
 logger = logging.getLogger("bench.quality")
 

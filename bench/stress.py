@@ -44,7 +44,7 @@ logger = logging.getLogger("bench.stress")
 
 def build_tiny(work: Path) -> dict[str, str]:
     """Tiny models on the CPU: a smoke run of this script's plumbing, nothing to quote."""
-    from tests.tiny_models import build_all
+    from devtools.tiny_models import build_all
 
     sf.write(work / "reference.wav", reference_audio()[0].numpy(), SAMPLE_RATE)
     return {**build_all(work / "tiny").env(), "VOICE_STUDIO_CACHE_DIR": str(work / "cache"),
@@ -140,7 +140,7 @@ def new_lengths(manager, reference: str, engine: str, words: list[int], seed: in
     from engines import SynthesisRequest
 
     from bench.f5_bench import upstream_call
-    from engines.accel.f5_upstream import upstream_chunks
+    from engines.f5.accel.f5_upstream import upstream_chunks
 
     rng = random.Random(seed)
     ref = reference_audio()

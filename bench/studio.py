@@ -80,7 +80,7 @@ def build_models(quick: bool, work: Path) -> tuple[dict[str, str], torch.Tensor,
     ref_dir = work / "presets"
     ref_dir.mkdir(parents=True, exist_ok=True)
     if quick:
-        from tests.tiny_models import build_all
+        from devtools.tiny_models import build_all
 
         env = build_all(work / "tiny").env()
         ref, ref_text = reference_audio(3.0), "a short reference clip for the test."
@@ -136,7 +136,7 @@ def upstream_loop(model, vocoder, ref, ref_text: str, texts: list[str], device: 
     """One ``infer_batch_process`` call per line (upstream's chunking, default settings); (seconds, audio s)."""
     from f5_tts.infer.utils_infer import infer_batch_process
 
-    from engines.accel.f5_upstream import upstream_chunks
+    from engines.f5.accel.f5_upstream import upstream_chunks
 
     audio_s = 0.0
     sync()

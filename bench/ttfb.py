@@ -11,7 +11,7 @@ Also: the XTTS full stream against the unstreamed call, through the API (same te
 seed: the same tokens) and directly on the accelerator with a forced length of
 ``--tokens`` (target <= 1.3x).
 
-    python -m bench.ttfb --out bench/results_ttfb_h100.json     # a CUDA machine
+    python -m bench.ttfb --out bench/results/h100/ttfb.json     # a CUDA machine
     python -m bench.ttfb --quick                                 # tiny models on the CPU: does it run
 """
 
@@ -57,7 +57,7 @@ def full_size_env(work: Path, accel: str) -> dict[str, str]:
     # A saved voice from a clip and its transcript, not a preset: a preset's F5 reference is
     # spoken by XTTS, and random XTTS weights babble for half a minute, which F5 would copy.
     from bench.inputs import REF_TEXT
-    from engines.voice_library import VoiceLibrary
+    from engines.voices.library import VoiceLibrary
 
     VoiceLibrary(work / "voices").add(BENCH_VOICE, work / "reference.wav", REF_TEXT, language="en")
     return {"F5TTS_CKPT": str(ckpt), "F5TTS_ARCH": "F5TTS_Base", "F5TTS_LANGUAGES": "en,pt-BR",
@@ -67,7 +67,7 @@ def full_size_env(work: Path, accel: str) -> dict[str, str]:
 
 
 def tiny_env(work: Path) -> dict[str, str]:
-    from tests.tiny_models import build_all
+    from devtools.tiny_models import build_all
 
     return {**build_all(work / "tiny").env(), "VOICE_STUDIO_CACHE_DIR": str(work / "cache"),
             "VOICE_STUDIO_DEVICE": "cpu"}
@@ -116,7 +116,7 @@ def direct_stream_ratio(xtts_dir: str, device: str, tokens: int, repeats: int) -
     from TTS.tts.configs.xtts_config import XttsConfig
     from TTS.tts.models.xtts import Xtts
 
-    from engines.accel.xtts import XttsAccelerator
+    from engines.xtts.accel.xtts import XttsAccelerator
 
     cfg = XttsConfig()
     cfg.load_json(str(Path(xtts_dir) / "config.json"))
@@ -145,7 +145,7 @@ def direct_stream_ratio(xtts_dir: str, device: str, tokens: int, repeats: int) -
             runs.append(time.perf_counter() - start)
         return statistics.median(runs)
 
-    from engines.xtts import STREAM_CHUNK_TOKENS, STREAM_FIRST_CHUNK_TOKENS
+    from engines.xtts.engine import STREAM_CHUNK_TOKENS, STREAM_FIRST_CHUNK_TOKENS
 
     text = TEXTS["xtts"]
     stream = functools.partial(acc.inference_stream, text, "en", latent, speaker, stream_chunk_size=STREAM_CHUNK_TOKENS,
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-limit-s", type=float, default=900)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    from tests.app_process import AppProcess
+    from devtools.app_process import AppProcess
 
     formats = [f for f in args.formats.split(",") if f]
     if shutil.which("ffmpeg") is None:

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     from dubbing.video import VideoDubber, VideoDubOptions
     from engines import EngineManager, Settings
     from engines.profiles import get_profile
-    from engines.voice_library import VoiceLibrary
+    from engines.voices.library import VoiceLibrary
 
     seconds = (args.minutes or (0.5 if args.quick else 10.0)) * 60
     work = Path(tempfile.mkdtemp(prefix="voice-bench-video-"))

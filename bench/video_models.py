@@ -31,7 +31,7 @@ def build_whisper(out: Path) -> Path:
     from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
                               WhisperForConditionalGeneration, WhisperTokenizer)
 
-    from tests.tiny_speech import SPECIAL
+    from devtools.tiny_speech import SPECIAL
 
     out.mkdir(parents=True, exist_ok=True)
     vocab = {symbol: index for index, symbol in enumerate(sorted(ByteLevel.alphabet()))}
@@ -114,7 +114,7 @@ def build_demucs(out: Path) -> Path:
     import torch
     from demucs.htdemucs import HTDemucs
 
-    from tests.tiny_pipeline_models import DEMUCS_SOURCES, write_demucs_safetensors
+    from devtools.tiny_pipeline_models import DEMUCS_SOURCES, write_demucs_safetensors
 
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -126,7 +126,7 @@ def build_demucs(out: Path) -> Path:
 def build_all(root: Path, quick: bool) -> dict[str, str]:
     """The variables that point the app at every stage's model (tiny ones with ``quick``)."""
     if quick:
-        from tests.tiny_pipeline_models import build_pipeline_models
+        from devtools.tiny_pipeline_models import build_pipeline_models
 
         return build_pipeline_models(root)
     return {"VOICE_STUDIO_ASR_MODEL": str(build_whisper(root / "whisper")),

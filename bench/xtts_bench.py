@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from engines.accel.xtts import XttsAccelerator
+from engines.xtts.accel.xtts import XttsAccelerator
 
 from .inputs import TEXTS
 from .timing import sync, timed

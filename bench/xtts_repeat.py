@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-import engines.accel.xtts_attention as xtts_attention
+import engines.xtts.accel.xtts_attention as xtts_attention
 from bench.models import build_xtts
-from engines.accel.xtts import XttsAccelerator
+from engines.xtts.accel.xtts import XttsAccelerator
 
 work = Path(tempfile.mkdtemp())
 text = "hello world, this is a test sentence for the tokenizer, read aloud twice over by the model."

@@ -28,7 +28,7 @@ import pysubs2
 
 from engines.errors import InputError
 from engines.settings import number_setting
-from engines.text import clean_text, has_speakable_content
+from engines.text.checks import clean_text, has_speakable_content
 
 from .media import DEFAULT_MAX_VIDEO_S, ENV_MAX_VIDEO_S
 from .subtitle_encoding import AUTO, decode_subtitles

@@ -15,7 +15,7 @@ from .errors import (
     WeightsMissingError,
 )
 from .manager import EngineManager
-from .presets import PRESETS, get_preset
+from .voices.presets import PRESETS, get_preset
 from .profiles import (
     DEFAULT_PROFILE,
     PROFILES_BY_ENGINE,

@@ -31,8 +31,8 @@ EXIT_OK, EXIT_NO_ENGINE, EXIT_BAD_INPUT = 0, 1, 2
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Modules that add commands (imported when the parser is built; heavy imports stay inside run).
-COMMAND_MODULES: tuple[str, ...] = ("engines.cli_voices", "engines.download_command", "dubbing.cli", "engines.cli_verify",
-                                     "dubbing.video.cli")
+COMMAND_MODULES: tuple[str, ...] = ("engines.cli.cli_voices", "engines.cli.download_command", "dubbing.cli",
+                                     "engines.cli.cli_verify", "dubbing.video.cli")
 
 # The engines word their messages for the web page; on the command line the user has a file, not an upload.
 _CLI_WORDING = (

@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import EngineUnavailableError
 from .settings import resolve_device
-from .sources import hub_offline
+from .weights.sources import hub_offline
 from .types import EngineHealth, EngineJob, EngineOutput
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class Engine(ABC):
     (a preset gets one from the voice catalog). ``max_batch``: jobs that share a
     ``batch_key`` may be rendered together, this many at most. ``normalizes_text``: the
     engine reads text as written, so the manager writes numbers, money, dates... as words
-    first (``engines/normalize``). ``max_reference_seconds``: how much of a reference clip
+    first (``engines/text/normalize``). ``max_reference_seconds``: how much of a reference clip
     the engine uses (a transcript made by speech recognition covers exactly that).
     """
 

@@ -18,27 +18,27 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from .asr import Transcriber
-from .audio import load_reference_audio
+from .quality.asr import Transcriber
+from .audio.waveforms import load_reference_audio
 from .base import Engine, free_gpu_cache
-from .best_of import best_take
+from .quality.best_of import best_take
 from .dispatch import Dispatcher, in_callers_context
-from .downloads import download_progress
+from .weights.downloads import download_progress
 from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
-from .f5tts import F5Engine
-from .guard import audio_problem
+from .f5.engine import F5Engine
+from .quality.guard import audio_problem
 from .languages import normalize_language
-from .normalize import normalize_text
+from .text.normalize import normalize_text
 from .profiles import engine_of_profile, get_profile, map_quality_profile_for_fallback, suggest_alternative_profile
 from .settings import Settings, resolve_device
-from .sources import without_paths
+from .weights.sources import without_paths
 from .results import ValidatedRequest, build_result
-from .text import validate_reference_text, validate_text
+from .text.checks import validate_reference_text, validate_text
 from .types import (ENGINE_NAMES, MAX_SPEED, MIN_SPEED, SEED_LIMIT, EngineJob, EngineOutput, ProgressCallback,
                     SynthesisRequest, SynthesisResult, SynthesisStream, Voice)
-from .voices import CannotServe, VoiceCatalog, VoiceLibrary
+from .voices.catalog import CannotServe, VoiceCatalog, VoiceLibrary
 from .worker import DevicePoisonedError, DeviceWorker, shared_worker
-from .xtts import XttsEngine
+from .xtts.engine import XttsEngine
 
 logger = logging.getLogger("voice_studio.engines")
 
@@ -71,7 +71,7 @@ class EngineManager:
     @classmethod
     def from_env(cls) -> "EngineManager":
         """Engines and the saved-voice library (``VOICE_STUDIO_VOICES_DIR``) from the environment."""
-        from .voice_library import VoiceLibrary
+        from .voices.library import VoiceLibrary
 
         return cls(Settings.from_env(), library=VoiceLibrary.from_env())
 
@@ -198,7 +198,7 @@ class EngineManager:
 
         def render(engine: Engine, job: EngineJob) -> EngineOutput:
             output = self.dispatch.render(engine, job)
-            if job.profile.best_of > 1:  # more takes, the one Whisper hears best kept (engines/best_of.py)
+            if job.profile.best_of > 1:  # more takes, the one Whisper hears best kept (engines/quality/best_of.py)
                 output = best_take(job, output, lambda take: self.dispatch.render(engine, take), self.asr,
                                    engine.sample_rate)
             problem = audio_problem(output.audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
@@ -309,7 +309,7 @@ class EngineManager:
                 return renderer is not None and self.ensure_loaded("xtts") is None and renderer.knows_speaker(speaker)
 
             voice = self.voices.reference_for(voice, valid.language, self.synthesize, speaker_known)
-        # A clip without its transcript is transcribed (engines/asr.py); CannotServe names VOICE_STUDIO_ASR_MODEL.
+        # A clip without its transcript is transcribed (engines/quality/asr.py); CannotServe names VOICE_STUDIO_ASR_MODEL.
         return self.asr.complete_voice(voice, valid.language, engine.max_reference_seconds)
 
     def _job(self, valid: ValidatedRequest, voice: Voice, profile_name: str,

@@ -25,7 +25,7 @@ class F5Profile:
     speed: float
     cross_fade: float  # seconds of cross-fade between chunks
     description: str = ""
-    best_of: int = 1   # takes rendered; with speech recognition the clearest is kept (engines/best_of.py)
+    best_of: int = 1   # takes rendered; with speech recognition the clearest is kept (engines/quality/best_of.py)
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from pathlib import Path
 
 from .errors import InputError
 from .languages import from_xtts_code, normalize_language
-from .sources import DirSource, FileSource, linked
-from .text import DEFAULT_MAX_TEXT_CHARS
+from .weights.sources import DirSource, FileSource, linked
+from .text.checks import DEFAULT_MAX_TEXT_CHARS
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,8 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "voice-studio")
     presets_dir: Path | None = None
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
-    accel: str = "auto"  # auto | graphs | compile | off: engines/accel (graphs and compile only on CUDA)
+    # auto | graphs | compile | off: engines/f5/accel and engines/xtts/accel (graphs and compile only on CUDA)
+    accel: str = "auto"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 import numpy as np
 
-from .audio import ReferenceAudio
+from .audio.waveforms import ReferenceAudio
 from .profiles import Profile
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
     .venv/bin/python -m scripts.screenshots --out docs/screens/before   # from the repository root
 
 It builds the tiny random models (``tests.tiny_models``), starts ``python app.py`` on them
-(``tests.app_process.AppProcess``, with ``VOICE_STUDIO_ADMIN=1``) and drives headless Debian
+(``devtools.app_process.AppProcess``, with ``VOICE_STUDIO_ADMIN=1``) and drives headless Debian
 Chromium with Selenium (``tests.browser_support``). Each state is saved as ``NAME-1400.png``
 and ``NAME-390.png``: the tabs as they open, a Dub and a Clone with their results, Advanced
 opened and used, a saved voice, a 4-cue SRT project in the Studio before and after its
@@ -26,7 +26,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.app_process import AppProcess
+from devtools.app_process import AppProcess
 from tests.browser_support import MISSING, chrome, chromium_present
 from tests.tiny_models import build_all
 
@@ -54,7 +54,7 @@ def write_srt(folder: Path) -> Path:
 
 def reference_clip() -> Path:
     """The English reference clip f5-tts ships (real speech, known transcript)."""
-    from webui.cloning import packaged_examples_dir
+    from webui.tabs.cloning import packaged_examples_dir
 
     return packaged_examples_dir() / "basic" / "basic_ref_en.wav"
 

@@ -14,7 +14,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from tests.tiny_models import TinyModels, build_all  # noqa: E402
+from devtools.tiny_models import TinyModels, build_all  # noqa: E402
 
 ENV_VARS = ("F5TTS_CKPT", "F5TTS_VOCAB", "F5TTS_ARCH", "F5TTS_LANGUAGES", "F5TTS_VOCODER", "F5TTS_MODEL",
             "F5TTS_PATCHED_COPY", "XTTS_MODEL", "VOICE_STUDIO_CACHE_DIR", "VOICE_STUDIO_PRESETS_DIR",

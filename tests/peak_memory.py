@@ -37,7 +37,7 @@ def main(paths: list[str]) -> dict:
     import torch  # noqa: F401  (its import is not the load's cost)
     import torchaudio.functional  # noqa: F401
 
-    from engines.audio import load_reference_audio
+    from engines.audio.waveforms import load_reference_audio
     from engines.errors import InputError
 
     warm = Path(paths[0]).with_name("warm-up.wav")

@@ -1,84 +1,34 @@
-"""Voice Studio's web UI: ``build_app(manager, config)`` returns the Gradio Blocks.
+"""Voice Studio's web UI: ``build_app(manager, config)`` returns the Gradio Blocks, and
+``create_server`` mounts it with ``/v1`` and ``GET /health/engines`` on one FastAPI app.
 
-One module per tab (``dubbing``, ``cloning``, ``voices_tab``, ``studio_tab``, ``status``,
-``history_tab``); ``badges`` words what really ran; ``synthesis`` holds what the synthesis
-handlers share and ``live`` plays audio while it is made; ``error_panel`` keeps a failure
-visible under the output; ``admin`` says who may load and unload engines;
-``speech_service`` (admission, history) is shared with the OpenAI-compatible ``/v1``
-routes (``openai_api``); ``routes`` adds ``GET /health/engines``; ``server`` mounts it all
-on one FastAPI app. Handlers are plain functions that call the ``EngineManager``; no model
-logic lives here.
+Three folders, each importing only the ones below it:
+
+- ``http``: the FastAPI app on one port (``server``), ``GET /health/engines`` (``routes``)
+  and the OpenAI-compatible ``/v1`` routes (``openai_api``, ``openai_requests``);
+- ``app`` builds the page from ``tabs``: one module per tab (``dubbing``, ``cloning``,
+  ``voices_tab``, ``studio_tab``, ``status``, ``history_tab``) and the pieces they share
+  (``controls``, ``choices``, ``error_panel``, and ``live``, which plays audio while it is made);
+- ``serving``: what the page and ``/v1`` share around a synthesis: admission (``limits``,
+  ``speech_service``), the synthesis handlers' common path (``synthesis``), ``badges``
+  (what really ran, in words), who may load and unload engines (``admin``), the app's
+  settings (``config``), ZeroGPU (``gpu``), audio encodings (``audio_formats``), files
+  handed to the page (``served_files``) and logging (``logs``).
+
+Handlers are plain functions that call the ``EngineManager``; no model logic lives here.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
-
-import gradio as gr
 
 from engines import EngineManager
 from history import OutputHistory
 
-from .admin import AdminPolicy
-from .cloning import build_cloning_tab
-from .config import AppConfig
-from .dubbing import build_dubbing_tab
-from .history_tab import build_history_tab
-from .routes import health_routes
-from .server import create_server, serve
-from .speech_service import SpeechService
-from .status import build_status_tab
-from .voices_tab import VoiceHandlers, build_voices_tab, library_of, save_from_cloning
-from .studio_tab import build_studio_tab
-
-TITLE = "Voice Studio"
-INTRO = ("Dub text in a preset or saved voice or clone a voice from a short clip, with **F5-TTS** or **XTTS-v2**. "
-         "The badges beside every result say which engine and settings really produced it.")
-
-
-def build_app(manager: EngineManager, config: AppConfig | None = None,
-              history: OutputHistory | None = None, service: SpeechService | None = None) -> gr.Blocks:
-    """The Blocks app; loads no model. With ``history``, every result and failure is kept there.
-
-    ``service`` holds the admission (synthesis slots and waiting line) the page shares with ``/v1``.
-    """
-    config = config or AppConfig()
-    if service is None:
-        from .limits import Admission
-
-        service = SpeechService(manager, history, Admission(len(manager.engines), config.queue_size))
-    with gr.Blocks(title=TITLE, analytics_enabled=config.analytics_enabled,
-                   delete_cache=(config.cache_sweep_s, config.cache_ttl_s)) as demo:
-        gr.Markdown(f"# {TITLE}\n{INTRO}")
-        library = library_of(manager)
-        handlers = VoiceHandlers(manager, library) if library is not None else None
-        # The voice list every tab follows (Dubbing's dropdown, the Voices tab), refreshed after each change.
-        voices = gr.JSON(label="Voices", visible=False, elem_id="voices-json") if handlers is not None else None
-        save_voice = partial(save_from_cloning, handlers, voices) if handlers is not None else None
-        with gr.Tabs():
-            views = [build_dubbing_tab(manager, history, voices, service),
-                     build_cloning_tab(manager, history, save_voice, service)]
-            if handlers is not None:
-                build_voices_tab(manager, voices, handlers)
-            build_studio_tab(manager, history, history.root if history is not None else None)
-            status = build_status_tab(manager, AdminPolicy.from_config(config))
-            if history is not None:
-                _, entries, refresh_history, limit = build_history_tab(history)
-                for view in views:  # a new result shows in the History tab at once
-                    view.metadata.change(refresh_history, inputs=limit, outputs=entries, api_visibility="private",
-                                         concurrency_limit=None, show_progress="hidden")
-        demo.load(status.refresh, outputs=status.health_json, api_visibility="private", concurrency_limit=None)
-        if status.admin_rows and not status.admin.everyone:  # Load / Unload appear for admins only
-            demo.load(status.admin_visibility, outputs=status.admin_rows, api_visibility="private",
-                      concurrency_limit=None, show_progress="hidden")
-        if handlers is not None:
-            demo.load(handlers.refresh_list, outputs=voices, api_visibility="private", concurrency_limit=None)
-    # Gradio runs at most one synthesis event per engine (the shared "synthesis" concurrency
-    # group) and keeps at most ``queue_size`` waiting, refusing more with "Queue is full";
-    # each event then takes its slot from the admission it shares with /v1.
-    demo.queue(max_size=config.queue_size, default_concurrency_limit=1)
-    return demo
+from .app import build_app
+from .http.routes import health_routes
+from .http.server import create_server, serve
+from .serving.config import AppConfig
+from .serving.speech_service import SpeechService
 
 
 def launch_options(manager: EngineManager, config: AppConfig, history: OutputHistory | None = None) -> dict[str, Any]:
@@ -86,7 +36,7 @@ def launch_options(manager: EngineManager, config: AppConfig, history: OutputHis
 
     ``python app.py`` serves ``create_server`` instead; this stays for embedding the page.
     """
-    from .server import mount_options
+    from .http.server import mount_options
 
     options = mount_options(config, history)
     return dict(options, share=False, app_kwargs={"routes": health_routes(manager)})

@@ -22,7 +22,7 @@ import numpy as np
 
 from engines.errors import InputError
 from engines.languages import normalize_language
-from engines.voice_library import VoiceLibrary
+from engines.voices.library import VoiceLibrary
 
 from .state import Cue
 

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engines.downloads import download_progress
+from engines.weights.downloads import download_progress
 from engines.errors import InputError
-from engines.speaker import SpeakerVerifier
+from engines.quality.speaker import SpeakerVerifier
 
 from ..project import Project
 from ..render import Cancelled, LineEvent

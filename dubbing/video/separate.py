@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from engines.errors import CheckpointError, WeightsMissingError
-from engines.pretrained import LazyModel, OnDevice, half_precision_ok
-from engines.sources import HF_SCHEME, FileSource, parse_hf_spec
+from engines.quality.pretrained import LazyModel, OnDevice, half_precision_ok
+from engines.weights.sources import HF_SCHEME, FileSource, parse_hf_spec
 
 from .demucs_files import bag_files, load_separator_model
 

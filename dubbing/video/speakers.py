@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from engines.errors import EngineUnavailableError
-from engines.speaker import SAME_SPEAKER_THRESHOLD, SpeakerVerifier
+from engines.quality.speaker import SAME_SPEAKER_THRESHOLD, SpeakerVerifier
 
 from .state import Cue
 

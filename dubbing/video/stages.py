@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from engines.errors import EngineUnavailableError, InputError
-from engines.text import has_speakable_content
+from engines.text.checks import has_speakable_content
 
 from ..media import MediaError, _file, _run, ffmpeg
 from ..project import Line, Project
@@ -61,7 +61,7 @@ def window_reader(path: Path, rate_out: int) -> Callable[[float, float], np.ndar
     """(start, end) -> that stretch of the sound file ``path``, mono at ``rate_out`` (read by seeking)."""
     import soundfile as sf
 
-    from engines.audio import resample
+    from engines.audio.waveforms import resample
 
     def read(start: float, end: float) -> np.ndarray:
         with sf.SoundFile(path) as handle:

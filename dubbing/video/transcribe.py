@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from engines.asr import Transcriber
+from engines.quality.asr import Transcriber
 from engines.errors import EngineUnavailableError
 
 from .cues import join_regions, split_at_sentences

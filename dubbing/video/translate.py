@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from engines.errors import EngineUnavailableError, InputError
-from engines.pretrained import LazyModel, OnDevice, PretrainedSource, half_precision_ok
+from engines.quality.pretrained import LazyModel, OnDevice, PretrainedSource, half_precision_ok
 
 from ..subtitles import ParsedSubtitles
 from .state import Cue

@@ -1,0 +1,303 @@
+"""The XTTS-v2 adapter, on ``TTS.tts.models.xtts.Xtts`` (coqui-tts).
+
+Conditioning latents are computed from the already-decoded reference with the model's
+own ``get_gpt_cond_latents`` / ``get_speaker_embedding`` and cached per content hash,
+so no temp file is written (``get_conditioning_latents`` only takes paths). A saved
+voice keeps them on disk too (its ``VoiceCache``), keyed by the model's ``model_key``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..audio.waveforms import ReferenceAudio, crossfade_join, crossfade_pieces, resample
+from ..base import Engine, LRUCache, report, seed_everything
+from ..weights.checkpoints import _unsupported_global
+from ..errors import CheckpointError, EngineUnavailableError
+from ..languages import XTTS_CODES, from_xtts_code
+from ..profiles import XttsProfile
+from ..settings import XTTS_LICENSE, XttsSettings
+from ..weights.sources import without_paths
+from ..text.checks import split_text
+from ..types import EngineJob, EngineOutput
+from .xtts_text import prepare_text
+
+if TYPE_CHECKING:
+    from ..worker import DeviceWorker
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24000
+GPT_SAMPLE_RATE = 22050
+CHUNK_CROSS_FADE_S = 0.05
+STREAM_CHUNK_TOKENS = 20  # audio tokens per streamed chunk (about 0.45 s of speech)
+STREAM_FIRST_CHUNK_TOKENS = 10  # the first chunk sooner (about 0.3 s of speech), on the accelerator
+_NO_AUDIO = np.zeros(0, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """Everything a request needs, made ready together (the engine is loaded when this is set)."""
+
+    model: Any
+    accelerator: Any  # engines.accel.XttsAccelerator, or None for upstream's own inference
+    model_key: str
+
+
+class XttsEngine(Engine):
+    name = "xtts"
+    display_name = "XTTS-v2"
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, settings: XttsSettings, device_preference: str = "auto", accel: str = "auto"):
+        super().__init__(device_preference)
+        self.settings = settings
+        self.accel_mode = accel  # auto and graphs are the same for XTTS: its decode step is graphed, never compiled
+        self._loaded: _Loaded | None = None
+        # The config's languages when it is on disk, else the published 17, until the model loads.
+        self._languages: tuple[str, ...] = settings.declared_languages or tuple(XTTS_CODES)
+        self._latents = LRUCache(32)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return self._languages
+
+    @property
+    def model_spec(self) -> str:
+        return self.settings.model_dir.spec
+
+    @property
+    def license(self) -> str | None:
+        return XTTS_LICENSE
+
+    @property
+    def model_key(self) -> str | None:
+        return self._loaded.model_key if self._loaded is not None else None
+
+    def missing_weights(self) -> list[tuple[str, str, str]]:
+        source = self.settings.model_dir
+        return [(source.description, source.spec, source.env_var)] if source.missing_locally() else []
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded is not None
+
+    @property
+    def model(self):
+        return self._loaded.model if self._loaded is not None else None
+
+    @property
+    def accelerator(self):
+        return self._loaded.accelerator if self._loaded is not None else None
+
+    @property
+    def speakers(self) -> list[str]:
+        manager = getattr(self.model, "speaker_manager", None)
+        return sorted(manager.speakers) if manager is not None else []
+
+    def knows_speaker(self, speaker: str) -> bool:
+        return speaker in self.speakers
+
+    def _load(self, device: str):
+        from TTS.tts.configs.xtts_config import XttsConfig
+        from TTS.tts.models.xtts import Xtts
+
+        model_dir = self.settings.model_dir.resolve()
+        try:
+            config = XttsConfig()
+            config.load_json(str(model_dir / "config.json"))
+            model = Xtts.init_from_config(config)
+            model.load_checkpoint(config, checkpoint_dir=str(model_dir), eval=True, use_deepspeed=False)
+        except pickle.UnpicklingError as exc:  # torch's text here advises weights_only=False: never pass it on
+            what = (f"holds a .pth file with objects that are not plain tensors and was refused (only weights are "
+                    f"loaded, never arbitrary pickles): {_unsupported_global(exc)}" if "GLOBAL" in str(exc)
+                    else "holds a .pth file that is not a readable PyTorch file (truncated or corrupt)")
+            raise CheckpointError(f"XTTS-v2 model {self.settings.model_dir.name!r} {what}: set XTTS_MODEL to a "
+                                  "directory with trusted config.json, model.pth, vocab.json") from exc
+        except Exception as exc:  # any failure inside coqui's loader means: this model dir is unusable
+            raise EngineUnavailableError(
+                f"XTTS-v2 model {self.settings.model_dir.name!r} could not be loaded ({type(exc).__name__}: "
+                f"{without_paths(str(exc).splitlines()[0]) if str(exc) else ''}): set XTTS_MODEL to a directory "
+                "with config.json, model.pth, vocab.json") from exc
+        return model, config, model_dir
+
+    def _activate(self, staged) -> None:
+        model, config, model_dir = staged
+        model = model.to(self.device)
+        accelerator = None
+        if self.accel_mode != "off":
+            from .accel import XttsAccelerator
+
+            accelerator = XttsAccelerator(model, self.device)
+        served = [from_xtts_code(code) for code in config.languages]
+        self._languages = tuple(code for code in served if code is not None)
+        key = model_fingerprint(model_dir)
+        self.load_details = {"model_dir": self.settings.model_dir.show(model_dir),
+                             "speakers": len(getattr(model.speaker_manager, "speakers", None) or []),
+                             "accelerated": accelerator is not None, "model_key": key}
+        if accelerator is not None:  # "flash" or "sdpa": which kernel attends in the decode step
+            self.load_details["decode_attention"] = accelerator.cache_attention.kernel
+        self._loaded = _Loaded(model=model, accelerator=accelerator, model_key=key)
+
+    def start_warmup(self, worker: "DeviceWorker") -> None:
+        """On CUDA: capture the decode graphs as one job (held back while another engine compiles)."""
+        accelerator = self.accelerator
+        if accelerator is None or not accelerator.options.use_graphs:
+            return
+        import time
+
+        self.warmup = {"state": "capturing", "graphs": 0}
+
+        def capture() -> None:
+            start = time.perf_counter()
+            try:
+                accelerator.capture_graphs()
+            except Exception as exc:  # decoding stays eager (slower), and health says why
+                self.warmup.update(state="failed", error=f"{type(exc).__name__}: {str(exc)[:200]}")
+                raise
+            self.warmup.update(state="ready", graphs=2, capture_s=round(time.perf_counter() - start, 2))
+
+        worker.submit(capture, label="xtts capture", exclusive=True)
+
+    def _unload(self) -> None:
+        self._loaded = None
+        self._latents.clear()
+
+    def cannot_serve(self, job: EngineJob) -> str | None:
+        reason = super().cannot_serve(job)
+        if reason:
+            return reason
+        voice = job.voice
+        if voice.reference is None and voice.speaker is None:
+            return "XTTS needs a reference clip or a studio speaker"
+        if voice.reference is None and self.is_loaded and not self.knows_speaker(voice.speaker):
+            return (f"XTTS speakers file has no speaker {voice.speaker!r}"
+                    + ("" if self.speakers else " (speakers_xtts.pth missing from the model directory)"))
+        return None
+
+    def conditioning(self, loaded: _Loaded, job: EngineJob):
+        """(gpt_cond_latent, speaker_embedding, where they came from) for a studio speaker or a clip."""
+        voice = job.voice
+        if voice.reference is None:
+            entry = loaded.model.speaker_manager.speakers[voice.speaker]
+            return entry["gpt_cond_latent"], entry["speaker_embedding"], "studio_speaker"
+        return self.reference_latents(loaded, voice.reference, voice.cache)
+
+    def reference_latents(self, loaded: _Loaded, reference: ReferenceAudio, cache=None):
+        import torch
+
+        cached = self._latents.get(reference.sha256)
+        if cached is not None:
+            return (*cached, "memory")
+        stored = cache.load(self.name, loaded.model_key) if cache is not None else None
+        if stored is not None and {"gpt_cond_latent", "speaker_embedding"} <= set(stored):
+            pair = (stored["gpt_cond_latent"].to(self.device), stored["speaker_embedding"].to(self.device))
+            self._latents.put(reference.sha256, pair)
+            return (*pair, "voice_cache")
+        config = loaded.model.config
+        samples = resample(reference.samples, reference.sample_rate, GPT_SAMPLE_RATE)
+        samples = samples[: int(config.max_ref_len * GPT_SAMPLE_RATE)]
+        audio = torch.from_numpy(np.ascontiguousarray(samples)).unsqueeze(0)
+        with torch.inference_mode():
+            latent = loaded.model.get_gpt_cond_latents(audio, GPT_SAMPLE_RATE, length=config.gpt_cond_len,
+                                                       chunk_length=config.gpt_cond_chunk_len)
+            embedding = loaded.model.get_speaker_embedding(audio, GPT_SAMPLE_RATE)
+        self._latents.put(reference.sha256, (latent, embedding))
+        if cache is not None:
+            cache.save(self.name, loaded.model_key, {"gpt_cond_latent": latent.detach().float().cpu().contiguous(),
+                                                     "speaker_embedding": embedding.detach().float().cpu().contiguous()})
+        return latent, embedding, "computed"
+
+    def _chunks(self, loaded: _Loaded, job: EngineJob) -> list[str]:
+        code = XTTS_CODES[job.language]
+        limit = loaded.model.tokenizer.char_limits.get(code.split("-")[0], 250)
+        # Numbers coqui's expansion cannot read are spelled out before splitting (engines/xtts_text.py).
+        return split_text(prepare_text(loaded.model.tokenizer, job.text, code), limit)
+
+    def _sampling(self, job: EngineJob, loaded: _Loaded) -> dict:
+        p: XttsProfile = job.profile
+        kwargs = dict(temperature=p.temperature, length_penalty=p.length_penalty,
+                      repetition_penalty=p.repetition_penalty, top_k=p.top_k, top_p=p.top_p, speed=job.speed)
+        if loaded.accelerator is not None:
+            return {**kwargs, "seed": job.seed}
+        return {**kwargs, "enable_text_splitting": False}
+
+    def synthesize(self, job: EngineJob) -> EngineOutput:
+        loaded = self._loaded
+        if loaded is None:
+            raise EngineUnavailableError("XTTS-v2 is not loaded")
+        code = XTTS_CODES[job.language]
+        chunks = self._chunks(loaded, job)
+        latent, embedding, source = self.conditioning(loaded, job)
+        # The accelerator computes the same function as Xtts.inference (engines/accel/xtts.py).
+        infer = loaded.accelerator.inference if loaded.accelerator is not None else loaded.model.inference
+        seed_everything(job.seed)
+        waves = []
+        for index, chunk in enumerate(chunks):
+            report(job, index / len(chunks), f"XTTS: chunk {index + 1} of {len(chunks)}")
+            sampling = self._sampling(job, loaded)
+            if "seed" in sampling:
+                sampling["seed"] = job.seed + index
+            out = infer(chunk, code, latent, embedding, **sampling)
+            waves.append(np.asarray(out["wav"], dtype=np.float32).reshape(-1))
+        report(job, 1.0, "XTTS: done")
+        return EngineOutput(audio=crossfade_join(waves, SAMPLE_RATE, CHUNK_CROSS_FADE_S), chunks=len(chunks),
+                            details=self._details(loaded, job, source))
+
+    def stream(self, job: EngineJob) -> Iterator[np.ndarray]:
+        """Chunks every ``STREAM_CHUNK_TOKENS`` audio tokens, text chunk after text chunk."""
+        loaded = self._loaded
+        if loaded is None:
+            raise EngineUnavailableError("XTTS-v2 is not loaded")
+        code = XTTS_CODES[job.language]
+        latent, embedding, _ = self.conditioning(loaded, job)
+        if loaded.accelerator is not None:
+            infer = partial(loaded.accelerator.inference_stream, first_chunk_size=STREAM_FIRST_CHUNK_TOKENS)
+        else:
+            infer = loaded.model.inference_stream
+        seed_everything(job.seed)
+
+        def text_chunks() -> Iterator[tuple[np.ndarray, bool]]:
+            """Each piece as soon as it exists; an empty piece ends a text chunk's wave."""
+            for index, chunk in enumerate(self._chunks(loaded, job)):
+                sampling = self._sampling(job, loaded)
+                if "seed" in sampling:
+                    sampling["seed"] = job.seed + index
+                for part in infer(chunk, code, latent, embedding, stream_chunk_size=STREAM_CHUNK_TOKENS,
+                                  **sampling):
+                    yield part.detach().float().cpu().numpy().reshape(-1), False
+                yield _NO_AUDIO, True
+
+        # The text chunks join as ``synthesize`` joins them; only the cross-fade is held back.
+        yield from crossfade_pieces(text_chunks(), SAMPLE_RATE, CHUNK_CROSS_FADE_S)
+
+    def _details(self, loaded: _Loaded, job: EngineJob, source: str) -> dict:
+        details = {"accelerated": loaded.accelerator is not None, "latents_source": source}
+        if job.voice.reference is None:
+            details["xtts_speaker"] = job.voice.speaker
+        return details
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """A short hash of the model's files: the config and vocab in full, the weights by size and edges."""
+    digest = hashlib.sha256()
+    for name in ("config.json", "vocab.json"):
+        path = model_dir / name
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    weights = model_dir / "model.pth"
+    size = weights.stat().st_size
+    digest.update(str(size).encode())
+    with open(weights, "rb") as handle:
+        digest.update(handle.read(4 << 20))
+        handle.seek(max(0, size - (4 << 20)))
+        digest.update(handle.read(4 << 20))
+    return digest.hexdigest()[:16]

@@ -1,0 +1,192 @@
+"""F5Accelerator computes upstream's function: tiny random F5-TTS model on CPU.
+
+Upstream here is ``f5_tts.infer.utils_infer.infer_batch_process`` itself, on the same
+model object, with the same global seed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+utils_infer = pytest.importorskip("f5_tts.infer.utils_infer")
+from f5_tts.model import CFM, DiT  # noqa: E402
+from vocos import Vocos  # noqa: E402
+from vocos.feature_extractors import MelSpectrogramFeatures  # noqa: E402
+from vocos.heads import ISTFTHead  # noqa: E402
+from vocos.models import VocosBackbone  # noqa: E402
+
+from engines.f5.accel.f5 import F5Accelerator  # noqa: E402
+from engines.f5.accel.f5_upstream import upstream_chunks  # noqa: E402
+
+VOCAB = list(" abcdefghijklmnopqrstuvwxyz.,!?'-")
+REF_TEXT = "a short reference sentence. "
+NFE = 6
+
+
+def _randomize_zero_inits(module: torch.nn.Module, std: float = 0.02) -> None:
+    """DiT zero-initialises its AdaLN and output layers; random values make the test bite."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.ndim >= 1 and torch.count_nonzero(p) == 0:
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+
+
+def _tiny_cfm(v1: bool) -> CFM:
+    torch.manual_seed(0)
+    arch = dict(text_mask_padding=True, pe_attn_head=None) if v1 else dict(text_mask_padding=False, pe_attn_head=1)
+    dit = DiT(dim=64, depth=2, heads=2, dim_head=32, ff_mult=2, text_dim=32, conv_layers=1,
+              text_num_embeds=len(VOCAB), mel_dim=100, **arch)
+    model = CFM(
+        transformer=dit,
+        mel_spec_kwargs=dict(n_fft=1024, hop_length=256, win_length=1024, n_mel_channels=100,
+                             target_sample_rate=24000, mel_spec_type="vocos"),
+        odeint_kwargs=dict(method="euler"),
+        vocab_char_map={c: i for i, c in enumerate(VOCAB)},
+    )
+    _randomize_zero_inits(model, std=0.2)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def vocoder() -> Vocos:
+    torch.manual_seed(0)
+    voc = Vocos(
+        feature_extractor=MelSpectrogramFeatures(sample_rate=24000, n_fft=1024, hop_length=256, n_mels=100,
+                                                 padding="center"),
+        backbone=VocosBackbone(input_channels=100, dim=32, intermediate_dim=64, num_layers=1),
+        head=ISTFTHead(dim=32, n_fft=1024, hop_length=256, padding="center"),
+    )
+    return voc.eval()
+
+
+def _reference(seconds: float = 1.5, amplitude: float = 0.05) -> torch.Tensor:
+    t = torch.arange(int(24000 * seconds)) / 24000
+    return (amplitude * torch.sin(2 * torch.pi * 220 * t) * (1 + 0.5 * torch.sin(2 * torch.pi * 3 * t))).unsqueeze(0)
+
+
+def _upstream(model, vocoder, ref, text, seed):
+    torch.manual_seed(seed)
+    wave, sr, mel = next(utils_infer.infer_batch_process(
+        (ref, 24000), REF_TEXT, [text], model, vocoder, progress=None, nfe_step=NFE, device="cpu"))
+    assert sr == 24000
+    return wave, mel.T  # mel [frames, 100]
+
+
+def _rel(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+@pytest.mark.parametrize("v1", [True, False], ids=["v1", "v0"])
+def test_single_chunk_matches_upstream(vocoder, v1):
+    model = _tiny_cfm(v1)
+    acc = F5Accelerator(model, vocoder, "cpu")
+    ref = _reference()
+    text = "hello there, how are you today?"
+    up_wave, up_mel = _upstream(model, vocoder, ref, text, seed=7)
+    mels, _ = acc.sample_mels(ref, REF_TEXT, [text], nfe_step=NFE, seed=7)
+    waves = acc.infer(ref, REF_TEXT, [text], nfe_step=NFE, seed=7)
+    assert mels[0].shape == up_mel.shape
+    assert _rel(mels[0].numpy(), up_mel) < 1e-4
+    assert waves[0].dtype == np.float32 and waves[0].shape == up_wave.shape
+    assert _rel(waves[0], up_wave) < 1e-3
+
+
+@pytest.mark.slow
+def test_batched_chunks_match_upstream_one_by_one(vocoder):
+    """Chunks of different lengths share one padded forward, yet each equals its solo run."""
+    model = _tiny_cfm(True)
+    acc = F5Accelerator(model, vocoder, "cpu")
+    ref = _reference()
+    texts = ["first chunk of text, rather long indeed.", "second one.", "hi"]  # "hi": upstream's slow-speed rule
+    torch.manual_seed(3)  # upstream draws each chunk's noise from the global generator, in order
+    ups = []
+    for t in texts:
+        wave, sr, mel = next(utils_infer.infer_batch_process(
+            (ref, 24000), REF_TEXT, [t], model, vocoder, progress=None, nfe_step=NFE, device="cpu"))
+        ups.append((wave, mel.T))
+    mels, _ = acc.sample_mels(ref, REF_TEXT, texts, nfe_step=NFE, seed=3)
+    waves = acc.infer(ref, REF_TEXT, texts, nfe_step=NFE, seed=3)
+    assert len({m.shape[0] for m in mels}) == 3  # really different lengths
+    for (up_wave, up_mel), mel, wave in zip(ups, mels, waves):
+        assert mel.shape == up_mel.shape
+        assert _rel(mel.numpy(), up_mel) < 1e-4
+        assert _rel(wave, up_wave) < 1e-3
+
+
+def test_loud_reference_and_no_cfg(vocoder):
+    """A reference above target RMS is not rescaled; cfg_strength 0 takes upstream's no-CFG branch."""
+    model = _tiny_cfm(True)
+    acc = F5Accelerator(model, vocoder, "cpu")
+    ref = _reference(amplitude=0.5)
+    text = "loud reference here."
+    torch.manual_seed(5)
+    up_wave, _, up_mel = next(utils_infer.infer_batch_process(
+        (ref, 24000), REF_TEXT, [text], model, vocoder, progress=None, nfe_step=NFE, cfg_strength=0.0,
+        device="cpu"))
+    mels, _ = acc.sample_mels(ref, REF_TEXT, [text], nfe_step=NFE, cfg_strength=0.0, seed=5)
+    assert _rel(mels[0].numpy(), up_mel.T) < 1e-4
+
+
+def test_reference_mel_is_cached(vocoder):
+    acc = F5Accelerator(_tiny_cfm(True), vocoder, "cpu")
+    ref = _reference()
+    acc.infer(ref, REF_TEXT, ["one."], nfe_step=2, seed=0)
+    acc.infer(ref.clone(), REF_TEXT, ["two."], nfe_step=2, seed=0)
+    assert len(acc._refs) == 1
+
+
+def test_upstream_chunking_rule():
+    text = "One sentence here. " * 30
+    chunks = upstream_chunks(6.0, "a reference transcript of some length. ", text)
+    assert len(chunks) > 1 and " ".join(chunks).split() == text.split()
+
+
+@pytest.mark.slow
+def test_one_compiled_block_serves_every_block():
+    """The functional DiT block compiles once for all blocks (weights are arguments, not guards)."""
+    from torch._dynamo.testing import CompileCounter
+
+    from engines.f5.accel.f5_step import CFGEulerStep, dit_block
+
+    torch._dynamo.reset()
+    step = CFGEulerStep(_tiny_cfm(True).transformer, torch.float32)
+    counter = CompileCounter()
+    step.block_fn = torch.compile(dit_block, backend=counter, dynamic=True)
+    cos, sin = step.rope(50, "cpu")
+    y = torch.randn(1, 50, 100)
+    static_in = torch.randn(2, 50, 64)
+    cos2, sin2 = step.rope(70, "cpu")
+    with torch.inference_mode():  # two blocks, two lengths: still one compiled frame
+        step(y, torch.tensor(0.3), torch.tensor(2.0), static_in, None, None, cos, sin)
+        y2 = torch.randn(1, 70, 100)
+        step(y2, torch.tensor(0.5), torch.tensor(2.0), torch.randn(2, 70, 64), None, None, cos2, sin2)
+    assert counter.frame_count == 1
+
+
+def test_concurrent_requests_are_serialised(vocoder):
+    """Two threads share one accelerator (as Gradio workers would): results equal sequential ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    acc = F5Accelerator(_tiny_cfm(True), vocoder, "cpu")
+    ref = _reference()
+    texts = [["first request."], ["second request, longer."]]
+    expected = [acc.sample_mels(ref, REF_TEXT, t, nfe_step=2, seed=i)[0][0] for i, t in enumerate(texts)]
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(lambda it: acc.sample_mels(ref, REF_TEXT, it[1], nfe_step=2, seed=it[0])[0][0],
+                            enumerate(texts)))
+    for e, g in zip(expected, got):
+        assert torch.equal(e, g)
+
+
+def test_empty_reference_text_is_refused(vocoder):
+    acc = F5Accelerator(_tiny_cfm(True), vocoder, "cpu")
+    with pytest.raises(ValueError, match="transcript"):
+        acc.infer(_reference(), "", ["hello."], nfe_step=2)

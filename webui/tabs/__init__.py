@@ -1,0 +1,1 @@
+"""The Gradio tabs, one module per tab, and the pieces they share (controls, choices, the error panel, live playback)."""

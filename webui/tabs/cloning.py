@@ -1,0 +1,136 @@
+"""The Cloning tab: speak text in the voice of an uploaded or recorded reference clip."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from engines import EngineManager, SynthesisRequest
+
+from . import choices, controls
+from .error_panel import ErrorPanel
+from .live import stream_outputs
+from ..serving.speech_service import SpeechService
+from ..serving.synthesis import Outputs, Recorder, make_synthesizer, optional_float, optional_seed, run_request
+
+TRANSCRIPT_INFO = ("F5-TTS needs the exact words spoken in the reference. Leave it empty and speech "
+                   "recognition writes them here (edit them if it misheard); without it, XTTS is used.")
+
+
+def packaged_examples_dir() -> Path:
+    """Reference clips shipped in the f5-tts package, with known transcripts."""
+    return Path(str(files("f5_tts").joinpath("infer/examples")))
+
+
+def clone_examples() -> list[list[Any]]:
+    """Examples that work out of the box: [reference, transcript, text, language, engine]."""
+    basic = packaged_examples_dir() / "basic" / "basic_ref_en.wav"
+    if not basic.is_file():
+        return []
+    transcript = "Some call me nature, others call me mother nature."
+    return [
+        [str(basic), transcript, "Olá! Esta voz foi clonada a partir de um exemplo em inglês.", "pt-BR", "f5tts"],
+        [str(basic), "", "Hello there! Without a transcript, XTTS clones this voice.", "en", "xtts"],
+        [str(basic), transcript, "¡Hola! Esta voz fue clonada con XTTS.", "es", "xtts"],
+    ]
+
+
+def clone_request(reference_audio: str | None, reference_text: str | None, text: str, language: str,
+                  engine: str, quality_profile: str | None, speed: Any = None, seed: Any = None,
+                  allow_fallback: bool = True, text_normalization: bool = True) -> SynthesisRequest:
+    # An empty path (not None) keeps the request a cloning one, so the manager says
+    # "no reference audio" instead of dubbing with a preset.
+    return SynthesisRequest(
+        text=text or "", language=language or "", engine=engine or choices.DEFAULT_ENGINE,
+        reference_audio=reference_audio or "", reference_text=(reference_text or "").strip() or None,
+        quality_profile=quality_profile or None, speed=optional_float(speed), seed=optional_seed(seed),
+        allow_fallback=True if allow_fallback is None else bool(allow_fallback),
+        text_normalization=True if text_normalization is None else bool(text_normalization),
+    )
+
+
+def transcript_from_result(metadata: dict[str, Any] | None, current: str | None) -> str:
+    """The transcript box after a result: what speech recognition heard, else what was typed."""
+    if metadata and metadata.get("reference_text_source") == "asr" and metadata.get("reference_text"):
+        return str(metadata["reference_text"])
+    return current or ""
+
+
+def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None, errors: ErrorPanel | None = None,
+                       service: SpeechService | None = None) -> Callable[..., Outputs]:
+    synthesize = make_synthesizer(manager, service)
+    errors = errors or ErrorPanel()
+
+    # The parameter names are the public API's (`/clone`); keep them.
+    def clone(reference_audio: str | None, reference_text: str, text: str, language: str, engine: str,
+              quality_profile: str, speed: float | None = None, seed: float | None = None,
+              allow_fallback: bool = True, text_normalization: bool = True, progress=gr.Progress(),
+              session: gr.Request = None) -> Outputs:
+        with errors.watch(session):
+            request = clone_request(reference_audio, reference_text, text, language, engine, quality_profile,
+                                    speed, seed, allow_fallback, text_normalization)
+            return run_request(synthesize, request, progress, recorder)
+
+    return clone
+
+
+def make_live_clone_handler(service: SpeechService, recorder: Recorder | None = None,
+                            errors: ErrorPanel | None = None) -> Callable[..., Iterator]:
+    """The Clone button: the same request, its audio played while it is made (``live.py``)."""
+    errors = errors or ErrorPanel()
+
+    def clone_live(reference_audio: str | None, reference_text: str, text: str, language: str, engine: str,
+                   quality_profile: str, speed: float | None = None, seed: float | None = None,
+                   allow_fallback: bool = True, text_normalization: bool = True, progress=gr.Progress(),
+                   session: gr.Request = None) -> Iterator:
+        with errors.watch(session):
+            request = clone_request(reference_audio, reference_text, text, language, engine, quality_profile,
+                                    speed, seed, allow_fallback, text_normalization)
+            yield from stream_outputs(service, request, progress, recorder)
+
+    return clone_live
+
+
+def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None,
+                      save_voice: Callable[..., None] | None = None,
+                      service: SpeechService | None = None) -> controls.ResultView:
+    """``save_voice(reference, transcript, language, metadata)`` adds "Save this voice" under the result."""
+    service = service or SpeechService(manager, recorder)
+    with gr.Tab("Cloning", id="cloning"):
+        with gr.Row():
+            with gr.Column(scale=3):
+                reference = gr.Audio(label="Reference voice (3-12 s of clear speech)", sources=["upload", "microphone"],
+                                     type="filepath", elem_id="clone-reference")
+                transcript = gr.Textbox(label="Reference transcript (needed for F5-TTS)", info=TRANSCRIPT_INFO,
+                                        lines=2, value="", elem_id="clone-transcript")
+                text = controls.text_input(manager, "clone")
+                language, engine, profile = controls.engine_and_language(manager, "clone")
+                speed, seed, allow_fallback, text_normalization = controls.advanced_options("clone")
+                button = gr.Button("Clone", variant="primary", elem_id="clone-button")
+            with gr.Column(scale=2):
+                view = controls.result_view("clone")
+                if save_voice is not None:
+                    save_voice(reference, transcript, language, view.metadata)
+        examples = clone_examples()
+        if examples:
+            gr.Examples(examples, inputs=[reference, transcript, text, language, engine],
+                        label="Examples (reference clips shipped with f5-tts)", cache_examples=False)
+        inputs = [reference, transcript, text, language, engine, profile, speed, seed, allow_fallback,
+                  text_normalization]
+        errors = ErrorPanel()
+        event = button.click(make_live_clone_handler(service, recorder, errors), inputs=inputs,
+                             outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",
+                             concurrency_limit=len(manager.engines), show_progress_on=view.audio)
+        errors.attach(event, view.error, view.outputs)
+        event.success(transcript_from_result, inputs=[view.metadata, transcript], outputs=transcript,
+                      api_visibility="private", concurrency_limit=None)
+        # The public `/clone` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
+        gr.on([], make_clone_handler(manager, recorder, service=service), inputs=inputs, outputs=view.outputs,
+              api_name="clone", concurrency_id="synthesis", concurrency_limit=len(manager.engines),
+              show_progress_on=view.audio)
+        controls.keep_languages_fresh(manager, language, view)
+    return view
