@@ -96,10 +96,44 @@ def load_under_traffic(manager, reference: str) -> dict:
             "traffic": tally.summary()}
 
 
-def mixed_load(manager, reference: str) -> dict:
+def mixed_load(manager, reference: str, per_user: int = 5) -> dict:
+    for name in manager.engines:  # warm first: the phase measures serving, not loading
+        assert manager.ensure_loaded(name) is None, manager.engine_health(name).error
+        wait_until_warm(manager.engines[name])
     tally = Tally()
-    wall = run_threads(manager, 16, 5, 2, reference, tally, stream_share=0.25)
-    return {"wall_s": round(wall, 2), **tally.summary()}
+    wall = run_threads(manager, 16, per_user, 2, reference, tally, stream_share=0.25)
+    return {"wall_s": round(wall, 2), "decode_batch": _decode_batch(manager), **tally.summary()}
+
+
+def mixed_one_at_a_time(manager, reference: str, env: dict, per_user: int = 5) -> dict:
+    """The mixed phase's very requests with XTTS decoding one request at a time
+    (``VOICE_STUDIO_XTTS_BATCH=0``, the code before continuous batching), on the same F5 engine."""
+    from engines import EngineManager, Settings
+    from engines.xtts import XttsEngine
+
+    settings = Settings.from_env({**env, "VOICE_STUDIO_XTTS_BATCH": "0"})
+    xtts = XttsEngine(settings.xtts, settings.device, accel=settings.accel)
+    old = EngineManager(settings, engines={"f5tts": manager.engines["f5tts"], "xtts": xtts}, worker=manager.worker)
+    try:
+        return mixed_load(old, reference, per_user)
+    finally:
+        old.unload("xtts")
+
+
+def _decode_batch(manager) -> dict | None:
+    return manager.engine_health("xtts").details.get("decode_batch")
+
+
+def compare(new: dict, old: dict) -> dict:
+    """The batched run against one-at-a-time decoding: latency ratios (the target is 1/4 or less)."""
+    def ratio(key):
+        return round(new[key] / old[key], 3) if new.get(key) and old.get(key) else None
+
+    xtts_new, xtts_old = new.get("first_chunk", {}).get("xtts", {}), old.get("first_chunk", {}).get("xtts", {})
+    return {"p50_new_over_old": ratio("p50_s"), "p95_new_over_old": ratio("p95_s"),
+            "errors": {"new": new.get("errors"), "old": old.get("errors")},
+            "sanity_fallbacks": {"new": new.get("sanity_fallbacks"), "old": old.get("sanity_fallbacks")},
+            "xtts_first_chunk_p95_s": {"new": xtts_new.get("p95_s"), "old": xtts_old.get("p95_s")}}
 
 
 def unload_load_under_traffic(manager, reference: str) -> dict:
@@ -247,7 +281,8 @@ def main(argv=None) -> int:
     ap.add_argument("--second-start", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tiny", action="store_true", help="tiny models on the CPU: a smoke run, nothing to quote")
     ap.add_argument("--skip", action="append", default=[], help="phases to skip: load, mixed, unload, lengths, "
-                                                                 "throughput, restart")
+                                                                 "throughput, restart (several: load,unload)")
+    ap.add_argument("--per-user", type=int, default=5, help="requests per user in the mixed phases (default 5)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s",
                         stream=sys.stderr)
@@ -268,24 +303,30 @@ def main(argv=None) -> int:
         Path(args.out).write_text(json.dumps(report, indent=2, default=str))
 
     manager = EngineManager(Settings.from_env(env))
-    phases = [("load", load_under_traffic), ("mixed", mixed_load),
+    skip = {name for item in args.skip for name in item.split(",") if name}
+    phases = [("load", load_under_traffic), ("mixed", lambda m, r: mixed_load(m, r, args.per_user)),
+              ("mixed_one_at_a_time", lambda m, r: mixed_one_at_a_time(m, r, env, args.per_user)),
               ("lengths_f5", lambda m, r: new_lengths(m, r, "f5tts", [5, 9, 14, 22, 31, 43, 57, 70], 11)),
               ("throughput", throughput), ("unload", unload_load_under_traffic),
               ("lengths_xtts", lambda m, r: new_lengths(m, r, "xtts", [6, 19, 38], 12))]
     for name, phase in phases:
-        if name in args.skip or name.split("_")[0] in args.skip:
+        if name in skip or name.split("_")[0] in skip:
             continue
+        if name == "mixed_one_at_a_time" and "mixed" not in report:
+            continue  # the comparison needs the batched run first (and warm engines)
         start = time.perf_counter()
         report[name] = phase(manager, reference)
         report[name]["phase_s"] = round(time.perf_counter() - start, 1)
         logger.info("phase done", extra={"phase": name, "seconds": report[name]["phase_s"]})
         save()
+    if "mixed" in report and "mixed_one_at_a_time" in report:
+        report["mixed_vs_one_at_a_time"] = compare(report["mixed"], report["mixed_one_at_a_time"])
     report["worker"] = manager.worker.status()
     report["health"] = {k: v["status"] for k, v in manager.health()["engines"].items()}
     if torch.cuda.is_available():
         report["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     save()
-    if "restart" not in args.skip:
+    if "restart" not in skip:
         report["second_start"] = second_start(work, env)
         save()
     print(json.dumps(summary(report), indent=1, default=str))
@@ -295,11 +336,12 @@ def main(argv=None) -> int:
 def summary(r: dict) -> dict:
     """The figures the closing note quotes."""
     pick = {}
-    for name in ("load", "mixed", "unload"):
+    for name in ("load", "mixed", "mixed_one_at_a_time", "unload"):
         part = r.get(name, {})
         traffic = part.get("traffic", part)
         pick[name] = {k: traffic.get(k) for k in ("requests", "ok", "errors", "sanity_fallbacks", "other_fallbacks",
-                                                  "p50_s", "p95_s", "streamed", "first_chunk_p50_s")}
+                                                  "p50_s", "p95_s", "streamed", "first_chunk_p50_s", "first_chunk")}
+    pick["mixed_vs_one_at_a_time"] = r.get("mixed_vs_one_at_a_time")
     pick["load"].update({k: r.get("load", {}).get(k) for k in ("f5_serving_after_s", "f5_warm_after_s")})
     pick["unload"]["not_loaded_failures"] = r.get("unload", {}).get("not_loaded_failures")
     for name in ("lengths_f5", "lengths_xtts"):

@@ -53,6 +53,7 @@ class Tally:
     other_fallbacks: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     first_chunks: list[float] = field(default_factory=list)  # streamed requests: seconds to the first audio
+    first_chunks_by_engine: dict[str, list[float]] = field(default_factory=dict)  # the same, per engine asked for
     audio_s: float = 0.0
     engines: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -92,8 +93,10 @@ class Tally:
             stream = manager.stream(request)
             for number, _ in enumerate(stream):
                 if number == 0:
+                    seconds = time.perf_counter() - start
                     with self.lock:
-                        self.first_chunks.append(time.perf_counter() - start)
+                        self.first_chunks.append(seconds)
+                        self.first_chunks_by_engine.setdefault(request.engine, []).append(seconds)
             return stream.result
 
         return run
@@ -106,11 +109,18 @@ class Tally:
             "sanity_fallbacks": len(self.sanity_fallbacks), "other_fallbacks": len(self.other_fallbacks),
             "other_fallback_samples": self.other_fallbacks[:5], "engines_used": self.engines,
             "p50_s": round(statistics.median(lat), 3) if lat else None,
-            "p95_s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 3) if lat else None,
+            "p95_s": round(_p95(lat), 3) if lat else None,
             "max_s": round(lat[-1], 3) if lat else None, "audio_s": round(self.audio_s, 1),
             "streamed": len(self.first_chunks),
             "first_chunk_p50_s": round(statistics.median(self.first_chunks), 3) if self.first_chunks else None,
+            "first_chunk": {engine: {"streams": len(times), "p50_s": round(statistics.median(times), 3),
+                                     "p95_s": round(_p95(sorted(times)), 3), "max_s": round(max(times), 3)}
+                            for engine, times in sorted(self.first_chunks_by_engine.items())},
         }
+
+
+def _p95(ordered: list[float]) -> float:
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
 def run_threads(manager, threads: int, per_thread: int, seed: int, reference: str, tally: Tally,

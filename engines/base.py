@@ -16,6 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -154,6 +155,12 @@ class Engine(ABC):
     def start_warmup(self, worker: "DeviceWorker") -> None:
         """Prepare the fast paths in the background; the engine serves meanwhile. Default: nothing."""
 
+    @contextmanager
+    def unloading(self) -> Iterator[None]:
+        """On the caller's thread, around queueing an unload: an engine that schedules its own work
+        lets the work in flight end first. Default: nothing."""
+        yield
+
     def unload(self) -> None:
         """On the device worker, after the jobs queued before it."""
         self._unload()
@@ -220,6 +227,19 @@ class Engine(ABC):
             except Exception as exc:  # that job's own failure; the others still run
                 results.append(exc)
         return results
+
+    def schedules_itself(self) -> bool:
+        """Whether this engine queues its own device work in pieces (continuous batching:
+        ``render_scheduled`` / ``stream_scheduled``) instead of running a request as one job."""
+        return False
+
+    def render_scheduled(self, job: EngineJob, worker: "DeviceWorker") -> EngineOutput:
+        """On the caller's thread: hand ``job``'s work to ``worker`` and wait for its output."""
+        raise NotImplementedError(f"{self.display_name} does not schedule its own work")
+
+    def stream_scheduled(self, job: EngineJob, worker: "DeviceWorker") -> Iterator[np.ndarray]:
+        """On the caller's thread: ``job``'s chunks as ``worker`` makes them (returns once the first exists)."""
+        raise NotImplementedError(f"{self.display_name} does not schedule its own work")
 
     def natural_seconds(self, job: EngineJob) -> float | None:
         """How long ``job`` will speak at its natural pace, where the engine knows before rendering."""

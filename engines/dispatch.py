@@ -3,9 +3,11 @@
 A job runs on the worker thread; its progress callback runs there too, so it is wrapped to
 run in the caller's context (Gradio finds a request's progress bar through context
 variables). Jobs of one engine with the same ``batch_key`` are offered to the worker as one
-batch. If an Unload ran after a job was queued, the job hands back ``EngineUnloaded`` at
-once and its caller loads the engine again on its own thread (reading weights is CPU work
-that would stall every other job on the worker) and queues it anew.
+batch. An engine that schedules its own work (XTTS's continuous decode batch) is handed the
+worker and the job on the caller's thread instead. If an Unload ran after a job was queued,
+the job hands back ``EngineUnloaded`` at once and its caller loads the engine again on its
+own thread (reading weights is CPU work that would stall every other job on the worker) and
+queues it anew.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class Dispatcher:
         self._reload = reload
 
     def render(self, engine: Engine, job: EngineJob) -> EngineOutput:
+        if engine.schedules_itself():  # its work goes to the worker in pieces (XTTS's continuous batch)
+            return self._reloading(engine, lambda: engine.render_scheduled(job, self._worker()))
         ready = _ready(engine)
         key = engine.batch_key(job)
         if key is None:
@@ -76,6 +80,8 @@ class Dispatcher:
 
     def stream(self, engine: Engine, job: EngineJob) -> Iterator[np.ndarray]:
         """The engine's chunks as they are made (returns once the first one exists)."""
+        if engine.schedules_itself():
+            return self._reloading(engine, lambda: engine.stream_scheduled(job, self._worker()))
         return self._reloading(engine, lambda: open_stream(self._worker(), engine, job, _ready(engine)))
 
     def _reloading(self, engine: Engine, submit: Callable[[], Any]) -> Any:

@@ -137,7 +137,8 @@ class EngineManager:
         """Unload after the work queued before it; a request queued later loads the engine again."""
         engine = self.engine(name)
         with self._load_locks[name]:
-            self.worker.call(engine.unload, label=f"unload {name}")
+            with engine.unloading():  # XTTS: its decodes in flight end first, new ones wait for the unload
+                self.worker.call(engine.unload, label=f"unload {name}")
             self._load_errors.pop(name, None)
         logger.info("engine unloaded", extra={"engine": name})
         return self.engine_health(name).to_dict()

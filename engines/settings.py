@@ -14,6 +14,9 @@ Variables (a public contract; extend, never rename):
   VOICE_STUDIO_PRESETS_DIR optional <preset>.wav + <preset>.txt references for F5-TTS presets
   VOICE_STUDIO_MAX_TEXT_CHARS  text length limit (default 5000)
   VOICE_STUDIO_HEALTH_PATHS    1: health shows local model paths in full (default: file names only)
+  VOICE_STUDIO_XTTS_BATCH      on (default) | fixed | off: XTTS decodes batched continuously (off: one at a time)
+  VOICE_STUDIO_XTTS_MAX_BATCH  XTTS decodes in flight at once (default: from free GPU memory, at most 16; CPU 4)
+  VOICE_STUDIO_XTTS_SLICE_STEPS  XTTS decode steps per turn on the device worker (default 128)
 """
 
 from __future__ import annotations
@@ -145,6 +148,11 @@ class XttsSettings:
     # The languages the model's config.json declares, read when it is on this machine (no
     # network); None: unknown until the model loads.
     declared_languages: tuple[str, ...] | None = None
+    # Continuous batching of decodes (engines/xtts/accel/xtts_batch.py): "on" (step at the next batch-size
+    # bucket), "fixed" (every step at max_batch rows: a row never depends on its batch mates) or "off".
+    batch: str = "on"
+    max_batch: int | None = None  # None: sized from the free GPU memory (CPU: 4)
+    slice_steps: int = 128
 
     @property
     def sources(self) -> tuple[DirSource, ...]:
@@ -172,7 +180,12 @@ class Settings:
             show_path=show_paths)
         return cls(
             f5=_f5_settings(env, show_paths),
-            xtts=XttsSettings(xtts_dir, declared_languages=_declared_xtts_languages(xtts_dir)),
+            xtts=XttsSettings(xtts_dir, declared_languages=_declared_xtts_languages(xtts_dir),
+                              batch=_xtts_batch(env.get("VOICE_STUDIO_XTTS_BATCH", "on")),
+                              max_batch=number_setting(env, "VOICE_STUDIO_XTTS_MAX_BATCH", None, low=1,
+                                                       high=MAX_XTTS_BATCH),
+                              slice_steps=number_setting(env, "VOICE_STUDIO_XTTS_SLICE_STEPS", 128, low=8,
+                                                         high=100_000)),
             device=_device_preference(env.get("VOICE_STUDIO_DEVICE", "auto")),
             cache_dir=Path(env.get("VOICE_STUDIO_CACHE_DIR") or Path.home() / ".cache" / "voice-studio").expanduser(),
             presets_dir=Path(env["VOICE_STUDIO_PRESETS_DIR"]).expanduser() if env.get("VOICE_STUDIO_PRESETS_DIR") else None,
@@ -199,6 +212,18 @@ def _accel(value: str) -> str:
     if value not in ACCEL_MODES:
         raise InputError(f"VOICE_STUDIO_ACCEL={value!r}: use " + ", ".join(ACCEL_MODES))
     return value
+
+
+XTTS_BATCH_MODES = {"on": "on", "1": "on", "true": "on", "yes": "on", "fixed": "fixed",
+                    "off": "off", "0": "off", "false": "off", "no": "off"}
+MAX_XTTS_BATCH = 64
+
+
+def _xtts_batch(value: str) -> str:
+    mode = XTTS_BATCH_MODES.get((value or "on").strip().lower())
+    if mode is None:
+        raise InputError(f"VOICE_STUDIO_XTTS_BATCH={value!r}: use on, fixed or off (1 / 0)")
+    return mode
 
 
 def number_setting(env: Mapping[str, str], name: str, default, *, low=None, high=None, kind=int,

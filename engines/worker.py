@@ -20,6 +20,11 @@ worker's queue, the manager's threads only wait for them. Then:
   steady traffic a warm-up then finishes in as many turns as it has captures, instead
   of waiting behind the whole queue for each of them, and a request still waits for
   one capture at most between two of the batches ahead of it;
+- a long job may offer the worker a turn between two pieces of its work (``yield_point``: F5
+  between two ODE steps). Then a waiting job marked ``interleave`` (a slice of XTTS's decode
+  batch, itself short) runs there, inline, once the long job has had ``turn_s`` of device time
+  since it started or last gave way: a stream's first audio or a short XTTS request waits for
+  one turn of a long F5 batch, not for all of it;
 - every failure is handed to its own caller; after one on a CUDA device the worker
   probes the device, and if the context is broken it says so for good (``poisoned``),
   failing every job at once instead of hanging or failing silently.
@@ -42,6 +47,11 @@ from .errors import EngineUnavailableError, VoiceStudioError
 
 logger = logging.getLogger("voice_studio.worker")
 
+# How long a job that offers turns (``yield_point``) runs before a waiting interleaving job goes:
+# about one slice of XTTS decode steps, so the two take the device in similar turns.
+TURN_S = 0.25
+_current = threading.local()  # the worker whose thread this is
+
 BatchRunner = Callable[[Sequence[Any]], Sequence[Any]]
 
 
@@ -61,15 +71,19 @@ class _Job:
     max_batch: int = 1
     group: str | None = None
     exclusive: bool = False
+    interleave: bool = False
     submitted: float = field(default_factory=time.perf_counter)
 
 
 class DeviceWorker:
     """The one thread that runs jobs on ``device`` (``cuda`` or ``cpu``)."""
 
-    def __init__(self, device: str = "cpu", probe: Callable[[], None] | None = None, gather_s: float = 0.05):
+    def __init__(self, device: str = "cpu", probe: Callable[[], None] | None = None, gather_s: float = 0.05,
+                 turn_s: float = TURN_S):
         self.device = device
         self.gather_s = gather_s
+        self.turn_s = turn_s
+        self._turn_started = time.perf_counter()
         self._probe = probe if probe is not None else (_cuda_probe if device == "cuda" else None)
         self._jobs: deque[_Job] = deque()
         self._cond = threading.Condition()
@@ -84,9 +98,11 @@ class DeviceWorker:
         self.batches_run = 0
 
     # --- submitting ---------------------------------------------------------------------
-    def submit(self, fn: Callable[[], Any], label: str = "job", exclusive: bool = False) -> Future:
-        """Run ``fn()`` on the worker thread; its result or exception goes to the future."""
-        return self._put(_Job(next(self._seq), label, Future(), fn=fn, exclusive=exclusive))
+    def submit(self, fn: Callable[[], Any], label: str = "job", exclusive: bool = False,
+               interleave: bool = False) -> Future:
+        """Run ``fn()`` on the worker thread; its result or exception goes to the future. An
+        ``interleave`` job may also run inside a long job's ``yield_point`` (keep it short)."""
+        return self._put(_Job(next(self._seq), label, Future(), fn=fn, exclusive=exclusive, interleave=interleave))
 
     def submit_batchable(self, item: Any, batch_key: Hashable, run_batch: BatchRunner, max_batch: int,
                          label: str = "batch", group: str | None = None) -> Future:
@@ -184,6 +200,29 @@ class DeviceWorker:
         for job in pending:
             job.future.set_exception(DevicePoisonedError(reason))
 
+    def yield_point(self) -> None:
+        """From the job running on this worker, between two pieces of its work that leave the
+        device free for anything else: run the oldest waiting ``interleave`` job here, if the
+        running job has had its turn (``turn_s`` of the device's time)."""
+        if not self.on_worker_thread():
+            return
+        with self._cond:
+            waiting = next((job for job in self._jobs if job.interleave), None)
+        if waiting is None:
+            return
+        if self.device == "cuda":  # the device's time, not the host's: launches run ahead of it
+            _cuda_sync()
+        if time.perf_counter() - self._turn_started < self.turn_s:
+            return
+        with self._cond:  # only this thread takes jobs off the queue: it is still there
+            self._jobs.remove(waiting)
+        if waiting.future.set_running_or_notify_cancel():
+            self._execute([waiting])
+        else:
+            with self._cond:
+                self._landed([waiting])
+        self._turn_started = time.perf_counter()
+
     # --- the thread -------------------------------------------------------------------------
     def _next(self) -> list[_Job]:
         """The next runnable job with the compatible jobs queued behind it (called locked): the
@@ -228,6 +267,7 @@ class DeviceWorker:
             self._fill(taken)
 
     def _run(self) -> None:
+        _current.worker = self
         while True:
             with self._cond:
                 taken = self._next()
@@ -240,6 +280,7 @@ class DeviceWorker:
                 with self._cond:
                     self._landed([job for job in taken if job not in live])
             if live:
+                self._turn_started = time.perf_counter()
                 self._execute(live)
 
     def _landed(self, jobs: list[_Job]) -> None:
@@ -297,6 +338,20 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     import torch
 
     return isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def yield_point() -> None:
+    """``DeviceWorker.yield_point`` of the worker running the calling thread's job (else nothing)."""
+    worker = getattr(_current, "worker", None)
+    if worker is not None:
+        worker.yield_point()
+
+
+def _cuda_sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def _cuda_probe() -> None:

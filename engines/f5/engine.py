@@ -34,6 +34,7 @@ from ..settings import F5Settings, resolve_architecture
 from ..weights.sources import without_paths
 from ..text.checks import split_text
 from ..types import EngineJob, EngineOutput
+from ..worker import yield_point
 
 if TYPE_CHECKING:
     from ..worker import DeviceWorker
@@ -298,6 +299,7 @@ class F5Engine(Engine):
         def progress(fraction: float) -> None:
             for _, job, _, chunks, _ in prepared:
                 report(job, 0.95 * fraction, f"F5-TTS: {len(chunks)} chunk(s), {round(100 * fraction)}% sampled")
+            yield_point()  # between two ODE steps: a waiting XTTS decode slice may take a turn
 
         try:
             waves = acc.render([p[4] for p in prepared], progress=progress, **kwargs)
@@ -372,9 +374,9 @@ class F5Engine(Engine):
         first, rest = _split_request(request)
 
         def waves() -> Iterator[np.ndarray]:
-            yield from acc.render([first], **kwargs)[0]
+            yield from acc.render([first], progress=lambda _: yield_point(), **kwargs)[0]
             if rest is not None:
-                yield from acc.render([rest], **kwargs)[0]
+                yield from acc.render([rest], progress=lambda _: yield_point(), **kwargs)[0]
 
         yield from crossfade_stream(waves(), SAMPLE_RATE, profile.cross_fade)
 

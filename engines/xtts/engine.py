@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -22,13 +24,13 @@ import numpy as np
 from ..audio.waveforms import ReferenceAudio, crossfade_join, crossfade_pieces, resample
 from ..base import Engine, LRUCache, report, seed_everything
 from ..weights.checkpoints import _unsupported_global
-from ..errors import CheckpointError, EngineUnavailableError
+from ..errors import CheckpointError, EngineUnavailableError, EngineUnloaded
 from ..languages import XTTS_CODES, from_xtts_code
 from ..profiles import XttsProfile
 from ..settings import XTTS_LICENSE, XttsSettings
 from ..weights.sources import without_paths
 from ..text.checks import split_text
-from ..types import EngineJob, EngineOutput
+from ..types import EngineHealth, EngineJob, EngineOutput
 from .xtts_text import prepare_text
 
 if TYPE_CHECKING:
@@ -49,8 +51,9 @@ class _Loaded:
     """Everything a request needs, made ready together (the engine is loaded when this is set)."""
 
     model: Any
-    accelerator: Any  # engines.accel.XttsAccelerator, or None for upstream's own inference
+    accelerator: Any  # engines.xtts.accel.XttsAccelerator, or None for upstream's own inference
     model_key: str
+    batch: Any = None  # engines.xtts.accel.xtts_batch.ContinuousBatch, or None: one decode at a time
 
 
 class XttsEngine(Engine):
@@ -66,6 +69,7 @@ class XttsEngine(Engine):
         # The config's languages when it is on disk, else the published 17, until the model loads.
         self._languages: tuple[str, ...] = settings.declared_languages or tuple(XTTS_CODES)
         self._latents = LRUCache(32)
+        self._latents_lock = threading.Lock()  # read from callers' threads too (``conditioning_for``)
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -144,18 +148,35 @@ class XttsEngine(Engine):
         self.load_details = {"model_dir": self.settings.model_dir.show(model_dir),
                              "speakers": len(getattr(model.speaker_manager, "speakers", None) or []),
                              "accelerated": accelerator is not None, "model_key": key}
+        batch = None
         if accelerator is not None:  # "flash" or "sdpa": which kernel attends in the decode step
             self.load_details["decode_attention"] = accelerator.cache_attention.kernel
-        self._loaded = _Loaded(model=model, accelerator=accelerator, model_key=key)
+            from .batching import batch_options
+
+            options = batch_options(self.settings, accelerator)
+            if options is not None:
+                from .accel.xtts_batch import ContinuousBatch
+
+                batch = ContinuousBatch(accelerator, options)
+                self.load_details["decode_batch"] = {"mode": self.settings.batch, "slots": options.slots,
+                                                     "buckets": list(batch.decoder.buckets),
+                                                     "slice_steps": options.slice_steps}
+        self._loaded = _Loaded(model=model, accelerator=accelerator, model_key=key, batch=batch)
 
     def start_warmup(self, worker: "DeviceWorker") -> None:
-        """On CUDA: capture the decode graphs as one job (held back while another engine compiles)."""
+        """On CUDA: capture the decode graphs as one job (held back while another engine compiles);
+        with batching, one job per batch-size bucket, taking turns with the requests."""
         accelerator = self.accelerator
         if accelerator is None or not accelerator.options.use_graphs:
             return
         import time
 
         self.warmup = {"state": "capturing", "graphs": 0}
+        if self._loaded.batch is not None:
+            from .batching import capture_buckets
+
+            capture_buckets(self, self._loaded, worker)
+            return
 
         def capture() -> None:
             start = time.perf_counter()
@@ -169,8 +190,33 @@ class XttsEngine(Engine):
         worker.submit(capture, label="xtts capture", exclusive=True)
 
     def _unload(self) -> None:
-        self._loaded = None
-        self._latents.clear()
+        loaded, self._loaded = self._loaded, None
+        if loaded is not None and loaded.batch is not None:  # decodes in flight go back to their callers
+            loaded.batch.close(EngineUnloaded(self.name))
+        with self._latents_lock:
+            self._latents.clear()
+
+    @contextmanager
+    def unloading(self) -> Iterator[None]:
+        """The decodes in flight and waiting end before the unload; requests that come meanwhile wait
+        for it, then load the engine again (``EngineUnloaded``)."""
+        loaded = self._loaded
+        batch = loaded.batch if loaded is not None else None
+        if batch is None:
+            yield
+            return
+        batch.drain()
+        try:
+            yield
+        finally:
+            batch.end_drain()
+
+    def health(self, load_error: str | None = None) -> EngineHealth:
+        health = super().health(load_error)
+        loaded = self._loaded
+        if loaded is not None and loaded.batch is not None:
+            health.details["decode_batch"] = {**self.load_details.get("decode_batch", {}), **loaded.batch.status()}
+        return health
 
     def cannot_serve(self, job: EngineJob) -> str | None:
         reason = super().cannot_serve(job)
@@ -195,13 +241,15 @@ class XttsEngine(Engine):
     def reference_latents(self, loaded: _Loaded, reference: ReferenceAudio, cache=None):
         import torch
 
-        cached = self._latents.get(reference.sha256)
+        with self._latents_lock:
+            cached = self._latents.get(reference.sha256)
         if cached is not None:
             return (*cached, "memory")
         stored = cache.load(self.name, loaded.model_key) if cache is not None else None
         if stored is not None and {"gpt_cond_latent", "speaker_embedding"} <= set(stored):
             pair = (stored["gpt_cond_latent"].to(self.device), stored["speaker_embedding"].to(self.device))
-            self._latents.put(reference.sha256, pair)
+            with self._latents_lock:
+                self._latents.put(reference.sha256, pair)
             return (*pair, "voice_cache")
         config = loaded.model.config
         samples = resample(reference.samples, reference.sample_rate, GPT_SAMPLE_RATE)
@@ -211,16 +259,51 @@ class XttsEngine(Engine):
             latent = loaded.model.get_gpt_cond_latents(audio, GPT_SAMPLE_RATE, length=config.gpt_cond_len,
                                                        chunk_length=config.gpt_cond_chunk_len)
             embedding = loaded.model.get_speaker_embedding(audio, GPT_SAMPLE_RATE)
-        self._latents.put(reference.sha256, (latent, embedding))
+        with self._latents_lock:
+            self._latents.put(reference.sha256, (latent, embedding))
         if cache is not None:
             cache.save(self.name, loaded.model_key, {"gpt_cond_latent": latent.detach().float().cpu().contiguous(),
                                                      "speaker_embedding": embedding.detach().float().cpu().contiguous()})
         return latent, embedding, "computed"
 
+    def conditioning_for(self, loaded: _Loaded, job: EngineJob, worker: "DeviceWorker"):
+        """``conditioning`` from a caller's thread: a studio speaker, or a clip whose latents are in
+        memory, at once; else computed by a job on the device worker."""
+        reference = job.voice.reference
+        if reference is None:
+            return self.conditioning(loaded, job)
+        with self._latents_lock:
+            cached = self._latents.get(reference.sha256)
+        if cached is not None:
+            return (*cached, "memory")
+        return worker.call(lambda: self.conditioning(loaded, job), label="xtts conditioning")
+
+    # --- continuous batching (engines/xtts/batching.py) --------------------------------------
+    def schedules_itself(self) -> bool:
+        return self.accel_mode != "off" and self.settings.batch != "off"
+
+    def render_scheduled(self, job: EngineJob, worker: "DeviceWorker") -> EngineOutput:
+        from . import batching
+
+        return batching.render(self, self._batched(), job, worker)
+
+    def stream_scheduled(self, job: EngineJob, worker: "DeviceWorker") -> Iterator[np.ndarray]:
+        from . import batching
+
+        return batching.stream(self, self._batched(), job, worker)
+
+    def _batched(self) -> _Loaded:
+        loaded = self._loaded
+        if loaded is None:
+            raise EngineUnloaded(self.name)
+        if loaded.batch is None:
+            raise EngineUnavailableError("XTTS-v2 runs without its accelerator, so its decodes are not batched")
+        return loaded
+
     def _chunks(self, loaded: _Loaded, job: EngineJob) -> list[str]:
         code = XTTS_CODES[job.language]
         limit = loaded.model.tokenizer.char_limits.get(code.split("-")[0], 250)
-        # Numbers coqui's expansion cannot read are spelled out before splitting (engines/xtts_text.py).
+        # Numbers coqui's expansion cannot read are spelled out before splitting (engines/xtts/xtts_text.py).
         return split_text(prepare_text(loaded.model.tokenizer, job.text, code), limit)
 
     def _sampling(self, job: EngineJob, loaded: _Loaded) -> dict:
@@ -238,7 +321,7 @@ class XttsEngine(Engine):
         code = XTTS_CODES[job.language]
         chunks = self._chunks(loaded, job)
         latent, embedding, source = self.conditioning(loaded, job)
-        # The accelerator computes the same function as Xtts.inference (engines/accel/xtts.py).
+        # The accelerator computes the same function as Xtts.inference (engines/xtts/accel/xtts.py).
         infer = loaded.accelerator.inference if loaded.accelerator is not None else loaded.model.inference
         seed_everything(job.seed)
         waves = []

@@ -32,7 +32,7 @@ def test_engine_path_uses_the_accelerator(engine, manager, reference_wav, monkey
     accelerator = manager.engines[engine].accelerator
     assert accelerator is not None, "the accelerator is attached on CPU too"
     calls = []
-    method = "render" if engine == "f5tts" else "inference"
+    method = "render" if engine == "f5tts" else "prompt"  # XTTS: every decode's prefill, batched or not
     original = getattr(accelerator, method)
     monkeypatch.setattr(accelerator, method, lambda *a, **k: calls.append(1) or original(*a, **k))
     result = manager.synthesize(_request(engine, reference_wav))

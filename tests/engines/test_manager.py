@@ -182,9 +182,10 @@ def test_xtts_splits_at_its_per_language_character_limit(manager, reference_wav,
     xtts = manager.engines["xtts"]
     monkeypatch.setitem(xtts.model.tokenizer.char_limits, "en", 40)
     seen_texts: list[str] = []
-    runner = xtts.accelerator if xtts.accelerator is not None else xtts.model  # whichever inference runs
-    original = runner.inference
-    monkeypatch.setattr(runner, "inference", lambda text, *a, **k: seen_texts.append(text) or original(text, *a, **k))
+    # Whichever path tokenises each chunk: the accelerator (batched or not), else upstream's inference.
+    runner, method = (xtts.accelerator, "text_ids") if xtts.accelerator is not None else (xtts.model, "inference")
+    original = getattr(runner, method)
+    monkeypatch.setattr(runner, method, lambda text, *a, **k: seen_texts.append(text) or original(text, *a, **k))
     text = "The first short sentence is here. The second one follows it. And a third."
     result = manager.synthesize(_clone(reference_wav, text=text, engine="xtts"))
     assert result.metadata["tts_engine_used"] == "xtts" and result.metadata["chunks"] == len(seen_texts) == 2
@@ -257,8 +258,11 @@ def test_unload_and_explicit_load(tiny_env):
 
 
 @pytest.mark.slow
-def test_an_xtts_stream_hands_out_its_first_piece_before_the_next_is_made(manager, monkeypatch):
-    """The first audio leaves as soon as the engine has made it (only the cross-fade is held back)."""
+def test_an_xtts_stream_hands_out_its_first_piece_before_the_next_is_made(tiny_env, monkeypatch):
+    """The first audio leaves as soon as the engine has made it (only the cross-fade is held back).
+    One decode at a time here (``VOICE_STUDIO_XTTS_BATCH=0``); tests/accel/test_xtts_batching.py checks the
+    same of a stream decoded in the continuous batch."""
+    manager = EngineManager(Settings.from_env({**tiny_env, "VOICE_STUDIO_XTTS_BATCH": "0"}))
     manager.load("xtts")
     loaded = manager.engines["xtts"]._loaded
     owner = loaded.accelerator if loaded.accelerator is not None else loaded.model

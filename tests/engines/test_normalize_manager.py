@@ -15,13 +15,13 @@ def spy_manager(manager, monkeypatch):
     fresh = EngineManager(manager.settings, engines=manager.engines)
     seen: list[tuple[str, str]] = []
     for name, engine in fresh.engines.items():
-        for method in ("synthesize", "synthesize_batch"):
+        for method in ("synthesize", "synthesize_batch", "render_scheduled"):  # the last: XTTS's batched path
             original = getattr(engine, method)
 
-            def record(jobs, original=original, name=name):
+            def record(jobs, *rest, original=original, name=name):
                 for job in (jobs if isinstance(jobs, (list, tuple)) else [jobs]):
                     seen.append((name, job.text))
-                return original(jobs)
+                return original(jobs, *rest)
 
             monkeypatch.setattr(engine, method, record)
     fresh.seen = seen

@@ -74,7 +74,9 @@ def test_loaded_means_ready(tiny_env, reference_wav, monkeypatch):
 
 
 def test_unload_waits_for_running_work_and_the_next_request_loads_again(tiny_env, reference_wav, monkeypatch):
-    fresh = own_manager(tiny_env)
+    """One decode at a time (a request is one job); tests/accel/test_xtts_batching.py checks the same of
+    decodes in the continuous batch."""
+    fresh = own_manager(tiny_env, VOICE_STUDIO_XTTS_BATCH="0")
     assert fresh.ensure_loaded("xtts") is None
     xtts = fresh.engines["xtts"]
     running, release = threading.Event(), threading.Event()
@@ -180,7 +182,14 @@ def test_a_seed_gives_the_same_audio_alone_and_beside_other_requests(engine, man
     with ThreadPoolExecutor(len(others) + 1) as pool:
         futures = [pool.submit(run, r) for r in [request, *others]]
         results = [f.result(180) for f in futures]
-    np.testing.assert_array_equal(results[0].audio, alone.audio)
+    if engine == "xtts" and manager.engines["xtts"].schedules_itself():
+        # Decoded beside the other XTTS request, its steps ran at another batch size: the same
+        # tokens, rounded differently in the last bits (README, "Same seed, same audio, batched?";
+        # bit for bit with VOICE_STUDIO_XTTS_BATCH=off or fixed, tests/accel/test_xtts_batch.py).
+        assert results[0].metadata["decode_tokens"] == alone.metadata["decode_tokens"]
+        np.testing.assert_allclose(results[0].audio, alone.audio, rtol=0, atol=1e-5)
+    else:
+        np.testing.assert_array_equal(results[0].audio, alone.audio)
     assert results[0].metadata["seed"] == 1234
 
 
@@ -212,13 +221,15 @@ def test_a_presets_f5_reference_is_an_ordinary_request(tiny_env, monkeypatch, tm
 
 
 def test_a_broken_device_is_unhealthy_and_fails_fast(tiny_env, reference_wav, monkeypatch):
+    """The failure is injected into a request's job (one decode at a time); tests/accel/test_xtts_batching.py
+    injects it into a step of the continuous batch."""
     broken = threading.Event()
 
     def probe():
         if broken.is_set():
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
 
-    settings = Settings.from_env(tiny_env)
+    settings = Settings.from_env({**tiny_env, "VOICE_STUDIO_XTTS_BATCH": "0"})
     engines = {"f5tts": F5Engine(settings.f5, "cpu", cache_dir=settings.cache_dir),
                "xtts": XttsEngine(settings.xtts, "cpu")}
     fresh = EngineManager(settings, engines=engines, worker=DeviceWorker("cuda", probe=probe))

@@ -330,3 +330,46 @@ def test_an_exclusive_job_waits_for_one_batch_at_most():
     for f in requests + [capture]:
         f.result(10)
     assert order == ["capture", "request 0", "request 1", "request 2", "request 3"]
+
+
+def _long_job_with_turns(worker: DeviceWorker, order: list, pieces: int = 3):
+    """A job that offers the worker a turn after each of its pieces; held until the returned event."""
+    from engines.worker import yield_point
+
+    started, go_on = threading.Event(), threading.Event()
+
+    def run():
+        started.set()
+        assert go_on.wait(10)
+        for i in range(pieces):
+            order.append(f"long {i}")
+            yield_point()
+
+    future = worker.submit(run, label="long")
+    assert started.wait(10)
+    return future, go_on
+
+
+def test_an_interleaving_job_runs_inside_a_long_job_that_offers_turns():
+    """An XTTS decode slice (``interleave``) waits for one turn of a long F5 batch, not all of it;
+    plain jobs keep their place in line."""
+    worker = DeviceWorker("cpu", turn_s=0.0)
+    order = []
+    long, go_on = _long_job_with_turns(worker, order)
+    plain = worker.submit(lambda: order.append("plain"))
+    slices = [worker.submit(lambda i=i: order.append(f"slice {i}"), interleave=True) for i in range(2)]
+    go_on.set()
+    for future in [long, plain, *slices]:
+        future.result(10)
+    assert order == ["long 0", "slice 0", "long 1", "slice 1", "long 2", "plain"]
+
+
+def test_a_long_job_keeps_the_device_for_its_turn():
+    worker = DeviceWorker("cpu", turn_s=60.0)
+    order = []
+    long, go_on = _long_job_with_turns(worker, order)
+    interleaving = worker.submit(lambda: order.append("slice"), interleave=True)
+    go_on.set()
+    long.result(10)
+    interleaving.result(10)
+    assert order == ["long 0", "long 1", "long 2", "slice"], "within its turn it gives way to nothing"

@@ -115,15 +115,17 @@ def test_cuda_oom_during_synthesis_falls_back_then_the_engine_serves_again(engin
                                                                            monkeypatch, caplog):
     target = manager.engines[engine]
     manager.ensure_loaded(engine)
-    real_synthesize, freed = target.synthesize, []
+    # Where the engine renders: one job per request, or (XTTS's continuous batch) its own scheduling.
+    method = "render_scheduled" if target.schedules_itself() else "synthesize"
+    real_synthesize, freed = getattr(target, method), []
 
-    def oom_once(job):
-        monkeypatch.setattr(target, "synthesize", real_synthesize)  # only this call fails
+    def oom_once(job, *args):
+        monkeypatch.setattr(target, method, real_synthesize)  # only this call fails
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.00 GiB (injected)")
 
     real_free = manager_module.free_gpu_cache
     monkeypatch.setattr(manager_module, "free_gpu_cache", lambda: freed.append(1) or real_free())
-    monkeypatch.setattr(target, "synthesize", oom_once)
+    monkeypatch.setattr(target, method, oom_once)
     other = "xtts" if engine == "f5tts" else "f5tts"
     with caplog.at_level(logging.INFO, logger="voice_studio.engines"):
         result = manager.synthesize(clone(reference_wav, engine=engine))

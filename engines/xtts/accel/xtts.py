@@ -33,7 +33,8 @@ from ..xtts_text import prepare_text
 from ...gpu.graphs import GraphCapturer, attention_without_cudnn, variable_length_convs
 from .xtts_attention import CacheAttention
 from .xtts_decode import PackedGPT
-from .xtts_sampling import SamplerState, SamplingParams, pick_next, record
+from .xtts_sampling import SamplerState, SamplingParams, pick_next, record, request_generator
+from .xtts_windows import StreamWindows
 
 # HiFi-GAN's output samples per GPT latent: 1024 at 22.05 kHz, resampled to 24 kHz.
 SAMPLES_PER_LATENT = 1024 * 24000 / 22050
@@ -46,7 +47,7 @@ class XttsAccelOptions:
     use_graphs: bool = True
     sync_every: int = 8
     # Latents of left context when vocoding a stream's next chunk. HiFi-GAN's reach is about two
-    # latents: with 2 the joined stream is the unstreamed audio to 1e-6, with 1 to 5e-5 (tests/test_xtts_stream.py).
+    # latents: with 2 the joined stream is the unstreamed audio to 1e-6, with 1 to 5e-5 (tests/accel/test_xtts_stream.py).
     stream_context: int = 4
 
 
@@ -138,10 +139,14 @@ class XttsAccelerator:
 
     def text_tokens(self, text: str, language: str) -> torch.Tensor:
         """Upstream's text handling in ``inference`` (no splitting): strip, lower, encode; numbers
-        coqui cannot expand are read plainly first (``engines.xtts_text``)."""
+        coqui cannot expand are read plainly first (``engines.xtts.xtts_text``)."""
+        return self.text_ids(text, language).to(self.device)
+
+    def text_ids(self, text: str, language: str) -> torch.Tensor:
+        """``text_tokens`` on the CPU (no device work: any thread may call it)."""
         language = language.split("-")[0]
         sent = prepare_text(self.model.tokenizer, text, language).strip().lower()
-        tokens = torch.IntTensor(self.model.tokenizer.encode(sent, lang=language)).unsqueeze(0).to(self.device)
+        tokens = torch.IntTensor(self.model.tokenizer.encode(sent, lang=language)).unsqueeze(0)
         if tokens.shape[-1] >= self.model.args.gpt_max_text_tokens:
             raise ValueError(f"XTTS takes at most {self.model.args.gpt_max_text_tokens} text tokens per call; "
                              f"got {tokens.shape[-1]}: split the text first")
@@ -177,56 +182,22 @@ class XttsAccelerator:
         """Like ``Xtts.inference_stream``: a wav chunk every ``stream_chunk_size`` tokens (the first
         after ``first_chunk_size``, when given: a shorter first chunk plays sooner).
 
-        Upstream vocodes all latents so far at every chunk and cross-fades ``overlap_wav_len``
-        samples where the new decode meets the old one. Here the latents so far are turned into
-        HiFi-GAN's input frames exactly as one call would (the speed and sample-rate
-        interpolations are cheap), and only the newest frames are vocoded, with
-        ``stream_context`` latents' worth of frames of left context. A frame is 256 output
-        samples, so every window lands on the very samples the whole clip has; frames the
-        next latents can still change (interpolation edges) are held back, and the same
-        overlap is held back and cross-faded.
+        Only the newest latents are vocoded, on the frame grid of one whole call
+        (``xtts_windows.StreamWindows``), so a whole stream costs about what one call costs.
         """
         del length_penalty
         tokens = self.text_tokens(text, language)
         params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p,
                                 repetition_penalty=repetition_penalty, greedy=greedy)
-        speaker_embedding = speaker_embedding.to(self.device)
-        decoder = self.model.hifigan_decoder
-        hop = decoder.output_hop_length
-        frames_per_latent = (decoder.ar_mel_length_compression / hop
-                             * decoder.output_sample_rate / decoder.input_sample_rate / max(speed, 0.05))
-        context = int(self.options.stream_context * frames_per_latent)
-        emitted, held, done = 0, None, 0  # samples handed out; the overlap held back; latents vocoded
+        first_chunk = first_chunk_size or stream_chunk_size
+        windows = StreamWindows(self, speaker_embedding, speed, first_chunk, stream_chunk_size,
+                                self.options.stream_context, overlap_wav_len)
         with self._lock:  # held until the stream ends or the consumer closes the generator
-            first_chunk = first_chunk_size or stream_chunk_size
             for n, latents, is_end in self._decode_iter(tokens, gpt_cond_latent.to(self.device), params,
                                                         max_new_tokens, min_new_tokens,
                                                         (first_chunk, stream_chunk_size), seed):
-                if not is_end and n - done < (stream_chunk_size if done else first_chunk):
-                    continue
-                frames = self._frames(latents[:n], speed)
-                total = frames.shape[-1]
-                # Linear interpolation reads up to two latents ahead: frames that close to the end move
-                # when more latents come, so only the end of the stream emits them.
-                stable = total if is_end else min(total, int((n - 2) * frames_per_latent))
-                end = stable * hop if is_end else stable * hop - overlap_wav_len
-                if end <= emitted:
-                    continue
-                first = max(0, emitted // hop - context)
-                # cuDNN here: a stream's windows come in a few lengths (context + one chunk; the last
-                # differs), so their per-shape plans are built once and reused, and cuDNN's kernels
-                # are about 4x faster than PyTorch's own on HiFi-GAN (bench/cold_probe.py).
-                window = decoder.waveform_decoder(frames[..., first:total], g=speaker_embedding).reshape(-1)
-                offset = first * hop  # where the window starts in the whole clip
-                piece = window[emitted - offset: end - offset].clone()
-                if held is not None and piece.shape[0]:
-                    k = min(held.shape[0], piece.shape[0])
-                    ramp = torch.linspace(0.0, 1.0, k, device=piece.device)
-                    piece[:k] = held[:k] * (1 - ramp) + piece[:k] * ramp
-                held = None if is_end else window[end - offset: stable * hop - offset].clone()
-                emitted = end
-                done = n
-                if piece.shape[0]:
+                piece = windows.feed(n, latents, is_end)
+                if piece is not None:
                     yield piece
 
     # ---- decoding --------------------------------------------------------------------
@@ -250,13 +221,7 @@ class XttsAccelerator:
         (first, then every) token counts at which a check is also made, or None."""
         max_new = min(max_new_tokens or self.max_gen, self.max_gen)
         t0 = time.perf_counter()
-        generator = None
-        if not params.greedy:
-            generator = torch.Generator(device=self.device)
-            if seed is not None:
-                generator.manual_seed(int(seed))
-            else:
-                generator.seed()
+        generator = request_generator(params, seed, self.device)
         self._prefill(text_tokens, cond_latents, params, min_new_tokens, generator)
         self._prefill_s = time.perf_counter() - t0
         step = self._step_fn(params.greedy)
@@ -284,17 +249,7 @@ class XttsAccelerator:
             produced += burst
 
     def _prefill(self, text_tokens, cond_latents, params, min_new_tokens, generator=None) -> int:
-        gpt = self.gpt
-        text = F.pad(text_tokens, (0, 1), value=gpt.stop_text_token)
-        text = F.pad(text, (1, 0), value=gpt.start_text_token)
-        emb = gpt.text_embedding(text) + gpt.text_pos_embedding(text)
-        prefix = torch.cat([cond_latents.to(emb.dtype), emb], dim=1)
-        p = prefix.shape[1]
-        if p + self.max_gen + self.options.sync_every + 1 > self.max_len:
-            raise ValueError(f"prompt of {p} positions does not fit the cache ({self.max_len})")
-        start = torch.tensor([self.start_token], device=self.device)
-        zero = torch.zeros(1, dtype=torch.long, device=self.device)
-        x = torch.cat([prefix.to(self.dtype), self.packed.audio_embedding(start, zero)], dim=1)
+        x, p = self.prompt(text_tokens, cond_latents)
         with attention_without_cudnn():  # the prompt's length is the request's own
             latents = self.packed(x, self.cache, self._positions[: p + 1])
         self.prefix_len.fill_(p)
@@ -305,6 +260,21 @@ class XttsAccelerator:
         record(nxt, self.state, self.tokens_buf)
         self.token.copy_(nxt)
         return p
+
+    def prompt(self, text_tokens, cond_latents) -> tuple[torch.Tensor, int]:
+        """The prefill's input [1, p + 1, D] (conditioning latents, the text between its start and
+        stop tokens, the start audio token) and the prompt's length p before the start audio token."""
+        gpt = self.gpt
+        p = cond_latents.shape[1] + text_tokens.shape[-1] + 2
+        if p + self.max_gen + self.options.sync_every + 1 > self.max_len:
+            raise ValueError(f"prompt of {p} positions does not fit the cache ({self.max_len})")
+        text = F.pad(text_tokens, (0, 1), value=gpt.stop_text_token)
+        text = F.pad(text, (1, 0), value=gpt.start_text_token)
+        emb = gpt.text_embedding(text) + gpt.text_pos_embedding(text)
+        prefix = torch.cat([cond_latents.to(emb.dtype), emb], dim=1)
+        start = torch.tensor([self.start_token], device=self.device)
+        zero = torch.zeros(1, dtype=torch.long, device=self.device)
+        return torch.cat([prefix.to(self.dtype), self.packed.audio_embedding(start, zero)], dim=1), p
 
     def _decode_step(self, greedy: bool) -> None:
         """One token: embed the last token, attend over the cache, sample, record. Device-only."""

@@ -18,6 +18,7 @@ The math is GPT-2's: pre-LN blocks, fused qkv, causal softmax(qk^T/sqrt(d)) atte
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .xtts_attention import Attend
+
+LayerAttention = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -93,24 +96,34 @@ class PackedGPT(nn.Module):
         (``CacheAttention.over``).
         """
         n = x.shape[1]
-        h = x.to(self.dtype)
-        for i, L in enumerate(self.layers):
-            a = F.layer_norm(h, (self.dim,), L.ln1_w, L.ln1_b, self.eps)
-            qkv = F.linear(a, L.qkv_w, L.qkv_b).view(1, n, 3, self.heads, self.head_dim)
-            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [1, H, n, hd]
+
+        def attention(i: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
             cache[i, 0].index_copy_(1, positions, k[0])
             cache[i, 1].index_copy_(1, positions, v[0])
             if attend is None:
-                o = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(1, n, self.dim)
-            else:
-                o = attend(q, cache[i, 0], cache[i, 1])
+                return F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(1, n, self.dim)
+            return attend(q, cache[i, 0], cache[i, 1])
+
+        return self.blocks(x, attention)
+
+    def blocks(self, x: torch.Tensor, attention: LayerAttention) -> torch.Tensor:
+        """x [b, n, D] -> latents [b, n, D] (final_norm applied); ``attention(layer, q, k, v)`` gets
+        the layer's q, k, v [b, H, n, hd], stores k and v where its cache wants them, and returns
+        the attention output [b, n, D]."""
+        b, n = x.shape[0], x.shape[1]
+        h = x.to(self.dtype)
+        for i, L in enumerate(self.layers):
+            a = F.layer_norm(h, (self.dim,), L.ln1_w, L.ln1_b, self.eps)
+            qkv = F.linear(a, L.qkv_w, L.qkv_b).view(b, n, 3, self.heads, self.head_dim)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [b, H, n, hd]
+            o = attention(i, q, k, v)
             h = h + F.linear(o, L.proj_w, L.proj_b)
             m = F.layer_norm(h, (self.dim,), L.ln2_w, L.ln2_b, self.eps)
             h = h + F.linear(self.act(F.linear(m, L.fc_w, L.fc_b)), L.out_w, L.out_b)
-        w, b, eps = self.lnf
-        h = F.layer_norm(h, (self.dim,), w, b, eps)
-        w, b, eps = self.final_norm
-        return F.layer_norm(h, (self.dim,), w, b, eps)
+        w, b_, eps = self.lnf
+        h = F.layer_norm(h, (self.dim,), w, b_, eps)
+        w, b_, eps = self.final_norm
+        return F.layer_norm(h, (self.dim,), w, b_, eps)
 
     def logits(self, latents: torch.Tensor) -> torch.Tensor:
         return F.linear(latents, self.head_w, self.head_b).float()

@@ -77,22 +77,44 @@ class SamplerState:
         if not params.greedy:
             self.race.exponential_(1.0, generator=generator)
 
+    def draws(self) -> torch.Tensor:
+        """[1, V]: the Exp(1) draws for the next token."""
+        return self.race.index_select(0, self.n_gen)
 
-def pick_next(logits: torch.Tensor, state: SamplerState, greedy: bool, stop_token: int) -> torch.Tensor:
-    """logits [1, V] float32 -> next token [1] long. Pure device ops (graph-capturable)."""
+
+def request_generator(params: SamplingParams, seed: int | None, device) -> torch.Generator | None:
+    """A decode's own generator (None for greedy decoding): seeded with ``seed``, else at random."""
+    if params.greedy:
+        return None
+    generator = torch.Generator(device=device)
+    if seed is not None:
+        generator.manual_seed(int(seed))
+    else:
+        generator.seed()
+    return generator
+
+
+def pick_next(logits: torch.Tensor, state, greedy: bool | torch.Tensor, stop_token: int) -> torch.Tensor:
+    """logits [b, V] float32 -> next tokens [b] long. Pure device ops (graph-capturable).
+
+    ``state`` is a ``SamplerState`` (one row) or a view of ``xtts_rows.RowStates`` (b rows, each
+    with its own settings, shaped to broadcast over [b, V]). ``greedy`` is a bool for every row,
+    or a [b] bool tensor: those rows take the argmax, the others sample.
+    """
     scores = logits
+    vocab = scores.shape[-1]
     penalised = torch.where(scores < 0, scores * state.penalty, scores / state.penalty)
-    scores = torch.where(state.seen.unsqueeze(0), penalised, scores)
-    barred = state.n_gen < state.min_new  # [1]
+    scores = torch.where(state.seen.view(-1, vocab), penalised, scores)
+    barred = state.n_gen < state.min_new  # [b]
     stop_col = torch.zeros_like(scores, dtype=torch.bool)
     stop_col[:, stop_token] = True
     scores = scores.masked_fill(stop_col & barred.unsqueeze(1), float("-inf"))
-    if greedy:
+    if greedy is True:
         return scores.argmax(dim=-1)
+    best = scores.argmax(dim=-1) if greedy is not False else None
     scores = scores / state.temperature
     sorted_logits, sorted_idx = torch.sort(scores, descending=False)
-    vocab = scores.shape[-1]
-    kth = sorted_logits.index_select(-1, (vocab - state.top_k).reshape(1))  # the top_k-th largest
+    kth = sorted_logits.gather(-1, (vocab - state.top_k).reshape(-1, 1).expand(scores.shape[0], 1))  # top_k-th largest
     scores = scores.masked_fill(scores < kth, float("-inf"))
     sorted_logits = sorted_logits.masked_fill(sorted_logits < kth, float("-inf"))
     cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
@@ -101,8 +123,9 @@ def pick_next(logits: torch.Tensor, state: SamplerState, greedy: bool, stop_toke
     remove = remove_sorted.scatter(1, sorted_idx, remove_sorted)
     scores = scores.masked_fill(remove, float("-inf"))
     probs = scores.softmax(dim=-1)
-    race = probs / state.race.index_select(0, state.n_gen)
-    return race.argmax(dim=-1)
+    race = probs / state.draws()
+    sampled = race.argmax(dim=-1)
+    return sampled if best is None else torch.where(greedy, best, sampled)
 
 
 def record(token: torch.Tensor, state: SamplerState, tokens_buf: torch.Tensor) -> None:
