@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from .f5_block import StepKernels, check_kernels
 from .f5_step import CFGEulerStep, text_embeddings
 from .f5_groups import group_rows, padded_shape
 from .f5_upstream import HOP_LENGTH, SAMPLE_RATE, natural_frames, spaced_ref_text, upstream_time_grid
@@ -52,6 +53,7 @@ class F5AccelOptions:
 
     use_graphs: bool = True
     compile: bool = False
+    kernels: StepKernels = StepKernels()  # how the DiT block's memory-bound parts run (f5_block.py)
     # "step": the whole guided step compiled (fastest); "block": one compiled DiT block reused 22x.
     compile_scope: str = "step"
     attn_backend: str | None = None  # e.g. "cudnn": force an SDPA backend (None: PyTorch's choice)
@@ -131,7 +133,11 @@ class F5Accelerator:
         if next(dit.parameters()).dtype != self.dtype:
             dit = copy.deepcopy(dit).to(self.dtype)
         dit.eval()
-        self.step = CFGEulerStep(dit, self.dtype).to(self.device)
+        self.step = CFGEulerStep(dit, self.dtype, opts.kernels).to(self.device)
+        self.kernel_check: dict = {}
+        if self.cuda and not self.step.kernels.is_reference:  # a switch this device runs wrongly goes back
+            kept, self.kernel_check = check_kernels(self.step, self.step.kernels)
+            self.step.use_kernels(kept)
         self.forward = self.step  # replaced by the compiled step once it is compiled (f5_warmup.py)
         self.capturer = GraphCapturer()
         self.graphs: dict[tuple[int, int, bool], torch.cuda.CUDAGraph] = {}
@@ -141,7 +147,8 @@ class F5Accelerator:
         self._refs_lock = threading.Lock()
         self.num_channels = model.num_channels
         logger.info("F5Accelerator ready", extra={"device": str(self.device), "dtype": str(self.dtype),
-                                                  "graphs": opts.use_graphs, "compile": opts.compile})
+                                                  "graphs": opts.use_graphs, "compile": opts.compile,
+                                                  "kernels": self.step.kernels.changes()})
 
     # ---- public ------------------------------------------------------------------
     @torch.inference_mode()
@@ -356,7 +363,9 @@ class F5Accelerator:
         self.graphs[(b, n, use_cfg)] = self.capturer.capture(lambda: self.euler(bufs), label=f"f5 {b}x{n}")
 
     def drop_graphs(self) -> None:
+        """Forget every graph; later captures go to a new memory pool (never one left without graphs)."""
         self.graphs.clear()
+        self.capturer.new_pool()
 
     # ---- vocoder ---------------------------------------------------------------------
     def _vocode(self, mel: torch.Tensor) -> torch.Tensor:
