@@ -148,6 +148,32 @@ def test_upstream_chunking_rule():
     assert len(chunks) > 1 and " ".join(chunks).split() == text.split()
 
 
+@pytest.mark.parametrize("text", [
+    "The quick brown fox jumps over the lazy dog near the river; then, tired, it slept. " * 6,
+    "Olá, tudo bem? Isto é um teste mais longo, em várias partes: ações, canções e lições. " * 5,
+])
+def test_the_engine_cuts_long_text_as_upstream_does(text):
+    """F5's chunks are upstream infer_process's (byte budget from the reference), so lengths match it."""
+    from engines.f5_reference import F5Reference
+
+    reference = F5Reference(audio=torch.zeros(1, 24000 * 5), text="Some words of the reference clip. ",
+                            duration_s=5.0, transcript_trimmed=False)
+    want = upstream_chunks(5.0, reference.text, text.strip(), 1.1)
+    assert len(want) > 2 and reference.chunks(text.strip(), 1.1) == want
+
+
+def test_a_text_without_punctuation_is_still_cut_into_bounded_chunks():
+    from engines.f5_reference import F5Reference
+
+    reference = F5Reference(audio=torch.zeros(1, 24000 * 5), text="Some words of the reference clip. ",
+                            duration_s=5.0, transcript_trimmed=False)
+    text = " ".join(["word"] * 600)
+    assert len(upstream_chunks(5.0, reference.text, text)) == 1  # upstream: one forward of any length
+    chunks = reference.chunks(text, 1.0)
+    assert len(chunks) > 1 and max(len(c) for c in chunks) <= 2 * reference.chunk_budget(1.0)
+    assert " ".join(chunks).split() == text.split()
+
+
 def test_one_compiled_block_serves_every_block():
     """The functional DiT block compiles once for all blocks (weights are arguments, not guards)."""
     from torch._dynamo.testing import CompileCounter
