@@ -244,7 +244,7 @@ def test_each_block_kernel_gives_the_reference_block_at_valid_frames(switch, v1,
     cos, sin = step.rope(h.shape[1], "cpu")
     w = step.block_weights[1]
     reference = StepKernels.reference()
-    kernels = replace(reference, **{switch: StepKernels().__getattribute__(switch)})
+    kernels = replace(reference, **{switch: getattr(StepKernels(), switch)})
     qkv = fused_qkv_weights(w)
     with torch.inference_mode():
         want = fast_dit_block(h, t_emb, mask, mask[:, None, None, :], cos, sin, None, w, None, step.heads,
@@ -257,6 +257,21 @@ def test_each_block_kernel_gives_the_reference_block_at_valid_frames(switch, v1,
         assert torch.equal(got[mask], want[mask])
     else:
         assert err < (1e-6 if dtype == torch.float32 else 2e-3), err
+
+
+def test_the_default_block_runs_outside_inference_mode_too():
+    """The in-place rotation works on plain no-grad tensors (benchmarks and scripts), not only in inference mode."""
+    from engines.accel.f5_block import StepKernels, fast_dit_block, fused_qkv_weights, rope_cis
+    from engines.accel.f5_step import CFGEulerStep
+
+    step = CFGEulerStep(_tiny_cfm(True).transformer, torch.float32)
+    h, t_emb, mask = _block_inputs(step, torch.float32)
+    cos, sin = step.rope(h.shape[1], "cpu")
+    w = step.block_weights[0]
+    with torch.no_grad():
+        out = fast_dit_block(h, t_emb, mask, mask[:, None, None, :], cos, sin, rope_cis(cos, sin), w,
+                             fused_qkv_weights(w), step.heads, step.pe_attn_head, StepKernels())
+    assert torch.isfinite(out).all()
 
 
 @pytest.mark.parametrize("v1", [True, False], ids=["v1", "v0"])

@@ -25,7 +25,11 @@ the matmuls, so each switch of ``StepKernels`` removes whole passes over the act
   zeroes it; valid frames never read it (attention masks padded keys, everything else is
   per frame), so results at valid frames do not change;
 - ``cfg_input="broadcast"`` (the step, not the block): the conditional and unconditional
-  rows add one projection of x, broadcast, instead of a copy of it.
+  rows add one projection of x, broadcast, instead of a copy of it;
+- ``conv_benchmark`` (the step, CUDA, off by default): cuDNN times its algorithms for the
+  grouped convolution of the position embedding at each shape's first call (outside any
+  capture) instead of taking its heuristic's pick; the pick may then differ between
+  processes (rounding-level differences), so it is measured before it is turned on.
 
 Fused ops round once where the reference rounds two or three times (differences of one
 half-precision ulp). ``check_kernels`` compares each switch with the reference on the
@@ -35,6 +39,7 @@ device at load and turns off any that fails.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass, fields, replace
 
 import torch
@@ -56,6 +61,7 @@ class StepKernels:
     qkv: str = "fused"             # "fused" | "separate"
     mask_output: bool = False      # zero the attention output at padded frames, as upstream does
     cfg_input: str = "broadcast"   # "broadcast": both CFG halves add x's projection without a copy | "cat"
+    conv_benchmark: bool = False   # let cuDNN time its algorithms for the position convolution (CUDA)
 
     @classmethod
     def reference(cls) -> "StepKernels":
@@ -75,10 +81,18 @@ class StepKernels:
         """Switches that cannot run there turned back to the reference (see the module docstring)."""
         kernels = self
         if torch.device(device).type != "cuda":
-            kernels = replace(kernels, gelu="reference")
+            kernels = replace(kernels, gelu="reference", conv_benchmark=False)
         if dtype not in COMPLEX_ROPE_DTYPES:
             kernels = replace(kernels, rope="reference")
         return kernels
+
+
+def conv_flags(k: StepKernels):
+    """cuDNN flags around the step's position convolution: benchmarked algorithms with ``conv_benchmark``."""
+    if not k.conv_benchmark:
+        return nullcontext()
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(enabled=True, benchmark=True, deterministic=cudnn.deterministic, allow_tf32=cudnn.allow_tf32)
 
 
 def rope_cis(cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -134,8 +148,9 @@ def fused_qkv_weights(w) -> tuple[torch.Tensor, torch.Tensor]:
 def project_qkv(norm: torch.Tensor, w, qkv: tuple | None, heads: int):
     """q, k, v as [b, n, heads, d] views of their projections."""
     b, n, _ = norm.shape
-    if qkv is not None:
-        return F.linear(norm, qkv[0], qkv[1]).view(b, n, 3, heads, -1).unbind(2)
+    if qkv is not None:  # three single views (not unbind's multiple-view output, which may not be rotated in place)
+        both = F.linear(norm, qkv[0], qkv[1]).view(b, n, 3, heads, -1)
+        return both[:, :, 0], both[:, :, 1], both[:, :, 2]
     return tuple(F.linear(norm, wt, bias).view(b, n, heads, -1)
                  for wt, bias in ((w.q_w, w.q_b), (w.k_w, w.k_b), (w.v_w, w.v_b)))
 

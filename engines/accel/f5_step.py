@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .f5_block import StepKernels, fast_dit_block, fused_qkv_weights, modulate, rope_cis
+from .f5_block import StepKernels, conv_flags, fast_dit_block, fused_qkv_weights, modulate, rope_cis
 
 
 @dataclass
@@ -166,7 +166,8 @@ class CFGEulerStep(nn.Module):
             h = (static_in.view(2, b, n, -1) + xh).view(rows, n, -1)
         else:
             h = (torch.cat((xh, xh), dim=0) if rows != b else xh) + static_in
-        h = dit.input_embed.conv_pos_embed(h, mask=mask) + h
+        with conv_flags(k):
+            h = dit.input_embed.conv_pos_embed(h, mask=mask) + h
         residual = h
         if k.is_reference or self.block_fn is not dit_block:  # as upstream writes it, or the compiled block
             for w in self.block_weights:
