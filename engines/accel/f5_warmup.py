@@ -87,7 +87,7 @@ class F5Warmup:
             return None
         import triton
 
-        source = "".join(Path(__file__).with_name(name).read_text() for name in ("f5.py", "f5_step.py"))
+        source = "".join(Path(__file__).with_name(name).read_text() for name in ("f5.py", "f5_step.py", "f5_block.py"))
         key = json.dumps({"torch": torch.__version__, "triton": triton.__version__,
                           "gpu": torch.cuda.get_device_name(self.acc.device),
                           "capability": list(torch.cuda.get_device_capability(self.acc.device)),
