@@ -129,7 +129,7 @@ class GraphCapturer:
 
     def _recover(self, graph, stream, before) -> str:
         """Put the process back after a failed capture; returns what was done, for the log and the error."""
-        self._pool = None  # the failed capture's pool may be left without users or still marked as recording
+        pool, self._pool = self._pool, None  # the failed capture's pool may be left without users or recording
         done = ["new memory pool"]
         with torch.cuda.stream(stream):
             if graph is not None and torch.cuda.is_current_stream_capturing():
@@ -138,6 +138,8 @@ class GraphCapturer:
                     done.append("open capture ended")
                 except Exception as exc:  # an invalidated capture ends with an error; the stream is free again
                     done.append(f"open capture ended ({type(exc).__name__})")
+        if pool is not None and _end_allocating_to(pool):
+            done.append("allocator no longer routes to the failed capture's pool")
         torch.cuda.set_stream(before)  # torch.cuda.graph leaves its stream current when capture_begin raises
         try:
             torch.cuda.synchronize()
@@ -145,6 +147,32 @@ class GraphCapturer:
         except Exception as exc:  # a sticky device error, or a generator that stays in capture mode
             done.append(f"not recovered: {type(exc).__name__}: {exc}")
         return ", ".join(done)
+
+
+def _end_allocating_to(pool) -> bool:
+    """End the caching allocator's "allocate to this pool" state that a failed capture left on.
+
+    A capture registers its pool with the allocator when it begins and unregisters it when it
+    ends well; one whose end failed (an invalidated capture) stays registered, and while any
+    capture is registered the allocator defers returning blocks used on other streams. Ending
+    it also releases the pool's use by that capture (its graph never will). Returns whether
+    there was such a state: for a capture that ended, or never began, the allocator refuses.
+    """
+    end = getattr(torch._C, "_cuda_endAllocateToPool", None)
+    release = getattr(torch._C, "_cuda_releasePool", None)
+    if end is None:
+        return False
+    device = torch.cuda.current_device()
+    try:
+        end(device, pool)
+    except Exception:  # not registered: the usual case
+        return False
+    if release is not None:
+        try:
+            release(device, pool)
+        except Exception as exc:  # the pool stays allocated; logged
+            logger.warning("failed capture's pool not released", extra={"error": f"{type(exc).__name__}: {exc}"})
+    return True
 
 
 def reset_generator_capture_state(stream: torch.cuda.Stream | None = None) -> str:
