@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("f5_tts.infer.utils_infer")
 
 
-def test_speed_quick_run_writes_every_section(tmp_path, monkeypatch):
+def test_speed_quick_run_writes_every_section(tmp_path, monkeypatch, capsys):
     from bench import f5_speed
 
     monkeypatch.setenv("BENCH_WORKDIR", str(tmp_path / "work"))
@@ -30,6 +30,14 @@ def test_speed_quick_run_writes_every_section(tmp_path, monkeypatch):
     paths = {row["path"] for row in report["profile"]["rows"]}
     assert paths == {"ours_reference_kernels", "ours", "upstream"}
     assert not any("error" in row for row in report["profile"]["rows"])
+
+    from bench import f5_report  # the tables for bench/RESULTS.md, from that JSON
+
+    assert f5_report.main([str(out)]) == 0
+    tables = capsys.readouterr().out
+    for title in ("### New text lengths", "### 8 requests", "### Kernel switches", "### One step per op class"):
+        assert title in tables
+    assert tables.count("| 5 |") == 1 and "| all (default) |" in tables
 
 
 def test_profile_quick_run_classifies_every_op(tmp_path, monkeypatch):
