@@ -8,12 +8,15 @@ the failure it guards against needs memory allocated during the first capture):
    Every capture must record the compiled step, all shapes get graphs, graphed mels equal the
    eager step's, and then upstream's own eager ``CFM.sample`` runs in the same process.
    On the code before this check existed it fails: the worker ran the queued capture job
-   ahead of the separate "use the compiled step" job, so graphs of the eager step were
-   captured first and then dropped; their pool kept memory allocated during the first
-   capture (a cuBLAS workspace) with no graph left, every later capture into it failed
-   ``use_count > 0`` in the caching allocator, and each of those failures left the CUDA
-   generator in capture mode, so upstream's ``torch.randn`` failed ("Offset increment
-   outside graph capture").
+   ahead of the separate "use the compiled step" job (a capture goes next once a request
+   has run), so a graph of the eager step was captured first and then dropped with the
+   switch; its pool kept memory allocated during that first capture (the cuBLAS workspace
+   of the capture stream: warm-up and capture ran on different streams) with no graph
+   left, every later capture into it failed ``use_count > 0`` in the caching allocator's
+   ``beginAllocateToPool``, and each of those failures came after ``capture_begin`` had put
+   the default CUDA generator in capture mode, so upstream's ``torch.randn`` then failed
+   ("Offset increment outside graph capture"). The capture jobs here take one shape each
+   (``slice_s=0``), so the switch job lands between the first capture and the second.
 2. ``failed_captures``: three real capture failures through ``GraphCapturer`` (a pool whose
    graphs were all dropped while a tensor from it lives; an exception inside the capture; a
    synchronisation inside the capture, which invalidates it). After each: the default
@@ -73,7 +76,7 @@ def compile_then_capture(work: Path, ref: torch.Tensor) -> dict:
 
     want = sample(eager)
     worker = DeviceWorker("cuda")
-    warmup = F5Warmup(acc, worker, "compile", None, {})
+    warmup = F5Warmup(acc, worker, "compile", None, {}, slice_s=0.0)  # one shape per job, as under heavy traffic
     compiled_at_capture = []
     capture = acc.capture
 
