@@ -109,7 +109,8 @@ class F5Warmup:
         self._queue_captures(compiled)
 
     def _compile_step(self):
-        from .f5_step import CFGEulerStep, StepKernels, dit_block
+        from .f5_block import StepKernels
+        from .f5_step import CFGEulerStep, dit_block
 
         cache = self.cache_file()
         if cache is not None and cache.is_file():
