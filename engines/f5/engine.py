@@ -224,12 +224,11 @@ class F5Engine(Engine):
 
     def _plan(self, job: EngineJob, first_chunk_chars: int | None = None) -> tuple[F5Reference, list[str]]:
         reference = self.prepare_reference(job.voice.reference, job.voice.transcript or "")
-        budget = reference.chunk_budget(job.speed)
         if first_chunk_chars is None or len(job.text) <= first_chunk_chars:
-            return reference, split_text(job.text, budget)
+            return reference, reference.chunks(job.text, job.speed)
         head = split_text(job.text, first_chunk_chars)[0]
         rest = job.text[len(head):].strip()
-        return reference, [head] + (split_text(rest, budget) if rest else [])
+        return reference, [head] + (reference.chunks(rest, job.speed) if rest else [])
 
     def _fixed_seconds(self, job: EngineJob, reference: F5Reference, chunks: list[str]) -> list[float] | None:
         if job.target_duration_s is None:

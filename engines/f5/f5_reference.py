@@ -36,6 +36,22 @@ class F5Reference:
         chars_per_second = len(self.text) / max(self.duration_s, 0.1)
         return max(MIN_CHUNK_CHARS, int(chars_per_second * (MAX_TOTAL_SECONDS - self.duration_s) * speed))
 
+    def chunks(self, text: str, speed: float) -> list[str]:
+        """``text`` cut as upstream's ``infer_process`` cuts it (``chunk_text`` with its UTF-8 byte budget
+        drawn from this reference), so the chunks, hence the audio length, are upstream's to the frame.
+
+        A chunk over twice ``chunk_budget`` (a long run without punctuation, which upstream would
+        render as one forward of any length) is split further at word boundaries: bounded work.
+        """
+        from .accel.f5_upstream import upstream_chunks
+        from .text import split_text
+
+        limit = 2 * self.chunk_budget(speed)
+        out: list[str] = []
+        for chunk in upstream_chunks(self.duration_s, self.text, text, speed):
+            out.extend(split_text(chunk, limit) if len(chunk) > limit else [chunk])
+        return out
+
 
 def normalize_reference_text(text: str) -> str:
     """Upstream's rule: the transcript ends with a sentence end and a space."""

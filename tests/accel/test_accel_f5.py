@@ -149,6 +149,32 @@ def test_upstream_chunking_rule():
     assert len(chunks) > 1 and " ".join(chunks).split() == text.split()
 
 
+@pytest.mark.parametrize("text", [
+    "The quick brown fox jumps over the lazy dog near the river; then, tired, it slept. " * 6,
+    "Olá, tudo bem? Isto é um teste mais longo, em várias partes: ações, canções e lições. " * 5,
+])
+def test_the_engine_cuts_long_text_as_upstream_does(text):
+    """F5's chunks are upstream infer_process's (byte budget from the reference), so lengths match it."""
+    from engines.f5.f5_reference import F5Reference
+
+    reference = F5Reference(audio=torch.zeros(1, 24000 * 5), text="Some words of the reference clip. ",
+                            duration_s=5.0, transcript_trimmed=False)
+    want = upstream_chunks(5.0, reference.text, text.strip(), 1.1)
+    assert len(want) > 2 and reference.chunks(text.strip(), 1.1) == want
+
+
+def test_a_text_without_punctuation_is_still_cut_into_bounded_chunks():
+    from engines.f5.f5_reference import F5Reference
+
+    reference = F5Reference(audio=torch.zeros(1, 24000 * 5), text="Some words of the reference clip. ",
+                            duration_s=5.0, transcript_trimmed=False)
+    text = " ".join(["word"] * 600)
+    assert len(upstream_chunks(5.0, reference.text, text)) == 1  # upstream: one forward of any length
+    chunks = reference.chunks(text, 1.0)
+    assert len(chunks) > 1 and max(len(c) for c in chunks) <= 2 * reference.chunk_budget(1.0)
+    assert " ".join(chunks).split() == text.split()
+
+
 @pytest.mark.slow
 def test_one_compiled_block_serves_every_block():
     """The functional DiT block compiles once for all blocks (weights are arguments, not guards)."""
@@ -190,3 +216,124 @@ def test_empty_reference_text_is_refused(vocoder):
     acc = F5Accelerator(_tiny_cfm(True), vocoder, "cpu")
     with pytest.raises(ValueError, match="transcript"):
         acc.infer(_reference(), "", ["hello."], nfe_step=2)
+
+
+# ---- the block's kernels (engines/f5/accel/f5_block.py): each switch computes the reference's function ----
+
+def _block_inputs(step, dtype, rows=4, frames=40, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    dim = step.w_x.shape[0]
+    h = torch.randn(rows, frames, dim, generator=gen).to(dtype)
+    t_emb = torch.randn(1, dim, generator=gen).to(dtype)
+    lengths = torch.tensor([frames, frames - 3, frames // 2, 1])[:rows]
+    mask = torch.arange(frames)[None, :] < lengths[:, None]
+    return h, t_emb, mask
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
+@pytest.mark.parametrize("v1", [True, False], ids=["v1", "v0"])
+@pytest.mark.parametrize("switch", ["rope", "modulation", "residual", "qkv", "mask_output"])
+def test_each_block_kernel_gives_the_reference_block_at_valid_frames(switch, v1, dtype):
+    """One switch at a time on padded rows: complex RoPE, output masking are exact; fused ops round once."""
+    from dataclasses import replace
+
+    from engines.f5.accel.f5_block import StepKernels, fast_dit_block, fused_qkv_weights, rope_cis
+    from engines.f5.accel.f5_step import CFGEulerStep
+
+    model = _tiny_cfm(v1).to(dtype)
+    step = CFGEulerStep(model.transformer, dtype)
+    h, t_emb, mask = _block_inputs(step, dtype)
+    cos, sin = step.rope(h.shape[1], "cpu")
+    w = step.block_weights[1]
+    reference = StepKernels.reference()
+    kernels = replace(reference, **{switch: getattr(StepKernels(), switch)})
+    qkv = fused_qkv_weights(w)
+    with torch.inference_mode():
+        want = fast_dit_block(h, t_emb, mask, mask[:, None, None, :], cos, sin, None, w, None, step.heads,
+                              step.pe_attn_head, reference)
+        got = fast_dit_block(h, t_emb, mask, mask[:, None, None, :], cos, sin, rope_cis(cos, sin), w, qkv,
+                             step.heads, step.pe_attn_head, kernels)
+    assert torch.isfinite(got[mask]).all()
+    err = _rel(got[mask].float().numpy(), want[mask].float().numpy())
+    if switch in ("rope", "mask_output"):
+        assert torch.equal(got[mask], want[mask])
+    else:
+        assert err < (1e-6 if dtype == torch.float32 else 2e-3), err
+
+
+def test_the_default_block_runs_outside_inference_mode_too():
+    """The in-place rotation works on plain no-grad tensors (benchmarks and scripts), not only in inference mode."""
+    from engines.f5.accel.f5_block import StepKernels, fast_dit_block, fused_qkv_weights, rope_cis
+    from engines.f5.accel.f5_step import CFGEulerStep
+
+    step = CFGEulerStep(_tiny_cfm(True).transformer, torch.float32)
+    h, t_emb, mask = _block_inputs(step, torch.float32)
+    cos, sin = step.rope(h.shape[1], "cpu")
+    w = step.block_weights[0]
+    with torch.no_grad():
+        out = fast_dit_block(h, t_emb, mask, mask[:, None, None, :], cos, sin, rope_cis(cos, sin), w,
+                             fused_qkv_weights(w), step.heads, step.pe_attn_head, StepKernels())
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("v1", [True, False], ids=["v1", "v0"])
+def test_fast_and_reference_kernels_sample_the_same_mels(vocoder, v1):
+    """Whole requests, batched chunks of different lengths, fp32: the two ways agree with upstream alike."""
+    from engines.f5.accel.f5 import F5AccelOptions
+    from engines.f5.accel.f5_block import StepKernels
+
+    model = _tiny_cfm(v1)
+    ref = _reference()
+    texts = ["first chunk of text, rather long indeed.", "second one.", "hi"]
+    fast = F5Accelerator(model, vocoder, "cpu")
+    slow = F5Accelerator(model, vocoder, "cpu", options=F5AccelOptions(kernels=StepKernels.reference()))
+    assert fast.step.kernels.changes() and slow.step.kernels.is_reference
+    a, _ = fast.sample_mels(ref, REF_TEXT, texts, nfe_step=NFE, seed=3)
+    b, _ = slow.sample_mels(ref, REF_TEXT, texts, nfe_step=NFE, seed=3)
+    again, _ = fast.sample_mels(ref, REF_TEXT, texts, nfe_step=NFE, seed=3)
+    for x, y, z in zip(a, b, again):
+        assert x.shape == y.shape and _rel(x.numpy(), y.numpy()) < 1e-5
+        assert torch.equal(x, z)  # a seed repeats bit for bit
+
+
+def test_half_precision_fast_kernels_stay_as_close_to_upstream_as_the_reference(vocoder):
+    """fp16 DiT as served on GPUs (here on the CPU): against upstream's own fp16 sampling at the same
+    seed, the fused kernels' mel error is the reference path's, to within a tenth of a percent."""
+    from engines.f5.accel.f5 import F5AccelOptions
+    from engines.f5.accel.f5_block import StepKernels
+
+    model = _tiny_cfm(True).half()
+    ref = _reference()
+    text = "hello there, how are you today? a longer text helps."
+    torch.manual_seed(7)
+    _wave, _sr, up_mel = next(utils_infer.infer_batch_process(
+        (ref, 24000), REF_TEXT, [text], model, vocoder, progress=None, nfe_step=16, device="cpu"))
+    errors = {}
+    for name, kernels in (("fast", StepKernels()), ("reference", StepKernels.reference())):
+        acc = F5Accelerator(model, vocoder, "cpu", dtype=torch.float16, options=F5AccelOptions(kernels=kernels))
+        mels, _ = acc.sample_mels(ref, REF_TEXT, [text], nfe_step=16, seed=7)
+        errors[name] = _rel(mels[0].numpy(), up_mel.T)
+    assert errors["fast"] <= errors["reference"] * 1.001 + 1e-5, errors
+
+
+def test_a_kernel_that_fails_on_the_device_goes_back_to_the_reference(monkeypatch):
+    """check_kernels (run at load on CUDA) keeps what matches and turns off what raises."""
+    from engines.f5.accel import f5_block
+    from engines.f5.accel.f5_block import StepKernels, check_kernels
+    from engines.f5.accel.f5_step import CFGEulerStep
+
+    step = CFGEulerStep(_tiny_cfm(True).transformer, torch.float32)
+    kept, report = check_kernels(step, step.kernels)
+    assert kept == step.kernels and all(isinstance(report[k], float) and report[k] < 1e-5
+                                         for k in step.kernels.changes())
+
+    def broken(x, cis):  # fault injection: the complex multiply is missing on this "device"
+        raise RuntimeError("mul_cuda not implemented for 'ComplexHalf'")
+
+    monkeypatch.setattr(f5_block, "rotate_in_place", broken)
+    kept, report = check_kernels(step, step.kernels)
+    assert kept.rope == "reference" and "ComplexHalf" in report["rope"]
+    assert {k: v for k, v in kept.changes().items()} == {k: v for k, v in step.kernels.changes().items()
+                                                          if k != "rope"}
+    assert StepKernels().for_device(torch.device("cpu"), torch.float32).gelu == "reference"
+    assert StepKernels().for_device(torch.device("cuda"), torch.bfloat16).rope == "reference"

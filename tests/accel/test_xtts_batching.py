@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 
 from engines import EngineManager, NoEngineAvailableError, Settings, SynthesisRequest
-from engines import xtts_batching
+from engines.xtts import batching as xtts_batching
 from engines.xtts.accel.xtts_batch import RowRequest
 from engines.xtts.accel.xtts_sampling import SamplingParams
 from engines.f5.engine import F5Engine
 from engines.worker import DeviceWorker
-from engines.xtts import XttsEngine
+from engines.xtts.engine import XttsEngine
 
 TRANSCRIPT = "This is my voice, recorded for a test."
 SLICE_STEPS = 8

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from .f5_block import StepKernels, check_kernels
 from .f5_step import CFGEulerStep, text_embeddings
 from .f5_groups import group_rows, padded_shape
 from .f5_upstream import HOP_LENGTH, SAMPLE_RATE, natural_frames, spaced_ref_text, upstream_time_grid
@@ -46,23 +47,31 @@ class F5AccelOptions:
     """How the accelerator runs; every field has a CPU-safe meaning.
 
     ``length_buckets``: forward lengths in frames (reference + generated); longer rows run
-    eagerly at a multiple of 256. ``batch_sizes``: rows per forward (with CFG the DiT batch
-    is twice this); the last is the largest batch.
+    eagerly at a multiple of 256. Steps of 128 frames up to 2048: upstream's chunking fills a
+    long text's chunks up to about 22 s with the reference (at most 2,063 frames; most land
+    between 1,400 and 2,048), and 256-frame steps there padded them by up to 14%.
+    ``batch_sizes``: rows per forward (with CFG the DiT batch is twice this); the last is the
+    largest batch.
     """
 
     use_graphs: bool = True
     compile: bool = False
+    kernels: StepKernels = StepKernels()  # how the DiT block's memory-bound parts run (f5_block.py)
     # "step": the whole guided step compiled (fastest); "block": one compiled DiT block reused 22x.
     compile_scope: str = "step"
     attn_backend: str | None = None  # e.g. "cudnn": force an SDPA backend (None: PyTorch's choice)
     vocoder_half: bool = True
-    length_buckets: tuple[int, ...] = (256, 384, 512, 640, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792, 2048, 2560,
-                                       3072)
+    length_buckets: tuple[int, ...] = (256, 384, 512, 640, 768, 896, 1024, 1152, 1280, 1408, 1536, 1664, 1792, 1920,
+                                       2048, 2560, 3072)
     batch_sizes: tuple[int, ...] = (1, 2, 3, 4, 6, 8)
 
     @property
     def max_rows(self) -> int:
         return self.batch_sizes[-1]
+
+
+# The buckets before upstream's chunking rule was followed (benchmarks compare old and new).
+PREVIOUS_LENGTH_BUCKETS = (256, 384, 512, 640, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792, 2048, 2560, 3072)
 
 
 @dataclass
@@ -131,7 +140,15 @@ class F5Accelerator:
         if next(dit.parameters()).dtype != self.dtype:
             dit = copy.deepcopy(dit).to(self.dtype)
         dit.eval()
-        self.step = CFGEulerStep(dit, self.dtype).to(self.device)
+        self.step = CFGEulerStep(dit, self.dtype, opts.kernels).to(self.device)
+        self.kernel_check: dict = {}
+        if self.cuda and not self.step.kernels.is_reference:  # a switch this device runs wrongly goes back
+            try:
+                kept, self.kernel_check = check_kernels(self.step, self.step.kernels)
+            except Exception as exc:  # even the reference block failed the check: serve it as upstream writes it
+                logger.warning("F5 kernel check failed", exc_info=exc)
+                kept, self.kernel_check = StepKernels.reference(), {"error": f"{type(exc).__name__}: {exc}"[:300]}
+            self.step.use_kernels(kept)
         self.forward = self.step  # replaced by the compiled step once it is compiled (f5_warmup.py)
         self.capturer = GraphCapturer()
         self.graphs: dict[tuple[int, int, bool], torch.cuda.CUDAGraph] = {}
@@ -141,7 +158,8 @@ class F5Accelerator:
         self._refs_lock = threading.Lock()
         self.num_channels = model.num_channels
         logger.info("F5Accelerator ready", extra={"device": str(self.device), "dtype": str(self.dtype),
-                                                  "graphs": opts.use_graphs, "compile": opts.compile})
+                                                  "graphs": opts.use_graphs, "compile": opts.compile,
+                                                  "kernels": self.step.kernels.changes()})
 
     # ---- public ------------------------------------------------------------------
     @torch.inference_mode()
@@ -356,7 +374,9 @@ class F5Accelerator:
         self.graphs[(b, n, use_cfg)] = self.capturer.capture(lambda: self.euler(bufs), label=f"f5 {b}x{n}")
 
     def drop_graphs(self) -> None:
+        """Forget every graph; later captures go to a new memory pool (never one left without graphs)."""
         self.graphs.clear()
+        self.capturer.new_pool()
 
     # ---- vocoder ---------------------------------------------------------------------
     def _vocode(self, mel: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,9 @@ module keeps that, and adds what upstream's per-step code cannot do:
 
 It reuses upstream's modules (weights, norms, feed-forward, conv position embedding,
 text embedding) and re-implements only the attention call (to pass a key-padding mask)
-and the orchestration.
+and the orchestration. ``StepKernels`` (``f5_block.py``) says how the block's memory-bound
+parts run: with fewer passes over memory (the default) or as upstream writes them
+(``StepKernels.reference()``, also what the compiler is given).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .f5_block import StepKernels, conv_flags, fast_dit_block, fused_qkv_weights, modulate, rope_cis
 
 
 @dataclass
@@ -48,13 +52,6 @@ class StepBuffers:
     attn_mask: torch.Tensor | None
     cos: torch.Tensor
     sin: torch.Tensor
-
-
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    """x_transformers' interleaved rotate_half, written with views (compile-friendly)."""
-    x = x.unflatten(-1, (-1, 2))
-    x1, x2 = x.unbind(dim=-1)
-    return torch.stack((-x2, x1), dim=-1).flatten(-2)
 
 
 @dataclass(frozen=True)
@@ -89,48 +86,26 @@ class BlockWeights:
                    ff[0][0].weight, ff[0][0].bias, ff[2].weight, ff[2].bias)
 
 
-def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x_transformers' apply_rotary_pos_emb (scale 1), computed in float32 like upstream."""
-    xf = x.float()
-    return (xf * cos + rotate_half(xf) * sin).to(x.dtype)
-
-
 def dit_block(h, t_emb, mask, attn_mask, cos, sin, w: BlockWeights, heads: int, pe_attn_head: int | None):
     """Upstream ``DiTBlock.forward`` (AdaLN-zero, attention with rotary, tanh-GELU FFN), with a key mask.
 
+    Written as upstream writes it (``StepKernels.reference()``): what the compiler is given.
     No qk-norm (F5-TTS v0/v1 configs have none; ``CFGEulerStep`` checks).
     """
-    dim = h.shape[-1]
-    emb = F.linear(F.silu(t_emb), w.ada_w, w.ada_b)
-    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = torch.chunk(emb, 6, dim=1)
-    norm = F.layer_norm(h, (dim,), eps=1e-6) * (1 + scale_msa[:, None]) + shift_msa[:, None]
-    b, n, _ = norm.shape
-    q = F.linear(norm, w.q_w, w.q_b).view(b, n, heads, -1).transpose(1, 2)
-    k = F.linear(norm, w.k_w, w.k_b).view(b, n, heads, -1).transpose(1, 2)
-    v = F.linear(norm, w.v_w, w.v_b).view(b, n, heads, -1).transpose(1, 2)
-    if pe_attn_head is None:
-        q, k = _rope(q, cos, sin), _rope(k, cos, sin)
-    else:  # v0 models rotate only the first pe_attn_head heads
-        pn = pe_attn_head
-        q = torch.cat((_rope(q[:, :pn], cos, sin), q[:, pn:]), dim=1)
-        k = torch.cat((_rope(k[:, :pn], cos, sin), k[:, pn:]), dim=1)
-    o = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-    o = F.linear(o.transpose(1, 2).reshape(b, n, -1), w.o_w, w.o_b)
-    if mask is not None:
-        o = o.masked_fill(~mask.unsqueeze(-1), 0.0)
-    h = h + gate_msa.unsqueeze(1) * o
-    norm = F.layer_norm(h, (dim,), eps=1e-6) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
-    ff = F.linear(F.gelu(F.linear(norm, w.ff1_w, w.ff1_b), approximate="tanh"), w.ff2_w, w.ff2_b)
-    return h + gate_mlp.unsqueeze(1) * ff
+    return fast_dit_block(h, t_emb, mask, attn_mask, cos, sin, None, w, None, heads, pe_attn_head, _REFERENCE)
+
+
+_REFERENCE = StepKernels.reference()
 
 
 class CFGEulerStep(nn.Module):
     """Computes the guided flow ``v`` for the whole padded batch (the Euler update is outside)."""
 
-    def __init__(self, dit: nn.Module, dtype: torch.dtype):
+    def __init__(self, dit: nn.Module, dtype: torch.dtype, kernels: StepKernels | None = None):
         super().__init__()
         self.dit = dit
         self.dtype = dtype
+        self.kernels = (kernels or StepKernels()).for_device(next(dit.parameters()).device, dtype)
         proj = dit.input_embed.proj
         mel_dim = dit.proj_out.out_features
         self.mel_dim = mel_dim
@@ -146,6 +121,15 @@ class CFGEulerStep(nn.Module):
             raise ValueError("qk_norm DiT variants are not supported by the accelerated step")
         self.block_weights = [BlockWeights.of(b) for b in dit.transformer_blocks]
         self.block_fn = dit_block  # replaced by a compiled version with F5AccelOptions.compile
+        self.qkv = [fused_qkv_weights(w) if self.kernels.qkv == "fused" else None for w in self.block_weights]
+
+    def use_kernels(self, kernels: StepKernels) -> None:
+        """Switch how the block runs (after ``f5_block.check_kernels``); graphs captured before keep the old way."""
+        self.kernels = kernels
+        if kernels.qkv == "fused" and self.qkv[0] is None:
+            self.qkv = [fused_qkv_weights(w) for w in self.block_weights]
+        elif kernels.qkv != "fused":
+            self.qkv = [None] * len(self.block_weights)
 
     # ---- per request -------------------------------------------------------------
     def rope(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,18 +159,32 @@ class CFGEulerStep(nn.Module):
         te = dit.time_embed
         t_hidden = te.time_embed(t.reshape(1).float()).to(self.dtype)
         t_emb = te.time_mlp(t_hidden)
+        k = self.kernels
         xh = F.linear(y.to(self.dtype), self.w_x.to(self.dtype)).view(-1, n, static_in.shape[2])
         b = xh.shape[0]
-        if rows != b:
-            xh = torch.cat((xh, xh), dim=0)
-        h = xh + static_in
-        h = dit.input_embed.conv_pos_embed(h, mask=mask) + h
+        if rows != b and k.cfg_input == "broadcast":  # both halves add the same projection of x: no copy of it
+            h = (static_in.view(2, b, n, -1) + xh).view(rows, n, -1)
+        else:
+            h = (torch.cat((xh, xh), dim=0) if rows != b else xh) + static_in
+        with conv_flags(k):
+            h = dit.input_embed.conv_pos_embed(h, mask=mask) + h
         residual = h
-        for w in self.block_weights:
-            h = self.block_fn(h, t_emb, mask, attn_mask, cos, sin, w, self.heads, self.pe_attn_head)
+        if k.is_reference or self.block_fn is not dit_block:  # as upstream writes it, or the compiled block
+            for w in self.block_weights:
+                h = self.block_fn(h, t_emb, mask, attn_mask, cos, sin, w, self.heads, self.pe_attn_head)
+        else:
+            cis = rope_cis(cos, sin) if k.rope == "complex" else None
+            for w, qkv in zip(self.block_weights, self.qkv):
+                h = fast_dit_block(h, t_emb, mask, attn_mask, cos, sin, cis, w, qkv, self.heads, self.pe_attn_head, k)
         if dit.long_skip_connection is not None:
             h = dit.long_skip_connection(torch.cat((h, residual), dim=-1))
-        out = dit.proj_out(dit.norm_out(h, t_emb)).float()
+        if k.modulation == "affine":
+            final = dit.norm_out
+            scale, shift = torch.chunk(final.linear(final.silu(t_emb)), 2, dim=1)
+            h = modulate(h, shift, scale, "affine")
+        else:
+            h = dit.norm_out(h, t_emb)
+        out = dit.proj_out(h).float()
         if rows != b:
             pred, null_pred = out[:b], out[b:]
             out = pred + (pred - null_pred) * cfg

@@ -11,7 +11,10 @@ The engine serves from the moment it is loaded, eagerly. Then:
 2. The compiled (or, in ``graphs`` mode, the default, the eager) step is captured as a CUDA graph for
    each (batch, length) bucket. Each worker job captures shapes for about ``slice_s`` and
    then queues the next job, so requests interleave with them (the worker gives captures
-   and requests turns).
+   and requests turns). The first capture job itself switches to the compiled step, so no
+   graph of the eager step is ever captured and then dropped: the worker runs a queued
+   capture ahead of older requests, and a separate "use the compiled step" job could run
+   after the first captures.
 
 ``status`` says where it stands; a failure leaves the engine on the slower path it had,
 logged and shown in the engine's health.
@@ -24,6 +27,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +44,10 @@ CAPTURE_SLICE_S = 0.4  # one capture job's share of the device before requests g
 
 class F5Warmup:
     def __init__(self, accelerator: F5Accelerator, worker, mode: str, cache_dir: Path | None, model_shape: dict,
-                 in_use: Callable[[], bool] = lambda: True, slice_s: float = CAPTURE_SLICE_S):
+                 in_use: Callable[[], bool] = lambda: True, slice_s: float = CAPTURE_SLICE_S,
+                 compile_backend: str = "inductor"):
         self.acc = accelerator
+        self.compile_backend = compile_backend  # torch.compile's backend ("eager" checks the plumbing on a CPU)
         self.slice_s = slice_s  # a job captures shapes until this much time has passed (one at least)
         self.in_use = in_use  # False once the engine was unloaded: its warm-up stops
         self.worker = worker
@@ -81,7 +87,7 @@ class F5Warmup:
             return None
         import triton
 
-        source = "".join(Path(__file__).with_name(name).read_text() for name in ("f5.py", "f5_step.py"))
+        source = "".join(Path(__file__).with_name(name).read_text() for name in ("f5.py", "f5_step.py", "f5_block.py"))
         key = json.dumps({"torch": torch.__version__, "triton": triton.__version__,
                           "gpu": torch.cuda.get_device_name(self.acc.device),
                           "capability": list(torch.cuda.get_device_capability(self.acc.device)),
@@ -100,12 +106,11 @@ class F5Warmup:
             self.status.update(compile_error=f"{type(exc).__name__}: {str(exc)[:300]}")
             compiled = None
         self.status["compile_s"] = round(time.perf_counter() - start, 2)
-        if compiled is not None:
-            self.worker.submit(lambda: self._use_compiled(compiled), label="f5 use compiled step")
-        self._queue_captures()
+        self._queue_captures(compiled)
 
     def _compile_step(self):
-        from .f5_step import dit_block
+        from .f5_block import StepKernels
+        from .f5_step import CFGEulerStep, dit_block
 
         cache = self.cache_file()
         if cache is not None and cache.is_file():
@@ -114,10 +119,11 @@ class F5Warmup:
         else:
             self.status["compile_cache"] = "miss" if cache is not None else "off"
         if self.acc.options.compile_scope == "block":
-            block = torch.compile(dit_block, dynamic=True)
+            block = torch.compile(dit_block, dynamic=True, backend=self.compile_backend)
             compiled: Any = ("block", block)
-        else:
-            compiled = ("step", torch.compile(self.acc.step, dynamic=True))
+        else:  # the step as written for the compiler (real arithmetic, unfused): inductor fuses it its own way
+            step = CFGEulerStep(self.acc.step.dit, self.acc.dtype, StepKernels.reference()).to(self.acc.device)
+            compiled = ("step", torch.compile(step, dynamic=True, backend=self.compile_backend))
         self._run_shapes(compiled)
         if cache is not None and self.status["compile_cache"] == "miss":
             artifacts = torch.compiler.save_cache_artifacts()
@@ -136,8 +142,8 @@ class F5Warmup:
         shapes = [FIRST_COMPILE_SHAPE] + [(b, n) for b in (1, self.acc.options.max_rows)
                                           for n in (min(self.acc.options.length_buckets),
                                                     max(self.acc.options.length_buckets))]
-        stream = torch.cuda.Stream(self.acc.device)
-        with torch.cuda.stream(stream), torch.inference_mode():
+        stream = torch.cuda.Stream(self.acc.device) if self.acc.cuda else None
+        with torch.cuda.stream(stream) if stream is not None else nullcontext(), torch.inference_mode():
             for b, n in shapes:
                 bufs = _scratch(self.acc, b, n)
                 if scope == "step":
@@ -149,7 +155,8 @@ class F5Warmup:
                     t_emb = torch.zeros(1, step.w_x.shape[0], device=self.acc.device, dtype=self.acc.dtype)
                     fn(h, t_emb, bufs["mask"], bufs["attn_mask"], bufs["cos"], bufs["sin"], w, step.heads,
                        step.pe_attn_head)
-        stream.synchronize()
+        if stream is not None:
+            stream.synchronize()
 
     # --- on the worker ----------------------------------------------------------------
     def _use_compiled(self, compiled) -> None:
@@ -161,24 +168,27 @@ class F5Warmup:
         self.acc.drop_graphs()  # graphs of the eager step, if any, are re-captured compiled
         self.status["shapes_ready"] = 0
 
-    def _queue_captures(self) -> None:
+    def _queue_captures(self, compiled=None) -> None:
+        """Queue the captures; the first job puts ``compiled`` (if any) in use before it captures."""
         self.status["state"] = "capturing"
-        self._queue_capture(self.acc.shapes(), 0)
+        self._queue_capture(self.acc.shapes(), 0, compiled)
 
-    def _queue_capture(self, shapes: list[tuple[int, int]], index: int) -> None:
+    def _queue_capture(self, shapes: list[tuple[int, int]], index: int, compiled=None) -> None:
         """Queue a job that captures ``shapes`` from ``index`` on, for one slice; it queues the next.
 
         A slice at a time, so requests get their turns in between: a request during warm-up
         waits for one slice at most, never for the whole warm-up.
         """
         b, n = shapes[index]
-        self.worker.submit(lambda: self._capture_slice(shapes, index), label=f"f5 capture from {b}x{n}",
+        self.worker.submit(lambda: self._capture_slice(shapes, index, compiled), label=f"f5 capture from {b}x{n}",
                            exclusive=True)
 
-    def _capture_slice(self, shapes: list[tuple[int, int]], index: int) -> None:
+    def _capture_slice(self, shapes: list[tuple[int, int]], index: int, compiled=None) -> None:
         if not self.in_use():
             self.status["state"] = "stopped"
             return
+        if compiled is not None:
+            self._use_compiled(compiled)
         start = time.perf_counter()
         try:
             while True:

@@ -1,0 +1,240 @@
+"""F5-TTS's DiT block with fewer passes over memory, in plain PyTorch (nothing compiled).
+
+The same function as upstream's ``DiTBlock.forward`` (and ``f5_step.dit_block``, the
+reference), for the accelerator's step, where every row of the batch shares one time
+embedding. Most of a step's GPU time goes to memory-bound element-wise kernels, not to
+the matmuls, so each switch of ``StepKernels`` removes whole passes over the activations:
+
+- ``rope="complex"``: the rotary embedding in place, as one complex multiply of each
+  (even, odd) pair by ``cos + i sin`` on the [batch, frames, heads, dim] view of the
+  projection: one pass over q and k, float32 arithmetic like upstream's formula, rounded
+  once (upstream: a float32 copy, a stacked rotate-half, two products, a sum and a cast;
+  for v0 models also a copy of the whole q and k to put the first head back). q, k and v
+  then keep the same layout, so attention reads them as they are and its output needs
+  no transposed copy;
+- ``modulation="affine"``: AdaLN's ``norm(x) * (1 + scale) + shift`` as layer norm's own
+  weight and bias (one pass instead of three; possible because the time embedding, hence
+  scale and shift, is the same for every row);
+- ``residual="addcmul"``: ``x + gate * y`` in one pass instead of two;
+- ``gelu="epilogue"`` (CUDA): the first feed-forward matmul, its bias and tanh-GELU in one
+  cuBLASLt call (``torch._addmm_activation``) instead of a matmul and a pass over the
+  twice-as-wide hidden layer. On the CPU that function uses the exact GELU, not upstream's
+  tanh form, so the CPU keeps the reference;
+- ``qkv="fused"``: one matmul for q, k and v;
+- ``mask_output=False``: the attention output of padded frames is not zeroed. Upstream
+  zeroes it; valid frames never read it (attention masks padded keys, everything else is
+  per frame), so results at valid frames do not change;
+- ``cfg_input="broadcast"`` (the step, not the block): the conditional and unconditional
+  rows add one projection of x, broadcast, instead of a copy of it;
+- ``conv_benchmark`` (the step, CUDA, off by default): cuDNN times its algorithms for the
+  grouped convolution of the position embedding at each shape's first call (outside any
+  capture) instead of taking its heuristic's pick; the pick may then differ between
+  processes (rounding-level differences), so it is measured before it is turned on.
+
+Fused ops round once where the reference rounds two or three times (differences of one
+half-precision ulp). ``check_kernels`` compares each switch with the reference on the
+device at load and turns off any that fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from dataclasses import dataclass, fields, replace
+
+import torch
+import torch.nn.functional as F
+
+logger = logging.getLogger(__name__)
+
+COMPLEX_ROPE_DTYPES = (torch.float16, torch.float32, torch.float64)  # view_as_complex has no bfloat16
+
+
+@dataclass(frozen=True)
+class StepKernels:
+    """How the DiT block's memory-bound parts run (module docstring); ``reference()`` is upstream's way."""
+
+    rope: str = "complex"          # "complex" | "reference"
+    modulation: str = "affine"     # "affine" | "reference"
+    residual: str = "addcmul"      # "addcmul" | "reference"
+    gelu: str = "epilogue"         # "epilogue" | "reference"
+    qkv: str = "fused"             # "fused" | "separate"
+    mask_output: bool = False      # zero the attention output at padded frames, as upstream does
+    cfg_input: str = "broadcast"   # "broadcast": both CFG halves add x's projection without a copy | "cat"
+    conv_benchmark: bool = False   # let cuDNN time its algorithms for the position convolution (CUDA)
+
+    @classmethod
+    def reference(cls) -> "StepKernels":
+        return cls(rope="reference", modulation="reference", residual="reference", gelu="reference",
+                   qkv="separate", mask_output=True, cfg_input="cat")
+
+    @property
+    def is_reference(self) -> bool:
+        return self == StepKernels.reference()
+
+    def changes(self) -> dict[str, object]:
+        """The switches that differ from the reference, by name."""
+        ref = StepKernels.reference()
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(ref, f.name)}
+
+    def for_device(self, device: torch.device, dtype: torch.dtype) -> "StepKernels":
+        """Switches that cannot run there turned back to the reference (see the module docstring)."""
+        kernels = self
+        if torch.device(device).type != "cuda":
+            kernels = replace(kernels, gelu="reference", conv_benchmark=False)
+        if dtype not in COMPLEX_ROPE_DTYPES:
+            kernels = replace(kernels, rope="reference")
+        return kernels
+
+
+def conv_flags(k: StepKernels):
+    """cuDNN flags around the step's position convolution: benchmarked algorithms with ``conv_benchmark``."""
+    if not k.conv_benchmark:
+        return nullcontext()
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(enabled=True, benchmark=True, deterministic=cudnn.deterministic, allow_tf32=cudnn.allow_tf32)
+
+
+def rope_cis(cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """[n, 1, d/2] complex ``cos + i sin`` from upstream's interleaved [n, d] cos/sin (pairs repeat)."""
+    return torch.complex(cos[:, 0::2], sin[:, 0::2]).unsqueeze(1)
+
+
+def rotate_in_place(x: torch.Tensor, cis: torch.Tensor) -> None:
+    """x_transformers' ``apply_rotary_pos_emb`` (scale 1) on x [b, n, h, d], in place, in one pass."""
+    torch.view_as_complex(x.unflatten(-1, (-1, 2))).mul_(cis)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    """x_transformers' interleaved rotate_half, written with views (compile-friendly)."""
+    x = x.unflatten(-1, (-1, 2))
+    x1, x2 = x.unbind(dim=-1)
+    return torch.stack((-x2, x1), dim=-1).flatten(-2)
+
+
+def rope_reference(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Upstream's formula on x [b, h, n, d]: float32 products and sum, cast back."""
+    xf = x.float()
+    return (xf * cos + rotate_half(xf) * sin).to(x.dtype)
+
+
+def modulate(h: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, how: str) -> torch.Tensor:
+    """``layer_norm(h) * (1 + scale) + shift``; shift/scale are [rows or 1, dim]."""
+    if how == "affine" and shift.shape[0] == 1:
+        return F.layer_norm(h, (h.shape[-1],), weight=1 + scale[0], bias=shift[0], eps=1e-6)
+    return F.layer_norm(h, (h.shape[-1],), eps=1e-6) * (1 + scale[:, None]) + shift[:, None]
+
+
+def gated_add(h: torch.Tensor, gate: torch.Tensor, x: torch.Tensor, how: str) -> torch.Tensor:
+    """``h + gate * x``, gate [rows or 1, dim] broadcast over frames."""
+    if how == "addcmul":
+        return torch.addcmul(h, gate.unsqueeze(1), x)
+    return h + gate.unsqueeze(1) * x
+
+
+def feed_forward(x: torch.Tensor, w, how: str) -> torch.Tensor:
+    """Upstream's FeedForward: linear, tanh-GELU, linear."""
+    if how == "epilogue":
+        hidden = torch._addmm_activation(w.ff1_b, x.reshape(-1, x.shape[-1]), w.ff1_w.t(), use_gelu=True)
+        return F.linear(hidden, w.ff2_w, w.ff2_b).view(*x.shape[:-1], -1)
+    return F.linear(F.gelu(F.linear(x, w.ff1_w, w.ff1_b), approximate="tanh"), w.ff2_w, w.ff2_b)
+
+
+def fused_qkv_weights(w) -> tuple[torch.Tensor, torch.Tensor]:
+    """One [3 dim, dim] weight and [3 dim] bias for q, k and v together."""
+    return torch.cat((w.q_w, w.k_w, w.v_w)).contiguous(), torch.cat((w.q_b, w.k_b, w.v_b)).contiguous()
+
+
+def project_qkv(norm: torch.Tensor, w, qkv: tuple | None, heads: int):
+    """q, k, v as [b, n, heads, d] views of their projections."""
+    b, n, _ = norm.shape
+    if qkv is not None:  # three single views (not unbind's multiple-view output, which may not be rotated in place)
+        both = F.linear(norm, qkv[0], qkv[1]).view(b, n, 3, heads, -1)
+        return both[:, :, 0], both[:, :, 1], both[:, :, 2]
+    return tuple(F.linear(norm, wt, bias).view(b, n, heads, -1)
+                 for wt, bias in ((w.q_w, w.q_b), (w.k_w, w.k_b), (w.v_w, w.v_b)))
+
+
+def fast_dit_block(h, t_emb, mask, attn_mask, cos, sin, cis, w, qkv, heads: int, pe_attn_head: int | None,
+                   k: StepKernels):
+    """``f5_step.dit_block`` with the switches of ``k``; ``cis`` from ``rope_cis`` (used with rope="complex")."""
+    emb = F.linear(F.silu(t_emb), w.ada_w, w.ada_b)
+    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = torch.chunk(emb, 6, dim=1)
+    norm = modulate(h, shift_msa, scale_msa, k.modulation)
+    b, n, _ = norm.shape
+    q, key, v = project_qkv(norm, w, qkv if k.qkv == "fused" else None, heads)
+    q, key, v = q.transpose(1, 2), key.transpose(1, 2), v.transpose(1, 2)  # [b, h, n, d] views
+    pn = pe_attn_head
+    if k.rope == "complex":
+        rotate_in_place(q[:, :pn].transpose(1, 2), cis)
+        rotate_in_place(key[:, :pn].transpose(1, 2), cis)
+    elif pn is None:
+        q, key = rope_reference(q, cos, sin), rope_reference(key, cos, sin)
+    else:  # v0 models rotate only the first pe_attn_head heads
+        q = torch.cat((rope_reference(q[:, :pn], cos, sin), q[:, pn:]), dim=1)
+        key = torch.cat((rope_reference(key[:, :pn], cos, sin), key[:, pn:]), dim=1)
+    o = F.scaled_dot_product_attention(q, key, v, attn_mask=attn_mask)
+    o = F.linear(o.transpose(1, 2).reshape(b, n, -1), w.o_w, w.o_b)
+    if k.mask_output and mask is not None:
+        o = o.masked_fill(~mask.unsqueeze(-1), 0.0)
+    h = gated_add(h, gate_msa, o, k.residual)
+    norm = modulate(h, shift_mlp, scale_mlp, k.modulation)
+    return gated_add(h, gate_mlp, feed_forward(norm, w, k.gelu), k.residual)
+
+
+@torch.inference_mode()
+def check_kernels(step, kernels: StepKernels, rows: int = 4, frames: int = 192) -> tuple[StepKernels, dict]:
+    """Each switch of ``kernels`` against the reference on one block of ``step``, on its device.
+
+    A switch that raises, or whose output is off by more than half-precision rounding can
+    explain (relative L2 error over 2e-2), goes back to the reference. Returns the kernels
+    kept and, per switch, its error or failure. The feed-forward epilogue must also be
+    upstream's tanh-GELU, not the exact one: checked on inputs where the two differ.
+    """
+    dev, dtype, dim = step.w_x.device, step.dtype, step.w_x.shape[0]
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    h = torch.randn(rows, frames, dim, generator=gen).to(dev, dtype)
+    t_emb = torch.randn(1, dim, generator=gen).to(dev, dtype)
+    valid = torch.arange(frames)[None, :] < torch.tensor([frames, frames - 7, frames // 2, 1])[:rows, None]
+    mask = valid.to(dev)
+    cos, sin = step.rope(frames, dev)
+    w = step.block_weights[0]
+    reference = StepKernels.reference()
+
+    def run(k: StepKernels) -> torch.Tensor:
+        qkv = fused_qkv_weights(w) if k.qkv == "fused" else None
+        out = fast_dit_block(h, t_emb, mask, mask[:, None, None, :], cos, sin, rope_cis(cos, sin), w, qkv,
+                             step.heads, step.pe_attn_head, k)
+        return out.float()[mask]
+
+    want = run(reference)
+    kept, report = kernels, {}
+    for name, value in kernels.changes().items():
+        single = replace(reference, **{name: value})
+        try:
+            got = run(single)
+            err = float(torch.linalg.vector_norm(got - want) / torch.linalg.vector_norm(want).clamp_min(1e-12))
+            ok = bool(torch.isfinite(got).all()) and err <= 2e-2
+            if ok and name == "gelu":
+                ok, err_note = _epilogue_is_tanh(dev, dtype)
+                report[f"{name}_form"] = err_note
+            report[name] = round(err, 8)
+        except Exception as exc:  # that switch stays off on this device; the others are still checked
+            ok = False
+            report[name] = f"{type(exc).__name__}: {str(exc)[:200]}"
+        if not ok:
+            kept = replace(kept, **{name: getattr(reference, name)})
+            logger.warning("F5 step kernel turned off", extra={"kernel": name, "check": report[name]})
+    return kept, report
+
+
+def _epilogue_is_tanh(dev, dtype) -> tuple[bool, str]:
+    """Whether ``_addmm_activation``'s GELU is the tanh form (as upstream's FeedForward) on this device."""
+    x = torch.linspace(-3.5, -1.5, 64, device=dev, dtype=torch.float32)
+    eye = torch.eye(64, device=dev, dtype=dtype)
+    out = torch._addmm_activation(torch.zeros(64, device=dev, dtype=dtype), eye, torch.diag(x).to(dtype),
+                                  use_gelu=True).diagonal().float()
+    xq = x.to(dtype).float()
+    tanh_err = float((out - F.gelu(xq, approximate="tanh")).abs().max())
+    erf_err = float((out - F.gelu(xq)).abs().max())
+    return tanh_err < erf_err / 4, f"tanh {tanh_err:.2e} vs erf {erf_err:.2e}"
