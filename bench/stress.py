@@ -109,7 +109,7 @@ def mixed_one_at_a_time(manager, reference: str, env: dict, per_user: int = 5) -
     """The mixed phase's very requests with XTTS decoding one request at a time
     (``VOICE_STUDIO_XTTS_BATCH=0``, the code before continuous batching), on the same F5 engine."""
     from engines import EngineManager, Settings
-    from engines.xtts import XttsEngine
+    from engines.xtts.engine import XttsEngine
 
     settings = Settings.from_env({**env, "VOICE_STUDIO_XTTS_BATCH": "0"})
     xtts = XttsEngine(settings.xtts, settings.device, accel=settings.accel)

@@ -44,7 +44,7 @@ class F5Reference:
         render as one forward of any length) is split further at word boundaries: bounded work.
         """
         from .accel.f5_upstream import upstream_chunks
-        from .text import split_text
+        from ..text.checks import split_text
 
         limit = 2 * self.chunk_budget(speed)
         out: list[str] = []

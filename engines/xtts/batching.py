@@ -109,7 +109,7 @@ def row_request(engine, loaded, job: EngineJob, index: int, text: str, latent, s
 
 def render(engine, loaded, job: EngineJob, worker: "DeviceWorker") -> EngineOutput:
     """The whole clip of ``job``: all its chunks in the batch at once, joined when all have ended."""
-    from .xtts import CHUNK_CROSS_FADE_S, SAMPLE_RATE
+    from .engine import CHUNK_CROSS_FADE_S, SAMPLE_RATE
 
     acc, batch = loaded.accelerator, loaded.batch
     texts = engine._chunks(loaded, job)
@@ -138,7 +138,7 @@ def stream(engine, loaded, job: EngineJob, worker: "DeviceWorker") -> Iterator[n
     """``job``'s audio as it is made; returns once the first piece exists (a failure before
     that is raised here, so the manager can fall back)."""
     from .accel.xtts_windows import StreamWindows
-    from .xtts import CHUNK_CROSS_FADE_S, SAMPLE_RATE, STREAM_CHUNK_TOKENS, STREAM_FIRST_CHUNK_TOKENS
+    from .engine import CHUNK_CROSS_FADE_S, SAMPLE_RATE, STREAM_CHUNK_TOKENS, STREAM_FIRST_CHUNK_TOKENS
 
     acc, batch = loaded.accelerator, loaded.batch
     texts = engine._chunks(loaded, job)

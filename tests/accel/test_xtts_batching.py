@@ -257,7 +257,7 @@ def test_a_cloned_voice_is_conditioned_once_on_the_worker_then_read_from_memory(
 def test_a_short_xtts_request_takes_turns_with_a_long_f5_batch(batched, reference_wav, monkeypatch):
     """A long F5 request offers the worker a turn between its ODE steps: an XTTS request that comes
     while it renders decodes in those turns and ends first, instead of waiting for all of it."""
-    from engines import f5tts
+    from engines.f5 import engine as f5tts
 
     monkeypatch.setattr(batched.worker, "turn_s", 0.0)
     batch = batched.engines["xtts"]._loaded.batch

@@ -235,7 +235,7 @@ def test_an_upload_cap_above_the_default_is_honoured(tmp_path, monkeypatch):
 
 
 def test_a_decoder_that_hangs_is_a_clear_error(reference_wav, tmp_path, monkeypatch):
-    from engines.audio.waveforms import decoding
+    from engines.audio import decoding
 
     path = tmp_path / "ref.m4a"
     ffmpeg("-i", str(reference_wav), "-c:a", "aac", str(path))
