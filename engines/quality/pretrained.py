@@ -174,7 +174,7 @@ class LazyModel(ABC):
                 self._ready = self.on_device(lambda: self._activate(staged, device), f"activate {self.display_name}")
             except Exception as exc:  # missing weights, a broken directory: unavailable, the app goes on
                 self._load_error = self._describe_failure(exc)
-                log = logger.error if isinstance(exc, EngineUnavailableError) else logger.exception
+                log = logger.info if isinstance(exc, EngineUnavailableError) else logger.exception  # the caller reports it
                 log("helper model unavailable", extra={"model": self.display_name, "reason": self._load_error})
                 raise EngineUnavailableError(self._load_error) from exc
             self.device = device
