@@ -100,9 +100,6 @@ class Engine(ABC):
     def missing_weights(self) -> list[tuple[str, str, str]]:
         """(what, where, variable to set) for each weight source not on this machine (no network)."""
 
-    def weights_present(self) -> bool:
-        return not self.missing_weights()
-
     @property
     def license(self) -> str | None:
         return None

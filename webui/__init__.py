@@ -19,27 +19,9 @@ Handlers are plain functions that call the ``EngineManager``; no model logic liv
 
 from __future__ import annotations
 
-from typing import Any
-
-from engines import EngineManager
-from history import OutputHistory
-
 from .app import build_app
-from .http.routes import health_routes
 from .http.server import create_server, serve
 from .serving.config import AppConfig
 from .serving.speech_service import SpeechService
 
-
-def launch_options(manager: EngineManager, config: AppConfig, history: OutputHistory | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``demo.launch`` (the page alone, without ``/v1``): loopback, never share.
-
-    ``python app.py`` serves ``create_server`` instead; this stays for embedding the page.
-    """
-    from .http.server import mount_options
-
-    options = mount_options(config, history)
-    return dict(options, share=False, app_kwargs={"routes": health_routes(manager)})
-
-
-__all__ = ["AppConfig", "SpeechService", "build_app", "create_server", "launch_options", "serve"]
+__all__ = ["AppConfig", "SpeechService", "build_app", "create_server", "serve"]

@@ -89,10 +89,6 @@ def render_badges(metadata: dict[str, Any] | None) -> str:
     return f'<div class="vs-badges">{"".join(spans)}</div>'
 
 
-def error_kind_label(kind: str | None) -> str:
-    return ERROR_KINDS.get(kind or "", _UNKNOWN_KIND)[1]
-
-
 def render_error_badge(message: str, kind: str | None = None) -> str:
     """For a failed request in the History tab: input mistakes and engine failures look apart.
 

@@ -76,8 +76,3 @@ def profile_choices(engine: str | None) -> list[tuple[str, str]]:
 
 def default_profile(engine: str | None) -> str:
     return DEFAULT_PROFILE.get(engine or DEFAULT_ENGINE, DEFAULT_PROFILE[DEFAULT_ENGINE])
-
-
-def profile_help(engine: str | None) -> str:
-    profiles = PROFILES_BY_ENGINE.get(engine or DEFAULT_ENGINE, {})
-    return " ".join(f"**{name}**: {p.description}" for name, p in profiles.items())

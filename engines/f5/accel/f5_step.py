@@ -34,26 +34,6 @@ from torch import nn
 from .f5_block import StepKernels, conv_flags, fast_dit_block, fused_qkv_weights, modulate, rope_cis
 
 
-@dataclass
-class StepBuffers:
-    """Tensors one step reads and writes; static when the step is replayed as a graph.
-
-    ``y`` is the ODE state [B*N, mel] float32, updated in place. ``static_in`` holds the
-    per-request constant part of the input projection [R, N, dim] (R = 2B with CFG:
-    conditional rows then unconditional rows). ``mask`` is [R, N] (None: no padding).
-    """
-
-    y: torch.Tensor
-    t: torch.Tensor
-    dt: torch.Tensor
-    cfg: torch.Tensor
-    static_in: torch.Tensor
-    mask: torch.Tensor | None
-    attn_mask: torch.Tensor | None
-    cos: torch.Tensor
-    sin: torch.Tensor
-
-
 @dataclass(frozen=True)
 class BlockWeights:
     """One DiTBlock's tensors, so one compiled function serves all 22 blocks.
@@ -194,11 +174,3 @@ class CFGEulerStep(nn.Module):
 def text_embeddings(dit: nn.Module, tokens: torch.Tensor, duration: int, drop_text: bool) -> torch.Tensor:
     """Upstream's text embedding for ONE chunk at its own length (as ``sample`` does)."""
     return dit.text_embed(tokens, seq_len=duration, drop_text=drop_text)[0]
-
-
-def pad_rows(rows: list[torch.Tensor], n: int) -> torch.Tensor:
-    """Stack [len_i, d] tensors into [B, n, d], zero-padded at the end."""
-    out = rows[0].new_zeros((len(rows), n, rows[0].shape[-1]))
-    for i, r in enumerate(rows):
-        out[i, : r.shape[0]] = r
-    return out

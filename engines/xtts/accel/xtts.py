@@ -133,10 +133,6 @@ class XttsAccelerator:
                                                                   label=f"xtts greedy={greedy}")
                     self._restore(snapshot)  # capture warm-up decoded real steps; undo them
 
-    @property
-    def graphs_ready(self) -> bool:
-        return not self.options.use_graphs or len(self._graphs) == 2
-
     def text_tokens(self, text: str, language: str) -> torch.Tensor:
         """Upstream's text handling in ``inference`` (no splitting): strip, lower, encode; numbers
         coqui cannot expand are read plainly first (``engines.xtts.xtts_text``)."""
