@@ -56,6 +56,7 @@ def build_models(work: Path) -> dict[str, str]:
     from bench.engine_path import add_studio_speakers, write_ema_prefixed_f5
     from bench.inputs import TEXTS
     from bench.models import build_vocos, build_xtts
+    from engines.settings import accel_setting
 
     ckpt = work / "f5_ema_prefixed.safetensors"
     if not ckpt.is_file():
@@ -67,7 +68,7 @@ def build_models(work: Path) -> dict[str, str]:
     return {"F5TTS_CKPT": str(ckpt), "F5TTS_ARCH": "F5TTS_Base", "F5TTS_LANGUAGES": "en,pt-BR",
             "F5TTS_VOCODER": str(work / "vocos"), "XTTS_MODEL": str(work / "xtts"),
             "VOICE_STUDIO_CACHE_DIR": str(work / "cache"), "VOICE_STUDIO_DEVICE": "cuda",
-            "VOICE_STUDIO_ACCEL": os.environ.get("VOICE_STUDIO_ACCEL", "auto")}
+            "VOICE_STUDIO_ACCEL": accel_setting(os.environ)}
 
 
 def wait_until_warm(engine, timeout_s: float = 600) -> dict:
