@@ -30,6 +30,9 @@ from pathlib import Path
 
 import torch
 
+from devtools.tiny_models import build_f5_model, build_vocos_dir, ema_state_dict, train_xtts_tokenizer, vocos_config, \
+    xtts_model
+
 logger = logging.getLogger(__name__)
 
 F5_ARCHS = {
@@ -39,30 +42,8 @@ F5_ARCHS = {
                        text_mask_padding=False, pe_attn_head=1),
 }
 
-VOCOS_YAML = """\
-feature_extractor:
-  class_path: vocos.feature_extractors.MelSpectrogramFeatures
-  init_args:
-    sample_rate: 24000
-    n_fft: 1024
-    hop_length: 256
-    n_mels: 100
-    padding: center
-backbone:
-  class_path: vocos.models.VocosBackbone
-  init_args:
-    input_channels: 100
-    dim: 512
-    intermediate_dim: 1536
-    num_layers: 8
-head:
-  class_path: vocos.heads.ISTFTHead
-  init_args:
-    dim: 512
-    n_fft: 1024
-    hop_length: 256
-    padding: center
-"""
+# charactr/vocos-mel-24khz's backbone.
+VOCOS_YAML = vocos_config(dim=512, intermediate_dim=1536, num_layers=8)
 
 XTTS_MODEL_ARGS = dict(
     gpt_batch_size=1, kv_cache=True, gpt_max_audio_tokens=605, gpt_max_text_tokens=402, gpt_max_prompt_tokens=70,
@@ -108,27 +89,20 @@ def _dir_bytes(path: Path) -> int:
 
 def build_f5(arch: str, device: str, workdir: Path):
     """Random full-size CFM saved as a trainer-layout safetensors, then loaded by ``load_model``."""
-    from ema_pytorch import EMA
     from f5_tts.infer.utils_infer import load_model
-    from f5_tts.model import CFM, DiT
-    from f5_tts.model.utils import get_tokenizer
+    from f5_tts.model import DiT
     from safetensors.torch import save_file
 
     rep = LoadReport()
     t0 = time.perf_counter()
     vocab_file = str(files("f5_tts").joinpath("infer/examples/vocab.txt"))
-    vocab_map, vocab_size = get_tokenizer(vocab_file, "custom")
-    torch.manual_seed(0)
-    model = CFM(transformer=DiT(**F5_ARCHS[arch], text_num_embeds=vocab_size, mel_dim=100),
-                mel_spec_kwargs=dict(n_fft=1024, hop_length=256, win_length=1024, n_mel_channels=100,
-                                     target_sample_rate=24000, mel_spec_type="vocos"),
-                vocab_char_map=vocab_map)
+    model = build_f5_model(Path(vocab_file), F5_ARCHS[arch], seed=0)
     randomize_zero_inits(model)
     rep.build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     ckpt = workdir / f"{arch}.safetensors"
-    ema_sd = EMA(model, include_online_model=False).state_dict()
-    save_file({k: v.contiguous() for k, v in ema_sd.items()}, str(ckpt))
+    ema_sd = ema_state_dict(model)
+    save_file(ema_sd, str(ckpt))
     rep.save_s = time.perf_counter() - t0
     rep.checkpoint_bytes = ckpt.stat().st_size
     del model, ema_sd
@@ -146,47 +120,28 @@ def build_f5(arch: str, device: str, workdir: Path):
 def build_vocos(device: str, workdir: Path):
     """Random full-size Vocos, loaded by upstream ``load_vocoder(is_local=True)``."""
     from f5_tts.infer.utils_infer import load_vocoder
-    from vocos import Vocos
 
-    d = workdir / "vocos"
-    d.mkdir(exist_ok=True)
-    (d / "config.yaml").write_text(VOCOS_YAML)
-    torch.manual_seed(0)
-    torch.save(Vocos.from_hparams(str(d / "config.yaml")).state_dict(), d / "pytorch_model.bin")
+    d = build_vocos_dir(workdir / "vocos", seed=0, config=VOCOS_YAML)
     t0 = time.perf_counter()
     voc = load_vocoder("vocos", is_local=True, local_path=str(d), device=device)
     return voc.eval(), time.perf_counter() - t0
 
 
-def _train_tokenizer(texts: list[str], path: Path, languages: list[str]) -> None:
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    specials = ["[STOP]", "[UNK]", "[SPACE]", "[START]"] + [f"[{lang}]" for lang in languages]
-    tok.train_from_iterator(texts * 5, trainers.BpeTrainer(vocab_size=1000, special_tokens=specials))
-    tok.save(str(path))
-
-
 def build_xtts(device: str, workdir: Path, texts: list[str]):
     """Random full-size XTTS-v2 saved as model.pth, then loaded by ``Xtts.load_checkpoint``."""
     from TTS.tts.configs.xtts_config import XttsConfig
-    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
     from TTS.tts.models.xtts import Xtts
 
     rep = LoadReport()
     d = workdir / "xtts"
     d.mkdir(exist_ok=True)
-    _train_tokenizer(texts, d / "vocab.json", ["en"])
+    train_xtts_tokenizer(d / "vocab.json", ["en"], texts * 5, vocab_size=1000)
     t0 = time.perf_counter()
     cfg = XttsConfig()
     for k, v in XTTS_MODEL_ARGS.items():
         setattr(cfg.model_args, k, v)
     cfg.languages = ["en"]
-    torch.manual_seed(0)
-    model = Xtts(cfg)
-    model.tokenizer = VoiceBpeTokenizer(str(d / "vocab.json"))
-    model.init_models()
+    model = xtts_model(cfg, d / "vocab.json", seed=0)
     rep.build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     torch.save({"model": model.state_dict()}, d / "model.pth")

@@ -22,46 +22,17 @@ from pathlib import Path
 
 WHISPER_TOKENS = 24        # about what a 6 s cue's words take
 NLLB_TOKENS = 32
-LANGUAGES = ("en", "pt", "es", "fr", "de")
+
+
+# ``openai/whisper-large-v3-turbo``'s shape.
+WHISPER_SHAPE = dict(num_mel_bins=128, d_model=1280, encoder_layers=32, decoder_layers=4, encoder_attention_heads=20,
+                     decoder_attention_heads=20, encoder_ffn_dim=5120, decoder_ffn_dim=5120, max_target_positions=448)
 
 
 def build_whisper(out: Path) -> Path:
-    import torch
-    from tokenizers.pre_tokenizers import ByteLevel
-    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
-                              WhisperForConditionalGeneration, WhisperTokenizer)
+    from devtools.tiny_speech import build_whisper as whisper_of_shape
 
-    from devtools.tiny_speech import SPECIAL
-
-    out.mkdir(parents=True, exist_ok=True)
-    vocab = {symbol: index for index, symbol in enumerate(sorted(ByteLevel.alphabet()))}
-    for token in SPECIAL:
-        vocab[token] = len(vocab)
-    while len(vocab) < 51866:
-        vocab[f"<|filler{len(vocab)}|>"] = len(vocab)
-    ids = {token: vocab[token] for token in SPECIAL}
-    tokenizer = WhisperTokenizer(vocab=vocab, merges=[], pad_token="<|endoftext|>")
-    tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL[1:])})
-    keep = set("abcdefghijklmnopqrstuvwxyz") | {"Ġ"}
-    suppress = [i for s, i in vocab.items() if s not in keep and s != "<|endoftext|>"]
-    eot, sot = ids["<|endoftext|>"], ids["<|startoftranscript|>"]
-    config = WhisperConfig(vocab_size=51866, num_mel_bins=128, d_model=1280, encoder_layers=32, decoder_layers=4,
-                           encoder_attention_heads=20, decoder_attention_heads=20, encoder_ffn_dim=5120,
-                           decoder_ffn_dim=5120, max_source_positions=1500, max_target_positions=448,
-                           decoder_start_token_id=sot, bos_token_id=eot, eos_token_id=eot, pad_token_id=eot)
-    torch.manual_seed(0)
-    model = WhisperForConditionalGeneration(config)
-    model.generation_config = GenerationConfig(
-        decoder_start_token_id=sot, bos_token_id=eot, eos_token_id=eot, pad_token_id=eot,
-        max_length=WHISPER_TOKENS + 4, is_multilingual=True,
-        lang_to_id={f"<|{c}|>": ids[f"<|{c}|>"] for c in LANGUAGES},
-        task_to_id={"translate": ids["<|translate|>"], "transcribe": ids["<|transcribe|>"]},
-        no_timestamps_token_id=ids["<|notimestamps|>"], prev_sot_token_id=ids["<|startofprev|>"],
-        suppress_tokens=suppress, begin_suppress_tokens=[eot])
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    WhisperFeatureExtractor(feature_size=128).save_pretrained(out)
-    return out
+    return whisper_of_shape(out, seed=0, max_tokens=WHISPER_TOKENS + 4, shape=WHISPER_SHAPE, vocab_size=51866)
 
 
 def build_nllb(out: Path) -> Path:
@@ -99,15 +70,9 @@ def build_nllb(out: Path) -> Path:
 
 
 def build_wavlm(out: Path) -> Path:
-    import torch
-    from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMForXVector
+    from devtools.tiny_speech import build_wavlm as wavlm_of_shape
 
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    WavLMForXVector(WavLMConfig()).save_pretrained(out)
-    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                             return_attention_mask=True).save_pretrained(out)
-    return out
+    return wavlm_of_shape(out, seed=0, shape={})
 
 
 def build_demucs(out: Path) -> Path:

@@ -1,46 +1,12 @@
-"""Headless Debian Chromium for the browser tests: where it is, the skip rule when it is not,
-and one way to start a driver (Selenium + chromium-driver; no browser download)."""
+"""The browser tests' skip rule and driver fixture, around ``devtools.browser`` (headless Debian Chromium)."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-MISSING = "needs Debian's chromium and chromium-driver (scripts/install.sh --dev)"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1400,1100")
-
-
-def chromium_present() -> bool:
-    return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
-
+from devtools.browser import MISSING, chrome, chromium_present  # noqa: F401  (chrome: for the tests)
 
 needs_chromium = pytest.mark.skipif(not chromium_present(), reason=MISSING)
-
-
-@contextmanager
-def chrome(profile: Path, *extra_flags: str) -> Iterator:
-    """A headless Chromium driver with its own profile folder, quit on exit."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*FLAGS, *extra_flags, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
