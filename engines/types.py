@@ -10,6 +10,7 @@ import numpy as np
 
 from .audio.waveforms import ReferenceAudio
 from .profiles import Profile
+from .report import EngineChoice, SynthesisReport
 
 if TYPE_CHECKING:
     import torch
@@ -103,9 +104,19 @@ class EngineOutput:
 
 @dataclass(frozen=True)
 class SynthesisResult:
+    """The audio of a request, with what really made it."""
+
     audio: np.ndarray
+    """float32 samples, mono, ``[samples]``."""
     sample_rate: int
     metadata: dict[str, Any]
+    """``report.to_dict()``: the keys the badges, the History and ``/v1`` read (a public contract)."""
+    report: Optional[SynthesisReport] = None
+    """The same, typed; None for a result made from a metadata dict alone."""
+
+    @classmethod
+    def of(cls, audio: np.ndarray, report: SynthesisReport) -> "SynthesisResult":
+        return cls(audio, report.sample_rate, report.to_dict(), report)
 
     @property
     def duration_s(self) -> float:
@@ -120,20 +131,25 @@ class SynthesisStream:
     """Audio as it is made: iterate for float32 chunks at ``sample_rate``; ``result`` once done.
 
     The first chunk arrives before the rest is rendered. ``result`` (the whole clip with its
-    metadata, as ``synthesize`` returns it) is set when the iterator is exhausted. ``known``
-    holds the metadata fixed before the first chunk (engine used, fallback and its reason,
-    profile used, seed), for callers that must report them before the audio ends.
+    metadata, as ``synthesize`` returns it) is set when the iterator is exhausted. ``choice``
+    is what was settled before the first chunk (engine used, fallback and its reason, profile
+    used, seed), for callers that must report it before the audio ends.
     """
 
-    def __init__(self, chunks: Iterator[np.ndarray], sample_rate: int, engine: str,
-                 finish: Callable[[list[np.ndarray]], SynthesisResult], known: Mapping[str, Any] | None = None):
+    def __init__(self, chunks: Iterator[np.ndarray], sample_rate: int, choice: EngineChoice,
+                 finish: Callable[[list[np.ndarray]], SynthesisResult]):
         self.sample_rate = sample_rate
-        self.engine = engine
-        self.known: dict[str, Any] = dict(known or {})
+        self.choice = choice
+        self.engine = choice.tts_engine_used
         self._chunks = chunks
         self._finish = finish
         self._seen: list[np.ndarray] = []
         self.result: Optional[SynthesisResult] = None
+
+    @property
+    def known(self) -> dict[str, Any]:
+        """``choice`` as the metadata keys it fills."""
+        return self.choice.to_dict()
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for chunk in self._chunks:
