@@ -7,14 +7,16 @@ Three folders, each importing only the ones below it:
   and the OpenAI-compatible ``/v1`` routes (``openai_api``, ``openai_requests``);
 - ``app`` builds the page from ``tabs``: one module per tab (``dubbing``, ``cloning``,
   ``voices_tab``, ``studio_tab``, ``status``, ``history_tab``) and the pieces they share
-  (``controls``, ``choices``, ``error_panel``, and ``live``, which plays audio while it is made);
-- ``serving``: what the page and ``/v1`` share around a synthesis: admission (``limits``,
-  ``speech_service``), the synthesis handlers' common path (``synthesis``), ``badges``
-  (what really ran, in words), who may load and unload engines (``admin``), the app's
-  settings (``config``), ZeroGPU (``gpu``), audio encodings (``audio_formats``), files
-  handed to the page (``served_files``) and logging (``logs``).
+  (``controls``, ``choices``, ``badges``: what really ran, in words; ``error_panel``; and
+  ``speech``, which turns a synthesis into the tab's outputs, whole or played while made);
+- ``serving``: what the page and ``/v1`` share: the ``speech_service`` behind every synthesis
+  (admission from ``limits``, the History, failure records, error wording), who may load and
+  unload engines (``admin``), the app's settings (``config``), ZeroGPU (``gpu``), audio
+  encodings (``audio_formats``), files handed to the page (``served_files``), engine labels
+  (``labels``) and logging (``logs``).
 
-Handlers are plain functions that call the ``EngineManager``; no model logic lives here.
+Handlers are plain functions that call the ``SpeechService`` or the ``EngineManager``; no
+model logic lives here.
 """
 
 from __future__ import annotations

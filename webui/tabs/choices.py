@@ -6,7 +6,7 @@ from engines import DEFAULT_PROFILE, PROFILES_BY_ENGINE, EngineManager
 from engines.voices.presets import DEFAULT_PRESET
 from engines.languages import LANGUAGE_NAMES
 
-from ..serving.badges import engine_label
+from ..serving.labels import engine_label
 
 DEFAULT_ENGINE = "f5tts"
 DEFAULT_LANGUAGE = "pt-BR"

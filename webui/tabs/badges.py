@@ -9,8 +9,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-ENGINE_LABELS = {"f5tts": "F5-TTS", "xtts": "XTTS"}
-MAX_REASON_CHARS = 140
+from ..serving.labels import engine_label, short_reason
+
 MAX_ERROR_BADGE_CHARS = 200
 
 # Inline styles: they must survive Gradio's theming and read at a glance in light and dark mode.
@@ -28,16 +28,6 @@ ERROR_KINDS = {"input": ("input_error", "Input mistake"), "engine": ("error", "E
 _UNKNOWN_KIND = ("error", "Failed")
 _BASE_STYLE = ("display:inline-block;margin:2px 6px 2px 0;padding:3px 10px;border-radius:999px;"
                "font-size:0.9em;font-weight:600;line-height:1.5")
-
-
-def engine_label(name: str | None) -> str:
-    return ENGINE_LABELS.get(name or "", name or "?")
-
-
-def short_reason(reason: str | None, limit: int = MAX_REASON_CHARS) -> str:
-    """The first clause of a fallback reason, cut to ``limit`` characters."""
-    text = " ".join((reason or "unknown reason").split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def fallback_text(metadata: dict[str, Any]) -> str | None:
