@@ -209,14 +209,16 @@ class Engine(ABC):
         return None
 
     @abstractmethod
-    def synthesize(self, job: EngineJob) -> EngineOutput: ...
+    def synthesize(self, job: EngineJob) -> EngineOutput:
+        """Render ``job`` whole: ``EngineOutput.audio`` is float32 ``[samples]``, mono, at ``sample_rate``."""
 
     def batch_key(self, job: EngineJob) -> Hashable | None:
         """Jobs with equal keys may share ``synthesize_batch``; None: this job runs alone."""
         return None
 
     def synthesize_batch(self, jobs: Sequence[EngineJob]) -> list[EngineOutput | Exception]:
-        """Render several jobs; one output or exception per job. Default: one after another."""
+        """Render ``len(jobs)`` jobs; one output (audio float32 ``[samples_i]``) or exception per job, in
+        order. Default: one after another."""
         results: list[EngineOutput | Exception] = []
         for job in jobs:
             try:
@@ -231,11 +233,13 @@ class Engine(ABC):
         return False
 
     def render_scheduled(self, job: EngineJob, worker: "DeviceWorker") -> EngineOutput:
-        """On the caller's thread: hand ``job``'s work to ``worker`` and wait for its output."""
+        """On the caller's thread: hand ``job``'s work to ``worker`` and wait for its output
+        (audio float32 ``[samples]``)."""
         raise NotImplementedError(f"{self.display_name} does not schedule its own work")
 
     def stream_scheduled(self, job: EngineJob, worker: "DeviceWorker") -> Iterator[np.ndarray]:
-        """On the caller's thread: ``job``'s chunks as ``worker`` makes them (returns once the first exists)."""
+        """On the caller's thread: ``job``'s chunks, float32 ``[samples_i]`` each, as ``worker`` makes
+        them (returns once the first exists)."""
         raise NotImplementedError(f"{self.display_name} does not schedule its own work")
 
     def natural_seconds(self, job: EngineJob) -> float | None:
@@ -243,7 +247,8 @@ class Engine(ABC):
         return None
 
     def stream(self, job: EngineJob) -> Iterator[np.ndarray]:
-        """Audio chunks as they are made; the default renders the whole clip as one chunk."""
+        """Audio chunks as they are made, float32 ``[samples_i]`` each at ``sample_rate``, which joined
+        are the whole clip; the default renders the whole clip as one chunk."""
         yield self.synthesize(job).audio
 
 

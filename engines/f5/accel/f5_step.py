@@ -67,7 +67,8 @@ class BlockWeights:
 
 
 def dit_block(h, t_emb, mask, attn_mask, cos, sin, w: BlockWeights, heads: int, pe_attn_head: int | None):
-    """Upstream ``DiTBlock.forward`` (AdaLN-zero, attention with rotary, tanh-GELU FFN), with a key mask.
+    """Upstream ``DiTBlock.forward`` (AdaLN-zero, attention with rotary, tanh-GELU FFN), with a key mask:
+    ``h`` ``[R, n, dim]`` -> ``[R, n, dim]`` (the other tensors as ``f5_block.fast_dit_block`` takes them).
 
     Written as upstream writes it (``StepKernels.reference()``): what the compiler is given.
     No qk-norm (F5-TTS v0/v1 configs have none; ``CFGEulerStep`` checks).
@@ -113,12 +114,15 @@ class CFGEulerStep(nn.Module):
 
     # ---- per request -------------------------------------------------------------
     def rope(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotary (cos, sin) for ``n`` frames, each ``[n, head_dim]`` float32."""
         freqs, _scale = self.dit.rotary_embed.forward_from_seq_len(n)
         freqs = freqs.to(device=device, dtype=torch.float32).reshape(n, -1)
         return freqs.cos(), freqs.sin()
 
     def static_input(self, cond: torch.Tensor, text_cond: torch.Tensor, text_uncond: torch.Tensor | None):
-        """cond [B,N,mel] (zero outside the reference), text_* [B,N,text_dim] -> [R,N,dim]."""
+        """The input projection's per-request part: ``cond`` ``[B, N, mel]`` (zero outside the reference),
+        ``text_cond`` / ``text_uncond`` ``[B, N, text_dim]`` -> ``[R, N, dim]`` (R = 2B with guidance: the
+        conditional rows, then the unconditional ones; else B)."""
         dt = self.dtype
         w_c, w_t = self.w_cond.to(dt), self.w_text.to(dt)
         rows = [F.linear(cond.to(dt), w_c) + F.linear(text_cond.to(dt), w_t, self.b_in.to(dt))]
@@ -128,9 +132,10 @@ class CFGEulerStep(nn.Module):
 
     # ---- per step ----------------------------------------------------------------
     def forward(self, y, t, cfg, static_in, mask, attn_mask, cos, sin):
-        """``y`` is the ODE state flattened to [B*N, mel]; returns the guided flow, same shape.
+        """``y`` is the ODE state flattened to ``[B*N, mel]``; returns the guided flow, same shape.
 
-        Flat, so that no dimension the compiler sees is 1 for a single chunk (a size-1
+        ``t``, ``cfg``: scalars; ``static_in`` ``[R, N, dim]`` (``static_input``); ``mask`` ``[R, N]`` bool;
+        ``attn_mask`` ``[R, 1, 1, N]``; ``cos``, ``sin`` ``[N, head_dim]`` (``rope``). Flat, so that no dimension the compiler sees is 1 for a single chunk (a size-1
         dimension would be compiled separately from the batched shapes).
         """
         dit = self.dit
@@ -172,5 +177,6 @@ class CFGEulerStep(nn.Module):
 
 
 def text_embeddings(dit: nn.Module, tokens: torch.Tensor, duration: int, drop_text: bool) -> torch.Tensor:
-    """Upstream's text embedding for ONE chunk at its own length (as ``sample`` does)."""
+    """Upstream's text embedding for ONE chunk at its own length (as ``sample`` does): ``tokens``
+    ``[1, nt]`` long -> ``[duration, text_dim]``."""
     return dit.text_embed(tokens, seq_len=duration, drop_text=drop_text)[0]

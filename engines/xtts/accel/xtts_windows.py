@@ -35,7 +35,8 @@ class StreamWindows:
         self.emitted, self.held, self.done = 0, None, 0  # samples handed out; the overlap held back; latents vocoded
 
     def feed(self, n: int, latents: torch.Tensor, is_end: bool) -> torch.Tensor | None:
-        """``latents`` holds at least ``n`` rows; returns the next piece, or None (not yet, or nothing new)."""
+        """``latents`` ``[>= n, D]`` holds at least ``n`` rows; returns the next piece, float32 ``[samples]``
+        at 24 kHz, or None (not yet, or nothing new)."""
         if not is_end and n - self.done < (self.every if self.done else self.first):
             return None
         hop = self.hop
