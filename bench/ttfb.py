@@ -145,7 +145,7 @@ def direct_stream_ratio(xtts_dir: str, device: str, tokens: int, repeats: int) -
             runs.append(time.perf_counter() - start)
         return statistics.median(runs)
 
-    from engines.xtts.engine import STREAM_CHUNK_TOKENS, STREAM_FIRST_CHUNK_TOKENS
+    from engines.xtts.chunking import STREAM_CHUNK_TOKENS, STREAM_FIRST_CHUNK_TOKENS
 
     text = TEXTS["xtts"]
     stream = functools.partial(acc.inference_stream, text, "en", latent, speaker, stream_chunk_size=STREAM_CHUNK_TOKENS,
