@@ -78,6 +78,7 @@ class Engine(ABC):
     max_reference_seconds: float | None = None
 
     def __init__(self, device_preference: str = "auto"):
+        self._loaded: Any = None  # the loaded parts (model, accelerator...), assigned in one step by _activate
         self.device_preference = device_preference
         self.device: str | None = None
         self.load_s: float | None = None
@@ -115,9 +116,18 @@ class Engine(ABC):
 
     # --- lifecycle --------------------------------------------------------------------
     @property
-    @abstractmethod
     def is_loaded(self) -> bool:
         """True only when everything a request needs is ready."""
+        return self._loaded is not None
+
+    # The loaded parts, for benchmarks and tests that call upstream on the same objects.
+    @property
+    def model(self):
+        return self._loaded.model if self._loaded is not None else None
+
+    @property
+    def accelerator(self):
+        return self._loaded.accelerator if self._loaded is not None else None
 
     def load(self, worker: "DeviceWorker | None" = None) -> None:
         """Load the weights; raises ``EngineUnavailableError`` (or a subclass) on failure.

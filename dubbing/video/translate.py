@@ -15,7 +15,6 @@ fewer words than it has cues, its cues are translated one by one instead.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -66,14 +65,11 @@ class Translator(LazyModel):
     @classmethod
     def from_env(cls, device_preference: str, on_device: OnDevice, load_lock: threading.Lock | None = None,
                  environ: Mapping[str, str] | None = None) -> "Translator":
-        env = os.environ if environ is None else environ
-        spec = env.get(TRANSLATION_VARIABLE) or DEFAULT_TRANSLATION_MODEL
-        try:
-            source = PretrainedSource.from_spec(spec, "translation model", TRANSLATION_VARIABLE, ("config.json",),
-                                                ("model.safetensors", "pytorch_model.bin"), TOKENIZER_FILES)
-        except InputError as exc:
-            return cls(None, device_preference, on_device, load_lock, config_error=f"{cls.display_name}: {exc}")
-        return cls(source, device_preference, on_device, load_lock)
+        source, problem = PretrainedSource.from_env(environ, TRANSLATION_VARIABLE, DEFAULT_TRANSLATION_MODEL,
+                                                    "translation model", ("config.json",),
+                                                    ("model.safetensors", "pytorch_model.bin"), TOKENIZER_FILES)
+        return cls(source, device_preference, on_device, load_lock,
+                   config_error=f"{cls.display_name}: {problem}" if problem else None)
 
     def _stage(self, path: Path) -> tuple[Any, Any]:
         import torch

@@ -87,18 +87,6 @@ class XttsEngine(Engine):
         return [(source.description, source.spec, source.env_var)] if source.missing_locally() else []
 
     @property
-    def is_loaded(self) -> bool:
-        return self._loaded is not None
-
-    @property
-    def model(self):
-        return self._loaded.model if self._loaded is not None else None
-
-    @property
-    def accelerator(self):
-        return self._loaded.accelerator if self._loaded is not None else None
-
-    @property
     def speakers(self) -> list[str]:
         manager = getattr(self.model, "speaker_manager", None)
         return sorted(manager.speakers) if manager is not None else []

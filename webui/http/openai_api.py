@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import json
 import logging
@@ -240,12 +241,8 @@ def _produce(service: SpeechService, job: SpeechJob, live: SynthesisStream, enco
 
 async def _chunks(encoder, state: _StreamState, limiter: CapacityLimiter) -> AsyncIterator[bytes]:
     try:
-        while True:
-            item = await anyio.to_thread.run_sync(encoder.output.get, limiter=limiter, abandon_on_cancel=True)
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
+        take = functools.partial(anyio.to_thread.run_sync, encoder.take, limiter=limiter, abandon_on_cancel=True)
+        while (item := await take()) is not None:
             if item:
                 yield item
     finally:

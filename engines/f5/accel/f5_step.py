@@ -135,8 +135,10 @@ class CFGEulerStep(nn.Module):
         """``y`` is the ODE state flattened to ``[B*N, mel]``; returns the guided flow, same shape.
 
         ``t``, ``cfg``: scalars; ``static_in`` ``[R, N, dim]`` (``static_input``); ``mask`` ``[R, N]`` bool;
-        ``attn_mask`` ``[R, 1, 1, N]``; ``cos``, ``sin`` ``[N, head_dim]`` (``rope``). Flat, so that no dimension the compiler sees is 1 for a single chunk (a size-1
-        dimension would be compiled separately from the batched shapes).
+        ``attn_mask`` ``[R, 1, 1, N]``; ``cos``, ``sin`` ``[N, head_dim]`` (``rope``).
+
+        Flat, so that no dimension the compiler sees is 1 for a single chunk (a size-1 dimension
+        would be compiled separately from the batched shapes).
         """
         dit = self.dit
         rows, n = static_in.shape[0], static_in.shape[1]
