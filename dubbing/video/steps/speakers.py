@@ -21,7 +21,7 @@ import numpy as np
 from engines.errors import EngineUnavailableError
 from engines.quality.speaker import SAME_SPEAKER_THRESHOLD, SpeakerVerifier
 
-from .state import Cue
+from ..state import Cue
 
 logger = logging.getLogger("voice_studio.dubbing.video.speakers")
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from engines.errors import InputError
 
-from .. import media
-from ..media import MP4_VIDEO_CODECS, VIDEO_FORMATS, _file, _run, _span, ffmpeg, probe_upload, video_limits
+from ... import media
+from ...media import MP4_VIDEO_CODECS, VIDEO_FORMATS, _file, _run, _span, ffmpeg, probe_upload, video_limits
 
 # Containers an audio-only upload may come in, beside the video ones.
 AUDIO_FORMATS = "wav,w64,mp3,flac,ogg,aac,aiff"

@@ -24,7 +24,7 @@ from engines.errors import InputError
 from engines.languages import normalize_language
 from engines.voices.library import VoiceLibrary
 
-from .state import Cue
+from ..state import Cue
 
 logger = logging.getLogger("voice_studio.dubbing.video.cast")
 

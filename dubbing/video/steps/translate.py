@@ -24,8 +24,8 @@ from typing import Any
 from engines.errors import EngineUnavailableError, InputError
 from engines.quality.pretrained import LazyModel, OnDevice, PretrainedSource, half_precision_ok
 
-from ..subtitles import ParsedSubtitles
-from .state import Cue
+from ...subtitles import ParsedSubtitles
+from ..state import Cue
 
 logger = logging.getLogger("voice_studio.dubbing.video.translate")
 

@@ -19,8 +19,8 @@ from engines.quality.asr import Transcriber
 from engines.errors import EngineUnavailableError
 
 from .cues import join_regions, split_at_sentences
-from .options import whisper_languages
-from .state import Cue
+from ..options import whisper_languages
+from ..state import Cue
 
 logger = logging.getLogger("voice_studio.dubbing.video.transcribe")
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import media
-from ..media import VIDEO_FORMATS, _file, _run, ffmpeg
+from ... import media
+from ...media import VIDEO_FORMATS, _file, _run, ffmpeg
 from .extract import SPEECH_FILE
 from .separate import DIALOGUE16K_FILE
-from .state import Cue
+from ..state import Cue
 
 logger = logging.getLogger("voice_studio.dubbing.video.mix")
 
