@@ -51,7 +51,7 @@ class StreamWindows:
         first = max(0, self.emitted // hop - self.context)
         # cuDNN here: a stream's windows come in a few lengths (context + one chunk; the last
         # differs), so their per-shape plans are built once and reused, and cuDNN's kernels
-        # are about 4x faster than PyTorch's own on HiFi-GAN (bench/cold_probe.py).
+        # are about 4x faster than PyTorch's own on HiFi-GAN (bench/serving/cold_probe.py).
         self.speaker = self.speaker.to(self.acc.device)
         window = self.decoder.waveform_decoder(frames[..., first:total], g=self.speaker).reshape(-1)
         offset = first * hop  # where the window starts in the whole clip

@@ -9,7 +9,7 @@ profile) against upstream's ``infer_batch_process`` with ``infer_process``'s chu
 the very same model objects; an XTTS dub through the manager; peak GPU memory with both
 engines resident. Random weights make noise: nothing here is about speech quality.
 
-    python -m bench.engine_path --out engine_path.json
+    python -m bench.serving.engine_path --out engine_path.json
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from bench.f5_bench import upstream_call
-from bench.inputs import REF_TEXT, SAMPLE_RATE, TEXTS, reference_audio
-from bench.models import _dir_bytes, build_vocos, build_xtts, randomize_zero_inits, workdir
-from bench.timing import sync, timed
+from bench.f5.rows import upstream_call
+from bench.kit.inputs import REF_TEXT, SAMPLE_RATE, TEXTS, reference_audio
+from bench.kit.models import _dir_bytes, build_vocos, build_xtts, randomize_zero_inits, workdir
+from bench.kit.timing import sync, timed
 
-logger = logging.getLogger("bench.engine_path")
+logger = logging.getLogger("bench.serving.engine_path")
 
 
 def write_ema_prefixed_f5(path: Path) -> int:

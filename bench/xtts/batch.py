@@ -1,7 +1,7 @@
 """XTTS continuous batching on a CUDA GPU: full-size random-weight XTTS-v2 through the app's manager.
 
-    python -m bench.xtts_batch --out bench/results_xtts_batch_h100.json   # ~4 min on an H100
-    python -m bench.xtts_batch --quick --out /tmp/xtts_batch.json         # tiny models on the CPU: it runs
+    python -m bench.xtts.batch --out bench/results_xtts_batch_h100.json   # ~4 min on an H100
+    python -m bench.xtts.batch --quick --out /tmp/xtts_batch.json         # tiny models on the CPU: it runs
 
 1. ``steps``: what one decode step costs with 1, 2, 4, 8, 16 rows in flight (each size's CUDA
    graph), early (about 100 positions of context) and late (about 500) in a decode, against 1
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import torch
 
-from bench.traffic import random_text
+from bench.serving.traffic import random_text
 
-logger = logging.getLogger("bench.xtts_batch")
+logger = logging.getLogger("bench.xtts.batch")
 
 SIZES = (1, 2, 4, 8, 16)
 TEXT = "The quick brown fox jumps over the lazy dog near the quiet river bank."
@@ -57,7 +57,7 @@ def manager_for(env: dict, **extra):
 
 
 def loaded_xtts(manager):
-    from bench.stress import wait_until_warm
+    from bench.serving.stress import wait_until_warm
 
     assert manager.ensure_loaded("xtts") is None, manager.engine_health("xtts").error
     warm = wait_until_warm(manager.engines["xtts"])
@@ -257,8 +257,8 @@ def one_at_a_time(manager):
 
 # ---- 4. the slice -----------------------------------------------------------------------------------
 def f5_batch(manager, reference: str) -> dict:
-    from bench.inputs import REF_TEXT
-    from bench.stress import wait_until_warm
+    from bench.kit.inputs import REF_TEXT
+    from bench.serving.stress import wait_until_warm
     from engines import SynthesisRequest
 
     assert manager.ensure_loaded("f5tts") is None
@@ -281,8 +281,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny models on the CPU: checks that it runs")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
-    from bench.models import workdir
-    from bench.stress import build_models, build_tiny
+    from bench.kit.models import workdir
+    from bench.serving.stress import build_models, build_tiny
 
     work = Path(args.work) if args.work else workdir()
     work.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 requests sharing one forward twice, graphs captured as the app does, per attention kernel
 (PyTorch's choice, cuDNN on an H100, and the memory-efficient kernel), with the step's cost.
 
-    python -m bench.f5_repeat       # on the GPU; prints whether the mels are identical
+    python -m bench.f5.repeat       # on the GPU; prints whether the mels are identical
 """
 
 import tempfile
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from bench.inputs import REF_TEXT, reference_audio
-from bench.models import build_f5, build_vocos
+from bench.kit.inputs import REF_TEXT, reference_audio
+from bench.kit.models import build_f5, build_vocos
 from engines.f5.accel.f5 import F5Accelerator, F5AccelOptions
 from engines.f5.accel.f5_warmup import F5Warmup
 

@@ -1,7 +1,7 @@
 """Time to the first audio byte through ``POST /v1/audio/speech``, measured with a real HTTP client.
 
 ``python app.py`` runs as a subprocess on loopback (the product, as a user starts it) on
-full-size random-weight models (``bench.models`` / ``bench.engine_path`` builders: F5TTS_Base
+full-size random-weight models (``bench.kit.models`` / ``bench.serving.engine_path`` builders: F5TTS_Base
 in the ``ema.`` layout, Vocos, XTTS-v2 with two studio speakers), on CUDA with the app's
 accelerators. After one request per engine (loads) and the F5 warm-up, each engine is asked
 ``--repeats`` times per format with httpx streaming; the figure is the time from sending the
@@ -11,8 +11,8 @@ Also: the XTTS full stream against the unstreamed call, through the API (same te
 seed: the same tokens) and directly on the accelerator with a forced length of
 ``--tokens`` (target <= 1.3x).
 
-    python -m bench.ttfb --out bench/results/h100/ttfb.json     # a CUDA machine
-    python -m bench.ttfb --quick                                 # tiny models on the CPU: does it run
+    python -m bench.serving.ttfb --out bench/results/h100/ttfb.json     # a CUDA machine
+    python -m bench.serving.ttfb --quick                                 # tiny models on the CPU: does it run
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-logger = logging.getLogger("bench.ttfb")
+logger = logging.getLogger("bench.serving.ttfb")
 
 TEXTS = {
     "xtts": "Hello, and welcome. This sentence is read aloud by the XTTS engine, streamed as it is made.",
@@ -43,10 +43,10 @@ BENCH_VOICE = "bench"
 def full_size_env(work: Path, accel: str) -> dict[str, str]:
     import soundfile as sf
 
-    from bench.engine_path import add_studio_speakers, write_ema_prefixed_f5
-    from bench.inputs import SAMPLE_RATE, reference_audio
-    from bench.inputs import TEXTS as BENCH_TEXTS
-    from bench.models import build_vocos, build_xtts
+    from bench.serving.engine_path import add_studio_speakers, write_ema_prefixed_f5
+    from bench.kit.inputs import SAMPLE_RATE, reference_audio
+    from bench.kit.inputs import TEXTS as BENCH_TEXTS
+    from bench.kit.models import build_vocos, build_xtts
 
     ckpt = work / "f5_ema_prefixed.safetensors"
     write_ema_prefixed_f5(ckpt)
@@ -56,7 +56,7 @@ def full_size_env(work: Path, accel: str) -> dict[str, str]:
     sf.write(work / "reference.wav", reference_audio()[0].numpy(), SAMPLE_RATE)
     # A saved voice from a clip and its transcript, not a preset: a preset's F5 reference is
     # spoken by XTTS, and random XTTS weights babble for half a minute, which F5 would copy.
-    from bench.inputs import REF_TEXT
+    from bench.kit.inputs import REF_TEXT
     from engines.voices.library import VoiceLibrary
 
     VoiceLibrary(work / "voices").add(BENCH_VOICE, work / "reference.wav", REF_TEXT, language="en")

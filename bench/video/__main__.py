@@ -1,8 +1,8 @@
 """Dubbing a 10-minute two-speaker video end to end on the GPU, against a straightforward pipeline.
 
-Every stage runs on a full-size random-weight model built in code (``bench.video_models``;
+Every stage runs on a full-size random-weight model built in code (``bench.video.models``;
 F5-TTS F5TTS_Base and Vocos from ``bench.studio``), loaded by the app through the same
-variables a user sets. The video is synthetic (``bench.video_source``). Our path is
+variables a user sets. The video is synthetic (``bench.video.source``). Our path is
 ``dubbing.video.VideoDubber.dub``: a first job loads every model (cold), a second job on
 the same video (another seed, so nothing is reused) is the timed, warm figure, stage by
 stage. The straightforward pipeline runs in the same process on the very same model
@@ -19,7 +19,7 @@ work in both and are counted once each. Random weights make noise: speed only.
 
 On the lent GPU machine: ``source bench/gpu_setup.sh`` with the wheels of bench/README.md
 ("Video dubbing") installed, and imageio-ffmpeg for ffmpeg; ffprobe is stood in for by
-``bench.ffprobe_standin`` where there is none.
+``bench.video.ffprobe_standin`` where there is none.
 """
 
 from __future__ import annotations
@@ -60,11 +60,11 @@ def straightforward(dubber, state, ref, ref_text: str, nfe: int, device: str) ->
     from demucs.apply import apply_model
 
     from bench.studio import upstream_loop
-    from dubbing.video.speech import vad_model as silero_model
-    from dubbing.video.speech import silero
+    from dubbing.video.steps.speech import vad_model as silero_model
+    from dubbing.video.steps.speech import silero
     from dubbing.video.stages import read_mono16k
     from dubbing.video.state import Cue
-    from dubbing.video.translate import sentence_groups
+    from dubbing.video.steps.translate import sentence_groups
 
     models = dubber.models
     speech16k = read_mono16k(state.file("speech16k.wav"))
@@ -134,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
-    from bench.ffprobe_standin import install as install_ffprobe
+    from bench.video.ffprobe_standin import install as install_ffprobe
     from bench.studio import build_models, ensure_ffmpeg, wait_for_warmup
-    from bench.video_models import build_all
-    from bench.video_source import make_video
+    from bench.video.models import build_all
+    from bench.video.source import make_video
     from dubbing import ProjectStore, Studio
     from dubbing.video import VideoDubber, VideoDubOptions
     from engines import EngineManager, Settings

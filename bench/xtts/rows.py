@@ -15,8 +15,8 @@ import torch
 
 from engines.xtts.accel.xtts import XttsAccelerator
 
-from .inputs import TEXTS
-from .timing import sync, timed
+from ..kit.inputs import TEXTS
+from ..kit.timing import sync, timed
 
 logger = logging.getLogger(__name__)
 

@@ -164,7 +164,7 @@ def failed_captures(work: Path, ref: torch.Tensor) -> dict:
 
 def run(work: Path) -> dict:
     """Both checks; a failure of one is recorded and the other still runs."""
-    from bench.inputs import reference_audio
+    from bench.kit.inputs import reference_audio
 
     ref = reference_audio(3.0)
     report = {}

@@ -4,7 +4,7 @@ The same runs again with the decode attention on SDPA instead of FlashAttention:
 (the accelerator's fallback) and with PyTorch's own choice (cuDNN on an H100, which does not
 repeat), and what each kernel costs per token.
 
-    python -m bench.xtts_repeat     # on the GPU; prints token counts, whether the codes are
+    python -m bench.xtts.repeat     # on the GPU; prints token counts, whether the codes are
                                     # identical, the first token where a run differs, ms/token
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 import engines.xtts.accel.xtts_attention as xtts_attention
-from bench.models import build_xtts
+from bench.kit.models import build_xtts
 from engines.xtts.accel.xtts import XttsAccelerator
 
 work = Path(tempfile.mkdtemp())

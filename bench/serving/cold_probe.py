@@ -1,6 +1,6 @@
 """Where a request at a never-seen text length pays its first-call cost, stage by stage.
 
-Full-size random-weight F5TTS_Base + Vocos (``bench.models``) on the GPU, graphs captured
+Full-size random-weight F5TTS_Base + Vocos (``bench.kit.models``) on the GPU, graphs captured
 for the buckets used. For new durations (never run before in the process) and then
 their warm repeats, each stage of the accelerated path is timed on its own: the text
 embedding (eager convolutions at the chunk's own length), the graphed ODE, the Vocos
@@ -16,7 +16,7 @@ stages (prefill, decode, vocoder) at new text lengths, with PyTorch's attention 
 and with cuDNN attention left out of the prefill; and what a batched F5 step costs
 against one row (how much sharing a forward can gain at each length).
 
-    python -m bench.cold_probe --out cold_probe.json
+    python -m bench.serving.cold_probe --out cold_probe.json
 """
 
 from __future__ import annotations
@@ -135,8 +135,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="cold_probe.json")
     args = ap.parse_args(argv)
-    from bench.inputs import reference_audio
-    from bench.models import build_f5, build_vocos, build_xtts, workdir
+    from bench.kit.inputs import reference_audio
+    from bench.kit.models import build_f5, build_vocos, build_xtts, workdir
     from engines.f5.accel.f5 import F5Accelerator
     from engines.f5.accel.f5_warmup import F5Warmup
 

@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from bench.inputs import REF_TEXT
+from bench.kit.inputs import REF_TEXT
 from engines import NoEngineAvailableError, SynthesisRequest
 from engines.profiles import PROFILES_BY_ENGINE
 

@@ -6,7 +6,7 @@
   (the layout upstream's loader cannot read) loaded through ``F5Engine`` on the CPU, with
   the time spent normalising and checking it and the bytes written to disk.
 
-    python -m bench.cold_start --out cold_start.json
+    python -m bench.serving.cold_start --out cold_start.json
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ def ui_ready_seconds(timeout: float = 120.0, log_path: Path | None = None) -> di
 def patching_figures(work: Path) -> dict:
     import torch
 
-    from bench.engine_path import write_ema_prefixed_f5
-    from bench.models import _dir_bytes, build_vocos
+    from bench.serving.engine_path import write_ema_prefixed_f5
+    from bench.kit.models import _dir_bytes, build_vocos
     from engines.f5.engine import F5Engine
     from engines.settings import Settings
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = {"ui": ui_ready_seconds(log_path=Path(args.out).with_suffix(".app.log"))}
     if not args.skip_patching:
-        from bench.models import workdir  # torch and f5-tts: only needed for this part
+        from bench.kit.models import workdir  # torch and f5-tts: only needed for this part
 
         report["patching"] = patching_figures(workdir())
     Path(args.out).write_text(json.dumps(report, indent=2))

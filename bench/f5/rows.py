@@ -18,8 +18,8 @@ from engines.f5.accel.f5 import F5AccelOptions, F5Accelerator
 from engines.f5.accel.f5_upstream import upstream_chunks
 from engines.f5.accel.f5_warmup import F5Warmup
 
-from .inputs import REF_TEXT, SAMPLE_RATE, TEXTS
-from .timing import rel_error, sync, timed
+from ..kit.inputs import REF_TEXT, SAMPLE_RATE, TEXTS
+from ..kit.timing import rel_error, sync, timed
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def warm_up(acc, texts=None) -> float:
         return 0.0
     shapes = None
     if texts is not None:
-        ref = __import__("bench.inputs", fromlist=["reference_audio"]).reference_audio()
+        ref = __import__("bench.kit.inputs", fromlist=["reference_audio"]).reference_audio()
         shapes = sorted({shape_of(acc, ref, upstream_chunks(ref.shape[-1] / SAMPLE_RATE, REF_TEXT, t)) for t in texts})
     mode = "compile" if acc.options.compile else "graphs"
     return F5Warmup(acc, None, mode, None, {}).run_inline(shapes)
@@ -94,7 +94,7 @@ def correctness(model, vocoder, acc, ref, device) -> dict:
 def bench_model(arch, model, vocoder, device, repeats, texts=(100, 300, 1000), compile=True,
                 variants=False) -> dict:
     """Rows for one F5 architecture; with ``variants`` also per-optimisation rows (300 chars)."""
-    ref = __import__("bench.inputs", fromlist=["reference_audio"]).reference_audio()
+    ref = __import__("bench.kit.inputs", fromlist=["reference_audio"]).reference_audio()
     out = {"arch": arch, "rows": [], "variants": []}
     t0 = time.perf_counter()
     acc = F5Accelerator(model, vocoder, device, compile=compile)
@@ -173,7 +173,7 @@ def variant_rows(model, vocoder, device, ref, repeats, compile) -> list[dict]:
 
 def vocoder_half_error(vocoder, acc, device) -> float:
     """Relative error of the half-precision Vocos backbone against fp32, on a random-model mel."""
-    ref = __import__("bench.inputs", fromlist=["reference_audio"]).reference_audio()
+    ref = __import__("bench.kit.inputs", fromlist=["reference_audio"]).reference_audio()
     mels, _ = acc.sample_mels(ref, REF_TEXT, [TEXTS[100]], seed=0)
     mel = mels[0].permute(1, 0).unsqueeze(0)
     with torch.inference_mode():

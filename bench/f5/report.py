@@ -1,6 +1,6 @@
-"""Markdown tables from ``bench.f5_speed``'s JSON, for bench/RESULTS.md.
+"""Markdown tables from ``bench.f5.speed``'s JSON, for bench/RESULTS.md.
 
-    python -m bench.f5_report f5_speed.json > tables.md
+    python -m bench.f5.report f5_speed.json > tables.md
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench.f5_profile import CLASSES
+from bench.f5.profile import CLASSES
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:

@@ -48,7 +48,7 @@ def install(folder: Path) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "ffprobe"
     root = Path(__file__).resolve().parents[1]
-    script.write_text(f"#!/bin/sh\ncd {root} && exec {sys.executable} -m bench.ffprobe_standin \"$@\"\n")
+    script.write_text(f"#!/bin/sh\ncd {root} && exec {sys.executable} -m bench.video.ffprobe_standin \"$@\"\n")
     script.chmod(0o755)
     os.environ["PATH"] = f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"
     return str(script)

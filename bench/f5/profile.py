@@ -1,7 +1,7 @@
 """One F5 step, profiled: where the GPU time goes, for our step (old and new kernels) and upstream's.
 
-    python -m bench.f5_profile --out prof.json           # CUDA, full-size F5TTS_Base in fp16 as served
-    python -m bench.f5_profile --quick --out prof.json   # CPU, tiny model: checks the tool runs
+    python -m bench.f5.profile --out prof.json           # CUDA, full-size F5TTS_Base in fp16 as served
+    python -m bench.f5.profile --quick --out prof.json   # CPU, tiny model: checks the tool runs
 
 For each shape (frames x rows; the DiT batch is twice the rows, classifier-free guidance) and
 each path, one guided Euler step: ours as the accelerator runs it (``StepKernels``, see
@@ -45,7 +45,6 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -282,7 +281,7 @@ def build(quick: bool, work: Path):
         from devtools.tiny_models import TINY_DIT, build_f5_model, write_vocab
 
         return build_f5_model(write_vocab(work / "vocab.txt"), dict(TINY_DIT)).eval(), None, "cpu"
-    from bench.models import build_f5, build_vocos
+    from bench.kit.models import build_f5, build_vocos
 
     model, _ = build_f5("F5TTS_Base", "cuda", work)
     vocoder, _ = build_vocos("cuda", work)
@@ -294,7 +293,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="f5_profile.json")
     ap.add_argument("--quick", action="store_true", help="tiny model on the CPU: checks the tool, quotes nothing")
     args = ap.parse_args(argv)
-    from bench.models import workdir
+    from bench.kit.models import workdir
 
     model, vocoder, device = build(args.quick, workdir())
     report: dict = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "torch": torch.__version__,

@@ -1,7 +1,7 @@
 """F5-TTS speed in one process: the old path, the new path and upstream, side by side.
 
-    source bench/gpu_setup.sh && python3 -m bench.f5_speed --out f5_speed.json   # ~7 min on an H100
-    python -m bench.f5_speed --quick --out f5_speed.json                           # CPU, tiny models: checks it runs
+    source bench/gpu_setup.sh && python3 -m bench.f5.speed --out f5_speed.json   # ~7 min on an H100
+    python -m bench.f5.speed --quick --out f5_speed.json                           # CPU, tiny models: checks it runs
 
 Full-size random-weight F5TTS_Base (``ema.`` keys) and Vocos, loaded by the app's own
 ``EngineManager`` (its F5 warm-up captures every bucket with the new kernels). On the same
@@ -15,13 +15,12 @@ JSON as soon as it is done, a failure recorded in its place and the next still r
    check of each kernel switch;
 2. ``lengths``: 5 to 80 words (random sentences, new lengths), the first call and a repeat,
    old / new / upstream, audio lengths compared with upstream's;
-3. ``concurrent``: 8 mixed-length requests through the manager, one after another and all
-   at once, new path and old path, plus upstream one after another: audio seconds per
-   second and useful TFLOP/s (``bench.f5_profile.useful_flops`` over every chunk's frames,
-   32 steps);
+3. ``concurrent``: 8 mixed-length requests through the manager, one after another and all at
+   once, new and old path, plus upstream one after another: audio seconds per second and
+   useful TFLOP/s (``bench.f5.profile.useful_flops`` over every chunk's frames, 32 steps);
 4. ``switches``: one step's graph replay at three shapes for each kernel switch alone (on
    the reference) and all of them, plus ``conv_benchmark``;
-5. ``profile``: ``bench.f5_profile`` at 512-3072 frames x 1 and 8 rows for the old kernels,
+5. ``profile``: ``bench.f5.profile`` at 512-3072 frames x 1 and 8 rows for the old kernels,
    the new ones and upstream;
 6. ``captures``: ``bench.gpu_checks --only captures`` in a fresh process (the compile mode's
    warm-up and real capture failures, each followed by upstream's eager sampling).
@@ -47,11 +46,11 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from bench.f5_profile import QUICK_SHAPES, SHAPES, model_dims, our_step, profile_paths, useful_flops
-from bench.inputs import REF_TEXT, SAMPLE_RATE, TEXTS, reference_audio
-from bench.traffic import random_text
+from bench.f5.profile import QUICK_SHAPES, SHAPES, model_dims, our_step, profile_paths, useful_flops
+from bench.kit.inputs import REF_TEXT, SAMPLE_RATE, TEXTS, reference_audio
+from bench.serving.traffic import random_text
 
-logger = logging.getLogger("bench.f5_speed")
+logger = logging.getLogger("bench.f5.speed")
 
 WORDS = (5, 11, 17, 24, 35, 47, 61, 75, 80)
 CONCURRENT_WORDS = (6, 12, 20, 28, 37, 46, 58, 72)
@@ -80,8 +79,8 @@ def build_env(work: Path, quick: bool) -> dict[str, str]:
 
         return {**build_all(work / "tiny").env(), "VOICE_STUDIO_CACHE_DIR": str(work / "cache"),
                 "VOICE_STUDIO_DEVICE": "cpu", "VOICE_STUDIO_ACCEL": "auto", "F5TTS_LANGUAGES": "en,pt-BR"}
-    from bench.engine_path import write_ema_prefixed_f5
-    from bench.models import build_vocos
+    from bench.serving.engine_path import write_ema_prefixed_f5
+    from bench.kit.models import build_vocos
 
     ckpt = work / "f5_ema_prefixed.safetensors"
     if not ckpt.is_file():
@@ -133,7 +132,7 @@ def setup(work: Path, quick: bool, report: dict) -> Bench:
     from engines import EngineManager, Settings
     from engines.f5.accel.f5 import PREVIOUS_LENGTH_BUCKETS, F5AccelOptions, F5Accelerator
     from engines.f5.accel.f5_block import StepKernels
-    from bench.stress import wait_until_warm
+    from bench.serving.stress import wait_until_warm
 
     env = build_env(work, quick)
     manager = EngineManager(Settings.from_env(env))
@@ -161,7 +160,7 @@ def setup(work: Path, quick: bool, report: dict) -> Bench:
 
 def mel_errors(b: Bench, acc) -> dict:
     """One chunk at one seed: our generated mel vs upstream's, and the chunk alone vs inside a padded batch."""
-    from bench.timing import rel_error
+    from bench.kit.timing import rel_error
     from f5_tts.infer.utils_infer import infer_batch_process
 
     text, device = TEXTS[100], b.engine.device
@@ -190,7 +189,7 @@ def correctness(b: Bench) -> dict:
 
 
 def lengths(b: Bench) -> dict:
-    from bench.f5_bench import crossfade, upstream_call
+    from bench.f5.rows import crossfade, upstream_call
 
     rng, rows = random.Random(11), []
     for words in ((5, 24) if b.quick else WORDS):
@@ -230,7 +229,7 @@ def _concurrently(manager, requests) -> list:
 
 def concurrent(b: Bench) -> dict:
     from engines import SynthesisRequest
-    from bench.f5_bench import upstream_call
+    from bench.f5.rows import upstream_call
 
     rng = random.Random(5)
     texts = [random_text(rng, w) for w in (CONCURRENT_WORDS[:2] if b.quick else CONCURRENT_WORDS)]
@@ -322,7 +321,7 @@ def main(argv=None) -> int:
     ap.add_argument("--skip", action="append", default=[], help="sections to leave out")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
-    from bench.models import workdir
+    from bench.kit.models import workdir
 
     started, work = time.perf_counter(), workdir()
     report: dict = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() and not args.quick else "cpu",

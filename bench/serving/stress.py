@@ -1,6 +1,6 @@
 """The app's serving path under many users, on a CUDA GPU with full-size random-weight models.
 
-    python -m bench.stress --out stress.json
+    python -m bench.serving.stress --out stress.json
 
 Drives the app's own ``EngineManager`` from many threads, as Gradio's workers do, with
 F5-TTS (F5TTS_Base, ``ema.`` keys, Vocos) and XTTS-v2 (studio speakers) built in code:
@@ -36,10 +36,10 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from bench.inputs import SAMPLE_RATE, reference_audio
-from bench.traffic import REF_TEXT, Tally, random_text, run_threads
+from bench.kit.inputs import SAMPLE_RATE, reference_audio
+from bench.serving.traffic import REF_TEXT, Tally, random_text, run_threads
 
-logger = logging.getLogger("bench.stress")
+logger = logging.getLogger("bench.serving.stress")
 
 
 def build_tiny(work: Path) -> dict[str, str]:
@@ -53,9 +53,9 @@ def build_tiny(work: Path) -> dict[str, str]:
 
 def build_models(work: Path) -> dict[str, str]:
     """Full-size random models on disk; returns the environment that points the app at them."""
-    from bench.engine_path import add_studio_speakers, write_ema_prefixed_f5
-    from bench.inputs import TEXTS
-    from bench.models import build_vocos, build_xtts
+    from bench.serving.engine_path import add_studio_speakers, write_ema_prefixed_f5
+    from bench.kit.inputs import TEXTS
+    from bench.kit.models import build_vocos, build_xtts
     from engines.settings import accel_setting
 
     ckpt = work / "f5_ema_prefixed.safetensors"
@@ -174,7 +174,7 @@ def new_lengths(manager, reference: str, engine: str, words: list[int], seed: in
     """First call at each new length vs its warm repeat, and upstream on the same text and models."""
     from engines import SynthesisRequest
 
-    from bench.f5_bench import upstream_call
+    from bench.f5.rows import upstream_call
     from engines.f5.accel.f5_upstream import upstream_chunks
 
     rng = random.Random(seed)
@@ -254,7 +254,7 @@ def throughput(manager, reference: str) -> dict:
 def second_start(work: Path, env: dict) -> dict:
     """A new process, the same compile cache: F5 load until warm."""
     child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run([sys.executable, "-m", "bench.stress", "--second-start", "--work", str(work)],
+    proc = subprocess.run([sys.executable, "-m", "bench.serving.stress", "--second-start", "--work", str(work)],
                           env=child_env, capture_output=True, text=True, timeout=600)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -287,7 +287,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s",
                         stream=sys.stderr)
-    from bench.models import workdir
+    from bench.kit.models import workdir
 
     work = Path(args.work) if args.work else workdir()
     work.mkdir(parents=True, exist_ok=True)
