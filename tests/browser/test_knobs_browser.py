@@ -9,7 +9,7 @@ import re
 import pytest
 
 from devtools.app_process import AppProcess
-from tests.browser.test_advanced_browser import TRANSCRIPT, open_accordion, open_tab, type_number
+from tests.browser.test_advanced_browser import fill_cloning, open_accordion, type_number
 from tests.browser.test_browser_app import WAIT_S
 from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
 
@@ -106,17 +106,8 @@ def test_dubbing_knobs_untouched_then_changed(knobs_app, browser):  # noqa: F811
 
 
 def test_cloning_knobs_untouched_then_changed(knobs_app, browser, reference_wav):  # noqa: F811
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(browser, WAIT_S)
-    browser.get(knobs_app.url)
-    wait.until(EC.element_to_be_clickable((By.ID, "dub-button")))
-    open_tab(browser, wait, "Cloning")
-    wait.until(EC.element_to_be_clickable((By.ID, "clone-button")))
-    browser.find_element(By.CSS_SELECTOR, "#clone-reference input[type='file']").send_keys(str(reference_wav))
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clone-reference audio, #clone-reference #waveform"))
-    browser.find_element(By.CSS_SELECTOR, "#clone-transcript textarea").send_keys(TRANSCRIPT)
-    browser.find_element(By.CSS_SELECTOR, "#clone-text textarea").send_keys("Olá, esta é a voz clonada.")
+    fill_cloning(browser, wait, knobs_app.url, reference_wav)
     check_knobs(browser, wait, "clone")
