@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
 from .log_format import KeyValueFormatter
+from .knobs import KNOBS, check_knobs
 from .types import ENGINE_NAMES, SynthesisRequest
 
 EXIT_OK, EXIT_NO_ENGINE, EXIT_BAD_INPUT = 0, 1, 2
@@ -59,6 +60,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default=None, help="quality profile, e.g. f5tts_balanced, xtts_expressive")
     p.add_argument("--speed", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", type=_knob_argument,
+                   help="an engine setting over the profile's, repeatable: " + ", ".join(
+                       f"{k.name} ({k.range_text})" for k in KNOBS.values()))
     p.add_argument("--no-fallback", action="store_true", help="fail instead of falling back to the other engine")
     p.add_argument("--out", required=True, help="output .wav file")
 
@@ -83,9 +87,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _knob_argument(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` -> (name, number or true/false); the range is checked with the other knobs."""
+    name, sep, value = text.partition("=")
+    if not sep or name.strip() not in KNOBS:
+        raise argparse.ArgumentTypeError(f"{text!r}: use NAME=VALUE with NAME one of {', '.join(KNOBS)}")
+    name, value = name.strip(), value.strip().lower()
+    if KNOBS[name].kind is bool:
+        if value not in ("true", "false", "1", "0", "yes", "no"):
+            raise argparse.ArgumentTypeError(f"{name} must be true or false, not {value!r}")
+        return name, value in ("true", "1", "yes")
+    try:
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} must be a number ({KNOBS[name].range_text}), not {value!r}") from None
+
+
 def _request(args: argparse.Namespace) -> SynthesisRequest:
     common = dict(text=args.text, language=args.language, engine=args.engine, quality_profile=args.profile,
-                  speed=args.speed, seed=args.seed, allow_fallback=not args.no_fallback)
+                  speed=args.speed, seed=args.seed, allow_fallback=not args.no_fallback,
+                  knobs=check_knobs(dict(args.knob)))
     if args.command == "clone":
         return SynthesisRequest(**common, reference_audio=args.reference, reference_text=args.reference_text)
     return SynthesisRequest(**common, voice_preset=args.preset)

@@ -27,6 +27,7 @@ from .weights.downloads import download_progress
 from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
 from .f5.engine import F5Engine
 from .quality.guard import audio_problem
+from .knobs import AppliedKnobs, apply_knobs, check_knobs
 from .languages import normalize_language
 from .text.normalize import normalize_text
 from .profiles import engine_of_profile, get_profile, map_quality_profile_for_fallback, suggest_alternative_profile
@@ -166,6 +167,7 @@ class EngineManager:
             raise InputError(f"speed {request.speed} is out of range; use {MIN_SPEED} to {MAX_SPEED}")
         if request.seed is not None and not (0 <= int(request.seed) < SEED_LIMIT):
             raise InputError(f"seed {request.seed} is out of range; use 0 to {SEED_LIMIT - 1}")
+        knobs = check_knobs(request.knobs)
         target = request.target_duration_s
         if target is not None and not (0.1 <= float(target) <= MAX_TARGET_SECONDS):
             raise InputError(f"target duration {target} s is out of range; use 0.1 to {MAX_TARGET_SECONDS:.0f} s")
@@ -182,7 +184,7 @@ class EngineManager:
         else:
             voice = self.voices.resolve(request.voice_preset)
         seed = int(request.seed) if request.seed is not None else secrets.randbelow(2**31)
-        return ValidatedRequest(request, text, language, voice, seed)
+        return ValidatedRequest(replace(request, knobs=knobs), text, language, voice, seed)
 
     def _candidates(self, request: SynthesisRequest) -> list[str]:
         if not request.allow_fallback:
@@ -288,14 +290,16 @@ class EngineManager:
         except CannotServe as exc:
             attempts[name] = str(exc)
             return None
-        job = self._job(valid, voice, profile_name, progress)
+        knobs = apply_knobs(get_profile(profile_name), name, valid.request.knobs or {}, voice.knobs,
+                            valid.request.speed, valid.request.seed)
+        job = self._job(valid, voice, knobs, progress)
         if engine.normalizes_text and valid.request.text_normalization:  # numbers, money, dates... as words
             job = replace(job, text=normalize_text(job.text, job.language))
         reason = engine.cannot_serve(job)
         if reason is not None:
             attempts[name] = reason
             return None
-        return Prepared(engine, job, profile_name, mapped, load_s)
+        return Prepared(engine, job, profile_name, mapped, load_s, knobs)
 
     def _voice_for(self, engine: Engine, valid: ValidatedRequest) -> Voice:
         if not engine.needs_reference:
@@ -311,13 +315,13 @@ class EngineManager:
         # A clip without its transcript is transcribed (engines/quality/asr.py); CannotServe names VOICE_STUDIO_ASR_MODEL.
         return self.asr.complete_voice(voice, valid.language, engine.max_reference_seconds)
 
-    def _job(self, valid: ValidatedRequest, voice: Voice, profile_name: str,
+    def _job(self, valid: ValidatedRequest, voice: Voice, knobs: AppliedKnobs,
              progress: ProgressCallback | None) -> EngineJob:
-        profile = get_profile(profile_name)
+        """The engine's job: the profile with the knobs put in (``engines/knobs.py``), their speed."""
         request = valid.request
-        speed = float(request.speed) if request.speed is not None else profile.speed
         target = float(request.target_duration_s) if request.target_duration_s is not None else None
-        return EngineJob(text=valid.text, language=valid.language, profile=profile, speed=speed, seed=valid.seed,
+        return EngineJob(text=valid.text, language=valid.language, profile=knobs.profile, speed=knobs.speed,
+                         seed=valid.seed,
                          voice=voice, target_duration_s=target, progress=in_callers_context(progress))
 
     def _synthesis_failure(self, engine: Engine, exc: Exception) -> str:

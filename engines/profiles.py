@@ -38,6 +38,8 @@ class F5Profile:
     best_of: int = 1
     """Takes rendered (with the next seeds); with speech recognition the clearest is kept
     (``engines/quality/best_of.py``). 1: a single take."""
+    remove_silence: bool = False
+    """Cut pauses longer than a second out of the result, as upstream's app does (off in every profile)."""
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,13 @@ class SynthesisReport:
     """The duration the request asked for, if any."""
     sanity_problem: str | None = None
     """A streamed result's audio that failed the sanity check after it was sent (a whole result is refused)."""
+    knobs_changed: Mapping[str, Any] = field(default_factory=dict)
+    """Each knob whose value differs from the profile's (``engines/knobs.py``), with the value used; a
+    fixed seed is listed too. Empty: the profile ran as it is."""
+    knobs_from_voice: tuple[str, ...] = ()
+    """The changed knobs whose value came from the saved voice's preferences."""
+    knobs_ignored: tuple[str, ...] = ()
+    """Knobs the request gave for the engine that did not serve (after a fallback, say)."""
 
     @property
     def rtf(self) -> float | None:
@@ -120,6 +127,7 @@ class SynthesisReport:
             "synth_s": round(self.synth_s, 3),
             "rtf": self.rtf,
             "attempts": dict(choice.attempts),
+            "knobs_changed": dict(self.knobs_changed),
             **self.details,
         }
         if self.normalized_text is not None:
@@ -129,4 +137,8 @@ class SynthesisReport:
             metadata.setdefault("target_duration_honoured", False)
         if self.sanity_problem is not None:
             metadata["sanity_problem"] = self.sanity_problem
+        if self.knobs_from_voice:
+            metadata["knobs_from_voice"] = list(self.knobs_from_voice)
+        if self.knobs_ignored:
+            metadata["knobs_ignored"] = list(self.knobs_ignored)
         return metadata

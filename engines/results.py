@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from .base import Engine
+from .knobs import AppliedKnobs
 from .report import EngineChoice, SynthesisReport
 from .types import EngineJob, EngineOutput, SynthesisRequest, SynthesisResult, Voice
 
@@ -43,6 +44,8 @@ class Prepared:
     """The profile is this engine's counterpart of the one the request named."""
     load_s: float
     """Seconds spent loading the engine for this request (0 when it was loaded)."""
+    knobs: AppliedKnobs | None = None
+    """The knobs put into the job's profile, and what they changed."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ def build_result(valid: ValidatedRequest, served: Served, output: EngineOutput, 
     voice_details = dict(job.voice.details)
     load_s = served.prepared.load_s + voice_details.pop("preset_render_load_s", 0.0)
     synth_s += voice_details.pop("preset_render_s", 0.0)
+    knobs = served.prepared.knobs
     report = SynthesisReport(
         choice=served.choice, language=valid.language, voice=job.voice.id, voice_kind=job.voice.kind,
         mode="clone" if request.is_cloning else "dub", sample_rate=engine.sample_rate,
@@ -71,7 +75,9 @@ def build_result(valid: ValidatedRequest, served: Served, output: EngineOutput, 
         device=engine.device, text_chars=len(valid.text), load_s=load_s, synth_s=synth_s,
         details={**voice_details, **output.details},
         normalized_text=job.text if job.text != valid.text else None,
-        target_duration_s=job.target_duration_s, sanity_problem=sanity_problem)
+        target_duration_s=job.target_duration_s, sanity_problem=sanity_problem,
+        knobs_changed=knobs.changed if knobs else {}, knobs_from_voice=knobs.from_voice if knobs else (),
+        knobs_ignored=knobs.ignored if knobs else ())
     result = SynthesisResult.of(output.audio, report)
     choice = served.choice
     if choice.engine_fallback:

@@ -60,6 +60,10 @@ class SynthesisRequest:
     others ignore it and the metadata says so (``target_duration_honoured``)."""
     text_normalization: bool = True
     """Read numbers, currency, dates... as words before F5-TTS speaks them (XTTS does its own)."""
+    knobs: Optional[Mapping[str, Any]] = None
+    """This request's values for sampling settings, over the profile's and the saved voice's:
+    ``{"nfe_step": 16, "temperature": 0.6}`` (names and ranges: ``engines.knobs.KNOBS``). Each
+    engine uses its own; None or a missing name: the voice's preference, else the profile's."""
 
     @property
     def is_cloning(self) -> bool:
@@ -91,6 +95,8 @@ class Voice:
     language: Optional[str] = None
     cache: Optional[VoiceCache] = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    knobs: Mapping[str, Any] = field(default_factory=dict)
+    """A saved voice's preferred knobs (``engines.knobs.VOICE_KNOBS``), used where a request gives none."""
 
     @property
     def has_transcript(self) -> bool:

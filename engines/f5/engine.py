@@ -309,7 +309,7 @@ class F5Engine(Engine):
 
     def _output(self, job: EngineJob, reference: F5Reference, chunks: list[str], waves: list[np.ndarray],
                 batch: int = 1) -> EngineOutput:
-        waves = [np.asarray(w, dtype=np.float32).reshape(-1) for w in waves]
+        waves = [_without_pauses(job, np.asarray(w, dtype=np.float32).reshape(-1)) for w in waves]
         details = {"reference_seconds": round(reference.duration_s, 3),
                    "reference_transcript_trimmed": reference.transcript_trimmed,
                    "accelerated": self.accelerator is not None, "batched_with": batch - 1}
@@ -360,11 +360,21 @@ class F5Engine(Engine):
         first, rest = _split_request(request)
 
         def waves() -> Iterator[np.ndarray]:
-            yield from acc.render([first], progress=lambda _: yield_point(), **kwargs)[0]
-            if rest is not None:
-                yield from acc.render([rest], progress=lambda _: yield_point(), **kwargs)[0]
+            for part in (first, rest):
+                if part is not None:
+                    for wave in acc.render([part], progress=lambda _: yield_point(), **kwargs)[0]:
+                        yield _without_pauses(job, wave)
 
         yield from crossfade_stream(waves(), SAMPLE_RATE, profile.cross_fade)
+
+
+def _without_pauses(job: EngineJob, wave: np.ndarray) -> np.ndarray:
+    """A chunk's wave with its long pauses cut when the job asks (never when it must last a set time)."""
+    if not job.profile.remove_silence or job.target_duration_s is not None:
+        return wave
+    from ..audio.silences import remove_silences
+
+    return remove_silences(wave, SAMPLE_RATE)
 
 
 def _split_request(request):

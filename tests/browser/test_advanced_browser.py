@@ -131,12 +131,19 @@ def test_dubbing_with_advanced_open_untouched_then_changed(advanced_app, browser
 
 
 def test_cloning_with_advanced_open_untouched_then_changed(advanced_app, browser, reference_wav):  # noqa: F811
-    from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(browser, WAIT_S)
-    browser.get(advanced_app.url)
+    fill_cloning(browser, wait, advanced_app.url, reference_wav)
+    check_advanced(browser, wait, "clone", "clone-button")
+
+
+def fill_cloning(browser, wait, url: str, reference_wav) -> None:
+    """Open the page's Cloning tab and give it a reference clip, its transcript and a text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    browser.get(url)
     wait.until(EC.element_to_be_clickable((By.ID, "dub-button")))
     open_tab(browser, wait, "Cloning")
     wait.until(EC.element_to_be_clickable((By.ID, "clone-button")))
@@ -144,4 +151,3 @@ def test_cloning_with_advanced_open_untouched_then_changed(advanced_app, browser
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#clone-reference audio, #clone-reference #waveform"))
     browser.find_element(By.CSS_SELECTOR, "#clone-transcript textarea").send_keys(TRANSCRIPT)
     browser.find_element(By.CSS_SELECTOR, "#clone-text textarea").send_keys("Olá, esta é a voz clonada.")
-    check_advanced(browser, wait, "clone", "clone-button")

@@ -20,6 +20,7 @@ from typing import Any
 
 from engines import DEFAULT_PROFILE, PRESETS, PROFILES_BY_ENGINE, EngineManager, InputError, SynthesisRequest
 from engines.json_input import parse_json
+from engines.knobs import KNOBS, KnobError, check_knobs
 from engines.types import MAX_SPEED, MIN_SPEED, SEED_LIMIT
 from engines.languages import normalize_language
 from engines.profiles import all_profile_names, engine_of_profile
@@ -110,6 +111,7 @@ def read_speech(body: dict[str, Any], manager: EngineManager, default_language: 
     seed = _seed(body)
     allow_fallback = _field(body, "allow_fallback", bool)
     stream = _field(body, "stream", bool)
+    knobs = _knobs(body)
     engine, profile = _model(body, manager)
     voice_id, voice_language = _voice(body, manager)
     language = _field(body, "language", str)
@@ -120,7 +122,7 @@ def read_speech(body: dict[str, Any], manager: EngineManager, default_language: 
             raise ApiError(400, str(exc), "invalid_language", "language") from exc
     language = language or default_language or voice_language or FALLBACK_LANGUAGE
     request = SynthesisRequest(text=text, language=language, engine=engine, voice_preset=voice_id,
-                               quality_profile=profile, speed=speed, seed=seed,
+                               quality_profile=profile, speed=speed, seed=seed, knobs=knobs,
                                allow_fallback=True if allow_fallback is None else allow_fallback)
     return SpeechJob(request, response_format, stream_format, True if stream is None else stream)
 
@@ -170,6 +172,14 @@ def _seed(body: dict[str, Any]) -> int | None:
     if seed is not None and not 0 <= seed < SEED_LIMIT:
         raise ApiError(400, f"seed {seed} is out of range; use 0 to {SEED_LIMIT - 1}", "invalid_value", "seed")
     return seed
+
+
+def _knobs(body: dict[str, Any]) -> dict[str, Any]:
+    """The engine knobs among the body's fields (``extra_body`` in OpenAI's clients), checked."""
+    try:
+        return check_knobs({name: body[name] for name in KNOBS if name in body})
+    except KnobError as exc:
+        raise ApiError(400, str(exc), "invalid_value", exc.param) from exc
 
 
 def _model(body: dict[str, Any], manager: EngineManager) -> tuple[str, str | None]:

@@ -14,6 +14,7 @@ from engines import SynthesisRequest
 from ..serving.speech_service import SpeechService
 from . import choices, controls
 from .error_panel import ErrorPanel
+from .knobs import accepts_knobs, given, knob_panel
 from .speech import Outputs, optional_float, optional_seed, speak_outputs, stream_outputs
 
 TRANSCRIPT_INFO = ("F5-TTS needs the exact words spoken in the reference. Leave it empty and speech "
@@ -40,7 +41,8 @@ def clone_examples() -> list[list[Any]]:
 
 def clone_request(reference_audio: str | None, reference_text: str | None, text: str, language: str,
                   engine: str, quality_profile: str | None, speed: Any = None, seed: Any = None,
-                  allow_fallback: bool = True, text_normalization: bool = True) -> SynthesisRequest:
+                  allow_fallback: bool = True, text_normalization: bool = True,
+                  knobs: dict[str, Any] | None = None) -> SynthesisRequest:
     # An empty path (not None) keeps the request a cloning one, so the manager says
     # "no reference audio" instead of dubbing with a preset.
     return SynthesisRequest(
@@ -48,7 +50,7 @@ def clone_request(reference_audio: str | None, reference_text: str | None, text:
         reference_audio=reference_audio or "", reference_text=(reference_text or "").strip() or None,
         quality_profile=quality_profile or None, speed=optional_float(speed), seed=optional_seed(seed),
         allow_fallback=True if allow_fallback is None else bool(allow_fallback),
-        text_normalization=True if text_normalization is None else bool(text_normalization),
+        text_normalization=True if text_normalization is None else bool(text_normalization), knobs=knobs or None,
     )
 
 
@@ -62,14 +64,15 @@ def transcript_from_result(metadata: dict[str, Any] | None, current: str | None)
 def make_clone_handler(service: SpeechService, errors: ErrorPanel | None = None) -> Callable[..., Outputs]:
     errors = errors or ErrorPanel()
 
-    # The parameter names are the public API's (`/clone`); keep them.
+    # The parameter names are the public API's (`/clone`); keep them. The knobs follow (webui/tabs/knobs.py).
+    @accepts_knobs
     def clone(reference_audio: str | None, reference_text: str, text: str, language: str, engine: str,
               quality_profile: str, speed: float | None = None, seed: float | None = None,
               allow_fallback: bool = True, text_normalization: bool = True, progress=gr.Progress(),
-              session: gr.Request = None) -> Outputs:
+              session: gr.Request = None, **knob_values) -> Outputs:
         with errors.watch(session):
             request = clone_request(reference_audio, reference_text, text, language, engine, quality_profile,
-                                    speed, seed, allow_fallback, text_normalization)
+                                    speed, seed, allow_fallback, text_normalization, given(knob_values))
             return speak_outputs(service, request, progress)
 
     return clone
@@ -79,13 +82,15 @@ def make_live_clone_handler(service: SpeechService, errors: ErrorPanel | None = 
     """The Clone button: the same request, its audio played while it is made (``speech.stream_outputs``)."""
     errors = errors or ErrorPanel()
 
+    @accepts_knobs
     def clone_live(reference_audio: str | None, reference_text: str, text: str, language: str, engine: str,
                    quality_profile: str, speed: float | None = None, seed: float | None = None,
                    allow_fallback: bool = True, text_normalization: bool = True, progress=gr.Progress(),
-                   session: gr.Request = None) -> Iterator:
+                   session: gr.Request = None, **knob_values) -> Iterator:
         with errors.watch(session):
             request = clone_request(reference_audio, reference_text, text, language, engine, quality_profile,
-                                    speed, seed, allow_fallback, text_normalization)
+                                    speed, seed, allow_fallback, text_normalization,
+                                    given(knob_values, engine or choices.DEFAULT_ENGINE))
             yield from stream_outputs(service, request, progress)
 
     return clone_live
@@ -104,6 +109,7 @@ def build_cloning_tab(service: SpeechService, save_voice: Callable[..., None] | 
                 text = controls.text_input(manager, "clone")
                 language, engine, profile = controls.engine_and_language(manager, "clone")
                 speed, seed, allow_fallback, text_normalization = controls.advanced_options("clone")
+                knobs = knob_panel("clone", speed, engine, profile)
                 button = gr.Button("Clone", variant="primary", elem_id="clone-button")
             with gr.Column(scale=2):
                 view = controls.result_view("clone")
@@ -117,13 +123,13 @@ def build_cloning_tab(service: SpeechService, save_voice: Callable[..., None] | 
                   text_normalization]
         errors = ErrorPanel()
         event = button.click(make_live_clone_handler(service, errors), inputs=inputs,
-                             outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",
+                             inputs_kwargs=knobs.page_kwargs, outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",
                              concurrency_limit=len(manager.engines), show_progress_on=view.audio)
         errors.attach(event, view.error, view.outputs)
         event.success(transcript_from_result, inputs=[view.metadata, transcript], outputs=transcript,
                       api_visibility="private", concurrency_limit=None)
         # The public `/clone` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
-        gr.on([], make_clone_handler(service), inputs=inputs, outputs=view.outputs,
+        gr.on([], make_clone_handler(service), inputs=inputs, inputs_kwargs=knobs.api_kwargs, outputs=view.outputs,
               api_name="clone", concurrency_id="synthesis", concurrency_limit=len(manager.engines),
               show_progress_on=view.audio)
         controls.keep_languages_fresh(manager, language, view)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from ...errors import InputError
+from ...knobs import VOICE_KNOBS, check_knobs
 from ...languages import normalize_language
 from ..presets import PRESETS
 
@@ -45,6 +46,7 @@ class VoiceRecord:
     transcript_trimmed: bool = False  # the clip was cut to F5's 12 s and the transcript with it
     notes: str = ""
     consent: str = ""               # licence or consent: who agreed to this voice being cloned, on what terms
+    knobs: dict[str, Any] = field(default_factory=dict)  # preferred knobs and speed (engines/knobs.py)
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -58,7 +60,7 @@ class VoiceRecord:
         return {"id": self.id, "name": self.name, "kind": "saved", "language": self.language,
                 "transcript": self.transcript, "engines": list(self.engines), "duration_s": self.duration_s,
                 "created": self.created, "notes": self.notes, "consent": self.consent,
-                "source_sha256": self.source_sha256}
+                "source_sha256": self.source_sha256, "knobs": dict(self.knobs)}
 
 
 def now_iso() -> str:
@@ -179,10 +181,14 @@ def parse_record(data: Any, where: str = "voice.json") -> VoiceRecord:
     trimmed = data.get("transcript_trimmed", False)
     if not isinstance(trimmed, bool):
         raise InputError(f"{where}: transcript_trimmed must be true or false")
+    try:
+        knobs = check_knobs(data.get("knobs") or {}, VOICE_KNOBS)
+    except InputError as exc:
+        raise InputError(f"{where}: knobs: {exc}") from exc
     return VoiceRecord(
         id=voice_id, name=name, language=clean_language(data.get("language")),
         transcript=clean_transcript(data.get("transcript")), created=created,
         reference_sha256=reference_sha, source_sha256=source_sha, duration_s=float(duration),
         transcript_trimmed=trimmed, notes=clean_text_field(data.get("notes"), "notes", MAX_NOTES_CHARS),
-        consent=clean_text_field(data.get("consent"), "consent", MAX_CONSENT_CHARS),
+        consent=clean_text_field(data.get("consent"), "consent", MAX_CONSENT_CHARS), knobs=knobs,
     )

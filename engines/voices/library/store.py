@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from ...audio.waveforms import ReferenceAudio, cut_at_pause, load_reference_audi
 from ...base import LRUCache
 from ...errors import InputError, VoiceStudioError
 from ...f5.f5_reference import MAX_REFERENCE_SECONDS
+from ...knobs import VOICE_KNOBS, check_knobs
 from ...storage import atomic_write, atomic_write_bytes, fsync_dir
 from ...types import Voice
 from .archive import read_voice_archive, write_voice_archive
@@ -119,7 +121,7 @@ class VoiceLibrary:
         folder = self.root / record.id
         return Voice(id=record.id, kind="saved", reference=self._reference(folder), transcript=record.transcript,
                      language=record.language, cache=FolderVoiceCache(folder),
-                     details={"voice_name": record.name})
+                     details={"voice_name": record.name}, knobs=dict(record.knobs))
 
     def reference_audio(self, voice_id: str) -> ReferenceAudio:
         """A saved voice's clip, decoded (for players); ``InputError`` when there is no such voice."""
@@ -207,8 +209,22 @@ class VoiceLibrary:
             logger.info("voice import: caches in the file ignored (rebuilt here)",
                         extra={"voice": record.id, "ignored": list(contents.ignored)})
         return self._create(record.id, record.name, audio, transcript=record.transcript, language=record.language,
-                            notes=record.notes, consent=record.consent,
+                            notes=record.notes, consent=record.consent, knobs=record.knobs,
                             source_sha256=record.source_sha256 or audio.sha256, created=record.created)
+
+    def set_knobs(self, voice_id: str, knobs: Mapping[str, Any]) -> dict[str, Any]:
+        """Store the voice's preferred knobs (``engines.knobs.VOICE_KNOBS``; ``{}`` clears them); returns its
+        summary. Only ``voice.json`` is rewritten, atomically."""
+        checked = check_knobs(knobs, VOICE_KNOBS)
+        with self._lock:
+            record = replace(self._require(voice_id), knobs=checked)
+            try:
+                atomic_write_bytes(self.root / record.id / RECORD_FILE,
+                                   json.dumps(record.to_json(), ensure_ascii=False, indent=2).encode("utf-8"))
+            except OSError as exc:
+                raise self._disk_error("saved", exc) from exc
+        logger.info("voice knobs saved", extra={"voice": record.id, "knobs": checked})
+        return record.summary()
 
     def remove(self, voice_id: str) -> dict[str, Any]:
         """Remove a saved voice; returns the summary it had. Requests already using it finish."""
@@ -244,7 +260,8 @@ class VoiceLibrary:
                                  "pick another name, or remove that voice first")
 
     def _create(self, voice_id: str, name: str, audio: ReferenceAudio, *, transcript: str, language: str | None,
-                notes: str, consent: str, source_sha256: str | None, created: str) -> dict[str, Any]:
+                notes: str, consent: str, source_sha256: str | None, created: str,
+                knobs: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Normalise the clip the way F5-TTS needs it, then write the folder and rename it into place."""
         samples, kept = cut_at_pause(audio.samples, audio.sample_rate, MAX_REFERENCE_SECONDS)
         kept_transcript = trim_transcript(transcript, kept) if transcript else ""
@@ -252,7 +269,8 @@ class VoiceLibrary:
         record = VoiceRecord(id=voice_id, name=name, language=language, transcript=kept_transcript, created=created,
                              reference_sha256=hashlib.sha256(wav).hexdigest(), source_sha256=source_sha256,
                              duration_s=round(len(samples) / audio.sample_rate, 3),
-                             transcript_trimmed=kept_transcript != transcript, notes=notes, consent=consent)
+                             transcript_trimmed=kept_transcript != transcript, notes=notes, consent=consent,
+                             knobs=dict(knobs or {}))
         staging = self._staging_folder()
         try:
             atomic_write_bytes(staging / REFERENCE_FILE, wav)
