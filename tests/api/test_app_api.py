@@ -174,8 +174,10 @@ def test_no_server_path_can_be_passed_as_reference(app):
     import httpx
 
     secret = "/etc/hostname"
+    from webui.tabs.knobs import KNOB_NAMES
+
     data = [{"path": secret, "meta": {"_type": "gradio.FileData"}}, "a transcript.", "hello there.", "en", "f5tts",
-            None, None, None, True, True]
+            None, None, None, True, True] + [None] * len(KNOB_NAMES)
     with httpx.Client(base_url=app.url, timeout=30) as http:
         event_id = http.post("gradio_api/call/clone", json={"data": data}).json()["event_id"]
         stream = http.get(f"gradio_api/call/clone/{event_id}").text
