@@ -26,7 +26,7 @@ from engines.languages import normalize_language
 from . import editing, media, takes
 from .export import Exported, export_project
 from .project import FIT_MODES, Project, ProjectStore, Settings
-from .render import LineCallback, Renderer, RenderSummary
+from .render import LineCallback, Renderer, RenderSummary, line_gaps
 from .subtitle_encoding import AUTO, MAX_SUBTITLE_BYTES
 from .subtitle_formats import SUBTITLE_SUFFIXES
 from .subtitles import Limits, format_time, parse_subtitles, parse_time
@@ -262,9 +262,14 @@ class Studio:
         self.store.save(project)
         return seed
 
+    def currency(self, project: Project) -> dict[int, bool]:
+        """Each line: whether its audio matches its inputs (False: never rendered, failed, or changed since)."""
+        gaps = line_gaps(project)
+        return {line.index: self.renderer.is_current(project, line, gaps) for line in project.lines}
+
     def stale_lines(self, project: Project) -> list[int]:
         """Lines whose audio does not match their inputs: never rendered, failed, or changed since."""
-        return [line.index for line in project.lines if not self.renderer.is_current(project, line)]
+        return [index for index, current in self.currency(project).items() if not current]
 
     def render(self, project: Project, indices: Iterable[int] | None = None, on_line: LineCallback | None = None,
                cancel: threading.Event | None = None) -> RenderSummary:
