@@ -22,11 +22,12 @@ from typing import Any
 from engines import EngineManager, InputError, SynthesisRequest
 from engines.json_input import parse_json
 from engines.languages import normalize_language
+from engines.settings import number_setting
 
 from . import editing, media, takes
 from .export import Exported, export_project
 from .project import FIT_MODES, Project, ProjectStore, Settings
-from .render import LineCallback, Renderer, RenderSummary, line_gaps
+from .render import DEFAULT_THREADS, LineCallback, Renderer, RenderSummary, line_gaps
 from .subtitle_encoding import AUTO, MAX_SUBTITLE_BYTES
 from .subtitle_formats import SUBTITLE_SUFFIXES
 from .subtitles import Limits, format_time, parse_subtitles, parse_time
@@ -34,6 +35,7 @@ from .subtitles import Limits, format_time, parse_subtitles, parse_time
 logger = logging.getLogger("voice_studio.dubbing")
 
 ENV_OUTPUT_DIR = "VOICE_STUDIO_OUTPUT_DIR"
+ENV_RENDER_THREADS = "VOICE_STUDIO_RENDER_THREADS"   # lines rendered at once (the device worker batches them)
 MAX_SPEAKER_MAP_BYTES = 64 * 1024
 
 
@@ -101,7 +103,8 @@ class Studio:
         self.manager = manager
         self.store = store
         self.environ = os.environ if environ is None else environ
-        self.renderer = Renderer(manager, store, synthesize, threads or 16)
+        threads = threads or number_setting(self.environ, ENV_RENDER_THREADS, DEFAULT_THREADS, low=1, high=256)
+        self.renderer = Renderer(manager, store, synthesize, threads)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 

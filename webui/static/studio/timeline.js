@@ -184,7 +184,8 @@ function draw(data) {
       }));
     });
     ws.on('timeupdate', (t) => { clock.textContent = fmt(t); });
-    ws.on('interaction', (t) => {
+    ws.on('interaction', (t) => {   // a click on the ruler or a lane parks the playhead there
+      if (ws.isPlaying()) ws.pause();
       const v = video();
       if (v) v.currentTime = t;
     });

@@ -19,20 +19,9 @@ from engines import InputError
 from . import table
 from .feedback import guarded, keeps_work, message_html
 from .outputs import options_from_form
-from .views import Context, job_of, project_view
+from .views import Context, job_of, line_panel, project_view, take_audio
 
 ACTIONS = ("retime", "split", "merge")
-
-
-def take_choices(project: Project, line) -> list[tuple[str, int]]:
-    choices = []
-    for take in reversed(line.takes):
-        result, settings = take["result"], take["settings"]
-        words = settings["text"] if len(settings["text"]) <= 40 else settings["text"][:39] + "…"
-        mark = " · in the track" if take["take"] == line.take and line.status == "done" else ""
-        choices.append((f"take {take['take']} · seed {settings['seed']} · {result.get('fit_method')} · "
-                        f"{result.get('duration_s', 0):.2f} s · “{words}”{mark}", take["take"]))
-    return choices
 
 
 def line_rows(studio, project: Project) -> list[dict[str, Any]]:
@@ -49,15 +38,10 @@ def make_line_handlers(ctx: Context) -> dict[str, Callable]:
     p, studio = ctx.page, ctx.studio
 
     def audio_of(project: Project, key: str | None):
-        take = studio.store.load_take(project, key) if key else None
-        return (24000, take[0]) if take is not None else None
+        return take_audio(ctx, project, key)
 
     def panel(project: Project, index: int) -> dict:
-        line = project.line(index)
-        key = line.result["final_key"] if line.status == "done" and line.result else None
-        return {p.line_audio: audio_of(project, key), p.selection: str(index),
-                p.takes: gr.Radio(choices=take_choices(project, line), value=line.take if line.takes else None),
-                p.take_audio: audio_of(project, key)}
+        return line_panel(ctx, project, index)
 
     def opened(project_id) -> Project:
         if not project_id:

@@ -20,7 +20,7 @@ from .feedback import keeps_work, message_html
 from .jobs import watch
 from .outputs import options_from_form, record_history
 from .progress import LineProgress, progress_html
-from .views import Context, done_message, job_of, live_view, project_view
+from .views import Context, done_message, job_of, line_panel, live_view, project_view
 
 WHICH = ("changed", "all", "selected")
 
@@ -139,6 +139,7 @@ def make_render_handlers(ctx: Context) -> dict[str, Callable]:
             raise InputError("select one line (click its row) to render a new take of it")
         ctx.studio.new_take(project, chosen[0])
         yield from render_lines(ctx, project, chosen, formats)
+        yield line_panel(ctx, ctx.studio.open(project.id), chosen[0])
 
     @keeps_work(p.message)
     def cancel(project_id):

@@ -112,3 +112,29 @@ def live_view(ctx: Context, project: Project, live: dict[int, tuple[str, str]], 
 
 def done_message(text: str) -> str:
     return message_html(text, kind="done")
+
+
+def take_choices(line) -> list[tuple[str, int]]:
+    """The line's kept takes, newest first, as the takes list shows them."""
+    choices = []
+    for take in reversed(line.takes):
+        result, settings = take["result"], take["settings"]
+        words = settings["text"] if len(settings["text"]) <= 40 else settings["text"][:39] + "…"
+        mark = " · in the track" if take["take"] == line.take and line.status == "done" else ""
+        choices.append((f"take {take['take']} · seed {settings['seed']} · {result.get('fit_method')} · "
+                        f"{result.get('duration_s', 0):.2f} s · “{words}”{mark}", take["take"]))
+    return choices
+
+
+def take_audio(ctx: Context, project: Project, key: str | None):
+    take = ctx.studio.store.load_take(project, key) if key else None
+    return (24000, take[0]) if take is not None else None
+
+
+def line_panel(ctx: Context, project: Project, index: int) -> dict:
+    """The selected line: its audio, its number in the selection box, and its takes."""
+    p, line = ctx.page, project.line(index)
+    key = line.result["final_key"] if line.status == "done" and line.result else None
+    return {p.line_audio: take_audio(ctx, project, key), p.selection: str(index),
+            p.takes: gr.Radio(choices=take_choices(line), value=line.take if line.takes else None),
+            p.take_audio: take_audio(ctx, project, key)}
