@@ -139,6 +139,11 @@ function addClips(data) {
 function draw(data) {
   const started = performance.now();
   teardown();
+  if (!data || !tl.data || data.project_id !== tl.data.project_id) {   // another project: start afresh
+    tl.selected = null;
+    tl.zoom = null;
+    tl.scroll = 0;
+  }
   tl.data = data;
   if (!data || !data.lanes || !data.lanes.length) {
     names.innerHTML = '';

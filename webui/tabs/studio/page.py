@@ -3,8 +3,8 @@
 A handler updates only what it names; everything else on the page (the project, its
 table, what was typed) stays as it is, which is how an error keeps the user's work.
 The layout: the saved projects; two ways to start (subtitles, a video) beside the
-project's message, progress, summary, video and track; the timeline; the line table and
-its buttons; the selected line and its takes; the downloads and the report.
+project's message, progress, summary, video, track and, under them, the timeline; the
+line table and its buttons; the selected line and its takes; the downloads and the report.
 """
 
 from __future__ import annotations
@@ -158,13 +158,15 @@ def project_panel() -> dict:
     progress = gr.HTML("", elem_id="studio-progress")
     summary = gr.Markdown("Start from subtitles or from a video, or open a saved project.", elem_id="studio-summary")
     notes = gr.Markdown("", elem_id="studio-notes")
-    preview = gr.Video(label="Video with the new track", interactive=False, height=300, elem_id="studio-preview")
+    preview = gr.Video(label="Video with the new track", interactive=False, height=300, visible=False,
+                       elem_id="studio-preview")
     track = gr.Audio(label="Track", type="filepath", interactive=False, buttons=["download"], elem_id="studio-track")
-    return dict(message=message, progress=progress, summary=summary, notes=notes, preview=preview, track=track)
+    timeline = timeline_component()
+    return dict(message=message, progress=progress, summary=summary, notes=notes, preview=preview, track=track,
+                timeline=timeline)
 
 
 def lines_panel() -> dict:
-    timeline = timeline_component()
     lines = gr.Dataframe(headers=table.COLUMNS, datatype=table.DATATYPES, type="array", interactive=True,
                          static_columns=table.STATIC_COLUMNS, wrap=True, column_widths=table.COLUMN_WIDTHS,
                          max_height=520, elem_id="studio-lines")
@@ -189,7 +191,7 @@ def lines_panel() -> dict:
                         interactive=False, elem_id="studio-downloads")
     with gr.Accordion("Report", open=False):
         report = gr.JSON(label="Report", elem_id="studio-report")
-    return dict(timeline=timeline, table=lines, selection=selection, render_changed=render_changed,
+    return dict(table=lines, selection=selection, render_changed=render_changed,
                 render_all=render_all, render_selected=render_selected, cancel=cancel, line_audio=line_audio,
                 takes=takes, take_audio=take_audio, use_take=use_take, new_take=new_take, downloads=downloads,
                 report=report)

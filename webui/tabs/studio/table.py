@@ -129,12 +129,13 @@ def parse_selection(text: str | None, count: int) -> list[int]:
     return sorted(set(chosen))
 
 
-def project_summary(project: Project, extra: str = "") -> str:
-    """One line: name, id, format, lines (rendered, failed), speakers, the video, and ``extra``."""
+def project_summary(project: Project, extra: str = "", origin: str | None = None) -> str:
+    """One line: name, id, where it came from (``origin``, else the subtitle format), lines (rendered,
+    failed), speakers, the video, and ``extra``."""
     done = sum(line.status == "done" for line in project.lines)
     failed = sum(line.status == "error" for line in project.lines)
     speakers = ", ".join(project.speakers()) or "none"
-    parts = [f"**{project.name}** · `{project.id}` · {project.format.upper()} · {len(project.lines)} lines "
+    parts = [f"**{project.name}** · `{project.id}` · {origin or project.format.upper()} · {len(project.lines)} lines "
              f"({done} rendered{f', {failed} failed' if failed else ''}) · speakers: {speakers}"]
     if project.skipped:
         parts.append(f"{len(project.skipped)} empty cue(s) skipped (lines "

@@ -79,21 +79,26 @@ def form_values(ctx: Context, project: Project) -> dict:
 
 def project_view(ctx: Context, project: Project, note: str = "", outputs: dict | None = None, form: bool = True,
                  message: str = "", progress: str | None = None) -> dict:
-    """Everything the page shows of ``project``; ``outputs``: fresh exports, else the saved ones."""
+    """Everything the page shows of ``project``; ``outputs``: fresh exports, else the saved ones.
+
+    ``form``: a project being opened (created, opened, dubbed): the form takes its settings and the
+    selected line of another project is cleared."""
     p = ctx.page
     currency = ctx.studio.currency(project)
     shown = outputs if outputs is not None else saved_outputs(ctx.studio, project)
     job = job_of(ctx, project)
     view = {
         p.project_id: project.id, p.table: table.project_rows(project, current=currency),
-        p.summary: table.project_summary(project, note), p.notes: notes_text(project, job),
-        p.timeline: timeline_value(ctx.studio, project, shown["track"], currency),
-        p.track: shown["track"], p.preview: shown["video"], p.downloads: shown["downloads"], p.report: shown["report"],
-        p.projects: project_list(ctx, project.id), p.message: message,
-        p.progress: progress if progress is not None else idle_progress(project, currency),
+        p.summary: table.project_summary(project, note, "video dub" if job is not None else None),
+        p.notes: notes_text(project, job), p.timeline: timeline_value(ctx.studio, project, shown["track"], currency),
+        p.track: shown["track"], p.preview: gr.Video(value=shown["video"], visible=shown["video"] is not None),
+        p.downloads: shown["downloads"], p.report: shown["report"], p.projects: project_list(ctx, project.id),
+        p.message: message, p.progress: progress if progress is not None else idle_progress(project, currency),
     }
     if form:
         view.update(form_values(ctx, project))
+        view.update({p.selection: "", p.line_audio: None, p.take_audio: None,
+                     p.takes: gr.Radio(choices=[], value=None)})
     return view
 
 
