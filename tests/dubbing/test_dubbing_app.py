@@ -66,6 +66,15 @@ def test_dub_subtitles_api_returns_track_report_subtitles_and_video(app, files):
     assert app.client().predict(limit=5, api_name="/history")[0]["metadata"]["mode"] == "studio"
 
 
+def test_dub_subtitles_keeps_the_original_sound_as_a_second_track_when_asked(app, files):
+    _, report, _, video = dub_subtitles(app, subtitles=handle_file(str(files["srt"])),
+                                        video=handle_file(str(files["video"])), keep_original_track=True)
+    streams = media.probe_streams(video)["streams"]
+    assert [s["codec_type"] for s in streams] == ["video", "audio", "audio"]
+    assert [s["disposition"]["default"] for s in streams[1:]] == [1, 0]
+    assert [line["take"] for line in report["lines"]] == [1, 1, 1]
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"voice_preset": "nobody"}, "unknown voice 'nobody'"),
     ({"speaker_voices": '{"Maria": "nobody"}'}, "unknown voice 'nobody' for speaker 'Maria'"),

@@ -49,12 +49,18 @@ def statuses(page: StudioPage, lines: int) -> list[str]:
     return [page.text(row, 7) for row in range(lines)]
 
 
-@pytest.mark.browser
-def test_the_table_and_the_bar_move_line_by_line_while_rendering(app, files, browser):
+def created(app, browser, subtitles, lines: int) -> StudioPage:
+    """The Studio open on a new project made from ``subtitles``."""
     page = StudioPage(browser)
     browser.get(app.url)
     page.open_studio()
-    page.created(files["scene"], len(CUES))
+    page.created(subtitles, lines)
+    return page
+
+
+@pytest.mark.browser
+def test_the_table_and_the_bar_move_line_by_line_while_rendering(app, files, browser):
+    page = created(app, browser, files["scene"], len(CUES))
     page.record()
     page.rendered(f"rendered {len(CUES)}, unchanged 0")
     between = [s for s in page.snapshots() if 0 < sum("done" in x for x in s["statuses"]) < len(CUES)]
@@ -71,10 +77,7 @@ def test_the_table_and_the_bar_move_line_by_line_while_rendering(app, files, bro
 
 @pytest.mark.browser
 def test_cancel_stops_after_the_line_in_flight_and_keeps_what_finished(app, files, browser):
-    page = StudioPage(browser)
-    browser.get(app.url)
-    page.open_studio()
-    page.created(files["many"], len(MANY))
+    page = created(app, browser, files["many"], len(MANY))
     page.click("studio-render-changed")
     page.wait.until(lambda d: any("done" in s for s in statuses(page, len(MANY))), "no line finished")
     page.click("studio-cancel")
@@ -91,10 +94,7 @@ def test_cancel_stops_after_the_line_in_flight_and_keeps_what_finished(app, file
 def test_a_bad_file_leaves_the_project_the_typing_and_a_message_that_stays(app, files, browser):
     from selenium.webdriver.common.by import By
 
-    page = StudioPage(browser)
-    browser.get(app.url)
-    page.open_studio()
-    page.created(files["scene"], len(CUES))
+    page = created(app, browser, files["scene"], len(CUES))
     project = page.summary().split("·")[1].strip()
     typed = page.find("#studio-speaker-voices textarea")
     typed.send_keys("\nNarrator=male_generic")
@@ -116,10 +116,7 @@ def test_a_bad_file_leaves_the_project_the_typing_and_a_message_that_stays(app, 
 def test_a_new_take_is_kept_beside_the_first_and_either_goes_into_the_track(app, files, browser):
     from selenium.webdriver.common.by import By
 
-    page = StudioPage(browser)
-    browser.get(app.url)
-    page.open_studio()
-    page.created(files["scene"], len(CUES))
+    page = created(app, browser, files["scene"], len(CUES))
     page.rendered(f"rendered {len(CUES)}, unchanged 0")
     project_id = page.summary().split("·")[1].strip()
     page.retry(lambda: page.cell(2, 0).click(),
@@ -143,10 +140,7 @@ def test_a_new_take_is_kept_beside_the_first_and_either_goes_into_the_track(app,
 @pytest.mark.browser
 @pytest.mark.parametrize("width, phone", [(1400, False), (390, True)])
 def test_headers_and_times_stay_on_one_line_and_a_phone_scrolls_the_table(app, files, browser, width, phone):
-    page = StudioPage(browser)
-    browser.get(app.url)
-    page.open_studio()
-    page.created(files["scene"], len(CUES))
+    page = created(app, browser, files["scene"], len(CUES))
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                             {"width": width, "height": 1000, "deviceScaleFactor": 1, "mobile": phone})
     page.wait.until(lambda d: d.execute_script("return window.innerWidth") == width)

@@ -110,3 +110,31 @@ def test_start_from_a_video_to_an_mp4_then_one_edited_line_renders_alone(app, so
                            "no report to download")[0]
     report = json.loads(httpx.get(link.get_attribute("href"), timeout=30).content)
     assert report["lines"][0]["text"] == "uma linha nova." and report["lines"][0]["status"] == "done"
+
+
+@pytest.mark.browser
+def test_a_stopped_video_dub_resumes_from_the_stage_it_stopped_before(app, source, browser):
+    from selenium.webdriver.common.by import By
+
+    page = StudioPage(browser)
+    browser.get(app.url)
+    page.open_studio()
+    next(t for t in browser.find_elements(By.CSS_SELECTOR, "#studio-start button[role='tab']")
+         if t.text.strip() == "Start from a video").click()
+    page.upload("studio-media", source.video)
+    keep = next(label for label in browser.find_elements(By.CSS_SELECTOR, "#studio-translation label")
+                if label.text.startswith("Keep the words"))
+    keep.click()
+    page.click("studio-dub")
+    page.wait.until(lambda d: "stage 3 of 9" in page.find("#studio-progress").text, "the dub did not start")
+    page.click("studio-cancel")                          # stops before the next stage; what is done is saved
+    page.wait.until(lambda d: "Stopped" in page.message(), "the dub did not stop")
+    stopped = page.find("#studio-notes").text
+    assert "Video dub stopped before stage" in stopped and "Resume" in stopped
+    page.record()
+    page.click("studio-resume")
+    page.wait.until(lambda d: "video dub finished" in page.summary(), "the dub did not resume to its end")
+    shown = [s["progress"] for s in page.snapshots()]
+    assert not any(": extract" in text or ": speech" in text for text in shown), shown   # not run again
+    assert any(": render" in text for text in shown) and page.rows() == len(source.onsets)
+    assert all(page.text(row, 5) == page.text(row, 6) for row in range(page.rows()))   # none: the words kept

@@ -8,8 +8,9 @@ installed, else downloaded with urllib. Either way its sha512 must equal ``INTEG
 (the registry's ``dist.integrity`` for ``VERSION``) before anything is read from it, and
 only the files the page loads are taken out of it (regular files, bounded in size, by
 name: no member path is ever followed). They land in ``VOICE_STUDIO_TIMELINE_DIR``
-(default ``webui/static/vendor/wavesurfer``, git-ignored), and ``VERSION`` is written
-last, so a half-fetched folder never counts as installed. The app serves that folder
+(default ``webui/static/vendor/wavesurfer``, git-ignored) beside the verified tarball (a
+reinstall reads it again, checked again, without the network), and ``VERSION`` is
+written last, so a half-fetched folder never counts as installed. The app serves that folder
 and, on its first start without it, fetches it in the background where the network
 allows (``VOICE_STUDIO_TIMELINE_FETCH=off`` to never try).
 
@@ -48,6 +49,7 @@ FILES = {"package/dist/wavesurfer.min.js": "wavesurfer.min.js",
          "package/dist/plugins/timeline.min.js": "timeline.min.js",
          "package/LICENSE": "LICENSE"}
 STAMP = "VERSION"
+TARBALL = f"{PACKAGE}-{VERSION}.tgz"
 ENV_DIR = "VOICE_STUDIO_TIMELINE_DIR"
 ENV_FETCH = "VOICE_STUDIO_TIMELINE_FETCH"
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "static" / "vendor" / "wavesurfer"
@@ -147,16 +149,30 @@ def _write(path: Path, content: bytes) -> None:
     os.replace(tmp, path)
 
 
+def cached(folder: Path) -> bytes | None:
+    """The verified tarball kept beside the files by an earlier fetch (a reinstall needs no network)."""
+    path = folder / TARBALL
+    try:
+        data = path.read_bytes() if path.is_file() and path.stat().st_size <= MAX_TARBALL_BYTES else None
+    except OSError:
+        return None
+    return data if data is not None and integrity_of(data) == INTEGRITY else None
+
+
 def fetch(folder: Path | None = None, use_npm: bool = True) -> Path:
     """Fetch, verify and install the pinned release into ``folder``; returns it."""
     folder = timeline_dir() if folder is None else Path(folder)
     if installed(folder):
         return folder
-    with tempfile.TemporaryDirectory(prefix="wavesurfer-") as tmp:
-        data = with_npm(Path(tmp)) if use_npm else None
-        if data is None:
-            data = with_http()
-    verify(data)
+    data = cached(folder)
+    if data is None:
+        with tempfile.TemporaryDirectory(prefix="wavesurfer-") as tmp:
+            data = with_npm(Path(tmp)) if use_npm else None
+            if data is None:
+                data = with_http()
+        verify(data)
+        folder.mkdir(parents=True, exist_ok=True)
+        _write(folder / TARBALL, data)
     extract(data, folder)
     logger.info("timeline library installed", extra={"package": PACKAGE, "version": VERSION, "folder": str(folder)})
     return folder
