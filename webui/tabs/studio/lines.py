@@ -65,8 +65,11 @@ def make_line_handlers(ctx: Context) -> dict[str, Callable]:
     @keeps_work(p.message)
     def select_clip(project_id, evt: gr.EventData):
         project = opened(project_id)
-        index = int(evt._data.get("index"))
-        return panel(project, project.line(index).index) if any(l.index == index for l in project.lines) else {}
+        try:
+            index = int((evt._data if isinstance(evt._data, dict) else {}).get("index"))
+        except (TypeError, ValueError) as exc:
+            raise InputError("the timeline sent no line number") from exc
+        return panel(project, index) if any(line.index == index for line in project.lines) else {}
 
     @keeps_work(p.message)
     def hear_take(project_id, selection, take):
@@ -99,7 +102,7 @@ def make_line_handlers(ctx: Context) -> dict[str, Callable]:
     @keeps_work(p.message)
     def timeline_edit(project_id, rows, language, voice, engine, profile, speaker_voices, fit, keep_original,
                       keep_original_track, evt: gr.EventData):
-        data = dict(evt._data or {})
+        data = evt._data if isinstance(evt._data, dict) else {}
         action = data.get("action")
         if action not in ACTIONS:
             raise InputError(f"unknown timeline action {action!r}")

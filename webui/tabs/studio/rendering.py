@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from dubbing.render import Cancelled, LineEvent
+from dubbing.render import LineEvent
 from engines import InputError
 
 from . import table
@@ -153,4 +153,3 @@ def make_render_handlers(ctx: Context) -> dict[str, Callable]:
     return handlers
 
 
-__all__ = ["Cancelled", "make_render_handlers", "render_lines", "follow", "render_note"]
