@@ -2,9 +2,9 @@
 
     .venv/bin/python -m scripts.screenshots --out docs/screens/before   # from the repository root
 
-It builds the tiny random models (``tests.tiny_models``), starts ``python app.py`` on them
+It builds the tiny random models (``devtools.tiny_models``), starts ``python app.py`` on them
 (``devtools.app_process.AppProcess``, with ``VOICE_STUDIO_ADMIN=1``) and drives headless Debian
-Chromium with Selenium (``tests.browser_support``). Each state is saved as ``NAME-1400.png``
+Chromium with Selenium (``devtools.browser``). Each state is saved as ``NAME-1400.png``
 and ``NAME-390.png``: the tabs as they open, a Dub and a Clone with their results, Advanced
 opened and used, a saved voice, a 4-cue SRT project in the Studio before and after its
 render, History holding those results, Engine status, and any tab not named here. A second
@@ -27,8 +27,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from devtools.app_process import AppProcess
-from tests.browser_support import MISSING, chrome, chromium_present
-from tests.tiny_models import build_all
+from devtools.browser import MISSING, chrome, chromium_present
+from devtools.tiny_models import build_all
 
 WIDTHS = {"1400": (1400, False), "390": (390, True)}  # name: (CSS px, phone emulation)
 DESKTOP = WIDTHS["1400"]
@@ -253,19 +253,29 @@ def user_pass(s: Shooter, url: str) -> None:
     engine_status(s, "status-user")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("docs/screens/before"), help="folder for the PNGs")
+def screen_args(description: str, default_out: Path) -> argparse.Namespace:
+    """``--out`` (made here) and ``--max-kb``; exits with the fix where Chromium is missing."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", type=Path, default=default_out, help="folder for the PNGs")
     parser.add_argument("--max-kb", type=int, default=300, help="largest PNG before it is reduced")
     args = parser.parse_args()
     if not chromium_present():
         raise SystemExit(MISSING)
     args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def tiny_env(work: Path) -> dict[str, str]:
+    """The app's variables for the tiny TTS models built under ``work``, with its own cache and voices."""
+    models = build_all(work / "tiny_models")
+    return {**models.env(), "VOICE_STUDIO_CACHE_DIR": str(work / "cache"), "VOICE_STUDIO_VOICES_DIR": str(work / "voices")}
+
+
+def main() -> None:
+    args = screen_args(__doc__.split("\n\n")[0], Path("docs/screens/before"))
     with tempfile.TemporaryDirectory(prefix="screens-") as tmp:
         work = Path(tmp)
-        models = build_all(work / "tiny_models")
-        env = {**models.env(), "VOICE_STUDIO_CACHE_DIR": str(work / "cache"),
-               "VOICE_STUDIO_VOICES_DIR": str(work / "voices")}
+        env = tiny_env(work)
         srt = write_srt(work)
         saved: list[Path] = []
         for name, extra in (("admin", {"VOICE_STUDIO_ADMIN": "1"}), ("user", {})):

@@ -11,19 +11,16 @@ kept beside the project, and "Start from a video" dubbing a generated two-voice 
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
 from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.common.by import By
 
 from devtools.app_process import AppProcess
+from devtools.browser import chrome
 from devtools.tiny_pipeline_models import build_pipeline_models
-from scripts.screenshots import CUES, Shooter, write_srt
-from tests.browser_support import MISSING, chrome, chromium_present
+from scripts.screenshots import CUES, Shooter, screen_args, tiny_env, write_srt
 from tests.dubbing.studio_page import StudioPage
-from tests.tiny_models import build_all
 
 BAD_SRT = "1\n00:00:01,000 --> 00:00:02,000\nOk.\n\n2\n00:00:03 --> 00:00:04,000\nBad.\n"
 
@@ -53,9 +50,7 @@ def subtitles_pass(s: Shooter, page: StudioPage, srt: Path, bad: Path) -> None:
 
 
 def video_pass(s: Shooter, page: StudioPage, video: Path) -> None:
-    next(t for t in s.driver.find_elements(By.CSS_SELECTOR, "#studio-start button[role='tab']")
-         if t.text.strip() == "Start from a video").click()
-    page.upload("studio-media", video)
+    page.start_from_video(video)
     s.shoot("studio-video-start")
     page.click("studio-dub")
     s.until(lambda: "video dub finished" in page.summary(), "the video dub did not finish")
@@ -64,20 +59,12 @@ def video_pass(s: Shooter, page: StudioPage, video: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("docs/screens/after"), help="folder for the PNGs")
-    parser.add_argument("--max-kb", type=int, default=300, help="largest PNG before it is reduced")
-    args = parser.parse_args()
-    if not chromium_present():
-        raise SystemExit(MISSING)
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = screen_args(__doc__.split("\n\n")[0], Path("docs/screens/after"))
     from tests.video.video_source import make_source
 
     with tempfile.TemporaryDirectory(prefix="studio-screens-") as tmp:
         work = Path(tmp)
-        models = build_all(work / "tiny_models")
-        env = {**models.env(), **build_pipeline_models(work / "tiny_models" / "pipeline"),
-               "VOICE_STUDIO_CACHE_DIR": str(work / "cache"), "VOICE_STUDIO_VOICES_DIR": str(work / "voices")}
+        env = {**tiny_env(work), **build_pipeline_models(work / "tiny_models" / "pipeline")}
         srt = write_srt(work)
         bad = work / "broken.srt"
         bad.write_text(BAD_SRT, encoding="utf-8")

@@ -20,8 +20,8 @@ from .. import media
 from ..export import Exported, _safe_name
 from ..project import Project
 from ..subtitles import TimedLine, write_subtitles
-from .extract import MediaInfo
 from .state import STAGES, Cue, JobState
+from .steps.extract import MediaInfo
 
 LINE_STATUS = {"done": "done"}     # anything else (error, pending) is reported as failed
 

@@ -88,6 +88,14 @@ class StudioPage:
         self.wait.until(lambda d: d.find_element(By.ID, elem_id).text.replace("\n", "").count(path.name),
                         "upload not shown")
 
+    def start_from_video(self, video: Path) -> None:
+        """The "Start from a video" tab of the start panel, with ``video`` uploaded."""
+        from selenium.webdriver.common.by import By
+
+        next(t for t in self.browser.find_elements(By.CSS_SELECTOR, "#studio-start button[role='tab']")
+             if t.text.strip() == "Start from a video").click()
+        self.upload("studio-media", video)
+
     def create(self, subtitles: Path) -> None:
         self.upload("studio-subtitles", subtitles)
         self.find("#studio-create").click()

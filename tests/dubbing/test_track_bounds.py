@@ -28,7 +28,6 @@ FAR_CUE = b"1\n00:00:01,000 --> 00:00:02,000\nHi.\n\n2\n99:00:00,000 --> 99:00:0
 # is that one command's, whatever else the test process has run before.
 PEAK_RSS = """
 import json, resource, subprocess, sys
-
 proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 print(json.dumps({"code": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr,
                   "max_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))

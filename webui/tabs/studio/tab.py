@@ -15,7 +15,6 @@ Modules: ``page`` (the components), ``views`` (a project as page updates), ``pro
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import gradio as gr
@@ -85,8 +84,7 @@ def api_endpoints(ctx: Context, handlers: dict) -> None:
 
 
 def build_studio_tab(manager: EngineManager, recorder=None, output_dir: Path | None = None) -> gr.Tab:
-    root = output_dir or Path(os.environ.get("VOICE_STUDIO_OUTPUT_DIR") or "outputs").expanduser()
-    studio = Studio(manager, ProjectStore.in_output_dir(root))
+    studio = Studio(manager, ProjectStore.in_output_dir(output_dir)) if output_dir else Studio.from_env(manager)
     with gr.Tab("Studio", id="studio") as tab:
         page = build_page(manager)
         ctx = Context(studio, VideoDubber(studio), Runs(), recorder, page)
