@@ -2,7 +2,7 @@
 
     python -m engines dub-subtitles --subtitles in.srt --language pt-BR --voice female_generic \\
         --engine f5tts --speaker-voice "Maria=maria" --video in.mp4 --out-video out.mp4 \\
-        --out track.wav --report report.json
+        --out track.wav --report report.json [--keep-original-track]
 
 Prints one JSON object (the project id, the files written, the report's totals). The
 project is kept under ``$VOICE_STUDIO_OUTPUT_DIR/projects/`` (or ``--output-dir``), so
@@ -46,6 +46,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--out-video", default=None, help="the dubbed MP4 (needs --video)")
     p.add_argument("--keep-original-audio", action="store_true",
                    help="keep the video's own sound under the voice, ducked while the voice speaks")
+    p.add_argument("--keep-original-track", action="store_true",
+                   help="keep the video's own sound as the MP4's second audio track (the dub stays the default one)")
     p.add_argument("--out", required=True, help="the track: .wav, .flac or .mp3")
     p.add_argument("--report", default=None, help="the JSON report")
     p.add_argument("--subtitles-out", default=None, help="the adjusted subtitles (what was spoken, when)")
@@ -68,6 +70,8 @@ def run(args: argparse.Namespace, stdout) -> int:
         raise InputError("--video and --out-video go together: give both or neither")
     if args.out_video and Path(args.out_video).suffix.lower() != ".mp4":
         raise InputError(f"--out-video must name an .mp4 file, got {Path(args.out_video).name!r}")
+    if args.keep_original_track and not args.video:
+        raise InputError("--keep-original-track needs --video (and --out-video): it keeps the video's own sound")
     speaker_voices = parse_speaker_voices("\n".join(args.speaker_voice))
     data = read_subtitle_file(args.subtitles)
     manager = EngineManager.from_env()
@@ -77,7 +81,8 @@ def run(args: argparse.Namespace, stdout) -> int:
         studio = Studio.from_env(manager)
     options = DubOptions(language=args.language, voice=args.voice, engine=args.engine,
                          quality_profile=args.profile, speaker_voices=speaker_voices, fit=args.fit,
-                         keep_original_audio=args.keep_original_audio, seed=args.seed)
+                         keep_original_audio=args.keep_original_audio, seed=args.seed,
+                         keep_original_track=args.keep_original_track)
 
     def on_line(event) -> None:
         if event.status in ("done", "error"):

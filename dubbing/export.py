@@ -85,7 +85,9 @@ def export_project(project: Project, store: ProjectStore, formats: tuple[str, ..
     if video and project.video_file:
         out["video"] = store.out_path(project, f"{base}.dubbed.mp4")
         media.mux_video(store.path(project, project.video_file), out["track_wav"], out["video"],
-                        keep_original=project.settings.keep_original_audio)
+                        keep_original=project.settings.keep_original_audio,
+                        original_track=project.settings.keep_original_track, language=project.settings.language,
+                        original_codec=(project.video or {}).get("audio_codec"))
     report = build_report(project, starts, track, render)
     out["report"] = store.out_path(project, f"{base}.report.json")
     atomic_write_bytes(out["report"], json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"))

@@ -31,6 +31,8 @@ SAMPLE_RATE = 24000
 VIDEO_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,flv"
 # Video codecs an MP4 holds as they are (``-c:v copy``).
 MP4_VIDEO_CODECS = ("h264", "hevc", "mpeg4", "av1", "vp9", "mpeg2video", "mjpeg")
+# Audio codecs an MP4 holds as they are (the original sound kept as a second track is copied).
+MP4_AUDIO_CODECS = ("aac", "mp3", "ac3", "eac3", "alac", "opus", "flac")
 ENV_MAX_VIDEO_MB = "VOICE_STUDIO_MAX_VIDEO_MB"
 ENV_MAX_VIDEO_S = "VOICE_STUDIO_MAX_VIDEO_S"
 DEFAULT_MAX_VIDEO_MB = 2048
@@ -182,22 +184,33 @@ def _span(seconds: float) -> str:
 
 
 def mux_video(video: str | os.PathLike, track_wav: str | os.PathLike, out: str | os.PathLike,
-              keep_original: bool = False) -> Path:
-    """An MP4 of ``video``'s picture (copied, not re-encoded) with the new track as its sound.
+              keep_original: bool = False, original_track: bool = False, language: str | None = None,
+              original_codec: str | None = None) -> Path:
+    """An MP4 of ``video``'s picture (copied, not re-encoded) whose first and default audio track is the dub.
 
-    ``keep_original``: the original sound stays under the voice, ducked while the voice speaks.
+    ``keep_original``: the original sound stays under the voice in that track, ducked while the
+    voice speaks. ``original_track``: the original sound is also kept as a second audio track
+    ("Original", not default), copied as it is when an MP4 holds its codec (``original_codec``),
+    else encoded as AAC. ``language`` names the dub's track ("Dub (pt-BR)").
     """
     out = Path(out)
     tmp = out.with_name(f".{out.stem}.partial.mp4")
-    common = [ffmpeg(), "-nostdin", "-v", "error", "-y", "-protocol_whitelist", "file",
-              "-format_whitelist", VIDEO_FORMATS, "-i", _file(video),
-              "-protocol_whitelist", "file", "-f", "wav", "-i", _file(track_wav)]
+    args = [ffmpeg(), "-nostdin", "-v", "error", "-y", "-protocol_whitelist", "file",
+            "-format_whitelist", VIDEO_FORMATS, "-i", _file(video),
+            "-protocol_whitelist", "file", "-f", "wav", "-i", _file(track_wav)]
     if keep_original:
-        maps = ["-filter_complex", DUCK_FILTER.format(rate=48000), "-map", "0:v:0", "-map", "[mix]"]
+        args += ["-filter_complex", DUCK_FILTER.format(rate=48000), "-map", "0:v:0", "-map", "[mix]"]
     else:
-        maps = ["-map", "0:v:0", "-map", "1:a:0"]
-    args = common + maps + ["-c:v", "copy", "-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart",
-                            "-f", "mp4", _file(tmp)]
+        args += ["-map", "0:v:0", "-map", "1:a:0"]
+    # An MP4 names a track by its handler (players list it so); "title" is kept for other readers.
+    dub = f"Dub ({language})" if language else "Dub"
+    args += ["-c:v", "copy", "-c:a:0", "aac", "-b:a:0", "192k", "-disposition:a:0", "default",
+             "-metadata:s:a:0", f"handler_name={dub}", "-metadata:s:a:0", f"title={dub}"]
+    if original_track:
+        copy = "copy" if original_codec in MP4_AUDIO_CODECS else "aac"
+        args += ["-map", "0:a:0?", "-c:a:1", copy, "-disposition:a:1", "0",
+                 "-metadata:s:a:1", "handler_name=Original", "-metadata:s:a:1", "title=Original"]
+    args += ["-movflags", "+faststart", "-f", "mp4", _file(tmp)]
     try:
         _run(args, MUX_TIMEOUT_S, "muxing the video", video, track_wav, tmp)
         os.replace(tmp, out)

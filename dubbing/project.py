@@ -53,6 +53,7 @@ class Settings:
     fit: str = "fit"                                   # fit | natural
     speaker_voices: dict[str, str] = field(default_factory=dict)
     keep_original_audio: bool = False                  # with a video: duck the original under the voice
+    keep_original_track: bool = False                  # with a video: the original sound as a second audio track
 
 
 @dataclass
@@ -67,6 +68,9 @@ class Line:
     error: str | None = None
     result: dict[str, Any] | None = None   # the last render: fit, take keys, engine used ...
     source_text: str | None = None  # what the source said (a dubbed video's transcript), beside what is spoken
+    seed: int | None = None         # this line's own seed (a new take); None: the project's
+    takes: list[dict[str, Any]] = field(default_factory=list)   # the kept takes, oldest first (``takes``)
+    take: int | None = None         # the number of the take the track uses
 
     @property
     def slot_s(self) -> float | None:

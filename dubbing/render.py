@@ -33,7 +33,7 @@ import numpy as np
 from engines import EngineManager, InputError, NoEngineAvailableError, SynthesisRequest, VoiceStudioError
 from engines.profiles import get_profile
 
-from . import fitting, media
+from . import fitting, media, takes
 from .fitting import DEFAULT_LIMITS, FitLimits
 from .project import Line, Project, ProjectStore, cache_key
 from .track import SAMPLE_RATE, pad_or_trim, seconds_to_samples
@@ -118,17 +118,29 @@ class Renderer:
     # --- keys ---------------------------------------------------------------------------
     def _take_base(self, project: Project, line: Line) -> tuple:
         s = project.settings
-        return ("take", line.text, project.voice_for(line), s.engine, s.quality_profile, s.seed, s.language)
+        return ("take", line.text, project.voice_for(line), s.engine, s.quality_profile, takes.seed_of(project, line),
+                s.language)
 
     def render_key(self, project: Project, line: Line, gap_s: float | None) -> str:
         fit = project.settings.fit if project.timed else "natural"
         return cache_key(self._take_base(project, line), line.start_ms, line.end_ms,
                          round(gap_s or 0.0, 3), fit, self.limits.__dict__)
 
+    def slot_key(self, project: Project, line: Line) -> str:
+        """The render key without the silence after the slot: all a line's audio depends on unless
+        its fit reached into that silence (``gap``/``overrun``)."""
+        return self.render_key(project, line, None)
+
     def is_current(self, project: Project, line: Line, gaps: dict[int, float] | None = None) -> bool:
+        """Whether the line's audio matches its inputs. A neighbour moved (another gap after the slot)
+        leaves it current when its fit did not use that gap."""
+        if line.status != "done" or line.result is None:
+            return False
         gaps = line_gaps(project) if gaps is None else gaps
-        return (line.status == "done" and line.result is not None
-                and line.result.get("render_key") == self.render_key(project, line, gaps.get(line.index)))
+        if line.result.get("render_key") == self.render_key(project, line, gaps.get(line.index)):
+            return True
+        return (line.result.get("gap_used") is False
+                and line.result.get("slot_key") == self.slot_key(project, line))
 
     # --- rendering ----------------------------------------------------------------------
     def render(self, project: Project, indices: Iterable[int] | None = None, on_line: LineCallback | None = None,
@@ -164,7 +176,9 @@ class Renderer:
                 done += 1
                 status, payload = future.result()
                 if status == "done":
-                    line.status, line.error, line.result = "done", None, payload
+                    line.status, line.error = "done", None
+                    takes.record(project, line, payload)   # kept beside the line's earlier takes
+                    line.result = takes.find(line, line.take)["result"]
                     summary.rendered.append(line.index)
                     message = f"{payload['fit_method']} ×{payload['speed_factor']:.2f}"
                 elif status == "cancelled":
@@ -286,7 +300,8 @@ class Renderer:
         else:
             method, overrun = "natural", 0.0
         return {
-            "render_key": self.render_key(project, line, gap_s), "voice": project.voice_for(line),
+            "render_key": self.render_key(project, line, gap_s), "slot_key": self.slot_key(project, line),
+            "gap_used": plan.method in ("gap", "overrun"), "voice": project.voice_for(line),
             "natural_key": natural_key, "take_key": take_key, "final_key": final_key,
             "natural_s": round(natural_s, 3), "natural_from": "engine rule" if told else "natural take",
             "duration_s": round(final_s, 3),
@@ -309,4 +324,4 @@ def _request(project: Project, line: Line, **extra) -> SynthesisRequest:
     """The synthesis request for ``line`` under the project's settings (``extra``: a target length or speed)."""
     s = project.settings
     return SynthesisRequest(text=line.text, language=s.language, engine=s.engine, voice_preset=project.voice_for(line),
-                            quality_profile=s.quality_profile, seed=s.seed, **extra)
+                            quality_profile=s.quality_profile, seed=takes.seed_of(project, line), **extra)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from . import takes
 from .fitting import METHODS
 from .project import Project
 from .track import Track
@@ -41,6 +42,9 @@ def line_entry(project: Project, line, placed_start: float | None) -> dict[str, 
         "slot_s": r.get("slot_s"),
         "gap_s": r.get("gap_s"),
         "quality_profile_used": r.get("quality_profile_used"),
+        "seed": r.get("seed"),
+        "take": line.take if result else None,      # the kept take the track uses (``takes``)
+        "takes": takes.summary(line),
     }
 
 

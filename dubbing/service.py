@@ -9,6 +9,7 @@ renders the lines that changed and exports the outputs. Bad input raises
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import secrets
@@ -21,18 +22,20 @@ from typing import Any
 from engines import EngineManager, InputError, SynthesisRequest
 from engines.json_input import parse_json
 from engines.languages import normalize_language
+from engines.settings import number_setting
 from engines.storage import output_dir
 
-from . import media
+from . import editing, media, takes
 from .export import Exported, export_project
 from .project import FIT_MODES, Project, ProjectStore, Settings
-from .render import LineCallback, Renderer, RenderSummary
+from .render import DEFAULT_THREADS, LineCallback, Renderer, RenderSummary, line_gaps
 from .subtitle_encoding import AUTO, MAX_SUBTITLE_BYTES
 from .subtitle_formats import SUBTITLE_SUFFIXES
 from .subtitles import Limits, format_time, parse_subtitles, parse_time
 
 logger = logging.getLogger("voice_studio.dubbing")
 
+ENV_RENDER_THREADS = "VOICE_STUDIO_RENDER_THREADS"   # lines rendered at once (the device worker batches them)
 MAX_SPEAKER_MAP_BYTES = 64 * 1024
 
 
@@ -46,6 +49,7 @@ class DubOptions:
     fit: str = "fit"
     keep_original_audio: bool = False
     seed: int | None = None
+    keep_original_track: bool = False     # with a video: the original sound kept as the MP4's second audio track
 
 
 def parse_speaker_voices(value: Any) -> dict[str, str]:
@@ -72,6 +76,17 @@ def parse_speaker_voices(value: Any) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in value.items()}
 
 
+def _ms(seconds: Any, what: str) -> int:
+    """Seconds (a number, or text holding one) as whole milliseconds; ``InputError`` otherwise."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"the {what} must be a number of seconds, got {seconds!r}") from exc
+    if not math.isfinite(value):
+        raise InputError(f"the {what} must be a number of seconds, got {seconds!r}")
+    return int(round(value * 1000))
+
+
 def read_subtitle_file(path: str | os.PathLike) -> bytes:
     path = Path(path)
     if not path.is_file():
@@ -88,7 +103,8 @@ class Studio:
         self.manager = manager
         self.store = store
         self.environ = os.environ if environ is None else environ
-        self.renderer = Renderer(manager, store, synthesize, threads or 16)
+        threads = threads or number_setting(self.environ, ENV_RENDER_THREADS, DEFAULT_THREADS, low=1, high=256)
+        self.renderer = Renderer(manager, store, synthesize, threads)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -124,7 +140,8 @@ class Studio:
         seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
         return Settings(language=language, default_voice=voice, engine=options.engine,
                         quality_profile=options.quality_profile or None, seed=int(seed), fit=options.fit,
-                        speaker_voices=speaker_voices, keep_original_audio=bool(options.keep_original_audio))
+                        speaker_voices=speaker_voices, keep_original_audio=bool(options.keep_original_audio),
+                        keep_original_track=bool(options.keep_original_track))
 
     # --- projects -----------------------------------------------------------------------
     def create_project(self, subtitles: bytes, options: DubOptions, name: str = "",
@@ -153,11 +170,12 @@ class Studio:
             raise InputError(f"no saved project {project_id!r}") from exc
 
     def update_lines(self, project: Project, rows: Iterable[Mapping[str, Any]]) -> list[int]:
-        """Apply edits from the line table (index, start, end, speaker, voice, text); returns the lines changed.
+        """Apply edits from the line table (index, start, end, speaker, voice, text, source_text); returns
+        the lines whose spoken inputs changed (a changed ``source_text`` is saved, nothing renders for it).
 
         Times are ``HH:MM:SS.mmm``; a script project's times are computed, so edits to them are ignored.
         """
-        changed = []
+        changed, saved = [], False
         limits = Limits.from_env(self.environ)
         for row in rows:
             try:
@@ -186,11 +204,17 @@ class Studio:
                     self.manager.voices.resolve(voice)
                 except InputError as exc:
                     raise InputError(f"unknown voice {voice!r} on line {line.index}: {exc}") from exc
+            source = " ".join(str(row.get("source_text", line.source_text or "")).split()) or None
+            if source is not None and len(source) > limits.max_cue_chars:
+                raise InputError(f"line {line.index}'s source text has {len(source):,} characters; "
+                                 f"the limit is {limits.max_cue_chars:,}")
             new = (start, end, text, speaker, voice)
             if new != (line.start_ms, line.end_ms, line.text, line.speaker, line.voice):
                 line.start_ms, line.end_ms, line.text, line.speaker, line.voice = new
                 changed.append(line.index)
-        if changed:
+            if source != line.source_text:
+                line.source_text, saved = source, True
+        if changed or saved:
             self.store.save(project)
         return changed
 
@@ -206,6 +230,48 @@ class Studio:
         project.settings = settings
         self.store.save(project)
         return True
+
+    # --- timeline edits (each saved at once; the lines they touch render again) ---------------
+    def retime_line(self, project: Project, index: int, start_s: float, end_s: float) -> bool:
+        """Line ``index`` gets the slot ``start_s``-``end_s`` (seconds); returns whether it changed."""
+        start_ms, end_ms = _ms(start_s, "start"), _ms(end_s, "end")
+        Limits.from_env(self.environ).check_end(end_ms, f"line {index}")
+        changed = editing.retime(project, index, start_ms, end_ms)
+        if changed:
+            self.store.save(project)
+        return changed
+
+    def split_line(self, project: Project, index: int, at_s: float) -> tuple[int, int]:
+        """Line ``index`` cut in two at ``at_s`` seconds; returns the two lines' numbers."""
+        first, second = editing.split(project, index, _ms(at_s, "split time"))
+        self.store.save(project)
+        return first.index, second.index
+
+    def merge_lines(self, project: Project, index: int) -> int:
+        """Line ``index`` and the next (same speaker) as one; returns the merged line's number."""
+        merged = editing.merge(project, index).index
+        self.store.save(project)
+        return merged
+
+    def pick_take(self, project: Project, index: int, take: int) -> None:
+        """Take ``take`` of line ``index`` becomes the line's (the track uses it at the next export)."""
+        takes.pick(project, editing.line_of(project, index), int(take))
+        self.store.save(project)
+
+    def new_take(self, project: Project, index: int) -> int:
+        """Line ``index`` gets a fresh seed (its next render is a new take, the others kept); returns it."""
+        seed = takes.new_seed(project, editing.line_of(project, index))
+        self.store.save(project)
+        return seed
+
+    def currency(self, project: Project) -> dict[int, bool]:
+        """Each line: whether its audio matches its inputs (False: never rendered, failed, or changed since)."""
+        gaps = line_gaps(project)
+        return {line.index: self.renderer.is_current(project, line, gaps) for line in project.lines}
+
+    def stale_lines(self, project: Project) -> list[int]:
+        """Lines whose audio does not match their inputs: never rendered, failed, or changed since."""
+        return [index for index, current in self.currency(project).items() if not current]
 
     def render(self, project: Project, indices: Iterable[int] | None = None, on_line: LineCallback | None = None,
                cancel: threading.Event | None = None) -> RenderSummary:

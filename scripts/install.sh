@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Install Voice Studio into ./.venv. With --dev, also what the tests need.
+# Both fetch the Studio timeline's pinned wavesurfer.js from the npm registry (npm pack where npm
+# is installed, else a plain download), check its sha512 and unpack it into the git-ignored
+# webui/static/vendor/wavesurfer (webui/tabs/studio/vendor.py).
 # System packages (ffmpeg; chromium + chromedriver for the browser test, espeak-ng for the video
 # tests' generated speech) come from apt.
 set -euo pipefail
@@ -27,3 +30,4 @@ fi
 if [ "$dev" = 1 ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 fi
+.venv/bin/python webui/tabs/studio/vendor.py

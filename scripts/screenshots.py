@@ -253,19 +253,29 @@ def user_pass(s: Shooter, url: str) -> None:
     engine_status(s, "status-user")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("docs/screens/before"), help="folder for the PNGs")
+def screen_args(description: str, default_out: Path) -> argparse.Namespace:
+    """``--out`` (made here) and ``--max-kb``; exits with the fix where Chromium is missing."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", type=Path, default=default_out, help="folder for the PNGs")
     parser.add_argument("--max-kb", type=int, default=300, help="largest PNG before it is reduced")
     args = parser.parse_args()
     if not chromium_present():
         raise SystemExit(MISSING)
     args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def tiny_env(work: Path) -> dict[str, str]:
+    """The app's variables for the tiny TTS models built under ``work``, with its own cache and voices."""
+    models = build_all(work / "tiny_models")
+    return {**models.env(), "VOICE_STUDIO_CACHE_DIR": str(work / "cache"), "VOICE_STUDIO_VOICES_DIR": str(work / "voices")}
+
+
+def main() -> None:
+    args = screen_args(__doc__.split("\n\n")[0], Path("docs/screens/before"))
     with tempfile.TemporaryDirectory(prefix="screens-") as tmp:
         work = Path(tmp)
-        models = build_all(work / "tiny_models")
-        env = {**models.env(), "VOICE_STUDIO_CACHE_DIR": str(work / "cache"),
-               "VOICE_STUDIO_VOICES_DIR": str(work / "voices")}
+        env = tiny_env(work)
         srt = write_srt(work)
         saved: list[Path] = []
         for name, extra in (("admin", {"VOICE_STUDIO_ADMIN": "1"}), ("user", {})):

@@ -6,7 +6,7 @@ Three folders, each importing only the ones below it:
 - ``http``: the FastAPI app on one port (``server``), ``GET /health/engines`` (``routes``)
   and the OpenAI-compatible ``/v1`` routes (``openai_api``, ``openai_requests``);
 - ``app`` builds the page from ``tabs``: one module per tab (``dubbing``, ``cloning``,
-  ``voices_tab``, ``studio_tab``, ``status``, ``history_tab``) and the pieces they share
+  ``voices_tab``, ``studio`` (a package), ``status``, ``history_tab``) and the pieces they share
   (``controls``, ``choices``, ``badges``: what really ran, in words; ``error_panel``; and
   ``speech``, which turns a synthesis into the tab's outputs, whole or played while made);
 - ``serving``: what the page and ``/v1`` share: the ``speech_service`` behind every synthesis

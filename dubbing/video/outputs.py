@@ -16,6 +16,7 @@ from typing import Any
 
 from engines.storage import atomic_write_bytes
 
+from .. import media
 from ..export import Exported, _safe_name
 from ..project import Project
 from ..subtitles import TimedLine, write_subtitles
@@ -77,8 +78,9 @@ def write_outputs(job, info: MediaInfo, cues: list[Cue], mix) -> dict[str, Any]:
     atomic_write_bytes(files["source_subtitles"], source_subtitles(project).encode("utf-8"))
     if info.has_video:
         job.report(0.7, "muxing the MP4")
-        files["video"] = mix.mux(job.source, files["track"], store.out_path(project, f"{base}.dubbed.mp4"),
-                                 project.settings.language, info.audio_codec)
+        files["video"] = media.mux_video(job.source, files["track"], store.out_path(project, f"{base}.dubbed.mp4"),
+                                         original_track=True, language=project.settings.language,
+                                         original_codec=info.audio_codec)
     outputs = {kind: path.name for kind, path in files.items()}
     state.results["mix"] = mixed        # in the report's pipeline summary; recorded by the caller
     report = video_report(exported.report, project, state, outputs)

@@ -20,11 +20,11 @@ from gradio_client.exceptions import AppError
 from dubbing import media
 from devtools.app_process import REQUEST_TIMEOUT_S, AppProcess
 from tests.browser_support import browser  # noqa: F401  (a fixture; it skips without Chromium)
+from tests.dubbing.studio_page import StudioPage
 from tests.dubbing_support import make_video, presets_dir, srt
 
 pytestmark = pytest.mark.app
 
-WAIT_S = 180
 CUES = [(0.2, 1.5, "Maria: hello there."), (1.6, 2.6, "Joao: a second line."), (2.8, 3.6, "and a third.")]
 
 
@@ -66,6 +66,15 @@ def test_dub_subtitles_api_returns_track_report_subtitles_and_video(app, files):
     assert app.client().predict(limit=5, api_name="/history")[0]["metadata"]["mode"] == "studio"
 
 
+def test_dub_subtitles_keeps_the_original_sound_as_a_second_track_when_asked(app, files):
+    _, report, _, video = dub_subtitles(app, subtitles=handle_file(str(files["srt"])),
+                                        video=handle_file(str(files["video"])), keep_original_track=True)
+    streams = media.probe_streams(video)["streams"]
+    assert [s["codec_type"] for s in streams] == ["video", "audio", "audio"]
+    assert [s["disposition"]["default"] for s in streams[1:]] == [1, 0]
+    assert [line["take"] for line in report["lines"]] == [1, 1, 1]
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"voice_preset": "nobody"}, "unknown voice 'nobody'"),
     ({"speaker_voices": '{"Maria": "nobody"}'}, "unknown voice 'nobody' for speaker 'Maria'"),
@@ -99,78 +108,6 @@ def test_dub_subtitles_api_bad_input(app, files, tmp_path, overrides, message):
     assert str(tmp_path) not in str(err.value) and "Traceback" not in str(err.value)
 
 
-class StudioPage:
-    """The Studio tab in the browser: its table's cells, the summary line, and edits that retry."""
-
-    def __init__(self, browser):
-        from selenium.common.exceptions import StaleElementReferenceException
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        self.browser = browser
-        self.wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
-
-    def cell(self, row, col):
-        from selenium.webdriver.common.by import By
-
-        return self.browser.find_element(By.CSS_SELECTOR, f"#studio-lines [data-testid='cell-{row}-{col}']")
-
-    def retry(self, action, done, attempts=4, each_s=15):
-        """The page re-renders parts of itself after events: act again until the effect shows."""
-        from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        for attempt in range(attempts):
-            action()
-            try:
-                return WebDriverWait(self.browser, each_s,
-                                     ignored_exceptions=(StaleElementReferenceException,)).until(done)
-            except TimeoutException:
-                if attempt == attempts - 1:
-                    raise
-
-    def text(self, row, col):  # the cell's value (a selected cell also shows a menu button)
-        from selenium.webdriver.common.by import By
-
-        return self.cell(row, col).find_element(By.CSS_SELECTOR, "span").text
-
-    def summary(self):
-        from selenium.webdriver.common.by import By
-
-        return self.browser.find_element(By.ID, "studio-summary").text
-
-    def open_studio(self):
-        from selenium.webdriver.common.by import By
-
-        self.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[role='tab']"), "no tabs")
-        next(t for t in self.browser.find_elements(By.CSS_SELECTOR, "button[role='tab']")
-             if t.text.strip() == "Studio").click()
-
-    def create(self, subtitles: Path) -> None:
-        from selenium.webdriver.common.by import By
-
-        self.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#studio-subtitles input[type=file]"), "no upload")
-        self.browser.find_element(By.CSS_SELECTOR, "#studio-subtitles input[type=file]").send_keys(str(subtitles))
-        # The uploaded file's name shows as "scene.srt", or split in two elements ("scene", ".srt").
-        self.wait.until(lambda d: d.find_element(By.ID, "studio-subtitles").text.replace("\n", "").count(subtitles.name),
-                        "upload not shown")
-        self.browser.find_element(By.ID, "studio-create").click()
-
-    def edit(self, row, col, before: str, after: str) -> None:
-        """Double-click a cell, replace its value, press Enter, and wait until the table shows it."""
-        from selenium.webdriver.common.action_chains import ActionChains
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.common.keys import Keys
-
-        editors = self.retry(lambda: ActionChains(self.browser).double_click(self.cell(row, col)).perform(),
-                             lambda d: [e for e in self.cell(row, col).find_elements(By.CSS_SELECTOR, "textarea")
-                                        if e.get_attribute("value") == before])
-        editor = editors[0]
-        editor.send_keys(Keys.CONTROL, "a")
-        editor.send_keys(after)
-        editor.send_keys(Keys.ENTER)
-        self.wait.until(lambda d: self.text(row, col) == after, "edit not shown")
-
-
 @pytest.mark.browser
 def test_studio_tab_renders_edits_one_line_and_reopens(app, files, browser):
     from selenium.webdriver.common.by import By
@@ -190,9 +127,9 @@ def test_studio_tab_renders_edits_one_line_and_reopens(app, files, browser):
 
     browser.find_element(By.ID, "studio-render-all").click()
     wait.until(lambda d: "rendered 3, unchanged 0" in summary(), "render all did not finish")
-    assert all("done" in text(r, 6) for r in range(3))
-    assert all(text(r, 7).split(" ")[0] in ("natural", "engine", "stretch", "gap", "overrun") for r in range(3))
-    assert all(text(r, 8) == "F5-TTS" for r in range(3))
+    assert all("done" in text(r, 7) for r in range(3))
+    assert all(text(r, 8).split(" ")[0] in ("natural", "engine", "stretch", "gap", "overrun") for r in range(3))
+    assert all(text(r, 9) == "F5-TTS" for r in range(3))
 
     # Edit line 2's text in the table, select it, render the selection: that line alone renders again.
     page.edit(1, 5, "a second line.", "an edited second line.")
@@ -200,7 +137,7 @@ def test_studio_tab_renders_edits_one_line_and_reopens(app, files, browser):
           lambda d: d.find_element(By.CSS_SELECTOR, "#studio-selection textarea").get_attribute("value") == "2")
     browser.find_element(By.ID, "studio-render-selected").click()
     wait.until(lambda d: "rendered 1, unchanged 0" in summary(), "render selected did not finish")
-    assert text(1, 5) == "an edited second line." and "done" in text(1, 6)
+    assert text(1, 5) == "an edited second line." and "done" in text(1, 7)
 
     # Download the track the page offers.
     link = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#studio-track a[data-testid='download-link']"),
@@ -218,7 +155,7 @@ def test_studio_tab_renders_edits_one_line_and_reopens(app, files, browser):
                "the project list is empty")
     browser.find_element(By.ID, "studio-open").click()
     wait.until(lambda d: project_line in summary(), "project not reopened")
-    assert text(1, 5) == "an edited second line." and all("done" in text(r, 6) for r in range(3))
+    assert text(1, 5) == "an edited second line." and all("done" in text(r, 7) for r in range(3))
 
 
 @pytest.mark.browser

@@ -44,7 +44,8 @@ def test_cli_dubs_an_srt_into_a_track_report_and_mp4(dub_env, video, tmp_path, c
         ["dub-subtitles", "--subtitles", str(subtitles), "--language", "en", "--voice", "female_generic",
          "--engine", "f5tts", "--speaker-voice", "Maria=male_generic", "--seed", "3", "--video", str(video),
          "--out-video", str(out["out.mp4"]), "--out", str(out["track.flac"]), "--report", str(out["report.json"]),
-         "--subtitles-out", str(out["adjusted.srt"]), "--stems", str(out["stems.zip"])], capsys)
+         "--subtitles-out", str(out["adjusted.srt"]), "--stems", str(out["stems.zip"]), "--keep-original-track"],
+        capsys)
     assert code == 0, stderr
     printed = json.loads(stdout)
     assert printed["totals"]["rendered"] == 3 and printed["failed_lines"] == {}
@@ -66,8 +67,8 @@ def test_cli_dubs_an_srt_into_a_track_report_and_mp4(dub_env, video, tmp_path, c
     assert "Maria: hello there." in out["adjusted.srt"].read_text()
 
     probe = media.probe_streams(out["out.mp4"])
-    kinds = sorted(s["codec_type"] for s in probe["streams"])
-    assert kinds == ["audio", "video"]
+    assert [s["codec_type"] for s in probe["streams"]] == ["video", "audio", "audio"]   # the dub, then the original
+    assert [s["disposition"]["default"] for s in probe["streams"][1:]] == [1, 0]
     video_stream = next(s for s in probe["streams"] if s["codec_type"] == "video")
     original = next(s for s in media.probe_streams(video)["streams"] if s["codec_type"] == "video")
     assert video_stream["codec_name"] == "h264" and video_stream["nb_frames"] == original["nb_frames"]  # copied
@@ -150,3 +151,12 @@ def test_cli_bad_input_exits_2_with_one_error_line(dub_env, tmp_path, capsys, ar
     assert code == 2 and stdout == ""
     assert stderr.startswith("error: ") and message in stderr and stderr.count("\n") == 1
     assert "Traceback" not in stderr
+
+
+def test_cli_keep_original_track_needs_a_video(dub_env, tmp_path, capsys):
+    subtitles = tmp_path / "in.srt"
+    subtitles.write_bytes(srt([(0.0, 1.0, "hello.")]))
+    code, stdout, stderr = run_cli(["dub-subtitles", "--subtitles", str(subtitles), "--language", "en", "--out",
+                                    str(tmp_path / "t.wav"), "--keep-original-track"], capsys)
+    assert code == 2 and stdout == "" and stderr == ("error: --keep-original-track needs --video (and --out-video): "
+                                                     "it keeps the video's own sound\n")

@@ -12,7 +12,8 @@ from tests.dubbing import subtitle_fixtures as fx
 from devtools.app_process import AppProcess
 from tests.browser_support import browser  # noqa: F401  (a fixture; it skips without Chromium)
 from tests.dubbing_support import presets_dir
-from tests.dubbing.test_dubbing_app import StudioPage, dub_subtitles
+from tests.dubbing.studio_page import StudioPage
+from tests.dubbing.test_dubbing_app import dub_subtitles
 
 pytestmark = pytest.mark.app
 

@@ -122,5 +122,6 @@ def test_the_app_builds_without_loading_a_model(tmp_path):
     demo = build_app(manager, AppConfig(), OutputHistory(tmp_path / "outputs"))
     names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
     assert names == {"dub", "clone", "engine_status", "history", "history_delete", "history_clear",
-                     "dub_subtitles", "verify_engine"}
+                     "dub_subtitles", "dub_video", "verify_engine", "studio_lines", "studio_retime",
+                     "studio_split", "studio_merge", "studio_pick_take", "studio_new_take", "studio_render"}
     assert not any(engine.is_loaded for engine in manager.engines.values())

@@ -25,6 +25,7 @@ from ..serving.config import AppConfig
 from ..serving.limits import Admission
 from ..serving.speech_service import SpeechService
 from ..tabs.cloning import packaged_examples_dir
+from ..tabs.studio.timeline_view import mount_timeline_files
 from .openai_api import openai_router
 from .routes import health_routes
 
@@ -42,6 +43,7 @@ def create_server(manager: EngineManager, config: AppConfig, history: OutputHist
     for route in health_routes(manager):
         app.router.routes.append(route)
     app.include_router(openai_router(service, config))
+    mount_timeline_files(app)   # the Studio timeline's wavesurfer.js: a pinned, fetched, git-ignored folder
     if config.api_key is None and config.auth is None and not is_loopback(config.server_name):
         logger.warning("the /v1 API is open to the network without a key: set VOICE_STUDIO_API_KEY",
                        extra={"server_name": config.server_name})

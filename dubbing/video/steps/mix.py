@@ -5,8 +5,9 @@ dialogue's, measured on the cues' stretches (at most ``MEASURE_S`` of them, spre
 the whole video, read from the 16 kHz mono copies the speech stages use). With a separated background the dub is laid over it, block by block
 (a 3-hour film is never in memory whole), peaks softly limited. Without one, the
 original sound is ducked under the dub (ffmpeg's sidechain compressor,
-``dubbing.media.DUCK_FILTER``). The MP4 copies the picture (``-c:v copy``), carries the
-dub as its first and default audio track and the original as a second one.
+``dubbing.media.DUCK_FILTER``). The MP4 (``dubbing.media.mux_video``, as the Studio's own
+export) copies the picture, carries the dub as its first and default audio track and the
+original as a second one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ... import media
-from ...media import VIDEO_FORMATS, _file, _run, ffmpeg
+from ...media import _file, _run, ffmpeg
 from .extract import SPEECH_FILE
 from .separate import DIALOGUE16K_FILE
 from ..state import Cue
@@ -31,7 +32,6 @@ MEASURE_S = 300.0
 MAX_GAIN_DB = 20.0
 KNEE = 0.9                      # peaks above this are bent softly towards 1.0
 MIX_FILE, DUB_FILE = "mix.wav", "dub44k.wav"
-MP4_AUDIO_CODECS = ("aac", "mp3", "ac3", "eac3", "alac", "opus", "flac")   # copied into the MP4 as they are
 TRACK_CODECS = {".wav": ["-c:a", "pcm_s16le", "-f", "wav"], ".flac": ["-c:a", "flac", "-f", "flac"],
                 ".mp3": ["-c:a", "libmp3lame", "-b:a", "192k", "-f", "mp3"]}
 
@@ -138,25 +138,6 @@ def mix(folder: Path, track_wav: Path, cues: list[Cue], frames: int, separation:
             "reference_lufs": None if reference_lufs is None else round(reference_lufs, 2),
             "dub_lufs": None if dub_lufs is None else round(dub_lufs, 2), "gain_db": round(gain, 2),
             "seconds": round(frames / RATE, 3)}
-
-
-def mux(video: Path, mix_wav: Path, out: Path, language: str, original_codec: str | None = None) -> Path:
-    """An MP4: ``video``'s picture copied, the dub first (default), the original sound second
-    (copied as it is when an MP4 can hold its codec, else encoded as AAC)."""
-    tmp = out.with_name(f".{out.stem}.partial.mp4")
-    original = "copy" if original_codec in MP4_AUDIO_CODECS else "aac"
-    args = [ffmpeg(), "-nostdin", "-v", "error", "-y", "-protocol_whitelist", "file", "-format_whitelist",
-            VIDEO_FORMATS, "-i", _file(video), "-protocol_whitelist", "file", "-f", "wav", "-i", _file(mix_wav),
-            "-map", "0:v:0", "-map", "1:a:0", "-map", "0:a:0?", "-c:v", "copy", "-c:a:0", "aac", "-b:a:0", "192k",
-            "-c:a:1", original, "-disposition:a:0", "default", "-disposition:a:1", "0",
-            "-metadata:s:a:0", f"title=Dub ({language})", "-metadata:s:a:1", "title=Original",
-            "-movflags", "+faststart", "-f", "mp4", _file(tmp)]
-    try:
-        _run(args, media.MUX_TIMEOUT_S, "muxing the video", video, mix_wav, tmp)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
 
 
 def encode_track(mix_wav: Path, target: Path) -> Path:

@@ -13,12 +13,16 @@ from dubbing.project import Project
 from dubbing.subtitles import format_time
 from engines.errors import InputError
 
-from ..serving.labels import engine_label, short_reason
+from ...serving.labels import engine_label, short_reason
 
-COLUMNS = ["#", "start", "end", "speaker", "voice", "text", "status", "fit", "engine"]
-DATATYPES = ["number", "str", "str", "str", "str", "str", "str", "str", "str"]
-EDITABLE = ("start", "end", "speaker", "voice", "text")
-STATIC_COLUMNS = [0, 6, 7, 8]
+COLUMNS = ["#", "start", "end", "speaker", "voice", "text", "source text", "status", "fit", "engine", "take"]
+DATATYPES = ["number", "str", "str", "str", "str", "str", "str", "str", "str", "str", "str"]
+# Widths that fit each column's content at 13 px (the page's CSS): times and headers never wrap;
+# the whole table is about 1,200 px, as wide as the page at 1400 px, and scrolls sideways below.
+COLUMN_WIDTHS = ["40px", "120px", "120px", "84px", "120px", "196px", "142px", "116px", "116px", "84px", "72px"]
+EDITABLE = {"start": "start", "end": "end", "speaker": "speaker", "voice": "voice", "text": "text",
+            "source text": "source_text"}
+STATIC_COLUMNS = [0, 7, 8, 9, 10]
 MAX_SELECTION = 100_000
 
 # A small bar per line: how far along the ladder its render is.
@@ -76,8 +80,10 @@ def project_rows(project: Project, live: Mapping[int, tuple[str, str]] | None = 
                 start = round(placed["placed_start"] * 1000)
                 end = start + round(line.result["duration_s"] * 1000)
         result = line.result if line.status == "done" else None
+        take = f"{line.take}/{len(line.takes)}" if result and line.take else ""
         rows.append([line.index, format_time(start, "."), format_time(end, "."), line.speaker or "",
-                     project.voice_for(line), line.text, status, fit_text(result), engine_text(result)])
+                     project.voice_for(line), line.text, line.source_text or "", status, fit_text(result),
+                     engine_text(result), take])
     return rows
 
 
@@ -100,8 +106,8 @@ def table_edits(value: Any) -> list[dict[str, Any]]:
             index = int(float(number))
         except (TypeError, ValueError) as exc:
             raise InputError(f"row number {number!r} is not a line number") from exc
-        edits.append({"index": index, **{key: "" if record.get(key) is None else str(record.get(key))
-                                         for key in EDITABLE}})
+        edits.append({"index": index, **{field: "" if record.get(column) is None else str(record.get(column))
+                                         for column, field in EDITABLE.items() if column in record}})
     return edits
 
 
@@ -123,17 +129,20 @@ def parse_selection(text: str | None, count: int) -> list[int]:
     return sorted(set(chosen))
 
 
-def project_summary(project: Project, extra: str = "") -> str:
+def project_summary(project: Project, extra: str = "", origin: str | None = None) -> str:
+    """One line: name, id, where it came from (``origin``, else the subtitle format), lines (rendered,
+    failed), speakers, the video, and ``extra``."""
     done = sum(line.status == "done" for line in project.lines)
     failed = sum(line.status == "error" for line in project.lines)
     speakers = ", ".join(project.speakers()) or "none"
-    parts = [f"**{project.name}** · `{project.id}` · {project.format.upper()} · {len(project.lines)} lines "
+    parts = [f"**{project.name}** · `{project.id}` · {origin or project.format.upper()} · {len(project.lines)} lines "
              f"({done} rendered{f', {failed} failed' if failed else ''}) · speakers: {speakers}"]
     if project.skipped:
         parts.append(f"{len(project.skipped)} empty cue(s) skipped (lines "
                      + ", ".join(str(s['line']) for s in project.skipped[:10]) + ")")
     if project.video:
-        parts.append(f"video {project.video['duration_s']:.1f} s ({project.video['video_codec']})")
+        codec = project.video.get("video_codec") or project.video.get("audio_codec") or "audio"
+        parts.append(f"{'video' if project.video_file else 'audio'} {project.video['duration_s']:.1f} s ({codec})")
     if extra:
         parts.append(extra)
     return " · ".join(parts)
