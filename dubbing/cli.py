@@ -55,7 +55,7 @@ def add_parsers(sub) -> None:
 
 
 def run(args: argparse.Namespace, stdout) -> int:
-    from engines.manager import EngineManager
+    from engines.devices import manager_from_env
 
     from .project import ProjectStore
     from .service import DubOptions, Studio, parse_speaker_voices, read_subtitle_file
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace, stdout) -> int:
         raise InputError(f"--out-video must name an .mp4 file, got {Path(args.out_video).name!r}")
     speaker_voices = parse_speaker_voices("\n".join(args.speaker_voice))
     data = read_subtitle_file(args.subtitles)
-    manager = EngineManager.from_env()
+    manager = manager_from_env()
     if args.output_dir:
         studio = Studio(manager, ProjectStore.in_output_dir(Path(args.output_dir)))
     else:

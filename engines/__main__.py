@@ -130,9 +130,9 @@ def cli_wording(message: str) -> str:
 def run(args: argparse.Namespace, stdout) -> int:
     if getattr(args, "run", None) is not None:
         return args.run(args, stdout)
-    from .manager import EngineManager
+    from .devices import manager_from_env
 
-    manager = EngineManager.from_env()
+    manager = manager_from_env()
     if args.command == "status":
         if args.load:
             for name in manager.engines:

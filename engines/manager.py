@@ -50,15 +50,19 @@ MAX_TARGET_SECONDS = 600.0
 _IMPORT_LOCK = threading.Lock()
 
 
+def default_engines(settings: Settings) -> dict[str, Engine]:
+    """Both engine adapters for ``settings.device``; nothing loads."""
+    return {
+        "f5tts": F5Engine(settings.f5, settings.device, cache_dir=settings.cache_dir, accel=settings.accel),
+        "xtts": XttsEngine(settings.xtts, settings.device, accel=settings.accel),
+    }
+
+
 class EngineManager:
     def __init__(self, settings: Settings | None = None, engines: dict[str, Engine] | None = None,
                  worker: DeviceWorker | None = None, library: VoiceLibrary | None = None):
         self.settings = settings or Settings.from_env()
-        self.engines: dict[str, Engine] = engines or {
-            "f5tts": F5Engine(self.settings.f5, self.settings.device, cache_dir=self.settings.cache_dir,
-                              accel=self.settings.accel),
-            "xtts": XttsEngine(self.settings.xtts, self.settings.device, accel=self.settings.accel),
-        }
+        self.engines: dict[str, Engine] = engines or default_engines(self.settings)
         self._worker = worker
         self.dispatch = Dispatcher(lambda: self.worker, self.ensure_loaded)
         self._load_locks = {name: threading.Lock() for name in self.engines}
@@ -74,6 +78,12 @@ class EngineManager:
         from .voices.library import VoiceLibrary
 
         return cls(Settings.from_env(), library=VoiceLibrary.from_env())
+
+    @property
+    def concurrency(self) -> int:
+        """How many syntheses the app lets run at once: one per engine (several devices or
+        replicas say more)."""
+        return len(self.engines)
 
     @property
     def worker(self) -> DeviceWorker:
