@@ -24,7 +24,7 @@ class SpeechService:
     def __init__(self, manager: EngineManager, recorder: Any = None, admission: Admission | None = None):
         self.manager = manager
         self.recorder = recorder  # history.OutputHistory, or None
-        self.admission = admission or Admission(max_running=len(manager.engines), max_waiting=32)
+        self.admission = admission or Admission(max_running=manager.concurrency, max_waiting=32)
 
     def admit(self, on_wait: WaitCallback | None = None) -> Ticket:
         return self.admission.enter(on_wait=on_wait)

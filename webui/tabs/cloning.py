@@ -124,13 +124,13 @@ def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None,
         errors = ErrorPanel()
         event = button.click(make_live_clone_handler(service, recorder, errors), inputs=inputs,
                              outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",
-                             concurrency_limit=len(manager.engines), show_progress_on=view.audio)
+                             concurrency_limit=manager.concurrency, show_progress_on=view.audio)
         errors.attach(event, view.error, view.outputs)
         event.success(transcript_from_result, inputs=[view.metadata, transcript], outputs=transcript,
                       api_visibility="private", concurrency_limit=None)
         # The public `/clone` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
         gr.on([], make_clone_handler(manager, recorder, service=service), inputs=inputs, outputs=view.outputs,
-              api_name="clone", concurrency_id="synthesis", concurrency_limit=len(manager.engines),
+              api_name="clone", concurrency_id="synthesis", concurrency_limit=manager.concurrency,
               show_progress_on=view.audio)
         controls.keep_languages_fresh(manager, language, view)
     return view
