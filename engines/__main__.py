@@ -32,7 +32,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Modules that add commands (imported when the parser is built; heavy imports stay inside run).
 COMMAND_MODULES: tuple[str, ...] = ("engines.cli.cli_voices", "engines.cli.download_command", "dubbing.cli",
-                                     "engines.cli.cli_verify", "dubbing.video.cli")
+                                     "engines.cli.cli_verify", "dubbing.video.cli", "deploy.cli")
 
 # The engines word their messages for the web page; on the command line the user has a file, not an upload.
 _CLI_WORDING = (

@@ -234,7 +234,9 @@ class EngineManager:
             import numpy as np
 
             audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-            output = EngineOutput(audio=audio, chunks=len(parts), details={"streamed": True})
+            # A stream that knows where it ran (a device of several, a Ray Serve replica) says so.
+            output = EngineOutput(audio=audio, chunks=len(parts),
+                                  details={"streamed": True, **getattr(a.output, "details", {})})
             result = build_result(valid, a.engine, a.job, output, a.profile_name, a.mapped, a.attempts, a.load_s,
                                   time.perf_counter() - a.started)
             problem = audio_problem(audio, a.engine.sample_rate, a.job.text, a.job.speed, a.job.target_duration_s)

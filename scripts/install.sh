@@ -26,4 +26,5 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
 if [ "$dev" = 1 ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-ray.txt   # the Ray Serve path's tests
 fi

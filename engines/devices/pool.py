@@ -165,7 +165,7 @@ class EnginePool(EngineFront):
         except BaseException:
             self.load_counter.release(member.label)
             raise
-        return _HeldChunks(chunks, lambda: self.load_counter.release(member.label))
+        return _HeldChunks(chunks, lambda: self.load_counter.release(member.label), {"device": member.label})
 
     def _on(self, member: Member, run):
         try:
@@ -220,9 +220,10 @@ class EnginePool(EngineFront):
 class _HeldChunks:
     """A stream's chunks; ``release`` is called once, when they end, fail or are closed (or dropped)."""
 
-    def __init__(self, chunks: Iterator[np.ndarray], release):
+    def __init__(self, chunks: Iterator[np.ndarray], release, details: dict[str, str]):
         self._chunks = chunks
         self._release = release
+        self.details = details  # where the stream runs, for the result's metadata
         self._closed = False
 
     def __iter__(self) -> "_HeldChunks":
