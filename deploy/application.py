@@ -3,7 +3,7 @@
     serve run deploy/serve.yaml              # a config file (KubeRay's RayService takes the same)
     python -m engines serve-ray              # or the command line, on a local or running cluster
 
-``build(args)`` is the application builder both use. Each engine deployment runs
+``build_application`` makes it (``build(args)`` is the builder serve.yaml names). Each engine deployment runs
 ``EngineReplica`` (the manager and device worker of one engine) with the replicas, GPUs and
 autoscaling that ``ClusterOptions`` reads; the ingress deployment (``Ingress``) is the web
 app over their handles. The Voice Studio variables of the process that builds the
@@ -30,12 +30,16 @@ def forwarded_environment(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k.startswith(FORWARDED_PREFIXES)}
 
 
-def build(args: Mapping[str, Any] | None = None, *, replica_class: type | None = None,
-          env: Mapping[str, str] | None = None):
-    """The bound application. ``args``: serve.yaml's ``args`` (``options.VARIABLES``'s keys).
+def build(args: dict[str, Any]):
+    """Serve's application builder (``import_path: deploy.application:build``): ``args`` are
+    serve.yaml's (``options.VARIABLES``'s keys), the rest comes from the environment."""
+    return build_application(args)
 
-    ``replica_class`` replaces ``EngineReplica`` (tests inject faults with a subclass).
-    """
+
+def build_application(args: Mapping[str, Any] | None = None, *, replica_class: type | None = None,
+                      env: Mapping[str, str] | None = None):
+    """The bound application. ``replica_class`` replaces ``EngineReplica`` (tests inject faults
+    with a subclass); ``env`` replaces the process's environment."""
     import ray
     from ray import serve
 

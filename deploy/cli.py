@@ -40,7 +40,7 @@ def run_serve_ray(args: argparse.Namespace, stdout, stop: threading.Event | None
         from ray import serve
     except ImportError:
         raise InputError("serve-ray needs Ray Serve: pip install -r requirements-ray.txt") from None
-    from .application import APP_NAME, build
+    from .application import APP_NAME, build_application
 
     if not 0 < args.port < 65536:
         raise InputError(f"--port {args.port} is not a port (1 to 65535)")
@@ -49,7 +49,7 @@ def run_serve_ray(args: argparse.Namespace, stdout, stop: threading.Event | None
              num_gpus=args.num_gpus if started_here else None, include_dashboard=False, ignore_reinit_error=True)
     try:
         serve.start(http_options={"host": args.host, "port": args.port})
-        serve.run(build(), name=APP_NAME, route_prefix="/")
+        serve.run(build_application(), name=APP_NAME, route_prefix="/")
         url = f"http://{args.host}:{args.port}/"
         json.dump({"url": url, "app": APP_NAME, "ray_address": ray.get_runtime_context().gcs_address,
                    "cluster_started_here": started_here}, stdout)

@@ -69,7 +69,7 @@ def cluster(tiny_env, tmp_path_factory):
     ray = pytest.importorskip("ray", reason="requirements-ray.txt is not installed")
     from ray import serve
 
-    from deploy.application import APP_NAME, build
+    from deploy.application import APP_NAME, build_application
 
     workdir = tmp_path_factory.mktemp("ray_cluster")
     output_dir, fault_dir = workdir / "outputs", workdir / "faults"
@@ -82,7 +82,7 @@ def cluster(tiny_env, tmp_path_factory):
     ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        serve.run(build(env=env, replica_class=faults.DyingReplica), name=APP_NAME, route_prefix="/")
+        serve.run(build_application(env=env, replica_class=faults.DyingReplica), name=APP_NAME, route_prefix="/")
         cluster = Cluster(f"http://127.0.0.1:{port}/", output_dir, fault_dir, workdir)
         cluster.wait_up()
         yield cluster
