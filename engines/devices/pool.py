@@ -97,7 +97,7 @@ class EnginePool(EngineFront):
         super().__init__(members[0].manager.engine(name))
         self.members = tuple(members)
         self.load_counter = load
-        self.device = ",".join(m.label for m in self.members)
+        self.device = ", ".join(m.label for m in self.members)
 
     def engine_on(self, member: Member) -> Engine:
         return member.manager.engines[self.name]

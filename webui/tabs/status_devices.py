@@ -10,8 +10,10 @@ from __future__ import annotations
 import html
 from typing import Any
 
-_TABLE = "width:100%;border-collapse:collapse;margin:4px 0 12px;font-size:0.9em"
-_CELL = "border-bottom:1px solid rgba(127,127,127,0.18);padding:5px 12px 5px 0;text-align:left"
+# As the engine cards' tables: hairlines between rows, no grid.
+_TABLE = "width:100%;border-collapse:collapse;border:none;margin:4px 0 12px;font-size:0.9em"
+_CELL = ("border:none;border-bottom:1px solid rgba(127,127,127,0.18);padding:5px 12px 5px 0;text-align:left;"
+         "background:transparent")
 _HEAD = _CELL + ";font-weight:600;opacity:0.75"
 
 
@@ -52,8 +54,9 @@ def _devices_table(devices: list[dict[str, Any]]) -> str:
 def _replicas_table(replicas: dict[str, dict[str, Any]]) -> str:
     rows, keys = [], []
     for engine, counts in replicas.items():
-        rows.append([engine, counts.get("up"), counts.get("loading"), counts.get("failed"),
-                     counts.get("target") or "—", counts.get("error")])
+        serve = ", ".join(f"{state} {n}" for state, n in (counts.get("serve") or {}).items())
+        rows.append([engine, counts.get("up"), counts.get("loading"), counts.get("failed"), serve or None,
+                     counts.get("error")])
         keys.append(engine)
-    return _table("Ray Serve replicas", "replica", ["Engine", "Up", "Loading", "Failed", "Target", "Last error"],
+    return _table("Ray Serve replicas", "replica", ["Engine", "Up", "Loading", "Failed", "Serve says", "Last error"],
                   rows, keys)
