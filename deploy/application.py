@@ -43,20 +43,27 @@ def build_application(args: Mapping[str, Any] | None = None, *, replica_class: t
     import ray
     from ray import serve
 
-    from engines.remote import EngineReplica
-
     from .ingress import Ingress
 
     env = os.environ if env is None else env
     has_gpus = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
     options = ClusterOptions.read(ENGINE_NAMES, env, args, cluster_has_gpus=has_gpus)
+    engines = engine_deployments(options, env, replica_class)
+    ingress_kwargs = options.ingress_kwargs()
+    ingress_kwargs["ray_actor_options"]["runtime_env"] = {"env_vars": forwarded_environment(env)}
+    return serve.deployment(Ingress, name="ingress", **ingress_kwargs).bind(engines, options.capacity)
+
+
+def engine_deployments(options: ClusterOptions, env: Mapping[str, str], replica_class: type | None = None) -> dict:
+    """engine name -> its bound deployment (``EngineReplica``, or ``replica_class``)."""
+    from ray import serve
+
+    from engines.remote import EngineReplica
+
     runtime_env = {"env_vars": forwarded_environment(env)}
     engines = {}
     for name in ENGINE_NAMES:
         kwargs = options.of(name).deployment_kwargs()
         kwargs["ray_actor_options"]["runtime_env"] = runtime_env
-        deployment = serve.deployment(replica_class or EngineReplica, name=name, **kwargs)
-        engines[name] = deployment.bind(name)
-    ingress_kwargs = options.ingress_kwargs()
-    ingress_kwargs["ray_actor_options"]["runtime_env"] = runtime_env
-    return serve.deployment(Ingress, name="ingress", **ingress_kwargs).bind(engines, options.capacity)
+        engines[name] = serve.deployment(replica_class or EngineReplica, name=name, **kwargs).bind(name)
+    return engines
