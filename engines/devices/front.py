@@ -1,4 +1,5 @@
-"""``EngineFront``: the manager's engine, when the engine's work runs somewhere else.
+"""``EngineFront``: the manager's engine, when the engine's work runs somewhere else;
+``FrontManager``: the manager over such engines.
 
 An ``EngineManager`` holds one ``Engine`` per name and never asks where the work goes. A
 front stands in that place for an engine that runs on other devices' workers
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..base import Engine
-from ..types import EngineJob, EngineOutput
+from ..manager import EngineManager
+from ..types import EngineHealth, EngineJob, EngineOutput
 
 if TYPE_CHECKING:
     from ..worker import DeviceWorker
@@ -77,7 +79,19 @@ class EngineFront(Engine):
     def stream_scheduled(self, job: EngineJob, worker: "DeviceWorker | None") -> Iterator[np.ndarray]:
         """On the request's thread: ``job``'s chunks as they are made (returns once the first exists)."""
 
-    # --- lifecycle: a front loads its engine where it runs (``load`` / ``unload``) --------
+    # --- lifecycle: where the engine runs ----------------------------------------------------
+    @abstractmethod
+    def ready(self) -> str | None:
+        """None when the engine serves somewhere (loading it where it must), else why it cannot."""
+
+    @abstractmethod
+    def load_everywhere(self) -> None:
+        """Load (or retry loading) the engine wherever it runs."""
+
+    @abstractmethod
+    def unload(self) -> None:
+        """Unload the engine wherever it runs; the next request loads it again."""
+
     def _load(self, device: str) -> Any:
         raise TypeError(f"{type(self).__name__} loads {self.display_name} where it runs: call load()")
 
@@ -86,3 +100,22 @@ class EngineFront(Engine):
 
     def _unload(self) -> None:
         raise TypeError(f"{type(self).__name__} unloads {self.display_name} where it runs: call unload()")
+
+
+class FrontManager(EngineManager):
+    """A manager whose engines are fronts: loading, unloading and health are theirs, done wherever
+    the engine runs (every device it is placed on, every replica)."""
+
+    def ensure_loaded(self, name: str) -> str | None:
+        return self.engine(name).ready()
+
+    def load(self, name: str) -> dict[str, Any]:
+        self.engine(name).load_everywhere()
+        return self.engine_health(name).to_dict()
+
+    def unload(self, name: str) -> dict[str, Any]:
+        self.engine(name).unload()
+        return self.engine_health(name).to_dict()
+
+    def engine_health(self, name: str) -> EngineHealth:
+        return self.engine(name).health()

@@ -176,7 +176,7 @@ class EnginePool(EngineFront):
             raise
 
     # --- lifecycle ----------------------------------------------------------------------
-    def ensure_loaded(self) -> str | None:
+    def ready(self) -> str | None:
         """Load the engine on every device it is placed on (one after another: loads are
         serialised in the process); None when at least one device serves it, else every reason."""
         reasons = {m.label: m.manager.worker.poisoned or m.manager.ensure_loaded(self.name) for m in self.members}
@@ -188,12 +188,15 @@ class EnginePool(EngineFront):
         return None
 
     def load(self, worker=None) -> None:
-        """Load (or retry) on every device; raises when no device could."""
-        for member in self.members:
-            member.manager.load(self.name)
-        reason = self.ensure_loaded()
+        """Load on every device; raises when no device could."""
+        reason = self.ready()
         if reason is not None:
             raise EngineUnavailableError(reason)
+
+    def load_everywhere(self) -> None:
+        """Load (or retry) on every device; each device's health says how it went."""
+        for member in self.members:
+            member.manager.load(self.name)
 
     def unload(self) -> None:
         """Unload on every device, each after the work queued there before it."""

@@ -2,7 +2,7 @@
 
 Each device gets its own ``EngineManager`` (the engines placed on it, its one worker thread,
 its batching and captures, its load errors). The router is itself an ``EngineManager``
-whose engines are ``EnginePool``s over those devices, so validation, the fallback loop,
+(a ``FrontManager``) whose engines are ``EnginePool``s over those devices, so validation, the fallback loop,
 voices and results are the manager's own code, and the UI, ``/v1``, the Studio and the
 video pipeline call it exactly as they call one device's manager.
 
@@ -23,11 +23,12 @@ from ..settings import Settings
 from ..types import ENGINE_NAMES, ProgressCallback, SynthesisRequest, SynthesisResult
 from ..voices.catalog import VoiceLibrary
 from ..worker import shared_worker
+from .front import FrontManager
 from .placement import DevicePlan
 from .pool import DeviceLoad, EnginePool, Member
 
 
-class DeviceRouter(EngineManager):
+class DeviceRouter(FrontManager):
     """Several devices behind the one manager interface."""
 
     def __init__(self, settings: Settings, plan: DevicePlan, library: VoiceLibrary | None = None):
@@ -61,24 +62,7 @@ class DeviceRouter(EngineManager):
         with pool.reserve():
             return self._synthesize(request, progress)
 
-    # --- lifecycle: on every device the engine is placed on -----------------------------------
-    def ensure_loaded(self, name: str) -> str | None:
-        return self.engine(name).ensure_loaded()
-
-    def load(self, name: str) -> dict[str, Any]:
-        pool = self.engine(name)
-        for member in pool.members:
-            member.manager.load(name)
-        return self.engine_health(name).to_dict()
-
-    def unload(self, name: str) -> dict[str, Any]:
-        self.engine(name).unload()
-        return self.engine_health(name).to_dict()
-
     # --- health -------------------------------------------------------------------------------
-    def engine_health(self, name: str):
-        return self.engine(name).health()
-
     def health(self) -> dict[str, Any]:
         """The manager's health (each engine at its best device), plus each device and the placement."""
         health = super().health()

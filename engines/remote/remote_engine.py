@@ -16,7 +16,7 @@ and Serve's own count of replicas still starting.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -70,14 +70,15 @@ class RemoteEngine(EngineFront):
         return self._loaded
 
     # --- calls ----------------------------------------------------------------------------
-    def _call(self, method: str, *args: Any, doing: str) -> Any:
-        """``method`` on one replica; retried once on another when the replica dies."""
+    def _retried(self, attempt_once: Callable[[], Any], doing: str) -> Any:
+        """``attempt_once()`` (one call, on the replica Serve picks), once more on another replica
+        when that one dies; a replica's own exception is raised as it was raised there."""
         from ray.exceptions import ActorDiedError, ActorUnavailableError, RayTaskError
         from ray.serve.exceptions import DeploymentUnavailableError
 
         for attempt in range(1, TRIES + 1):
             try:
-                return getattr(self.handle, method).remote(*args).result()
+                return attempt_once()
             except RayTaskError as exc:
                 raise _cause(exc) from None
             except DeploymentUnavailableError as exc:
@@ -85,11 +86,14 @@ class RemoteEngine(EngineFront):
                                              "(Serve reports its deployment unavailable)") from exc
             except (ActorDiedError, ActorUnavailableError) as exc:
                 if attempt == TRIES:
-                    raise EngineUnavailableError(
-                        f"{self.display_name}: {TRIES} replicas stopped while {doing}; the request was not "
-                        "served (see the replicas under health)") from exc
+                    raise EngineUnavailableError(f"{self.display_name}: {TRIES} replicas stopped while {doing}; "
+                                                 "the request was not served (see the replicas under health)") from exc
                 logger.warning("replica stopped; retrying on another", extra={
                     "engine": self.name, "doing": doing, "error": type(exc).__name__})
+        raise AssertionError("unreachable")
+
+    def _call(self, method: str, *args: Any, doing: str) -> Any:
+        return self._retried(lambda: getattr(self.handle, method).remote(*args).result(), doing)
 
     def render_scheduled(self, job: EngineJob, worker=None) -> EngineOutput:
         report(job, 0.02, f"{self.display_name} on a Ray Serve replica…")
@@ -98,32 +102,19 @@ class RemoteEngine(EngineFront):
         return output
 
     def stream_scheduled(self, job: EngineJob, worker=None) -> Iterator[np.ndarray]:
-        from ray.exceptions import ActorDiedError, ActorUnavailableError, RayTaskError
-        from ray.serve.exceptions import DeploymentUnavailableError
-
         portable = _portable(job)
-        for attempt in range(1, TRIES + 1):
+
+        def open_stream() -> _RemoteChunks:
             chunks = self.handle.options(stream=True).stream.remote(portable)
-            try:
-                where = next(chunks)  # the replica's device and id, then the audio
-                first = next(chunks)
-            except StopIteration:
-                raise RuntimeError(f"{self.display_name} produced no audio") from None
-            except RayTaskError as exc:
-                raise _cause(exc) from None
-            except DeploymentUnavailableError as exc:
-                raise EngineUnavailableError(f"{self.display_name}: no replica can take requests now "
-                                             "(Serve reports its deployment unavailable)") from exc
-            except (ActorDiedError, ActorUnavailableError) as exc:
-                if attempt == TRIES:
-                    raise EngineUnavailableError(f"{self.display_name}: {TRIES} replicas stopped before the "
-                                                 "stream's first audio; the request was not served") from exc
-                logger.warning("replica stopped before a stream's first chunk; retrying on another",
-                               extra={"engine": self.name})
-                continue
-            self._loaded = True
+            where = next(chunks, None)  # the replica's device and id, then the audio
+            first = next(chunks, None)
+            if first is None:
+                raise RuntimeError(f"{self.display_name} produced no audio")
             return _RemoteChunks(first, chunks, self.display_name, where)
-        raise AssertionError("unreachable")
+
+        stream = self._retried(open_stream, doing="opening a stream")
+        self._loaded = True
+        return stream
 
     def natural_seconds(self, job: EngineJob) -> float | None:
         return self._call("natural_seconds", _portable(job), doing="measuring a text")
@@ -140,6 +131,17 @@ class RemoteEngine(EngineFront):
         self._learn(health)
         if health["status"] != "available":
             raise EngineUnavailableError(health.get("error") or f"{self.display_name} did not load")
+
+    def ready(self) -> str | None:
+        """None once a replica serves the engine; else why not (asked again on the next
+        request: a new replica may have come up meanwhile)."""
+        if self._loaded:
+            return None
+        try:
+            self.load()
+        except Exception as exc:  # the replica's reason (or the replicas' loss) is the engine's
+            return str(exc)
+        return None
 
     def load_everywhere(self) -> None:
         """Load (or retry) on every running replica."""

@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..manager import EngineManager, default_engines
+from ..devices.front import FrontManager
+from ..manager import default_engines
 from ..settings import Settings
 from ..voices.catalog import VoiceLibrary
 from .remote_engine import RemoteEngine
 
 
-class RemoteManager(EngineManager):
+class RemoteManager(FrontManager):
     """``handles``: engine name -> the ``DeploymentHandle`` of its deployment.
 
     ``capacity`` is how many syntheses the app may run at once (the replicas' most, all together).
@@ -40,29 +41,6 @@ class RemoteManager(EngineManager):
     @property
     def concurrency(self) -> int:
         return self._capacity or super().concurrency
-
-    def ensure_loaded(self, name: str) -> str | None:
-        """None once a replica serves ``name``; else why not (asked again on the next request,
-        since a new replica may have come up meanwhile)."""
-        engine = self.engine(name)
-        if engine.is_loaded:
-            return None
-        try:
-            engine.load()
-        except Exception as exc:  # the replica's reason (or the replicas' loss) is the engine's
-            return str(exc)
-        return None
-
-    def load(self, name: str) -> dict[str, Any]:
-        self.engine(name).load_everywhere()
-        return self.engine_health(name).to_dict()
-
-    def unload(self, name: str) -> dict[str, Any]:
-        self.engine(name).unload()
-        return self.engine_health(name).to_dict()
-
-    def engine_health(self, name: str):
-        return self.engine(name).health()
 
     def health(self) -> dict[str, Any]:
         """The manager's health, each engine aggregated over its replicas, plus ``replicas``:
