@@ -56,7 +56,7 @@ class RemoteEngine(EngineFront):
         super().__init__(template)
         self.handle = handle
         self.device = "ray"
-        self._loaded = False
+        self._served = False  # a replica has said it serves the engine (the base's ``_loaded`` holds local parts)
         self._languages: tuple[str, ...] | None = None
         self._speakers: dict[str, bool] = {}
         self.replicas = ReplicaCounts()
@@ -67,7 +67,7 @@ class RemoteEngine(EngineFront):
 
     @property
     def is_loaded(self) -> bool:
-        return self._loaded
+        return self._served
 
     # --- calls ----------------------------------------------------------------------------
     def _retried(self, attempt_once: Callable[[], Any], doing: str) -> Any:
@@ -98,7 +98,7 @@ class RemoteEngine(EngineFront):
     def render_scheduled(self, job: EngineJob, worker=None) -> EngineOutput:
         report(job, 0.02, f"{self.display_name} on a Ray Serve replica…")
         output = self._call("render", _portable(job), doing="rendering")
-        self._loaded = True
+        self._served = True
         return output
 
     def stream_scheduled(self, job: EngineJob, worker=None) -> Iterator[np.ndarray]:
@@ -113,7 +113,7 @@ class RemoteEngine(EngineFront):
             return _RemoteChunks(first, chunks, self.display_name, where)
 
         stream = self._retried(open_stream, doing="opening a stream")
-        self._loaded = True
+        self._served = True
         return stream
 
     def natural_seconds(self, job: EngineJob) -> float | None:
@@ -135,7 +135,7 @@ class RemoteEngine(EngineFront):
     def ready(self) -> str | None:
         """None once a replica serves the engine; else why not (asked again on the next
         request: a new replica may have come up meanwhile)."""
-        if self._loaded:
+        if self._served:
             return None
         try:
             self.load()
@@ -150,7 +150,7 @@ class RemoteEngine(EngineFront):
     def unload(self) -> None:
         """Unload on every running replica; a replica loads again on its next request."""
         self._broadcast("unload")
-        self._loaded = False
+        self._served = False
 
     # --- health -----------------------------------------------------------------------------
     def health(self, load_error: str | None = None) -> EngineHealth:
@@ -179,7 +179,7 @@ class RemoteEngine(EngineFront):
         if best is not None:
             self._learn(best)
         else:
-            self._loaded = False
+            self._served = False
         status = ("available" if counts.up else "loading" if counts.loading else
                   "unavailable" if counts.failed else "not_loaded")
         base = self.template.health(None)
@@ -215,7 +215,7 @@ class RemoteEngine(EngineFront):
     def _learn(self, health: dict[str, Any]) -> None:
         """What a loaded replica says of the engine: it is loaded, and the model's own languages."""
         if health.get("status") == "available":
-            self._loaded = True
+            self._served = True
             self._languages = tuple(health.get("languages") or ()) or None
 
 

@@ -7,14 +7,12 @@ although the output folder itself is not served.
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
 from history import OutputHistory
 from devtools.app_process import AppProcess
-from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
+from tests.browser_support import browser, count_events, events_sent, needs_chromium, wait_events_done  # noqa: F401
 from tests.history.test_history_index import request, result
 
 pytestmark = [needs_chromium, pytest.mark.browser, pytest.mark.app]
@@ -40,6 +38,7 @@ def open_history(browser, app):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    count_events(browser)
     browser.get(app.url)
     wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
     wait.until(lambda d: any(t.text.strip() == "History" for t in d.find_elements(By.CSS_SELECTOR, "button[role='tab']")))
@@ -81,9 +80,10 @@ def test_history_plays_pages_and_deletes_after_asking(app, browser):
 
     # Delete asks first: "Cancel" keeps the entry, "OK" removes it.
     newest = OutputHistory(app.output_dir).list()[0]
+    sent = events_sent(browser)
     click(wait, By.CSS_SELECTOR, ".vs-history-delete")
     wait.until(lambda d: _alert(d)).dismiss()
-    time.sleep(1.0)
+    wait_events_done(wait, sent)  # the click's event has run on the server
     assert OutputHistory(app.output_dir).get(newest.id) == newest
     click(wait, By.CSS_SELECTOR, ".vs-history-delete")
     wait.until(lambda d: _alert(d)).accept()

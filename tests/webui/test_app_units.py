@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from webui.serving.badges import fallback_text, render_badges, short_reason
+from webui.serving.labels import short_reason
+from webui.tabs.badges import fallback_text, render_badges
 from webui.serving.config import AppConfig, ConfigError
 
 FALLBACK = {
@@ -80,7 +81,7 @@ def test_requests_from_form_values():
 def test_bad_seeds_are_named(value, message):
     import gradio as gr
 
-    from webui.serving.synthesis import optional_seed
+    from webui.tabs.speech import optional_seed
 
     with pytest.raises(gr.Error, match=message):
         optional_seed(value)

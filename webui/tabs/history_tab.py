@@ -21,11 +21,11 @@ import gradio as gr
 
 from history import HistoryEntry, OutputHistory
 
-from ..serving.badges import render_badges, render_error_badge
 from ..serving.served_files import cache_copy
+from .badges import render_badges, render_error_badge
+from .error_panel import BadInputError
 
 logger = logging.getLogger("voice_studio.webui")
-from ..serving.synthesis import BadInputError
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200

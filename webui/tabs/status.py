@@ -20,7 +20,7 @@ from engines import EngineManager, VoiceStudioError
 from engines.weights.downloads import describe_snapshot
 
 from ..serving.admin import AdminPolicy
-from ..serving.badges import engine_label
+from ..serving.labels import engine_label
 from .status_devices import render_devices
 from .verify_panel import build_verify_panel
 
