@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from engines import EngineManager, Settings
+from engines import manager_from_env
 from engines.voices.library import VoiceLibrary
 from history import OutputHistory
 from webui import AppConfig, create_server, serve
@@ -23,7 +23,7 @@ def main() -> None:
     configure_logging()
     config = AppConfig.from_env()
     library = VoiceLibrary.from_env()
-    manager = EngineManager(Settings.from_env(), library=library)
+    manager = manager_from_env(library)  # one device, or every device VOICE_STUDIO_DEVICES names
     history = OutputHistory.from_env()
     app = create_server(manager, config, history)
     logger.info("starting", extra={"server_name": config.server_name, "server_port": config.server_port,

@@ -57,7 +57,7 @@ def add_parsers(sub) -> None:
 
 
 def run(args: argparse.Namespace, stdout) -> int:
-    from engines.manager import EngineManager
+    from engines.devices import manager_from_env
 
     from .project import ProjectStore
     from .service import DubOptions, Studio, parse_speaker_voices, read_subtitle_file
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace, stdout) -> int:
         raise InputError("--keep-original-track needs --video (and --out-video): it keeps the video's own sound")
     speaker_voices = parse_speaker_voices("\n".join(args.speaker_voice))
     data = read_subtitle_file(args.subtitles)
-    manager = EngineManager.from_env()
+    manager = manager_from_env()
     if args.output_dir:
         studio = Studio(manager, ProjectStore.in_output_dir(Path(args.output_dir)))
     else:

@@ -44,7 +44,8 @@ DEFAULT_THREADS = 16
 SAVE_EVERY_S = 1.0
 TAKE_METADATA = ("tts_engine_requested", "tts_engine_used", "engine_fallback", "fallback_reason",
                  "quality_profile_used", "quality_profile_mapped", "seed", "speed", "duration_s", "voice",
-                 "voice_kind", "target_duration_s", "target_duration_honoured", "batched_with", "synth_s")
+                 "voice_kind", "target_duration_s", "target_duration_honoured", "batched_with", "synth_s",
+                 "device", "replica")  # where it was rendered: which device of the host, which Ray Serve replica
 TARGET_ENGINES = ("f5tts",)   # engines that generate a requested length natively (and tell it beforehand)
 # The steps a line goes through, in order (reported as it reaches each).
 STAGES = ("natural take", "fitting take", "time-stretch")

@@ -1,7 +1,7 @@
 """Voice Studio's engine layer: F5-TTS and XTTS-v2 behind one small manager API.
 
-    from engines import EngineManager, SynthesisRequest
-    manager = EngineManager.from_env()
+    from engines import SynthesisRequest, manager_from_env
+    manager = manager_from_env()      # one device, or every device VOICE_STUDIO_DEVICES names
     result = manager.synthesize(SynthesisRequest(text="Olá!", language="pt-BR", engine="f5tts",
                                                  voice_preset="female_generic"))
 """
@@ -15,6 +15,7 @@ from .errors import (
     WeightsMissingError,
 )
 from .manager import EngineManager
+from .devices import manager_from_env
 from .voices.presets import PRESETS, get_preset
 from .profiles import (
     DEFAULT_PROFILE,
@@ -29,7 +30,7 @@ from .types import ENGINE_NAMES, SynthesisRequest, SynthesisResult, SynthesisStr
 
 __all__ = [
     "CheckpointError", "EngineUnavailableError", "InputError", "NoEngineAvailableError",
-    "VoiceStudioError", "WeightsMissingError", "EngineManager", "PRESETS", "get_preset", "DEFAULT_PROFILE",
+    "VoiceStudioError", "WeightsMissingError", "EngineManager", "manager_from_env", "PRESETS", "get_preset", "DEFAULT_PROFILE",
     "PROFILES_BY_ENGINE", "is_profile_compatible", "map_quality_profile_for_fallback",
     "suggest_alternative_profile", "Settings", "ENGINE_NAMES", "SynthesisRequest", "SynthesisResult",
     "SynthesisStream", "SynthesisReport", "EngineChoice",

@@ -33,7 +33,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Modules that add commands (imported when the parser is built; heavy imports stay inside run).
 COMMAND_MODULES: tuple[str, ...] = ("engines.cli.cli_voices", "engines.cli.download_command", "dubbing.cli",
-                                     "engines.cli.cli_verify", "dubbing.video.cli")
+                                     "engines.cli.cli_verify", "dubbing.video.cli", "deploy.cli")
 
 # The engines word their messages for the web page; on the command line the user has a file, not an upload.
 _CLI_WORDING = (
@@ -151,9 +151,9 @@ def cli_wording(message: str) -> str:
 def run(args: argparse.Namespace, stdout) -> int:
     if getattr(args, "run", None) is not None:
         return args.run(args, stdout)
-    from .manager import EngineManager
+    from .devices import manager_from_env
 
-    manager = EngineManager.from_env()
+    manager = manager_from_env()
     if args.command == "status":
         if args.load:
             for name in manager.engines:

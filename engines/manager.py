@@ -52,15 +52,19 @@ MAX_TARGET_SECONDS = 600.0
 _IMPORT_LOCK = threading.Lock()
 
 
+def default_engines(settings: Settings) -> dict[str, Engine]:
+    """Both engine adapters for ``settings.device``; nothing loads."""
+    return {
+        "f5tts": F5Engine(settings.f5, settings.device, cache_dir=settings.cache_dir, accel=settings.accel),
+        "xtts": XttsEngine(settings.xtts, settings.device, accel=settings.accel),
+    }
+
+
 class EngineManager:
     def __init__(self, settings: Settings | None = None, engines: dict[str, Engine] | None = None,
                  worker: DeviceWorker | None = None, library: VoiceLibrary | None = None):
         self.settings = settings or Settings.from_env()
-        self.engines: dict[str, Engine] = engines or {
-            "f5tts": F5Engine(self.settings.f5, self.settings.device, cache_dir=self.settings.cache_dir,
-                              accel=self.settings.accel),
-            "xtts": XttsEngine(self.settings.xtts, self.settings.device, accel=self.settings.accel),
-        }
+        self.engines: dict[str, Engine] = engines or default_engines(self.settings)
         self._worker = worker
         self.dispatch = Dispatcher(lambda: self.worker, self.ensure_loaded)
         self._load_locks = {name: threading.Lock() for name in self.engines}
@@ -76,6 +80,12 @@ class EngineManager:
         from .voices.library import VoiceLibrary
 
         return cls(Settings.from_env(), library=VoiceLibrary.from_env())
+
+    @property
+    def concurrency(self) -> int:
+        """How many syntheses the app lets run at once: one per engine (several devices or
+        replicas say more)."""
+        return len(self.engines)
 
     @property
     def worker(self) -> DeviceWorker:
@@ -227,7 +237,9 @@ class EngineManager:
             import numpy as np
 
             audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-            output = EngineOutput(audio=audio, chunks=len(parts), details={"streamed": True})
+            # A stream that knows where it ran (a device of several, a Ray Serve replica) says so.
+            output = EngineOutput(audio=audio, chunks=len(parts),
+                                  details={"streamed": True, **getattr(served.output, "details", {})})
             synth_s = time.perf_counter() - served.started
             problem = audio_problem(audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
             return build_result(valid, served, output, synth_s, sanity_problem=problem)

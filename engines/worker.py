@@ -79,8 +79,12 @@ class DeviceWorker:
     """The one thread that runs jobs on ``device`` (``cuda`` or ``cpu``)."""
 
     def __init__(self, device: str = "cpu", probe: Callable[[], None] | None = None, gather_s: float = 0.05,
-                 turn_s: float = TURN_S):
+                 turn_s: float = TURN_S, index: int | None = None, label: str | None = None):
         self.device = device
+        # One card of several (``cuda`` + ``index``): the worker's threads make it their current
+        # device, so the engines' plain "cuda" means this card (engines/devices).
+        self.index = index
+        self.label = label or (f"{device}:{index}" if index is not None else device)
         self.gather_s = gather_s
         self.turn_s = turn_s
         self._turn_started = time.perf_counter()
@@ -147,7 +151,7 @@ class DeviceWorker:
             if job.group is not None:
                 self._in_flight[job.group] += 1
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=f"device-worker-{self.device}", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=f"device-worker-{self.label}", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
         return job.future
@@ -160,6 +164,7 @@ class DeviceWorker:
 
         def run() -> None:
             try:
+                self._enter_device()
                 fn()
             except Exception:  # the background work's owner decides what a failure means; log it here
                 logger.exception("background work failed", extra={"work": label})
@@ -185,7 +190,7 @@ class DeviceWorker:
 
     def status(self) -> dict[str, Any]:
         with self._cond:
-            return {"device": self.device, "queued": len(self._jobs), "jobs_run": self.jobs_run,
+            return {"device": self.device, "label": self.label, "queued": len(self._jobs), "jobs_run": self.jobs_run,
                     "batches_run": self.batches_run, "background_work": self._background,
                     "poisoned": self.poisoned}
 
@@ -266,8 +271,19 @@ class DeviceWorker:
             self._cond.wait(left)
             self._fill(taken)
 
+    def _enter_device(self) -> None:
+        """On one of this worker's threads: make its card the thread's current CUDA device."""
+        if self.device == "cuda" and self.index is not None:
+            import torch
+
+            torch.cuda.set_device(self.index)
+
     def _run(self) -> None:
         _current.worker = self
+        try:
+            self._enter_device()
+        except Exception as exc:  # a card that cannot be selected: every job hears why, nothing hangs
+            self.mark_poisoned(f"{self.label} could not be selected ({type(exc).__name__}: {_first_line(exc)})")
         while True:
             with self._cond:
                 taken = self._next()
@@ -368,9 +384,11 @@ _SHARED: dict[str, DeviceWorker] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_worker(device: str) -> DeviceWorker:
-    """The process's one worker for ``device``: every manager on that device uses the same thread."""
+def shared_worker(device: str, index: int | None = None, label: str | None = None) -> DeviceWorker:
+    """The process's one worker for ``device`` (one card of several: ``index``, named ``label``):
+    every manager on that device uses the same thread."""
+    key = label or (f"{device}:{index}" if index is not None else device)
     with _SHARED_LOCK:
-        if device not in _SHARED:
-            _SHARED[device] = DeviceWorker(device)
-        return _SHARED[device]
+        if key not in _SHARED:
+            _SHARED[key] = DeviceWorker(device, index=index, label=key)
+        return _SHARED[key]

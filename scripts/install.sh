@@ -29,5 +29,6 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
 if [ "$dev" = 1 ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-ray.txt   # the Ray Serve path's tests
 fi
 .venv/bin/python webui/tabs/studio/vendor.py

@@ -40,7 +40,7 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
     if service is None:
         from .serving.limits import Admission
 
-        service = SpeechService(manager, history, Admission(len(manager.engines), config.queue_size))
+        service = SpeechService(manager, history, Admission(manager.concurrency, config.queue_size))
     with gr.Blocks(title=TITLE, analytics_enabled=config.analytics_enabled,
                    delete_cache=(config.cache_sweep_s, config.cache_ttl_s)) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")

@@ -1,6 +1,7 @@
 """The app's serving path under many users, on a CUDA GPU with full-size random-weight models.
 
     python -m bench.serving.stress --out stress.json
+    python -m bench.serving.stress --ray --per-user 2 --out ray_overhead.json   # the Ray Serve path vs in-process
 
 Drives the app's own ``EngineManager`` from many threads, as Gradio's workers do, with
 F5-TTS (F5TTS_Base, ``ema.`` keys, Vocos) and XTTS-v2 (studio speakers) built in code:
@@ -284,6 +285,9 @@ def main(argv=None) -> int:
     ap.add_argument("--skip", action="append", default=[], help="phases to skip: load, mixed, unload, lengths, "
                                                                  "throughput, restart (several: load,unload)")
     ap.add_argument("--per-user", type=int, default=5, help="requests per user in the mixed phases (default 5)")
+    ap.add_argument("--ray", action="store_true", help="the Ray Serve path vs in-process, one replica per engine "
+                                                       "(bench/serving/ray_overhead.py; needs requirements-ray.txt)")
+    ap.add_argument("--sequential", type=int, default=10, help="--ray: requests per engine one after another")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s",
                         stream=sys.stderr)
@@ -302,6 +306,14 @@ def main(argv=None) -> int:
 
     def save():
         Path(args.out).write_text(json.dumps(report, indent=2, default=str))
+
+    if args.ray:
+        from bench.serving.ray_overhead import run as ray_overhead
+
+        ray_overhead(env, reference, args.per_user, args.sequential, args.tiny, report, save)
+        save()
+        print(json.dumps(report["overhead"], indent=1))
+        return 0
 
     manager = EngineManager(Settings.from_env(env))
     skip = {name for item in args.skip for name in item.split(",") if name}

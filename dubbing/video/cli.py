@@ -65,7 +65,7 @@ def check_args(args: argparse.Namespace) -> VideoDubOptions:
 
 
 def run(args: argparse.Namespace, stdout) -> int:
-    from engines.manager import EngineManager
+    from engines.devices import manager_from_env
 
     from ..project import ProjectStore
     from ..media import MediaError
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace, stdout) -> int:
     info = probe_media(args.video)
     if args.out_video and not info.has_video:
         raise InputError("--out-video needs a video: the input is an audio file (its dubbed track is --out)")
-    manager = EngineManager.from_env()
+    manager = manager_from_env()
     studio = (Studio(manager, ProjectStore.in_output_dir(Path(args.output_dir))) if args.output_dir
               else Studio.from_env(manager))
 

@@ -29,14 +29,14 @@ def add_parsers(sub) -> None:
 
 def run_verify(args: argparse.Namespace, stdout) -> int:
     from ..errors import InputError
-    from ..manager import EngineManager
+    from ..devices import manager_from_env
     from ..quality.speaker import SpeakerVerifier
     from ..quality.verify import verify_engine
 
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() != ".wav":
         raise InputError(f"--out must name a .wav file, got {out.name!r}")
-    manager = EngineManager.from_env()
+    manager = manager_from_env()
     speaker = SpeakerVerifier.from_env(manager.settings.device, manager.on_device, manager.asr.load_lock)
     report = verify_engine(manager, args.engine, args.language, reference=args.reference,
                            reference_text=args.reference_text, speaker=speaker, keep_audio=out is not None)

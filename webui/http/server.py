@@ -36,7 +36,7 @@ GRACEFUL_SHUTDOWN_S = 5
 
 def create_server(manager: EngineManager, config: AppConfig, history: OutputHistory | None = None) -> FastAPI:
     """The whole app (loads no model): the page and ``/v1`` share one ``Admission`` and one history."""
-    admission = Admission(max_running=len(manager.engines), max_waiting=config.queue_size)
+    admission = Admission(max_running=manager.concurrency, max_waiting=config.queue_size)
     service = SpeechService(manager, history, admission)
     demo = build_app(manager, config, history, service=service)
     app = FastAPI(title="Voice Studio", docs_url=None, redoc_url=None, openapi_url=None)

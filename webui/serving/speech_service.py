@@ -103,7 +103,7 @@ class SpeechService:
     def __init__(self, manager: EngineManager, recorder: Recorder | None = None, admission: Admission | None = None):
         self.manager = manager
         self.recorder = recorder
-        self.admission = admission or Admission(max_running=len(manager.engines), max_waiting=32)
+        self.admission = admission or Admission(max_running=manager.concurrency, max_waiting=32)
 
         def synthesize(request: SynthesisRequest, progress: Progress | None = None) -> SynthesisResult:
             return self.manager.synthesize(request, progress=progress)

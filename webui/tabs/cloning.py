@@ -124,13 +124,13 @@ def build_cloning_tab(service: SpeechService, save_voice: Callable[..., None] | 
         errors = ErrorPanel()
         event = button.click(make_live_clone_handler(service, errors), inputs=inputs,
                              inputs_kwargs=knobs.page_kwargs, outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",
-                             concurrency_limit=len(manager.engines), show_progress_on=view.audio)
+                             concurrency_limit=manager.concurrency, show_progress_on=view.audio)
         errors.attach(event, view.error, view.outputs)
         event.success(transcript_from_result, inputs=[view.metadata, transcript], outputs=transcript,
                       api_visibility="private", concurrency_limit=None)
         # The public `/clone` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
         gr.on([], make_clone_handler(service), inputs=inputs, inputs_kwargs=knobs.api_kwargs, outputs=view.outputs,
-              api_name="clone", concurrency_id="synthesis", concurrency_limit=len(manager.engines),
+              api_name="clone", concurrency_id="synthesis", concurrency_limit=manager.concurrency,
               show_progress_on=view.audio)
         controls.keep_languages_fresh(manager, language, view)
     return view

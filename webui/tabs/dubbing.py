@@ -85,11 +85,11 @@ def build_dubbing_tab(service: SpeechService, voices: gr.JSON | None = None) -> 
         errors = ErrorPanel()
         event = button.click(make_live_dub_handler(service, errors), inputs=inputs, inputs_kwargs=knobs.page_kwargs,
                              outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",
-                             concurrency_limit=len(manager.engines), show_progress_on=view.audio)
+                             concurrency_limit=manager.concurrency, show_progress_on=view.audio)
         errors.attach(event, view.error, view.outputs)
         # The public `/dub` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
         gr.on([], make_dub_handler(service), inputs=inputs, inputs_kwargs=knobs.api_kwargs, outputs=view.outputs,
-              api_name="dub", concurrency_id="synthesis", concurrency_limit=len(manager.engines),
+              api_name="dub", concurrency_id="synthesis", concurrency_limit=manager.concurrency,
               show_progress_on=view.audio)
         controls.keep_languages_fresh(manager, language, view)
     if voices is not None:

@@ -21,6 +21,7 @@ from engines.weights.downloads import describe_snapshot
 
 from ..serving.admin import AdminPolicy
 from ..serving.labels import engine_label
+from .status_devices import render_devices
 from .verify_panel import build_verify_panel
 
 logger = logging.getLogger("voice_studio.webui")
@@ -159,6 +160,8 @@ def build_status_tab(manager: EngineManager, admin: AdminPolicy | None = None) -
                                 gr.Button(f"Unload {engine_label(name)}", size="sm",
                                           elem_id=f"status-unload-{name}"))
                         admin_rows.append(row)
+        # --- where the engines run: each device, Ray Serve's replicas (status_devices.py) ---
+        devices_view = gr.HTML(elem_id="status-devices")
         refresh_button = gr.Button("Refresh", elem_id="status-refresh")
         with gr.Accordion("Health JSON (also GET /health/engines)", open=False):
             health_json = gr.JSON(label="Health", elem_id="status-json")
@@ -169,6 +172,8 @@ def build_status_tab(manager: EngineManager, admin: AdminPolicy | None = None) -
 
         health_json.change(render, inputs=health_json, outputs=[overall, *cards.values()],
                            api_visibility="private", show_progress="hidden")
+        health_json.change(render_devices, inputs=health_json, outputs=devices_view, api_visibility="private",
+                           show_progress="hidden")
         # --- speech quality: speech recognition's card, Verify per engine, /verify_engine (verify_panel.py) ---
         admin_rows += build_verify_panel(manager, health_json, admin)
         refresh_button.click(refresh, outputs=health_json, api_name="engine_status", concurrency_limit=None)
