@@ -61,7 +61,7 @@ def test_save_result_writes_audio_and_a_complete_sidecar(tmp_path):
     assert sidecar["request"] == {
         "text": "Olá, mundo!", "language": "pt-BR", "engine": "f5tts", "voice_preset": "female_generic",
         "reference_audio": None, "reference_text": None, "quality_profile": "f5tts_ultra_natural", "speed": None,
-        "seed": 42, "allow_fallback": True, "target_duration_s": None, "text_normalization": True}
+        "seed": 42, "allow_fallback": True, "target_duration_s": None, "text_normalization": True, "knobs": None}
     assert sidecar["audio_bytes"] == entry.audio_path.stat().st_size
     # What save returns is what the history lists, and the created time is UTC.
     assert history.list() == [entry]
