@@ -33,7 +33,8 @@ import numpy as np
 from engines import EngineManager, InputError, NoEngineAvailableError, SynthesisRequest, VoiceStudioError
 from engines.profiles import get_profile
 
-from . import fitting, media, takes
+from . import fitting, media
+from .editor import takes
 from .fitting import DEFAULT_LIMITS, FitLimits
 from .project import Line, Project, ProjectStore, cache_key
 from .track import SAMPLE_RATE, pad_or_trim, seconds_to_samples

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from . import takes
+from .editor import takes
 from .fitting import METHODS
 from .project import Project
 from .track import Track

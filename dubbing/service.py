@@ -25,12 +25,13 @@ from engines.languages import normalize_language
 from engines.settings import number_setting
 from engines.storage import output_dir
 
-from . import editing, media, takes
+from . import media
+from .editor import editing, takes
 from .export import Exported, export_project
 from .project import FIT_MODES, Project, ProjectStore, Settings
 from .render import DEFAULT_THREADS, LineCallback, Renderer, RenderSummary, line_gaps
-from .subtitle_encoding import AUTO, MAX_SUBTITLE_BYTES
-from .subtitle_formats import SUBTITLE_SUFFIXES
+from .subtitles.encoding import AUTO, MAX_SUBTITLE_BYTES
+from .subtitles.formats import SUBTITLE_SUFFIXES
 from .subtitles import Limits, format_time, parse_subtitles, parse_time
 
 logger = logging.getLogger("voice_studio.dubbing")

@@ -12,10 +12,11 @@ import os
 import numpy as np
 import pytest
 
-from dubbing import editing, media, takes
+from dubbing import media
+from dubbing.editor import editing, takes
 from dubbing.project import Line, Project, ProjectStore, Settings
 from dubbing.service import DubOptions, Studio
-from dubbing.timeline import NO_SPEAKER, PEAKS_PER_S, peaks_from_base64, timeline_data
+from dubbing.editor.timeline import NO_SPEAKER, PEAKS_PER_S, peaks_from_base64, timeline_data
 from engines import EngineManager, InputError, Settings as EngineSettings
 from tests.dubbing_support import make_video, presets_dir, srt
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 
 import gradio as gr
 
-from dubbing.subtitle_encoding import AUTO, ENCODING_CHOICES
+from dubbing.subtitles.encoding import AUTO, ENCODING_CHOICES
 from dubbing.video.api import TRANSLATION_CHOICES
 from engines import EngineManager
 from engines.voices.presets import DEFAULT_PRESET

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from dubbing.subtitle_encoding import AUTO
+from dubbing.subtitles.encoding import AUTO
 from engines import InputError
 
 from .feedback import guarded, keeps_work

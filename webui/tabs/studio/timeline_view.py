@@ -1,4 +1,4 @@
-"""The timeline under the video: a ``gr.HTML`` whose value is ``dubbing.timeline.timeline_data``.
+"""The timeline under the video: a ``gr.HTML`` whose value is ``dubbing.editor.timeline.timeline_data``.
 
 The page draws it with wavesurfer.js (its regions and timeline plugins), loaded by
 ``webui/static/studio/timeline.js`` from ``/voice-studio-static/wavesurfer/``: the pinned,
@@ -20,7 +20,7 @@ import gradio as gr
 
 from dubbing import Studio
 from dubbing.project import Project
-from dubbing.timeline import timeline_data
+from dubbing.editor.timeline import timeline_data
 
 from ...serving.served_files import cache_copy
 from . import vendor

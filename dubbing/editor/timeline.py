@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .export import line_starts
-from .project import Project, ProjectStore
-from .track import SAMPLE_RATE
+from ..export import line_starts
+from ..project import Project, ProjectStore
+from ..track import SAMPLE_RATE
 
 PEAKS_PER_S = 40
 NO_SPEAKER = "(no speaker)"

@@ -30,10 +30,10 @@ from engines.errors import InputError
 from engines.settings import number_setting
 from engines.text.checks import clean_text, has_speakable_content
 
-from .media import DEFAULT_MAX_VIDEO_S, max_video_seconds
-from .subtitle_encoding import AUTO, decode_subtitles
-from .subtitle_formats import Block, ass_blocks, choose_format, stamp_ms, timed_blocks
-from .subtitle_text import spoken_markup_free
+from ..media import DEFAULT_MAX_VIDEO_S, max_video_seconds
+from .encoding import AUTO, decode_subtitles
+from .formats import Block, ass_blocks, choose_format, stamp_ms, timed_blocks
+from .text import spoken_markup_free
 
 logger = logging.getLogger("voice_studio.dubbing")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from engines.errors import InputError
 
-from .project import Line, Project
-from .subtitles import format_time
+from ..project import Line, Project
+from ..subtitles import format_time
 
 MIN_SLOT_MS = 100          # the shortest slot a line can be given (or split into)
 

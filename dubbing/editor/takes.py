@@ -20,7 +20,7 @@ from typing import Any
 
 from engines.errors import InputError
 
-from .project import Line, Project
+from ..project import Line, Project
 
 MAX_TAKES = 5
 
