@@ -143,6 +143,19 @@ class EngineManager:
         logger.info("engine unloaded", extra={"engine": name})
         return self.engine_health(name).to_dict()
 
+    def switch_model(self, name: str, choice: Any, progress: ProgressCallback | None = None) -> dict[str, Any]:
+        """Switch ``name`` to another model (``engines/switching.py``): requests in flight finish on the
+        old one, later ones wait for the new one; returns the engine's health."""
+        from .switching import switch_model
+
+        def mark_loading(loading: bool) -> None:
+            (self._loading.add if loading else self._loading.discard)(name)
+            self._load_errors.pop(name, None)
+
+        switch_model(self.engine(name), choice, self.worker, self._load_locks[name], _IMPORT_LOCK, mark_loading,
+                     progress)
+        return self.engine_health(name).to_dict()
+
     def languages(self) -> list[str]:
         seen: list[str] = []
         for engine in self.engines.values():
@@ -205,7 +218,7 @@ class EngineManager:
             problem = audio_problem(output.audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
             if problem is not None:
                 raise _Rejected(f"{engine.display_name} output failed the sanity check: {problem}")
-            return output
+            return replace(output, details={**engine.served_model(), **output.details})  # which checkpoint ran
 
         attempt = self._first_that_serves(valid, progress, render)
         return build_result(valid, attempt.engine, attempt.job, attempt.output, attempt.profile_name, attempt.mapped,
@@ -219,12 +232,13 @@ class EngineManager:
         """
         valid = self.validate(request)
         a = self._first_that_serves(valid, progress, self.dispatch.stream)
+        served = a.engine.served_model()  # its first chunk exists: the model stays until the stream ends
 
         def finish(parts) -> SynthesisResult:
             import numpy as np
 
             audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-            output = EngineOutput(audio=audio, chunks=len(parts), details={"streamed": True})
+            output = EngineOutput(audio=audio, chunks=len(parts), details={"streamed": True, **served})
             result = build_result(valid, a.engine, a.job, output, a.profile_name, a.mapped, a.attempts, a.load_s,
                                   time.perf_counter() - a.started)
             problem = audio_problem(audio, a.engine.sample_rate, a.job.text, a.job.speed, a.job.target_duration_s)
@@ -235,7 +249,8 @@ class EngineManager:
         fell_back = a.engine.name != request.engine
         known = {"tts_engine_requested": request.engine, "tts_engine_used": a.engine.name,
                  "engine_fallback": fell_back, "fallback_reason": a.attempts.get(request.engine) if fell_back else None,
-                 "quality_profile_used": a.profile_name, "quality_profile_mapped": a.mapped, "seed": valid.seed}
+                 "quality_profile_used": a.profile_name, "quality_profile_mapped": a.mapped, "seed": valid.seed,
+                 **served}
         return SynthesisStream(a.output, a.engine.sample_rate, a.engine.name, finish, known)
 
     def _first_that_serves(self, valid: ValidatedRequest, progress: ProgressCallback | None,
@@ -278,7 +293,8 @@ class EngineManager:
             return None
         load_start = time.perf_counter()
         was_loaded = engine.is_loaded
-        with download_progress(name).reporting(progress, engine.display_name):  # first use: weights may download
+        # First use: "loading F5-TTS: step 2 of 4, ..." or the MB downloaded, not a bar standing at 0%.
+        with download_progress(name).reporting(progress, f"loading {engine.display_name}"):
             reason = self.ensure_loaded(name)
         if reason is not None:
             attempts[name] = reason
@@ -343,6 +359,9 @@ class EngineManager:
         download = download_progress(name).snapshot()
         if download is not None:
             health.details["download"] = download
+        step = download_progress(name).describe_step()
+        if step is not None:
+            health.details["load_step"] = step
         poisoned = self._worker.poisoned if self._worker is not None else None
         if poisoned is not None:
             return replace(health, status="unavailable", error=poisoned)
