@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import EngineUnavailableError
 from .settings import resolve_device
-from .weights.sources import hub_offline
+from .weights.sources import DOWNLOAD_HINT, hub_offline
 from .types import EngineHealth, EngineJob, EngineOutput
 
 if TYPE_CHECKING:
@@ -220,6 +220,8 @@ class Engine(ABC):
         elif missing and (hub_offline() or any(not where.startswith("hf://") for _, where, _ in missing)):
             status = "unavailable"
             error = "; ".join(f"{what} missing ({where}): set {var}" for what, where, var in missing)
+            if any(where.startswith("hf://") for _, where, _ in missing):
+                error += f"; or {DOWNLOAD_HINT}"
         else:
             status = "not_loaded"  # weights on disk, or downloadable on first load
         details = {**self.load_details, "served_model": self.served_model()}

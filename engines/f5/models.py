@@ -23,7 +23,7 @@ from ..errors import InputError, WeightsMissingError
 from ..languages import normalize_language
 from ..settings import (KNOWN_F5_CHECKPOINTS, NAMED_ARCHS, F5Settings, KnownF5Checkpoint, f5_settings,
                         resolve_architecture)
-from ..weights.sources import HF_SCHEME, FileSource, hub_offline, offline_reason, parse_hf_spec
+from ..weights.sources import DOWNLOAD_HINT, HF_SCHEME, FileSource, hub_offline, offline_reason, parse_hf_spec
 
 CUSTOM = "custom"
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt")
@@ -142,5 +142,5 @@ def _check_available(source: FileSource) -> None:
         raise InputError(f"{source.description} {source.name!r} does not exist on the server (or is not a file)")
     if hub_offline():
         raise WeightsMissingError(f"{source.description} {source.name} is not on this machine and cannot be "
-                                  f"downloaded now ({offline_reason()}): run `python -m engines download` where the "
-                                  "Hub answers, or pick a model whose weights are here")
+                                  f"downloaded now ({offline_reason()}): {DOWNLOAD_HINT}, or pick a model whose "
+                                  "weights are here")

@@ -7,10 +7,13 @@ History tabs (and the API, which returns the same HTML) show one wording.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 ENGINE_LABELS = {"f5tts": "F5-TTS", "xtts": "XTTS"}
-MAX_REASON_CHARS = 140
+MAX_REASON_CHARS = 240
+# Where a reason starts saying what to do about it ("...: set VOICE_STUDIO_ASR_MODEL", "run `python -m ...`").
+_FIX = re.compile(r"\b(?:set [A-Z][A-Z0-9_]{2,}|run `|pip install |save the voice |upload |use [a-z0-9_.-]+ to )")
 MAX_ERROR_BADGE_CHARS = 200
 
 # Inline styles: they must survive Gradio's theming and read at a glance in light and dark mode.
@@ -35,9 +38,20 @@ def engine_label(name: str | None) -> str:
 
 
 def short_reason(reason: str | None, limit: int = MAX_REASON_CHARS) -> str:
-    """The first clause of a fallback reason, cut to ``limit`` characters."""
+    """A fallback reason in at most about ``limit`` characters, never cut before what to do about it.
+
+    A reason that is too long loses words from the middle of its problem ("…"), not its fix:
+    "Speech recognition (Whisper) weights missing (hf://openai/…): set VOICE_STUDIO_ASR_MODEL".
+    """
     text = " ".join((reason or "unknown reason").split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    if len(text) <= limit:
+        return text
+    fix = _FIX.search(text)
+    if fix is None or len(text) - fix.start() > limit - 40:  # no fix named, or the fix alone is long: wrap it all
+        return text if fix is not None else text[: limit - 1].rstrip() + "…"
+    tail = text[fix.start():]
+    head = text[: limit - len(tail) - 2].rsplit(" ", 1)[0].rstrip(" :;,(")
+    return f"{head} … {tail}"
 
 
 def fallback_text(metadata: dict[str, Any]) -> str | None:
@@ -72,9 +86,14 @@ def badge_texts(metadata: dict[str, Any]) -> list[tuple[str, str]]:
     return badges
 
 
+# A badge that may take several lines (a fallback's reason) wraps as a rounded block, not a pill.
+_WRAPPING = "border-radius:10px;white-space:normal;overflow-wrap:anywhere;max-width:100%"
+
+
 def _span(kind: str, text: str, title: str | None = None) -> str:
     title_attr = f' title="{html.escape(title)}"' if title else ""
-    return (f'<span class="vs-badge vs-badge-{kind}" data-badge="{kind}" style="{_BASE_STYLE};{_STYLE[kind]}"'
+    wrap = f";{_WRAPPING}" if len(text) > 60 else ""
+    return (f'<span class="vs-badge vs-badge-{kind}" data-badge="{kind}" style="{_BASE_STYLE};{_STYLE[kind]}{wrap}"'
             f"{title_attr}>{html.escape(text, quote=False)}</span>")
 
 
