@@ -61,8 +61,8 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
                     view.metadata.change(refresh_history, inputs=limit, outputs=entries, api_visibility="private",
                                          concurrency_limit=None, show_progress="hidden")
         demo.load(status.refresh, outputs=status.health_json, api_visibility="private", concurrency_limit=None)
-        if status.admin_rows and not status.admin.everyone:  # Load / Unload appear for admins only
-            demo.load(status.admin_visibility, outputs=status.admin_rows, api_visibility="private",
+        if status.admin_rows and not status.admin.everyone:  # admin controls for admins, why not for the others
+            demo.load(status.admin_visibility, outputs=status.per_user, api_visibility="private",
                       concurrency_limit=None, show_progress="hidden")
         if handlers is not None:
             demo.load(handlers.refresh_list, outputs=voices, api_visibility="private", concurrency_limit=None)
