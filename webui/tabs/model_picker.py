@@ -96,7 +96,8 @@ class ModelPicker:
 
 
 def build_model_picker(manager: EngineManager, admin: AdminPolicy, card: gr.HTML) -> ModelPicker:
-    """The picker, in a row only admins see (call inside the engine's card); wire it once the health exists."""
+    """The picker, in a row only admins see (the switch shows its progress on ``card``); wire it once the
+    health exists."""
     engine = manager.engine(PICKER_ENGINE)
     current = engine.served_model()["model"]
     with gr.Row(visible=admin.everyone, elem_id="status-model-picker") as row:

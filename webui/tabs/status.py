@@ -191,13 +191,14 @@ def build_status_tab(manager: EngineManager, admin: AdminPolicy | None = None) -
                                 gr.Button(f"Unload {engine_label(name)}", size="sm",
                                           elem_id=f"status-unload-{name}"))
                         admin_rows.append(row)
-                        if name == PICKER_ENGINE:  # the model picker sits under F5-TTS's Load / Unload
-                            picker = build_model_picker(manager, admin, cards[name])
-                            admin_rows.append(picker.row)
+        picker = None
+        if admin.enabled and PICKER_ENGINE in cards:  # under the cards: a card beside it would stretch
+            picker = build_model_picker(manager, admin, cards[PICKER_ENGINE])
+            admin_rows.append(picker.row)
         parts = gr.HTML(label="Optional parts", elem_id="status-parts")
         with gr.Accordion("Health JSON (also GET /health/engines)", open=False):
             health_json = gr.JSON(label="Health", elem_id="status-json")
-        if admin.enabled and PICKER_ENGINE in cards:
+        if picker is not None:
             picker.wire(health_json, refresh)
 
         def render(health: dict[str, Any] | None) -> list[str]:
