@@ -129,7 +129,9 @@ def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None,
         event.success(transcript_from_result, inputs=[view.metadata, transcript], outputs=transcript,
                       api_visibility="private", concurrency_limit=None)
         # The public `/clone` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
-        gr.on([], make_clone_handler(manager, recorder, service=service), inputs=inputs, outputs=view.outputs,
+        api = make_clone_handler(manager, recorder, service=service)
+        view.form = controls.form_of(api, inputs)  # History's "Use again" fills it by these names
+        gr.on([], api, inputs=inputs, outputs=view.outputs,
               api_name="clone", concurrency_id="synthesis", concurrency_limit=len(manager.engines),
               show_progress_on=view.audio)
         controls.keep_languages_fresh(manager, language, view)

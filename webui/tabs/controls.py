@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import gradio as gr
 
@@ -29,6 +31,9 @@ class ResultView:
     metadata: gr.JSON
     error: gr.HTML  # the last failure, kept visible until the next result (not an API output)
     live: gr.Audio | None = None  # plays the audio while it is made (the button's event streams into it)
+    # The form that made it, by the request's field names (the /dub and /clone parameter names): History's
+    # "Use again" fills it from a saved request (webui/tabs/history_reuse.py).
+    form: dict[str, gr.components.Component] = field(default_factory=dict)
 
     @property
     def outputs(self) -> list:
@@ -38,6 +43,12 @@ class ResultView:
     @property
     def live_outputs(self) -> list:
         return [self.live, self.audio, self.badges, self.metadata]
+
+
+def form_of(handler: Callable[..., object], inputs: list) -> dict[str, gr.components.Component]:
+    """``inputs`` by the names of ``handler``'s parameters, the API's names for them (``ResultView.form``)."""
+    names = list(inspect.signature(handler).parameters)[: len(inputs)]
+    return dict(zip(names, inputs))
 
 
 def text_input(manager: EngineManager, elem_prefix: str, value: str = "") -> gr.Textbox:
@@ -67,7 +78,7 @@ def engine_and_language(manager: EngineManager, elem_prefix: str) -> tuple[gr.Dr
         profile = gr.Dropdown(choices.profile_choices(choices.DEFAULT_ENGINE),
                               value=choices.default_profile(choices.DEFAULT_ENGINE), label="Quality profile",
                               allow_custom_value=True, elem_id=f"{elem_prefix}-profile")
-    engine.change(follow_engine, inputs=engine, outputs=profile, api_visibility="private")
+    engine.change(follow_engine, inputs=[engine, profile], outputs=profile, api_visibility="private")
     return language, engine, profile
 
 
@@ -87,9 +98,12 @@ def keep_languages_fresh(manager: EngineManager, language: gr.Dropdown, result: 
     result.metadata.change(refresh, **quiet)
 
 
-def follow_engine(engine: str) -> gr.Dropdown:
-    """The profile dropdown offers the chosen engine's profiles, its default selected."""
-    return gr.Dropdown(choices=choices.profile_choices(engine), value=choices.default_profile(engine))
+def follow_engine(engine: str, current: str | None = None) -> gr.Dropdown:
+    """The profile dropdown offers the chosen engine's profiles: ``current`` stays when it is one of them
+    (an engine and profile set together, as History's "Use again" sets them), else the default."""
+    offered = choices.profile_choices(engine)
+    keep = current in [value for _, value in offered]
+    return gr.Dropdown(choices=offered, value=current if keep else choices.default_profile(engine))
 
 
 def advanced_options(elem_prefix: str) -> tuple[gr.Textbox, gr.Textbox, gr.Checkbox, gr.Checkbox]:

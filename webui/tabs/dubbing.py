@@ -87,7 +87,9 @@ def build_dubbing_tab(manager: EngineManager, recorder: Recorder | None = None, 
                              concurrency_limit=len(manager.engines), show_progress_on=view.audio)
         errors.attach(event, view.error, view.outputs)
         # The public `/dub` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
-        gr.on([], make_dub_handler(manager, recorder, service=service), inputs=inputs, outputs=view.outputs,
+        api = make_dub_handler(manager, recorder, service=service)
+        view.form = controls.form_of(api, inputs)  # History's "Use again" fills it by these names
+        gr.on([], api, inputs=inputs, outputs=view.outputs,
               api_name="dub", concurrency_id="synthesis", concurrency_limit=len(manager.engines),
               show_progress_on=view.audio)
         controls.keep_languages_fresh(manager, language, view)
