@@ -1,6 +1,6 @@
 """Quick GPU checks of the paths only a GPU runs, on tiny models (a minute, two with the compile):
 
-- captures (``bench/f5_capture_checks.py``, first, in a fresh process): the compile mode's
+- captures (``bench/f5/capture_checks.py``, first, in a fresh process): the compile mode's
   warm-up under a busy worker captures only the compiled step and then upstream's eager
   sampling still runs; three real capture failures each leave the process generating;
 - F5: the compiled step captured per bucket gives the eager step's mels (same seed), for a
@@ -33,7 +33,7 @@ def f5_checks(work: Path, modes=("graphs",)) -> dict:
     from engines.f5.accel.f5 import F5Accelerator
     from engines.f5.accel.f5_warmup import F5Warmup
     from devtools.tiny_models import build_f5_model, write_vocab
-    from bench.inputs import reference_audio
+    from bench.kit.inputs import reference_audio
 
     model = build_f5_model(write_vocab(work / "vocab.txt")).to("cuda").half().eval()
     from vocos import Vocos
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     modes = ("graphs", "compile") if args.compile else ("graphs",)
 
     def captures() -> dict:
-        from bench.f5_capture_checks import run
+        from bench.f5.capture_checks import run
 
         return run(work / "captures")
 

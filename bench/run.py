@@ -2,7 +2,7 @@
 
     python -m bench.run --out results.json
 
-Builds full-size random models of the real architectures (``bench/models.py``), then for
+Builds full-size random models of the real architectures (``bench/kit/models.py``), then for
 each engine times upstream's own inference and ours on the same model object and the
 same inputs, checks that ours computes the same function, prints a table and writes
 JSON. Random weights make noise: nothing here says anything about speech quality.
@@ -22,9 +22,10 @@ from importlib import metadata
 
 import torch
 
-from . import f5_bench, xtts_bench
-from .inputs import TEXTS, reference_audio
-from .models import build_f5, build_vocos, build_xtts, workdir
+from .f5 import rows as f5_rows
+from .kit.inputs import TEXTS, reference_audio
+from .kit.models import build_f5, build_vocos, build_xtts, workdir
+from .xtts import rows as xtts_rows
 
 logger = logging.getLogger("bench")
 
@@ -101,18 +102,18 @@ def main(argv=None) -> int:
         save()
 
     def run_xtts():
-        results["xtts"] = xtts_bench.bench_xtts(xtts_model, device, ref, repeats, tokens)
+        results["xtts"] = xtts_rows.bench_xtts(xtts_model, device, ref, repeats, tokens)
 
     def run_attn_probe():
-        from .attn_probe import probe
+        from .f5.attn_probe import probe
 
         results["sdpa_probe"] = probe()
 
     def run_f5_v1():
-        results["f5_v1"] = f5_bench.bench_model("F5TTS_v1_Base", f5_model, vocoder, device, repeats, texts,
+        results["f5_v1"] = f5_rows.bench_model("F5TTS_v1_Base", f5_model, vocoder, device, repeats, texts,
                                                 compile=not args.no_compile, variants=not args.no_variants)
-        acc = f5_bench.F5Accelerator(f5_model, vocoder, device)
-        results["f5_v1"]["vocoder_half_rel_err"] = f5_bench.vocoder_half_error(vocoder, acc, device)
+        acc = f5_rows.F5Accelerator(f5_model, vocoder, device)
+        results["f5_v1"]["vocoder_half_rel_err"] = f5_rows.vocoder_half_error(vocoder, acc, device)
         results["memory"]["peak_all_gib"] = torch.cuda.max_memory_allocated() / 2**30
 
     def run_f5_v0():
@@ -122,7 +123,7 @@ def main(argv=None) -> int:
         torch.cuda.empty_cache()
         v0, v0_load = build_f5("F5TTS_Base", device, wd)
         results["cold_start"]["f5_v0"] = vars(v0_load)
-        results["f5_v0"] = f5_bench.bench_model("F5TTS_Base", v0, vocoder, device, repeats, texts,
+        results["f5_v0"] = f5_rows.bench_model("F5TTS_Base", v0, vocoder, device, repeats, texts,
                                                 compile=not args.no_compile, variants=False)
 
     if xtts_model is not None:

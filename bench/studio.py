@@ -1,7 +1,7 @@
 """The Dubbing Studio path on a GPU: 100 cues (about 10 min of speech) against a one-by-one upstream loop.
 
 Full-size random-weight F5-TTS (F5TTS_Base, ``ema.`` key layout) and Vocos, built as
-``bench.engine_path`` builds them, loaded by an ``EngineManager`` through the same
+``bench.serving.engine_path`` builds them, loaded by an ``EngineManager`` through the same
 variables a user sets. The Studio path is ``dubbing.Studio.dub``: parse the SRT, render
 every line's natural take (16 threads; the device worker batches them into shared
 forwards), fit the lines that overflow their slot (F5 target lengths, time-stretch),
@@ -36,7 +36,7 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from bench.inputs import REF_TEXT, SAMPLE_RATE, _SENTENCES, reference_audio
+from bench.kit.inputs import REF_TEXT, SAMPLE_RATE, _SENTENCES, reference_audio
 
 logger = logging.getLogger("bench.studio")
 
@@ -85,8 +85,8 @@ def build_models(quick: bool, work: Path) -> tuple[dict[str, str], torch.Tensor,
         env = build_all(work / "tiny").env()
         ref, ref_text = reference_audio(3.0), "a short reference clip for the test."
     else:
-        from bench.engine_path import write_ema_prefixed_f5
-        from bench.models import build_vocos
+        from bench.serving.engine_path import write_ema_prefixed_f5
+        from bench.kit.models import build_vocos
 
         ckpt = work / "f5_ema_prefixed.safetensors"
         write_ema_prefixed_f5(ckpt)

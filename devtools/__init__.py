@@ -1,3 +1,4 @@
 """Tools for developing Voice Studio without real weights: tiny random models in the real
-formats (``tiny_models``) and ``python app.py`` run as a subprocess (``app_process``).
-The tests and the benchmarks both use them."""
+formats (``tiny_models``, ``tiny_speech``, ``tiny_pipeline_models``), ``python app.py`` run as a
+subprocess (``app_process``) and headless Chromium (``browser``). The tests, the benchmarks and
+the screenshots use them."""

@@ -31,7 +31,16 @@ XTTS_LANGUAGES = ("en", "pt", "es", "fr", "de")
 XTTS_ALL_LANGUAGES = ("en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh-cn", "ja",
                       "hu", "ko", "hi")
 
-VOCOS_CONFIG = """\
+# The tokenizer's training text: a few words of each tiny model's languages, and every letter.
+XTTS_CORPUS = ("the quick brown fox jumps over the lazy dog", "ola mundo como vai voce hoje",
+               "hola que tal estas", "bonjour tout le monde", "hallo wie geht es dir",
+               "abcdefghijklmnopqrstuvwxyz 0123456789 .,!?'-")
+
+
+def vocos_config(dim: int = 32, intermediate_dim: int = 64, num_layers: int = 1) -> str:
+    """A Vocos ``config.yaml``: ``charactr/vocos-mel-24khz``'s mel features and ISTFT head around a
+    backbone of this size (the published one is 512 / 1536 / 8)."""
+    return f"""\
 feature_extractor:
   class_path: vocos.feature_extractors.MelSpectrogramFeatures
   init_args:
@@ -44,17 +53,20 @@ backbone:
   class_path: vocos.models.VocosBackbone
   init_args:
     input_channels: 100
-    dim: 32
-    intermediate_dim: 64
-    num_layers: 1
+    dim: {dim}
+    intermediate_dim: {intermediate_dim}
+    num_layers: {num_layers}
 head:
   class_path: vocos.heads.ISTFTHead
   init_args:
-    dim: 32
+    dim: {dim}
     n_fft: 1024
     hop_length: 256
     padding: center
 """
+
+
+VOCOS_CONFIG = vocos_config()
 
 
 @dataclass(frozen=True)
@@ -136,44 +148,49 @@ def write_f5_variant(state: dict[str, torch.Tensor], path: Path, layout: str) ->
     return path
 
 
-def build_vocos_dir(directory: Path, seed: int = 0) -> Path:
+def build_vocos_dir(directory: Path, seed: int = 0, config: str = VOCOS_CONFIG) -> Path:
+    """A Vocos directory as ``load_vocoder(is_local=True)`` reads it: ``config.yaml`` + ``pytorch_model.bin``."""
     from vocos import Vocos
 
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.yaml").write_text(VOCOS_CONFIG)
+    (directory / "config.yaml").write_text(config)
     torch.manual_seed(seed)
     vocos = Vocos.from_hparams(str(directory / "config.yaml"))
     torch.save(vocos.state_dict(), directory / "pytorch_model.bin")
     return directory
 
 
-def _train_xtts_tokenizer(path: Path, languages: tuple[str, ...]) -> None:
+def train_xtts_tokenizer(path: Path, languages: tuple[str, ...] | list[str], corpus: list[str] | tuple[str, ...],
+                         vocab_size: int = 120) -> None:
+    """An XTTS ``vocab.json``: a BPE trained on ``corpus`` with coqui's special and language tokens."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     specials = ["[STOP]", "[UNK]", "[SPACE]", "[START]"] + [f"[{lang}]" for lang in languages]
-    trainer = trainers.BpeTrainer(vocab_size=120, special_tokens=specials)
-    corpus = ["the quick brown fox jumps over the lazy dog", "ola mundo como vai voce hoje",
-              "hola que tal estas", "bonjour tout le monde", "hallo wie geht es dir",
-              "abcdefghijklmnopqrstuvwxyz 0123456789 .,!?'-"]
-    tokenizer.train_from_iterator(corpus, trainer)
+    tokenizer.train_from_iterator(list(corpus), trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials))
     tokenizer.save(str(path))
+
+
+def xtts_model(cfg, vocab: Path, seed: int = 0):
+    """``Xtts(cfg)`` with its tokenizer and sub-models made, randomly initialised from ``seed``."""
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+    from TTS.tts.models.xtts import Xtts
+
+    torch.manual_seed(seed)
+    model = Xtts(cfg)
+    model.tokenizer = VoiceBpeTokenizer(vocab_file=str(vocab))
+    model.init_models()
+    return model
 
 
 def tiny_xtts_model(directory: Path, text: str, layers: int, max_audio_tokens: int):
     """A tiny in-memory XTTS (seed 0) whose BPE tokenizer is trained on ``text``: for tests that
     compare the accelerator with upstream on one sentence."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from TTS.tts.configs.xtts_config import XttsConfig
-    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
-    from TTS.tts.models.xtts import Xtts
 
-    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.BpeTrainer(vocab_size=120, special_tokens=["[STOP]", "[UNK]", "[SPACE]", "[START]", "[en]"])
-    tok.train_from_iterator([text, "the quick brown fox jumps over the lazy dog"] * 20, trainer)
-    tok.save(str(directory / "vocab.json"))
+    train_xtts_tokenizer(directory / "vocab.json", ("en",),
+                         [text, "the quick brown fox jumps over the lazy dog"] * 20)
     cfg = XttsConfig()
     a = cfg.model_args
     a.gpt_layers, a.gpt_n_model_channels, a.gpt_n_heads, a.decoder_input_dim = layers, 64, 2, 64
@@ -181,11 +198,7 @@ def tiny_xtts_model(directory: Path, text: str, layers: int, max_audio_tokens: i
     a.gpt_start_audio_token, a.gpt_stop_audio_token = 1024, 1025
     a.gpt_use_perceiver_resampler = True
     cfg.languages = ["en"]
-    torch.manual_seed(0)
-    model = Xtts(cfg)
-    model.tokenizer = VoiceBpeTokenizer(str(directory / "vocab.json"))
-    model.init_models()
-    return model
+    return xtts_model(cfg, directory / "vocab.json")
 
 
 def spread_gpt_weights(model, std: float = 0.2) -> None:
@@ -202,11 +215,9 @@ def build_xtts_dir(directory: Path, languages: tuple[str, ...] = XTTS_LANGUAGES,
                    seed: int = 0) -> Path:
     """A tiny XTTS-v2 directory that ``Xtts.load_checkpoint`` reads like the real one."""
     from TTS.tts.configs.xtts_config import XttsConfig
-    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
-    from TTS.tts.models.xtts import Xtts
 
     directory.mkdir(parents=True, exist_ok=True)
-    _train_xtts_tokenizer(directory / "vocab.json", languages)
+    train_xtts_tokenizer(directory / "vocab.json", languages, XTTS_CORPUS)
     cfg = XttsConfig()
     args = cfg.model_args
     args.gpt_layers, args.gpt_n_model_channels, args.gpt_n_heads = 1, 64, 2
@@ -219,10 +230,7 @@ def build_xtts_dir(directory: Path, languages: tuple[str, ...] = XTTS_LANGUAGES,
     cfg.temperature, cfg.repetition_penalty, cfg.top_k, cfg.top_p = 0.75, 5.0, 50, 0.85
     cfg.save_json(str(directory / "config.json"))
 
-    torch.manual_seed(seed)
-    model = Xtts(cfg)
-    model.tokenizer = VoiceBpeTokenizer(vocab_file=str(directory / "vocab.json"))
-    model.init_models()
+    model = xtts_model(cfg, directory / "vocab.json", seed)
     torch.save({"model": model.state_dict()}, directory / "model.pth")
 
     generator = torch.Generator().manual_seed(seed + 1)

@@ -7,7 +7,7 @@
 - source separation: an ``HTDemucs`` a few channels wide, saved the way demucs' own Hub
   repositories hold one (``htdemucs.yaml`` naming the model, ``<sig>.safetensors`` with
   the class and its keyword arguments as JSON in the metadata), which
-  ``dubbing.video.demucs_files`` reads without unpickling anything.
+  ``dubbing.video.steps.demucs_files`` reads without unpickling anything.
 
 ``build_pipeline_models(dir)`` builds them all and returns the environment variables a
 user would set. Random weights: Whisper hears random letters, the translator writes

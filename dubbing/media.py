@@ -116,11 +116,17 @@ def _run(args: list[str], timeout: float, what: str, *paths, stdin: bytes | None
 
 
 # --- videos ------------------------------------------------------------------------------
+def max_video_seconds(environ: Mapping[str, str] | None = None) -> float:
+    """``VOICE_STUDIO_MAX_VIDEO_S``: the longest video accepted, and the default bound of a dubbed track."""
+    env = os.environ if environ is None else environ
+    return number_setting(env, ENV_MAX_VIDEO_S, DEFAULT_MAX_VIDEO_S, low=1, kind=float)
+
+
 def video_limits(environ: Mapping[str, str] | None = None) -> tuple[int, float]:
+    """(largest file in bytes, longest duration in seconds) a video may have."""
     env = os.environ if environ is None else environ
     mb = number_setting(env, ENV_MAX_VIDEO_MB, DEFAULT_MAX_VIDEO_MB, low=1)
-    seconds = number_setting(env, ENV_MAX_VIDEO_S, DEFAULT_MAX_VIDEO_S, low=1, kind=float)
-    return mb * 2**20, seconds
+    return mb * 2**20, max_video_seconds(env)
 
 
 def probe_video(path: str | os.PathLike, environ: Mapping[str, str] | None = None) -> VideoInfo:

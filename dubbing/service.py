@@ -21,6 +21,7 @@ from typing import Any
 from engines import EngineManager, InputError, SynthesisRequest
 from engines.json_input import parse_json
 from engines.languages import normalize_language
+from engines.storage import output_dir
 
 from . import media
 from .export import Exported, export_project
@@ -32,7 +33,6 @@ from .subtitles import Limits, format_time, parse_subtitles, parse_time
 
 logger = logging.getLogger("voice_studio.dubbing")
 
-ENV_OUTPUT_DIR = "VOICE_STUDIO_OUTPUT_DIR"
 MAX_SPEAKER_MAP_BYTES = 64 * 1024
 
 
@@ -95,8 +95,7 @@ class Studio:
     @classmethod
     def from_env(cls, manager: EngineManager, environ: Mapping[str, str] | None = None, **kwargs) -> "Studio":
         env = os.environ if environ is None else environ
-        root = Path(env.get(ENV_OUTPUT_DIR) or "outputs").expanduser()
-        return cls(manager, ProjectStore.in_output_dir(root), environ=env, **kwargs)
+        return cls(manager, ProjectStore.in_output_dir(output_dir(env)), environ=env, **kwargs)
 
     def lock(self, project_id: str) -> threading.Lock:
         """One render or edit of a project at a time (two tabs on one project wait for each other)."""

@@ -30,7 +30,7 @@ from engines.errors import InputError
 from engines.settings import number_setting
 from engines.text.checks import clean_text, has_speakable_content
 
-from .media import DEFAULT_MAX_VIDEO_S, ENV_MAX_VIDEO_S
+from .media import DEFAULT_MAX_VIDEO_S, max_video_seconds
 from .subtitle_encoding import AUTO, decode_subtitles
 from .subtitle_formats import Block, ass_blocks, choose_format, stamp_ms, timed_blocks
 from .subtitle_text import spoken_markup_free
@@ -92,7 +92,7 @@ class Limits:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
         env = os.environ if environ is None else environ
-        video_s = number_setting(env, ENV_MAX_VIDEO_S, DEFAULT_MAX_VIDEO_S, low=1, kind=float)
+        video_s = max_video_seconds(env)
         return cls(number_setting(env, ENV_MAX_CUES, DEFAULT_MAX_CUES, low=1, high=100_000),
                    number_setting(env, ENV_MAX_CUE_CHARS, DEFAULT_MAX_CUE_CHARS, low=10, high=100_000),
                    number_setting(env, ENV_MAX_TRACK_S, min(video_s, MAX_TRACK_S_CEILING), low=1,

@@ -23,12 +23,14 @@ from .profiles import (
     map_quality_profile_for_fallback,
     suggest_alternative_profile,
 )
+from .report import EngineChoice, SynthesisReport
 from .settings import Settings
-from .types import ENGINE_NAMES, SynthesisRequest, SynthesisResult
+from .types import ENGINE_NAMES, SynthesisRequest, SynthesisResult, SynthesisStream
 
 __all__ = [
     "CheckpointError", "EngineUnavailableError", "InputError", "NoEngineAvailableError",
     "VoiceStudioError", "WeightsMissingError", "EngineManager", "PRESETS", "get_preset", "DEFAULT_PROFILE",
     "PROFILES_BY_ENGINE", "is_profile_compatible", "map_quality_profile_for_fallback",
     "suggest_alternative_profile", "Settings", "ENGINE_NAMES", "SynthesisRequest", "SynthesisResult",
+    "SynthesisStream", "SynthesisReport", "EngineChoice",
 ]

@@ -82,6 +82,7 @@ class Engine(ABC):
     max_reference_seconds: float | None = None
 
     def __init__(self, device_preference: str = "auto"):
+        self._loaded: Any = None  # the loaded parts (model, accelerator...), assigned in one step by _activate
         self.device_preference = device_preference
         self.device: str | None = None
         self.load_s: float | None = None
@@ -103,9 +104,6 @@ class Engine(ABC):
     @abstractmethod
     def missing_weights(self) -> list[tuple[str, str, str]]:
         """(what, where, variable to set) for each weight source not on this machine (no network)."""
-
-    def weights_present(self) -> bool:
-        return not self.missing_weights()
 
     @property
     def license(self) -> str | None:
@@ -134,9 +132,18 @@ class Engine(ABC):
 
     # --- lifecycle --------------------------------------------------------------------
     @property
-    @abstractmethod
     def is_loaded(self) -> bool:
         """True only when everything a request needs is ready."""
+        return self._loaded is not None
+
+    # The loaded parts, for benchmarks and tests that call upstream on the same objects.
+    @property
+    def model(self):
+        return self._loaded.model if self._loaded is not None else None
+
+    @property
+    def accelerator(self):
+        return self._loaded.accelerator if self._loaded is not None else None
 
     def load(self, worker: "DeviceWorker | None" = None, staged: Any = None) -> None:
         """Load the weights; raises ``EngineUnavailableError`` (or a subclass) on failure.
@@ -248,14 +255,16 @@ class Engine(ABC):
         return None
 
     @abstractmethod
-    def synthesize(self, job: EngineJob) -> EngineOutput: ...
+    def synthesize(self, job: EngineJob) -> EngineOutput:
+        """Render ``job`` whole: ``EngineOutput.audio`` is float32 ``[samples]``, mono, at ``sample_rate``."""
 
     def batch_key(self, job: EngineJob) -> Hashable | None:
         """Jobs with equal keys may share ``synthesize_batch``; None: this job runs alone."""
         return None
 
     def synthesize_batch(self, jobs: Sequence[EngineJob]) -> list[EngineOutput | Exception]:
-        """Render several jobs; one output or exception per job. Default: one after another."""
+        """Render ``len(jobs)`` jobs; one output (audio float32 ``[samples_i]``) or exception per job, in
+        order. Default: one after another."""
         results: list[EngineOutput | Exception] = []
         for job in jobs:
             try:
@@ -270,11 +279,13 @@ class Engine(ABC):
         return False
 
     def render_scheduled(self, job: EngineJob, worker: "DeviceWorker") -> EngineOutput:
-        """On the caller's thread: hand ``job``'s work to ``worker`` and wait for its output."""
+        """On the caller's thread: hand ``job``'s work to ``worker`` and wait for its output
+        (audio float32 ``[samples]``)."""
         raise NotImplementedError(f"{self.display_name} does not schedule its own work")
 
     def stream_scheduled(self, job: EngineJob, worker: "DeviceWorker") -> Iterator[np.ndarray]:
-        """On the caller's thread: ``job``'s chunks as ``worker`` makes them (returns once the first exists)."""
+        """On the caller's thread: ``job``'s chunks, float32 ``[samples_i]`` each, as ``worker`` makes
+        them (returns once the first exists)."""
         raise NotImplementedError(f"{self.display_name} does not schedule its own work")
 
     def natural_seconds(self, job: EngineJob) -> float | None:
@@ -282,7 +293,8 @@ class Engine(ABC):
         return None
 
     def stream(self, job: EngineJob) -> Iterator[np.ndarray]:
-        """Audio chunks as they are made; the default renders the whole clip as one chunk."""
+        """Audio chunks as they are made, float32 ``[samples_i]`` each at ``sample_rate``, which joined
+        are the whole clip; the default renders the whole clip as one chunk."""
         yield self.synthesize(job).audio
 
 

@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -32,7 +32,8 @@ from .text.normalize import normalize_text
 from .profiles import engine_of_profile, get_profile, map_quality_profile_for_fallback, suggest_alternative_profile
 from .settings import Settings, resolve_device
 from .weights.sources import without_paths
-from .results import ValidatedRequest, build_result
+from .report import EngineChoice
+from .results import Prepared, Served, ValidatedRequest, build_result
 from .text.checks import validate_reference_text, validate_text
 from .types import (ENGINE_NAMES, MAX_SPEED, MIN_SPEED, SEED_LIMIT, EngineJob, EngineOutput, ProgressCallback,
                     SynthesisRequest, SynthesisResult, SynthesisStream, Voice)
@@ -220,9 +221,8 @@ class EngineManager:
                 raise _Rejected(f"{engine.display_name} output failed the sanity check: {problem}")
             return replace(output, details={**engine.served_model(), **output.details})  # which checkpoint ran
 
-        attempt = self._first_that_serves(valid, progress, render)
-        return build_result(valid, attempt.engine, attempt.job, attempt.output, attempt.profile_name, attempt.mapped,
-                            attempt.attempts, attempt.load_s, time.perf_counter() - attempt.started)
+        served = self._first_that_serves(valid, progress, render)
+        return build_result(valid, served, served.output, time.perf_counter() - served.started)
 
     def stream(self, request: SynthesisRequest, progress: ProgressCallback | None = None) -> SynthesisStream:
         """Like ``synthesize``, but the audio arrives in chunks as it is made (``SynthesisStream``).
@@ -231,61 +231,58 @@ class EngineManager:
         that ends the stream with the error.
         """
         valid = self.validate(request)
-        a = self._first_that_serves(valid, progress, self.dispatch.stream)
-        served = a.engine.served_model()  # its first chunk exists: the model stays until the stream ends
+        served = self._first_that_serves(valid, progress, self.dispatch.stream)
+        engine, job = served.prepared.engine, served.prepared.job
+        model = engine.served_model()  # its first chunk exists: the model stays until the stream ends
 
         def finish(parts) -> SynthesisResult:
             import numpy as np
 
             audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-            output = EngineOutput(audio=audio, chunks=len(parts), details={"streamed": True, **served})
-            result = build_result(valid, a.engine, a.job, output, a.profile_name, a.mapped, a.attempts, a.load_s,
-                                  time.perf_counter() - a.started)
-            problem = audio_problem(audio, a.engine.sample_rate, a.job.text, a.job.speed, a.job.target_duration_s)
-            if problem is not None:
-                result.metadata["sanity_problem"] = problem
-            return result
+            output = EngineOutput(audio=audio, chunks=len(parts), details={"streamed": True, **model})
+            synth_s = time.perf_counter() - served.started
+            problem = audio_problem(audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
+            return build_result(valid, served, output, synth_s, sanity_problem=problem)
 
-        fell_back = a.engine.name != request.engine
-        known = {"tts_engine_requested": request.engine, "tts_engine_used": a.engine.name,
-                 "engine_fallback": fell_back, "fallback_reason": a.attempts.get(request.engine) if fell_back else None,
-                 "quality_profile_used": a.profile_name, "quality_profile_mapped": a.mapped, "seed": valid.seed,
-                 **served}
-        return SynthesisStream(a.output, a.engine.sample_rate, a.engine.name, finish, known)
+        return SynthesisStream(served.output, engine.sample_rate, served.choice, finish)
 
     def _first_that_serves(self, valid: ValidatedRequest, progress: ProgressCallback | None,
-                           run: Callable[[Engine, EngineJob], Any]) -> "_Attempt":
+                           run: Callable[[Engine, EngineJob], Any]) -> Served:
         """The fallback loop: ``run`` on the requested engine, else on the next that can serve
         ``valid``; each engine's reason for not serving is kept. ``InputError`` ends the loop."""
+        request = valid.request
         attempts: dict[str, str] = {}
-        for name in self._candidates(valid.request):
+        for name in self._candidates(request):
             prepared = self._prepare(name, valid, attempts, progress)
             if prepared is None:
                 continue
-            engine, job, profile_name, mapped, load_s = prepared
             started = time.perf_counter()
             try:
-                output = run(engine, job)
+                output = run(prepared.engine, prepared.job)
             except InputError:
                 raise
             except _Rejected as exc:
                 attempts[name] = str(exc)
                 continue
             except Exception as exc:
-                attempts[name] = self._synthesis_failure(engine, exc)
+                attempts[name] = self._synthesis_failure(prepared.engine, exc)
                 continue
-            return _Attempt(engine, job, profile_name, mapped, load_s, started, output, dict(attempts))
+            choice = EngineChoice(tts_engine_requested=request.engine, tts_engine_used=name,
+                                  quality_profile_requested=request.quality_profile,
+                                  quality_profile_used=prepared.profile_name, quality_profile_mapped=prepared.mapped,
+                                  seed=valid.seed, attempts=dict(attempts))
+            return Served(prepared, choice, started, output)
         raise NoEngineAvailableError(attempts, {n: e.display_name for n, e in self.engines.items()})
 
     def natural_seconds(self, request: SynthesisRequest) -> float | None:
         """How long the requested engine will speak ``request`` at its natural pace, told before
         rendering where the engine can (F5-TTS's length rule); None where it cannot or would not serve."""
         prepared = self._prepare(request.engine, self.validate(request), {}, None)
-        return prepared[0].natural_seconds(prepared[1]) if prepared is not None else None
+        return prepared.engine.natural_seconds(prepared.job) if prepared is not None else None
 
     def _prepare(self, name: str, valid: ValidatedRequest, attempts: dict[str, str],
-                 progress: ProgressCallback | None):
-        """(engine, job, profile, mapped, load_s) for one attempt, or None with the reason in ``attempts``."""
+                 progress: ProgressCallback | None) -> Prepared | None:
+        """The engine ``name`` made ready for ``valid``, or None with the reason in ``attempts``."""
         engine = self.engines[name]
         if valid.language not in engine.languages:
             attempts[name] = (f"{engine.display_name} does not serve language {valid.language} "
@@ -313,7 +310,7 @@ class EngineManager:
         if reason is not None:
             attempts[name] = reason
             return None
-        return engine, job, profile_name, mapped, load_s
+        return Prepared(engine, job, profile_name, mapped, load_s)
 
     def _voice_for(self, engine: Engine, valid: ValidatedRequest) -> Voice:
         if not engine.needs_reference:
@@ -380,17 +377,3 @@ class EngineManager:
 
 class _Rejected(Exception):
     """An engine's output that ran but may not be served (the sanity guard): try the next engine."""
-
-
-@dataclass(frozen=True)
-class _Attempt:
-    """The engine that served a request, what it was asked and what it made."""
-
-    engine: Engine
-    job: EngineJob
-    profile_name: str
-    mapped: bool
-    load_s: float
-    started: float
-    output: Any
-    attempts: dict[str, str]

@@ -16,31 +16,55 @@ from .errors import InputError
 
 @dataclass(frozen=True)
 class F5Profile:
-    """Sampling parameters of ``f5_tts.infer.utils_infer.infer_process``."""
+    """Sampling parameters of ``f5_tts.infer.utils_infer.infer_process`` (upstream's defaults:
+    ``f5tts_balanced``). Override one with ``dataclasses.replace``."""
 
     name: str
+    """The profile's name, ``f5tts_*``: what a request names and the metadata reports."""
     nfe_step: int
+    """Euler steps of the flow-matching ODE (upstream: 32). More: finer detail, proportionally slower."""
     cfg_strength: float
+    """Classifier-free guidance scale (upstream: 2.0). Lower: looser, more natural prosody; higher: closer
+    to the text and the reference, flatter."""
     sway_sampling_coef: float
+    """Sway sampling of the ODE's time grid (upstream: -1.0, more steps early, where the structure forms)."""
     speed: float
-    cross_fade: float  # seconds of cross-fade between chunks
+    """Speaking rate when the request gives none: the generated length is divided by it (1.0: the
+    reference's pace)."""
+    cross_fade: float
+    """Seconds of cross-fade where the chunks of a long text are joined (upstream: 0.15)."""
     description: str = ""
-    best_of: int = 1   # takes rendered; with speech recognition the clearest is kept (engines/quality/best_of.py)
+    """One sentence for the UI: what the profile trades."""
+    best_of: int = 1
+    """Takes rendered (with the next seeds); with speech recognition the clearest is kept
+    (``engines/quality/best_of.py``). 1: a single take."""
 
 
 @dataclass(frozen=True)
 class XttsProfile:
-    """Sampling parameters of ``TTS.tts.models.xtts.Xtts.inference``."""
+    """Sampling parameters of ``TTS.tts.models.xtts.Xtts.inference`` (the XTTS-v2 ``config.json``
+    values most projects use: ``xtts_balanced``). Override one with ``dataclasses.replace``."""
 
     name: str
+    """The profile's name, ``xtts_*``: what a request names and the metadata reports."""
     temperature: float
+    """Softmax temperature of the GPT's audio-token sampling (config.json: 0.75). Lower: steadier,
+    higher: livelier and more varied."""
     top_p: float
+    """Nucleus sampling: only the most likely tokens that make up this probability are drawn from."""
     top_k: int
+    """Only the ``top_k`` most likely tokens are drawn from."""
     repetition_penalty: float
+    """Divides the logits of tokens already generated (config.json: 5.0): higher avoids loops and stutters."""
     length_penalty: float
+    """Passed to ``inference`` as upstream has it (1.0); sampling without beams does not use it."""
     speed: float
+    """Speaking rate when the request gives none: the GPT latents are stretched by 1/speed before the
+    vocoder (1.0: natural)."""
     description: str = ""
+    """One sentence for the UI: what the profile trades."""
     best_of: int = 1
+    """Takes rendered (with the next seeds); with speech recognition the clearest is kept. 1: a single take."""
 
 
 Profile = Union[F5Profile, XttsProfile]

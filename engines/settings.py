@@ -173,7 +173,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
-        show_paths = _flag(env, "VOICE_STUDIO_HEALTH_PATHS")
+        show_paths = flag_setting(env, "VOICE_STUDIO_HEALTH_PATHS")
         xtts_dir = DirSource.from_spec(
             env.get("XTTS_MODEL") or DEFAULT_XTTS, "XTTS-v2 model", "XTTS_MODEL",
             required=("config.json", "model.pth", "vocab.json"), optional=("speakers_xtts.pth",), engine="xtts",
@@ -190,7 +190,7 @@ class Settings:
             cache_dir=Path(env.get("VOICE_STUDIO_CACHE_DIR") or Path.home() / ".cache" / "voice-studio").expanduser(),
             presets_dir=Path(env["VOICE_STUDIO_PRESETS_DIR"]).expanduser() if env.get("VOICE_STUDIO_PRESETS_DIR") else None,
             max_text_chars=positive_int_env(env, "VOICE_STUDIO_MAX_TEXT_CHARS", DEFAULT_MAX_TEXT_CHARS),
-            accel=_accel(env.get("VOICE_STUDIO_ACCEL", "auto")),
+            accel=accel_setting(env),
         )
 
     def weight_sources(self, engine: str) -> tuple[FileSource | DirSource, ...]:
@@ -207,8 +207,9 @@ class Settings:
 ACCEL_MODES = ("auto", "graphs", "compile", "off")
 
 
-def _accel(value: str) -> str:
-    value = (value or "auto").strip().lower()
+def accel_setting(env: Mapping[str, str]) -> str:
+    """``VOICE_STUDIO_ACCEL``: one of ``ACCEL_MODES`` (default auto)."""
+    value = (env.get("VOICE_STUDIO_ACCEL", "auto") or "auto").strip().lower()
     if value not in ACCEL_MODES:
         raise InputError(f"VOICE_STUDIO_ACCEL={value!r}: use " + ", ".join(ACCEL_MODES))
     return value
@@ -252,8 +253,12 @@ def positive_int_env(env: Mapping[str, str], name: str, default: int) -> int:
     return number_setting(env, name, default, low=1)
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    return (env.get(name) or "").strip().lower() in ("1", "true", "yes", "on")
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+def flag_setting(env: Mapping[str, str], name: str) -> bool:
+    """A yes/no variable: on for 1, true, yes or on (any case, spaces ignored); off when unset or else."""
+    return (env.get(name) or "").strip().lower() in TRUE_WORDS
 
 
 # A config.json larger than this is not an XTTS config; the load will say what it is.
@@ -299,7 +304,7 @@ def _f5_settings(env: Mapping[str, str], show_paths: bool = False) -> F5Settings
                                  show_path=show_paths) if env.get("F5TTS_VOCAB") else None
     return f5_settings(KNOWN_F5_CHECKPOINTS[model_key], vocoder, checkpoint=env.get("F5TTS_CKPT") or None,
                        vocab=vocab, arch_spec=env.get("F5TTS_ARCH") or None, languages=languages,
-                       patched_copy=_flag(env, "F5TTS_PATCHED_COPY"), show_paths=show_paths)
+                       patched_copy=flag_setting(env, "F5TTS_PATCHED_COPY"), show_paths=show_paths)
 
 
 def f5_settings(default: KnownF5Checkpoint, vocoder: DirSource, *, checkpoint: str | None = None,

@@ -1,14 +1,24 @@
-"""Writing files so that no reader ever sees half of one: temp file, fsync, rename, fsync the folder."""
+"""Files on disk: the output folder, and writing files so that no reader ever sees half of one
+(temp file, fsync, rename, fsync the folder)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
 TMP_SUFFIX = ".tmp"
+ENV_OUTPUT_DIR = "VOICE_STUDIO_OUTPUT_DIR"
+DEFAULT_OUTPUT_DIR = "outputs"
+
+
+def output_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where results (the History) and dubbing projects are kept: ``VOICE_STUDIO_OUTPUT_DIR``,
+    default ``./outputs``, with ``~`` expanded."""
+    env = os.environ if environ is None else environ
+    return Path(env.get(ENV_OUTPUT_DIR) or DEFAULT_OUTPUT_DIR).expanduser()
 
 
 def atomic_write(target: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> int:

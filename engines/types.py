@@ -10,6 +10,7 @@ import numpy as np
 
 from .audio.waveforms import ReferenceAudio
 from .profiles import Profile
+from .report import EngineChoice, SynthesisReport
 
 if TYPE_CHECKING:
     import torch
@@ -27,22 +28,38 @@ SEED_LIMIT = 2**32                          # seeds are 0 .. SEED_LIMIT - 1
 
 @dataclass(frozen=True)
 class SynthesisRequest:
-    """What a user asks for. ``voice_preset`` (a preset or saved voice) or ``reference_audio`` (cloning)."""
+    """What a user asks for: ``voice_preset`` (a preset or saved voice), or ``reference_audio`` (cloning).
+
+    ``None`` means "the default": the engine's profile, the profile's speed, a random seed.
+    Every door (the page, ``/v1``, the CLI) builds one; ``EngineManager.validate`` checks it.
+    """
 
     text: str
+    """What to say (at most ``VOICE_STUDIO_MAX_TEXT_CHARS`` characters)."""
     language: str
+    """The language of ``text``: a code or name ``engines.languages`` knows (``pt-BR``, ``en``, ``Spanish``)."""
     engine: str = "f5tts"
-    voice_preset: Optional[str] = None      # a built-in preset or a saved voice id
-    reference_audio: Optional[str] = None   # a path to the uploaded clip
-    reference_text: Optional[str] = None    # its transcript (F5-TTS needs it)
-    quality_profile: Optional[str] = None   # None: the engine's default
-    speed: Optional[float] = None           # None: the profile's speed
-    seed: Optional[int] = None              # None: a random seed, reported in the metadata
+    """The engine to try first: ``f5tts`` or ``xtts`` (the other one may serve, see ``allow_fallback``)."""
+    voice_preset: Optional[str] = None
+    """A built-in preset (``female_generic``...) or a saved voice's id; ignored when cloning."""
+    reference_audio: Optional[str] = None
+    """A path to the clip to clone (3-12 s of clear speech); set, the request is a cloning one."""
+    reference_text: Optional[str] = None
+    """The clip's transcript. F5-TTS needs it: without it speech recognition writes it, else XTTS serves."""
+    quality_profile: Optional[str] = None
+    """A profile of ``engine`` (``f5tts_fast``, ``xtts_expressive``...); None: the engine's default."""
+    speed: Optional[float] = None
+    """Speaking rate, ``MIN_SPEED`` to ``MAX_SPEED`` (1.0: natural); None: the profile's."""
+    seed: Optional[int] = None
+    """0 to ``SEED_LIMIT - 1``: the same request with the same seed gives the same audio; None: a random
+    seed, reported in the metadata."""
     allow_fallback: bool = True
-    # Speak the text in this many seconds. Engines that can (F5-TTS) generate that length
-    # directly; the others ignore it and the metadata says so (``target_duration_honoured``).
+    """When the requested engine cannot serve, let the other one (the result says which, and why)."""
     target_duration_s: Optional[float] = None
-    text_normalization: bool = True         # numbers, currency, dates... read as words (F5-TTS)
+    """Speak the text in this many seconds. Engines that can (F5-TTS) generate that length directly; the
+    others ignore it and the metadata says so (``target_duration_honoured``)."""
+    text_normalization: bool = True
+    """Read numbers, currency, dates... as words before F5-TTS speaks them (XTTS does its own)."""
 
     @property
     def is_cloning(self) -> bool:
@@ -96,16 +113,31 @@ class EngineJob:
 
 @dataclass(frozen=True)
 class EngineOutput:
+    """What an engine rendered for one job."""
+
     audio: np.ndarray
+    """float32 ``[samples]``, mono, at the engine's ``sample_rate``."""
     chunks: int
+    """How many pieces the text was rendered in."""
     details: dict[str, Any] = field(default_factory=dict)
+    """Engine-specific facts for the metadata, as they are (``SynthesisReport.details``)."""
 
 
 @dataclass(frozen=True)
 class SynthesisResult:
+    """The audio of a request, with what really made it."""
+
     audio: np.ndarray
+    """float32 samples, mono, ``[samples]``."""
     sample_rate: int
     metadata: dict[str, Any]
+    """``report.to_dict()``: the keys the badges, the History and ``/v1`` read (a public contract)."""
+    report: Optional[SynthesisReport] = None
+    """The same, typed; None for a result made from a metadata dict alone."""
+
+    @classmethod
+    def of(cls, audio: np.ndarray, report: SynthesisReport) -> "SynthesisResult":
+        return cls(audio, report.sample_rate, report.to_dict(), report)
 
     @property
     def duration_s(self) -> float:
@@ -120,20 +152,25 @@ class SynthesisStream:
     """Audio as it is made: iterate for float32 chunks at ``sample_rate``; ``result`` once done.
 
     The first chunk arrives before the rest is rendered. ``result`` (the whole clip with its
-    metadata, as ``synthesize`` returns it) is set when the iterator is exhausted. ``known``
-    holds the metadata fixed before the first chunk (engine used, fallback and its reason,
-    profile used, seed), for callers that must report them before the audio ends.
+    metadata, as ``synthesize`` returns it) is set when the iterator is exhausted. ``choice``
+    is what was settled before the first chunk (engine used, fallback and its reason, profile
+    used, seed), for callers that must report it before the audio ends.
     """
 
-    def __init__(self, chunks: Iterator[np.ndarray], sample_rate: int, engine: str,
-                 finish: Callable[[list[np.ndarray]], SynthesisResult], known: Mapping[str, Any] | None = None):
+    def __init__(self, chunks: Iterator[np.ndarray], sample_rate: int, choice: EngineChoice,
+                 finish: Callable[[list[np.ndarray]], SynthesisResult]):
         self.sample_rate = sample_rate
-        self.engine = engine
-        self.known: dict[str, Any] = dict(known or {})
+        self.choice = choice
+        self.engine = choice.tts_engine_used
         self._chunks = chunks
         self._finish = finish
         self._seen: list[np.ndarray] = []
         self.result: Optional[SynthesisResult] = None
+
+    @property
+    def known(self) -> dict[str, Any]:
+        """``choice`` as the metadata keys it fills."""
+        return self.choice.to_dict()
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for chunk in self._chunks:

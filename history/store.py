@@ -48,7 +48,7 @@ import numpy as np
 import soundfile as sf
 
 from engines.settings import number_setting
-from engines.storage import TMP_SUFFIX, atomic_write
+from engines.storage import ENV_OUTPUT_DIR, TMP_SUFFIX, atomic_write, output_dir
 
 from .index import Parsed, SidecarIndex
 from .records import (
@@ -68,10 +68,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("voice_studio.history")
 
-ENV_OUTPUT_DIR = "VOICE_STUDIO_OUTPUT_DIR"
 ENV_MAX_ENTRIES = "VOICE_STUDIO_HISTORY_MAX_ENTRIES"
 ENV_MAX_MB = "VOICE_STUDIO_HISTORY_MAX_MB"
-DEFAULT_OUTPUT_DIR = "outputs"
 
 # Temp files and audio without a sidecar older than this are debris of a killed writer.
 STALE_SECONDS = 3600.0
@@ -111,7 +109,7 @@ class OutputHistory:
         """``VOICE_STUDIO_OUTPUT_DIR`` (default ./outputs), ``VOICE_STUDIO_HISTORY_MAX_ENTRIES``,
         ``VOICE_STUDIO_HISTORY_MAX_MB``; no cap unless one is set."""
         env = os.environ if environ is None else environ
-        root = Path(env.get(ENV_OUTPUT_DIR) or DEFAULT_OUTPUT_DIR)
+        root = output_dir(env)
         max_entries = _cap_setting(env, ENV_MAX_ENTRIES, int, low=1)
         max_mb = _cap_setting(env, ENV_MAX_MB, float, low=0.01)
         return cls(root, max_entries=max_entries, max_bytes=int(max_mb * 2**20) if max_mb is not None else None)

@@ -2,9 +2,9 @@
 
     .venv/bin/python -m scripts.screenshots --out docs/screens/before   # from the repository root
 
-It builds the tiny random models (``tests.tiny_models``), starts ``python app.py`` on them
+It builds the tiny random models (``devtools.tiny_models``), starts ``python app.py`` on them
 (``devtools.app_process.AppProcess``, with ``VOICE_STUDIO_ADMIN=1``) and drives headless Debian
-Chromium with Selenium (``tests.browser_support``). Each state is saved as ``NAME-1400.png``
+Chromium with Selenium (``devtools.browser``). Each state is saved as ``NAME-1400.png``
 and ``NAME-390.png``: the tabs as they open, a Dub and a Clone with their results, Advanced
 opened and used, a saved voice, a 4-cue SRT project in the Studio before and after its
 render, History holding those results, Engine status, and any tab not named here. A second
@@ -27,8 +27,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from devtools.app_process import AppProcess
-from tests.browser_support import MISSING, chrome, chromium_present
-from tests.tiny_models import build_all
+from devtools.browser import MISSING, chrome, chromium_present
+from devtools.tiny_models import build_all
 
 WIDTHS = {"1400": (1400, False), "390": (390, True)}  # name: (CSS px, phone emulation)
 DESKTOP = WIDTHS["1400"]

@@ -1,8 +1,8 @@
 """``build_app(manager, config)`` returns the Gradio Blocks: every tab, wired together.
 
 The tabs are built in ``tabs`` (one module per tab); ``serving`` holds what they share with
-the ``/v1`` routes (admission, history, wording). Handlers are plain functions that call the
-``EngineManager``; no model logic lives here.
+the ``/v1`` routes (the ``SpeechService``: admission, History, wording). Handlers are plain
+functions that call the service or the ``EngineManager``; no model logic lives here.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
               history: OutputHistory | None = None, service: SpeechService | None = None) -> gr.Blocks:
     """The Blocks app; loads no model. With ``history``, every result and failure is kept there.
 
-    ``service`` holds the admission (synthesis slots and waiting line) the page shares with ``/v1``.
+    ``service`` is what the page shares with ``/v1``: the admission (synthesis slots and waiting
+    line) and the History.
     """
     config = config or AppConfig()
     if service is None:
@@ -50,8 +51,7 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
         voices = gr.JSON(label="Voices", visible=False, elem_id="voices-json") if handlers is not None else None
         save_voice = partial(save_from_cloning, handlers, voices) if handlers is not None else None
         with gr.Tabs() as tabs:
-            views = [build_dubbing_tab(manager, history, voices, service),
-                     build_cloning_tab(manager, history, save_voice, service)]
+            views = [build_dubbing_tab(service, voices), build_cloning_tab(service, save_voice)]
             if handlers is not None:
                 build_voices_tab(manager, voices, handlers)
             build_studio_tab(manager, history, history.root if history is not None else None)

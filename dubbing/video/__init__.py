@@ -6,10 +6,10 @@ speaker's own cloned voice, the background kept.
     result = dubber.dub("in.mp4", VideoDubOptions(language="pt-BR", speakers=2))
     result.files["video"], result.files["track"], result.report
 
-One module per stage (``extract``, ``speech``, ``separate``, ``transcribe``, ``speakers``,
-``translate``, ``cast``, ``mix``), ``cues`` for the pure cue cutting, ``demucs_files``
-for reading Demucs weights safely, ``state`` for what is saved after each stage,
-``stages`` for the glue, ``pipeline`` for the order and resuming, ``outputs`` for the
+One module per stage in ``steps`` (``extract``, ``speech``, ``separate``, ``transcribe``,
+``speakers``, ``translate``, ``cast``, ``mix``; ``cues`` for the pure cue cutting,
+``demucs_files`` for reading Demucs weights safely), ``state`` for what is saved after each
+stage, ``stages`` for the glue, ``pipeline`` for the order and resuming, ``outputs`` for the
 files and report, ``api`` and ``cli`` for the fronts. The result is an ordinary Studio
 project, so every line stays editable and re-renders alone.
 """

@@ -70,8 +70,8 @@ def run(args: argparse.Namespace, stdout) -> int:
     from ..project import ProjectStore
     from ..media import MediaError
     from ..service import Studio
-    from .extract import probe_media
-    from .mix import encode_track
+    from .steps.extract import probe_media
+    from .steps.mix import encode_track
     from .pipeline import VideoDubber
 
     options = check_args(args)

@@ -19,8 +19,8 @@ from engines.storage import atomic_write_bytes
 from ..export import Exported, _safe_name
 from ..project import Project
 from ..subtitles import TimedLine, write_subtitles
-from .extract import MediaInfo
 from .state import STAGES, Cue, JobState
+from .steps.extract import MediaInfo
 
 LINE_STATUS = {"done": "done"}     # anything else (error, pending) is reported as failed
 

@@ -39,11 +39,11 @@ from ..render import Cancelled, LineEvent
 from ..service import DubOptions, Studio
 from ..subtitles import ParsedSubtitles
 from . import stages
-from .extract import probe_media
 from .options import CheckedOptions, VideoDubOptions, check_options
-from .separate import Separator
 from .state import STAGES, JobState
-from .translate import Translator
+from .steps.extract import probe_media
+from .steps.separate import Separator
+from .steps.translate import Translator
 
 logger = logging.getLogger("voice_studio.dubbing.video")
 

@@ -20,13 +20,13 @@ from engines.text.checks import has_speakable_content
 
 from ..media import MediaError, _file, _run, ffmpeg
 from ..project import Line, Project
-from . import cast, mix, speakers, speech, transcribe, translate
-from .extract import SPEECH_FILE, extract_audio, media_info, probe_media
 from .options import TRANSLATE_FILE, TRANSLATE_NONE, CheckedOptions
-from .separate import DIALOGUE16K_FILE as DIALOGUE16K
-from .separate import SEPARATOR_VARIABLE, separate
-from .speakers import speaker_name
 from .state import Cue, JobState
+from .steps import cast, mix, speakers, speech, transcribe, translate
+from .steps.extract import SPEECH_FILE, extract_audio, media_info, probe_media
+from .steps.separate import DIALOGUE16K_FILE as DIALOGUE16K
+from .steps.separate import SEPARATOR_VARIABLE, separate
+from .steps.speakers import speaker_name
 
 logger = logging.getLogger("voice_studio.dubbing.video.stages")
 

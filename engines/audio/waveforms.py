@@ -40,10 +40,15 @@ class ReferenceAudio:
         return len(self.samples) / self.sample_rate
 
 
-def max_upload_bytes(environ: Mapping[str, str] | None = None) -> int:
-    """The largest reference file accepted: ``VOICE_STUDIO_MAX_UPLOAD_MB`` (default 50), as the web app's cap."""
+def max_upload_mb(environ: Mapping[str, str] | None = None, error: type[Exception] = InputError) -> int:
+    """``VOICE_STUDIO_MAX_UPLOAD_MB`` (default 50): the web app's upload cap and the largest reference file."""
     env = os.environ if environ is None else environ
-    return number_setting(env, ENV_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB, low=1) * 2**20
+    return number_setting(env, ENV_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB, low=1, error=error)
+
+
+def max_upload_bytes(environ: Mapping[str, str] | None = None) -> int:
+    """The largest reference file accepted, in bytes (``max_upload_mb``)."""
+    return max_upload_mb(environ) * 2**20
 
 
 def file_sha256(path: Path) -> str:

@@ -102,21 +102,8 @@ class F5Engine(Engine):
         return missing
 
     @property
-    def is_loaded(self) -> bool:
-        return self._loaded is not None
-
-    # The loaded parts, for benchmarks and tests that call upstream on the same objects.
-    @property
-    def model(self):
-        return self._loaded.model if self._loaded is not None else None
-
-    @property
     def vocoder(self):
         return self._loaded.vocoder if self._loaded is not None else None
-
-    @property
-    def accelerator(self):
-        return self._loaded.accelerator if self._loaded is not None else None
 
     # --- loading ----------------------------------------------------------------------
     def _load(self, device: str) -> Staged:

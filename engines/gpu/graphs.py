@@ -23,7 +23,7 @@ def variable_length_convs(device: torch.device):
     cuDNN builds an execution plan for every new input shape, and on an H100/H200 that
     costs 40-140 ms the first time a length is seen: far more than the convolution itself
     (2-11 ms), and paid by nearly every request, since text lengths rarely repeat
-    (bench/cold_probe.py). PyTorch's own kernels need no plan, so a new length costs what
+    (bench/serving/cold_probe.py). PyTorch's own kernels need no plan, so a new length costs what
     a repeat does. The flag is process-wide; only the device worker thread runs work on
     the device, except the opt-in compile thread, which at worst times a convolution
     without cuDNN while this is in force.
@@ -42,7 +42,7 @@ def attention_without_cudnn():
     H100, cuDNN's attention over the decode step's masked cache does not give the same
     result twice: the same greedy decode diverged after 160-544 of 602 tokens from run to
     run, so a seed did not repeat, while the memory-efficient and math kernels repeat bit
-    for bit (``python -m bench.xtts_repeat``). Process-wide, like ``variable_length_convs``;
+    for bit (``python -m bench.xtts.repeat``). Process-wide, like ``variable_length_convs``;
     a graph captured inside it keeps the kernel it recorded. On the CPU it changes nothing
     (there is no cuDNN attention there).
     """

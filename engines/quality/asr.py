@@ -89,15 +89,10 @@ class Transcriber(LazyModel):
     @classmethod
     def from_env(cls, device_preference: str, cache_dir: Path | None, on_device: OnDevice,
                  load_lock: threading.Lock | None = None, environ: Mapping[str, str] | None = None) -> "Transcriber":
-        env = os.environ if environ is None else environ
-        spec = env.get(ASR_VARIABLE) or DEFAULT_ASR_MODEL
-        try:
-            source = PretrainedSource.from_spec(spec, "Whisper model", ASR_VARIABLE, WHISPER_FILES, WHISPER_WEIGHTS,
-                                                WHISPER_OPTIONAL)
-        except InputError as exc:  # a malformed variable: the app still starts, ASR says why it is off
-            return cls(None, device_preference, on_device, cache_dir, load_lock,
-                       config_error=f"{cls.display_name} is unavailable: {exc}")
-        return cls(source, device_preference, on_device, cache_dir, load_lock)
+        source, problem = PretrainedSource.from_env(environ, ASR_VARIABLE, DEFAULT_ASR_MODEL, "Whisper model",
+                                                    WHISPER_FILES, WHISPER_WEIGHTS, WHISPER_OPTIONAL)
+        return cls(source, device_preference, on_device, cache_dir, load_lock,
+                   config_error=f"{cls.display_name} is unavailable: {problem}" if problem else None)
 
     # --- loading ------------------------------------------------------------------------
     def _stage(self, path: Path) -> tuple[Any, Any, Any]:

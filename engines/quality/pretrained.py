@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +66,18 @@ class PretrainedSource:
         if not local.exists() and _BARE_REPO_ID.match(spec):
             return cls(**common, repo_id=spec)
         return cls(**common, local_dir=local)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None, env_var: str, default: str, description: str,
+                 required: tuple[str, ...], weights: tuple[str, ...],
+                 optional: tuple[str, ...] = ()) -> tuple["PretrainedSource | None", str | None]:
+        """(the model ``env_var`` names, default ``default``; None) or (None, why it is malformed): a
+        bad variable does not stop the app, the model's health says why it is off."""
+        env = os.environ if environ is None else environ
+        try:
+            return cls.from_spec(env.get(env_var) or default, description, env_var, required, weights, optional), None
+        except InputError as exc:
+            return None, str(exc)
 
     @property
     def spec(self) -> str:
@@ -175,7 +187,7 @@ class LazyModel(ABC):
                 self._ready = self.on_device(lambda: self._activate(staged, device), f"activate {self.display_name}")
             except Exception as exc:  # missing weights, a broken directory: unavailable, the app goes on
                 self._load_error = self._describe_failure(exc)
-                log = logger.error if isinstance(exc, EngineUnavailableError) else logger.exception
+                log = logger.info if isinstance(exc, EngineUnavailableError) else logger.exception  # the caller reports it
                 log("helper model unavailable", extra={"model": self.display_name, "reason": self._load_error})
                 raise EngineUnavailableError(self._load_error) from exc
             self.device = device

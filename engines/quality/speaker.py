@@ -11,7 +11,6 @@ x-vector, and the score is the cosine of the two, from -1 to 1. The model card o
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from ..audio.waveforms import resample
-from ..errors import InputError
 from .pretrained import LazyModel, OnDevice, PretrainedSource
 
 SPEAKER_VARIABLE = "VOICE_STUDIO_SPEAKER_MODEL"
@@ -36,15 +34,12 @@ class SpeakerVerifier(LazyModel):
     @classmethod
     def from_env(cls, device_preference: str, on_device: OnDevice, load_lock: threading.Lock | None = None,
                  environ: Mapping[str, str] | None = None) -> "SpeakerVerifier":
-        env = os.environ if environ is None else environ
-        spec = env.get(SPEAKER_VARIABLE) or DEFAULT_SPEAKER_MODEL
-        try:
-            source = PretrainedSource.from_spec(spec, "speaker-verification model", SPEAKER_VARIABLE,
-                                                ("config.json", "preprocessor_config.json"),
-                                                ("model.safetensors", "pytorch_model.bin"))
-        except InputError as exc:
-            return cls(None, device_preference, on_device, load_lock, config_error=f"{cls.display_name}: {exc}")
-        return cls(source, device_preference, on_device, load_lock)
+        source, problem = PretrainedSource.from_env(environ, SPEAKER_VARIABLE, DEFAULT_SPEAKER_MODEL,
+                                                    "speaker-verification model",
+                                                    ("config.json", "preprocessor_config.json"),
+                                                    ("model.safetensors", "pytorch_model.bin"))
+        return cls(source, device_preference, on_device, load_lock,
+                   config_error=f"{cls.display_name}: {problem}" if problem else None)
 
     def _stage(self, path: Path) -> tuple[Any, Any]:
         from transformers import AutoFeatureExtractor, AutoModelForAudioXVector

@@ -281,8 +281,10 @@ def _download(source: FileSource) -> Path:
                                tqdm_class=bar_class(progress, shown, source.description))
     except Exception as exc:  # any Hub/network failure means: not available here
         reason = offline_reason() if offline else f"{type(exc).__name__}"
-        logger.warning("weights download failed", extra={"repo_id": source.repo_id, "file": source.filename,
-                                                         "error": str(exc)})
+        # INFO, not WARNING: the error raised below says the same and names the fix; the
+        # library's own exception text is kept here for whoever debugs a download.
+        logger.info("weights download failed", extra={"repo_id": source.repo_id, "file": source.filename,
+                                                      "error": str(exc)})
         variables = missing_variables(source)
         if len(variables) > 1:
             what = f"set {', '.join(variables)} to local copies (this engine needs them all)"

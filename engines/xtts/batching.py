@@ -27,6 +27,7 @@ from ..audio.waveforms import crossfade_join, crossfade_pieces
 from ..base import report
 from ..languages import XTTS_CODES
 from ..types import EngineJob, EngineOutput
+from .chunking import CHUNK_CROSS_FADE_S, NO_AUDIO, SAMPLE_RATE, STREAM_CHUNK_TOKENS, STREAM_FIRST_CHUNK_TOKENS
 
 if TYPE_CHECKING:
     from ..settings import XttsSettings
@@ -37,7 +38,6 @@ MAX_DEFAULT_SLOTS = 16       # the largest default on a GPU (the largest graph b
 SLOT_MEMORY_SHARE = 0.2      # of the free GPU memory at load, at most, for the slots
 
 _DONE = object()
-_NO_AUDIO = np.zeros(0, dtype=np.float32)
 
 
 def batch_options(settings: "XttsSettings", accelerator):
@@ -89,7 +89,7 @@ class StreamSink:
         if piece is not None:
             self.put((piece.detach().float().cpu().numpy().reshape(-1), False))
         if done:
-            self.put((_NO_AUDIO, True))
+            self.put((NO_AUDIO, True))
             self.ended()
         return None
 
@@ -109,8 +109,6 @@ def row_request(engine, loaded, job: EngineJob, index: int, text: str, latent, s
 
 def render(engine, loaded, job: EngineJob, worker: "DeviceWorker") -> EngineOutput:
     """The whole clip of ``job``: all its chunks in the batch at once, joined when all have ended."""
-    from .engine import CHUNK_CROSS_FADE_S, SAMPLE_RATE
-
     acc, batch = loaded.accelerator, loaded.batch
     texts = engine._chunks(loaded, job)
     latent, embedding, source = engine.conditioning_for(loaded, job, worker)
@@ -138,7 +136,6 @@ def stream(engine, loaded, job: EngineJob, worker: "DeviceWorker") -> Iterator[n
     """``job``'s audio as it is made; returns once the first piece exists (a failure before
     that is raised here, so the manager can fall back)."""
     from .accel.xtts_windows import StreamWindows
-    from .engine import CHUNK_CROSS_FADE_S, SAMPLE_RATE, STREAM_CHUNK_TOKENS, STREAM_FIRST_CHUNK_TOKENS
 
     acc, batch = loaded.accelerator, loaded.batch
     texts = engine._chunks(loaded, job)

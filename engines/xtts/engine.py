@@ -29,21 +29,16 @@ from ..languages import XTTS_CODES, from_xtts_code
 from ..profiles import XttsProfile
 from ..settings import XTTS_LICENSE, XttsSettings
 from ..weights.sources import without_paths
-from ..text.checks import split_text
 from ..types import EngineHealth, EngineJob, EngineOutput
-from .xtts_text import prepare_text
+from .chunking import (CHUNK_CROSS_FADE_S, NO_AUDIO, SAMPLE_RATE, STREAM_CHUNK_TOKENS, STREAM_FIRST_CHUNK_TOKENS,
+                       text_chunks)
 
 if TYPE_CHECKING:
     from ..worker import DeviceWorker
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 24000
 GPT_SAMPLE_RATE = 22050
-CHUNK_CROSS_FADE_S = 0.05
-STREAM_CHUNK_TOKENS = 20  # audio tokens per streamed chunk (about 0.45 s of speech)
-STREAM_FIRST_CHUNK_TOKENS = 10  # the first chunk sooner (about 0.3 s of speech), on the accelerator
-_NO_AUDIO = np.zeros(0, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -90,18 +85,6 @@ class XttsEngine(Engine):
     def missing_weights(self) -> list[tuple[str, str, str]]:
         source = self.settings.model_dir
         return [(source.description, source.spec, source.env_var)] if source.missing_locally() else []
-
-    @property
-    def is_loaded(self) -> bool:
-        return self._loaded is not None
-
-    @property
-    def model(self):
-        return self._loaded.model if self._loaded is not None else None
-
-    @property
-    def accelerator(self):
-        return self._loaded.accelerator if self._loaded is not None else None
 
     @property
     def speakers(self) -> list[str]:
@@ -301,10 +284,7 @@ class XttsEngine(Engine):
         return loaded
 
     def _chunks(self, loaded: _Loaded, job: EngineJob) -> list[str]:
-        code = XTTS_CODES[job.language]
-        limit = loaded.model.tokenizer.char_limits.get(code.split("-")[0], 250)
-        # Numbers coqui's expansion cannot read are spelled out before splitting (engines/xtts/xtts_text.py).
-        return split_text(prepare_text(loaded.model.tokenizer, job.text, code), limit)
+        return text_chunks(loaded.model.tokenizer, job.text, XTTS_CODES[job.language])
 
     def _sampling(self, job: EngineJob, loaded: _Loaded) -> dict:
         p: XttsProfile = job.profile
@@ -358,7 +338,7 @@ class XttsEngine(Engine):
                 for part in infer(chunk, code, latent, embedding, stream_chunk_size=STREAM_CHUNK_TOKENS,
                                   **sampling):
                     yield part.detach().float().cpu().numpy().reshape(-1), False
-                yield _NO_AUDIO, True
+                yield NO_AUDIO, True
 
         # The text chunks join as ``synthesize`` joins them; only the cross-fade is held back.
         yield from crossfade_pieces(text_chunks(), SAMPLE_RATE, CHUNK_CROSS_FADE_S)

@@ -93,7 +93,7 @@ def test_stream_chunks_join_to_the_full_output(tiny_xtts):
 
 def test_decoding_never_asks_for_cudnn_attention(tiny_xtts, monkeypatch):
     """On an H100, cuDNN's attention over the masked KV cache does not repeat (a greedy decode
-    diverged from run to run, bench/xtts_repeat.py), so the prefill and every decode step run
+    diverged from run to run, bench/xtts/repeat.py), so the prefill and every decode step run
     with cuDNN attention switched off; a CUDA graph keeps the kernel picked while it is captured."""
     model = tiny_xtts
     latent, _speaker = _conditioning(model)

@@ -1,4 +1,4 @@
-"""``python -m bench.f5_speed --quick`` and ``bench.f5_profile --quick``: the GPU benchmarks' plumbing, on tiny
+"""``python -m bench.f5.speed --quick`` and ``bench.f5.profile --quick``: the GPU benchmarks' plumbing, on tiny
 CPU models (figures from these runs mean nothing; the JSON they write is what the GPU run fills in)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ pytest.importorskip("f5_tts.infer.utils_infer")
 
 
 def test_speed_quick_run_writes_every_section(tmp_path, monkeypatch, capsys):
-    from bench import f5_speed
+    from bench.f5 import speed as f5_speed
 
     monkeypatch.setenv("BENCH_WORKDIR", str(tmp_path / "work"))
     out = tmp_path / "speed.json"
@@ -31,7 +31,7 @@ def test_speed_quick_run_writes_every_section(tmp_path, monkeypatch, capsys):
     assert paths == {"ours_reference_kernels", "ours", "upstream"}
     assert not any("error" in row for row in report["profile"]["rows"])
 
-    from bench import f5_report  # the tables for bench/RESULTS.md, from that JSON
+    from bench.f5 import report as f5_report  # the tables for bench/RESULTS.md, from that JSON
 
     assert f5_report.main([str(out)]) == 0
     tables = capsys.readouterr().out
@@ -41,7 +41,7 @@ def test_speed_quick_run_writes_every_section(tmp_path, monkeypatch, capsys):
 
 
 def test_profile_quick_run_classifies_every_op(tmp_path, monkeypatch):
-    from bench import f5_profile
+    from bench.f5 import profile as f5_profile
 
     monkeypatch.setenv("BENCH_WORKDIR", str(tmp_path / "work"))
     out = tmp_path / "profile.json"
@@ -56,7 +56,7 @@ def test_profile_quick_run_classifies_every_op(tmp_path, monkeypatch):
 
 
 def test_useful_flops_counts_the_issue_formula():
-    from bench.f5_profile import useful_flops
+    from bench.f5.profile import useful_flops
 
     # F5TTS_Base, one request of 1,000 frames: 2 rows x 22 layers x (16 n d^2 + 4 n^2 d)
     n, d = 1000, 1024

@@ -6,7 +6,7 @@ paths identical, so the joined chunks must equal ``inference``'s audio, and the 
 vocoder is given must add up to about one call's. Upstream's ``Xtts.inference_stream``
 vocodes every latent so far at each chunk: its count is there for comparison. Counting
 frames, not seconds: two shared CPU cores time too unevenly to bound a ratio of seconds,
-and on a GPU (``bench/ttfb.py``) decoding, which both paths do once, dominates anyway.
+and on a GPU (``bench/serving/ttfb.py``) decoding, which both paths do once, dominates anyway.
 """
 
 from __future__ import annotations

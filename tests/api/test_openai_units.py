@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engines import EngineManager, Settings
+from engines import EngineChoice, EngineManager, Settings
 from engines.types import Voice
 from engines.voices.catalog import VoiceCatalog
 from webui.serving.audio_formats import FORMATS, encode, stream_encoder, wav_bytes
 from webui.serving.limits import Admission, QueueFullError
-from webui.tabs.live import steady_pieces
+from webui.tabs.speech import steady_pieces
 from webui.http.openai_api import header_text, result_headers
 from webui.http.openai_requests import OPENAI_VOICES, ApiError, model_table, read_speech, voice_table
 
@@ -183,7 +183,6 @@ def test_live_pieces_are_16_bit_wav_at_a_fixed_scale():
 def test_headers_are_plain_ascii_on_one_line():
     reason = "F5-TTS → XTTS: ção\nsecond line"
     assert header_text(reason) == "F5-TTS -> XTTS: cao second line"
-    headers = result_headers({"tts_engine_used": "xtts", "engine_fallback": True, "fallback_reason": reason,
-                              "quality_profile_used": "xtts_fast", "seed": 3})
+    headers = result_headers(EngineChoice("f5tts", "xtts", None, "xtts_fast", True, 3, {"f5tts": reason}))
     assert headers == {"X-Engine-Used": "xtts", "X-Engine-Fallback": "true", "X-Quality-Profile-Used": "xtts_fast",
                        "X-Fallback-Reason": "F5-TTS -> XTTS: cao second line", "X-Seed": "3"}

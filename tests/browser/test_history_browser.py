@@ -17,16 +17,13 @@ from engines import SynthesisRequest, SynthesisResult
 from history import OutputHistory
 from tests.browser.test_advanced_browser import open_accordion
 from tests.browser.test_status_browser import pick
-from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
+from tests.browser_support import browser, count_events, events_sent, needs_chromium, wait_events_done  # noqa: F401
 from tests.history.test_history_index import request, result
 
 pytestmark = [needs_chromium, pytest.mark.browser, pytest.mark.app]
 WAIT_S = 60
 ENTRIES = 25
 XTTS_TEXTS = ("Bom dia número um.", "Bom dia número dois.", "Bom dia número três.")
-# Gradio's status trackers that show an event still running (hidden ones and errors aside).
-BUSY_JS = ("return [...document.querySelectorAll(\"[data-testid='status-tracker']\")].filter(t => "
-           "!t.classList.contains('hide') && !t.querySelector('.error') && t.offsetParent !== null).length;")
 
 
 def start_app(workdir, fill) -> AppProcess:
@@ -74,6 +71,7 @@ def open_history(browser, app):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    count_events(browser)
     browser.get(app.url)
     wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
     wait.until(lambda d: any(t.text.strip() == "History" for t in d.find_elements(By.CSS_SELECTOR, "button[role='tab']")))
@@ -120,10 +118,10 @@ def test_history_plays_pages_and_deletes_after_asking(app, browser):
 
     # Delete asks first: "Cancel" keeps the entry, "OK" removes it.
     newest = OutputHistory(app.output_dir).list()[0]
+    sent = events_sent(browser)
     click(wait, By.CSS_SELECTOR, ".vs-history-delete")
     wait.until(lambda d: _alert(d)).dismiss()
-    click(wait, By.ID, "history-refresh")  # queued after the cancelled delete's event: both are done after it
-    wait.until(lambda d: not d.execute_script(BUSY_JS))
+    wait_events_done(wait, sent)  # the click's event has run on the server
     assert OutputHistory(app.output_dir).get(newest.id) == newest
     click(wait, By.CSS_SELECTOR, ".vs-history-delete")
     wait.until(lambda d: _alert(d)).accept()
@@ -169,18 +167,24 @@ def test_history_searches_filters_pages_and_uses_an_entry_again(search_app, brow
     click(wait, By.ID, "history-newer")
     wait.until(lambda d: f"Entries 1–10 of {total}," in position(d))
     row = next(r for r in browser.find_elements(By.CSS_SELECTOR, ".vs-history-entry") if XTTS_TEXTS[1] in r.text)
+    sent = events_sent(browser)
     row.find_element(By.CSS_SELECTOR, ".vs-history-again").click()
     dubbing = next(t for t in browser.find_elements(By.CSS_SELECTOR, "button[role='tab']") if t.text.strip() == "Dubbing")
     wait.until(lambda d: dubbing.get_attribute("aria-selected") == "true")
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#dub-text textarea").get_attribute("value") == XTTS_TEXTS[1])
     wait.until(lambda d: any("Dubbing is filled" in t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast-body")))
-    wait.until(lambda d: not d.execute_script(BUSY_JS))  # the engine's change (which offers its profiles) is over
+    wait_events_done(wait, sent)
     open_accordion(browser, wait, "dub", "Advanced", "dub-speed")
-    value = {name: browser.find_element(By.CSS_SELECTOR, f"#dub-{name} input, #dub-{name} textarea")
-             .get_attribute("value")
-             for name in ("engine", "profile", "speed", "seed", "preset")}
-    assert value == {"engine": "XTTS", "profile": "xtts_fast", "speed": "1.25", "seed": "31",
-                     "preset": "Male (generic)"}
+    # The engine's own change (it offers XTTS's profiles) keeps the entry's profile, so these settle here.
+    expected = {"engine": "XTTS", "profile": "xtts_fast", "speed": "1.25", "seed": "31", "preset": "Male (generic)"}
+    wait.until(lambda d: form_values(d) == expected)
+
+
+def form_values(driver) -> dict[str, str]:
+    from selenium.webdriver.common.by import By
+
+    return {name: driver.find_element(By.CSS_SELECTOR, f"#dub-{name} input, #dub-{name} textarea").get_attribute("value")
+            for name in ("engine", "profile", "speed", "seed", "preset")}
 
 
 def click(wait, by: str, selector: str) -> None:

@@ -19,15 +19,15 @@ import soundfile as sf
 
 from tests.conftest import ENV_VARS
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
 FAR_CUE = b"1\n00:00:01,000 --> 00:00:02,000\nHi.\n\n2\n99:00:00,000 --> 99:00:01,000\nBye.\n"
 
 # Runs the CLI as a child and prints the child's peak resident memory (KiB), so the figure
 # is that one command's, whatever else the test process has run before.
 PEAK_RSS = """
 import json, resource, subprocess, sys
-
-pytestmark = pytest.mark.slow
 proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 print(json.dumps({"code": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr,
                   "max_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))

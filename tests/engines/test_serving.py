@@ -9,6 +9,7 @@ real method so that it first waits on an event; the engines still do the real wo
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -37,6 +38,33 @@ def dub(engine="f5tts", **kw) -> SynthesisRequest:
     return SynthesisRequest(**{**base, **kw})
 
 
+def until(condition, timeout_s: float = 30.0) -> bool:
+    """Wait for ``condition()`` to hold (polled); False when it did not within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+class WatchedLock:
+    """A lock that says when a thread has to wait for it (``contended``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.contended = threading.Event()
+
+    def __enter__(self) -> "WatchedLock":
+        if not self._lock.acquire(blocking=False):
+            self.contended.set()
+            self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+
 def own_manager(tiny_env, **env) -> EngineManager:
     """Fresh engines on a worker of their own, so nothing here touches the session's engines."""
     settings = Settings.from_env({**tiny_env, **env})
@@ -58,15 +86,16 @@ def test_loaded_means_ready(tiny_env, reference_wav, monkeypatch):
         real_activate(staged)
 
     monkeypatch.setattr(f5, "_activate", slow_activate)
+    load_lock = fresh._load_locks["f5tts"] = WatchedLock()
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(fresh.synthesize, clone(reference_wav, allow_fallback=False))
         assert activating.wait(30)
         second = pool.submit(fresh.synthesize, clone(reference_wav, allow_fallback=False, seed=4))
-        for _ in range(5):  # half-way through: not loaded, not available, nothing served
-            assert not f5.is_loaded and f5.model is None
-            assert fresh.engine_health("f5tts").status == "loading"
-            assert not first.done() and not second.done()
-            threading.Event().wait(0.05)
+        assert load_lock.contended.wait(30)  # the second request waits for the load...
+        # ...half-way through which the engine is not loaded, not available, and has served nothing.
+        assert not f5.is_loaded and f5.model is None
+        assert fresh.engine_health("f5tts").status == "loading"
+        assert not first.done() and not second.done()
         release.set()
         results = [first.result(120), second.result(120)]
     assert f5.is_loaded and fresh.engine_health("f5tts").status == "available"
@@ -92,13 +121,15 @@ def test_unload_waits_for_running_work_and_the_next_request_loads_again(tiny_env
         request = pool.submit(fresh.synthesize, dub("xtts", allow_fallback=False))
         assert running.wait(30)
         unload = pool.submit(fresh.unload, "xtts")
-        queued_after = pool.submit(fresh.synthesize, dub("xtts", allow_fallback=False, seed=5))
-        threading.Event().wait(0.3)
+        assert until(lambda: fresh.worker.queued == 1)  # the unload's job waits behind the running request
         assert not unload.done(), "Unload must wait for the request that is running"
         assert xtts.is_loaded, "the model stays while a request uses it"
+        queued_after = pool.submit(fresh.synthesize, dub("xtts", allow_fallback=False, seed=5))
+        assert until(lambda: fresh.worker.queued == 2)  # a request queued behind the unload
         release.set()
         served = request.result(120)
-        assert unload.result(120)["status"] in ("not_loaded", "available")
+        # The request queued behind it may already be loading the engine again.
+        assert unload.result(120)["status"] in ("not_loaded", "loading", "available")
         later = queued_after.result(120)
     for result in (served, later):
         meta = result.metadata
@@ -112,12 +143,22 @@ def test_a_load_while_a_queued_request_reloads_does_not_deadlock(tiny_env):
     fresh = own_manager(tiny_env)
     assert fresh.ensure_loaded("xtts") is None
     release = threading.Event()
-    fresh.worker.submit(lambda: release.wait(30), label="blocker")
+    blocking = threading.Event()
+    fresh.worker.submit(lambda: blocking.set() or release.wait(30), label="blocker")
+    xtts = fresh.engines["xtts"]
+    reached, real_render = threading.Event(), xtts.render_scheduled
+
+    def render_scheduled(job, worker):
+        reached.set()
+        return real_render(job, worker)
+
+    xtts.render_scheduled = render_scheduled
+    assert blocking.wait(30)
     with ThreadPoolExecutor(3) as pool:
         unload = pool.submit(fresh.unload, "xtts")
-        threading.Event().wait(0.2)
+        assert until(lambda: fresh.worker.queued == 1)  # the unload's job waits behind the blocker
         request = pool.submit(fresh.synthesize, dub("xtts", allow_fallback=False))
-        threading.Event().wait(0.2)
+        assert reached.wait(30)  # the request has reached the engine that is being unloaded
         release.set()
         unload.result(60)
         load = pool.submit(fresh.load, "xtts")

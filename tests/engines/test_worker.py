@@ -241,13 +241,27 @@ def test_a_lone_request_never_waits_and_a_caller_that_gives_up_releases_the_batc
     other.start()
     assert gave_up.wait(10)
     start = time.perf_counter()
-    waiting = _caller(worker, "next", run_batch, 0.0, results)
-    time.sleep(0.3)
-    assert "next" not in results  # held for the announced request...
-    leave.set()
-    waiting.join(30)
+    with worker.arriving("f5tts"):
+        first = worker.submit_batchable("next", "f5", run_batch, max_batch=8, group="f5tts")
+        assert _until(lambda: worker.queued == 0)  # the worker has taken it off its queue...
+        with worker.arriving("f5tts"):
+            # ...and holds it for the announced request: a request queued now still joins its batch.
+            second = worker.submit_batchable("later", "f5", run_batch, max_batch=8, group="f5tts")
+            leave.set()
+            assert first.result(30) == "next" and second.result(30) == "later"
     other.join(30)
-    assert results["next"] == "next" and time.perf_counter() - start < 5  # ...until its caller left
+    assert batches == [["alone"], ["next", "later"]]
+    assert time.perf_counter() - start < 5  # released when the caller that gave up left, not after gather_s
+
+
+def _until(condition, timeout_s: float = 10.0) -> bool:
+    """Wait for ``condition()`` to hold (polled); False when it did not within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def test_the_wait_for_arrivals_is_bounded():

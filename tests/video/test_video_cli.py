@@ -20,7 +20,7 @@ from devtools.tiny_pipeline_models import pipeline_models
 from tests.video.video_source import session_source
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dubbing.subtitles import parse_subtitles
-from dubbing.video import cast, cues, mix, speakers, translate
+from dubbing.video.steps import cast, cues, mix, speakers, translate
 from dubbing.video.options import VideoDubOptions, check_options, parse_speakers, source_language_code
 from dubbing.video.state import Cue
 from engines.errors import CheckpointError, InputError
@@ -163,7 +163,7 @@ def tiny_demucs():
 def test_demucs_loads_from_its_hub_layout_and_a_legacy_package(tmp_path, tiny_demucs):
     import torch
 
-    from dubbing.video.demucs_files import load_separator_model
+    from dubbing.video.steps.demucs_files import load_separator_model
     from devtools.tiny_pipeline_models import build_demucs
 
     folder = build_demucs(tmp_path / "hub")
@@ -181,7 +181,7 @@ def test_demucs_files_naming_other_classes_are_refused(tmp_path, tiny_demucs):
     import torch
     from safetensors.torch import save_file
 
-    from dubbing.video.demucs_files import load_separator_model
+    from dubbing.video.steps.demucs_files import load_separator_model
 
     torch.save({"klass": os.system, "args": ["echo pwned"], "kwargs": {}, "state": {}}, tmp_path / "evil.th")
     with pytest.raises(CheckpointError, match="cannot be read safely"):
@@ -196,7 +196,7 @@ def test_finding_speech_leaves_torch_its_threads():
     """silero_vad sets torch to one thread when imported; the app's other CPU work keeps its count."""
     import torch
 
-    from dubbing.video.speech import find_speech
+    from dubbing.video.steps.speech import find_speech
 
     before = torch.get_num_threads()
     assert find_speech(np.zeros(16000, dtype=np.float32)) == []
@@ -227,7 +227,7 @@ def test_batched_streaming_separation_matches_demucs_own_apply_model(tmp_path):
     import torch
     from demucs.apply import apply_model
 
-    from dubbing.video.separate import Separator, separate
+    from dubbing.video.steps.separate import Separator, separate
     from devtools.tiny_pipeline_models import build_demucs
 
     rng = np.random.default_rng(0)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from webui.serving.badges import fallback_text, render_badges, short_reason
+from webui.serving.labels import short_reason
+from webui.tabs.badges import fallback_text, render_badges
 from webui.serving.config import AppConfig, ConfigError
 
 FALLBACK = {
@@ -102,7 +103,7 @@ def test_requests_from_form_values():
 def test_bad_seeds_are_named(value, message):
     import gradio as gr
 
-    from webui.serving.synthesis import optional_seed
+    from webui.tabs.speech import optional_seed
 
     with pytest.raises(gr.Error, match=message):
         optional_seed(value)
@@ -142,6 +143,6 @@ def test_the_app_builds_without_loading_a_model(tmp_path):
     manager = EngineManager(Settings.from_env({"VOICE_STUDIO_DEVICE": "cpu", "HF_HUB_OFFLINE": "1"}))
     demo = build_app(manager, AppConfig(), OutputHistory(tmp_path / "outputs"))
     names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
-    assert names == {"dub", "clone", "engine_status", "history", "history_delete", "history_clear",
+    assert names == {"dub", "clone", "engine_status", "history", "history_search", "history_delete", "history_clear",
                      "dub_subtitles", "verify_engine"}
     assert not any(engine.is_loaded for engine in manager.engines.values())

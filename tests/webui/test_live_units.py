@@ -11,8 +11,8 @@ import soundfile as sf
 from engines import SynthesisRequest
 from history import OutputHistory
 from webui.serving.limits import Admission
-from webui.tabs.live import stream_outputs
 from webui.serving.speech_service import SpeechService
+from webui.tabs.speech import stream_outputs
 
 TEXT = ("The first sentence of a short text, read in pieces as it is made. "
         "A second sentence follows it, so the stream has several chunks.")
@@ -23,7 +23,7 @@ def test_pieces_of_one_second_then_the_whole_clip_saved_to_history(manager, tmp_
     service = SpeechService(manager, history, Admission(max_running=1, max_waiting=0))
     request = SynthesisRequest(text=TEXT, language="en", engine="xtts", voice_preset="male_generic",
                                quality_profile="xtts_fast", seed=3)
-    outputs = list(stream_outputs(service, request, None, history))
+    outputs = list(stream_outputs(service, request, None))
 
     pieces = [sf.read(io.BytesIO(out[0]), dtype="int16") for out in outputs[:-1]]
     assert len(pieces) >= 2 and all(rate == 24000 for _, rate in pieces)

@@ -16,11 +16,12 @@ from history import OutputHistory
 from webui import AppConfig, build_app
 from webui.tabs import choices
 from webui.serving.admin import REFUSAL, AdminPolicy
-from webui.serving.badges import render_error_badge, render_error_block
+from webui.serving.speech_service import SpeechService
+from webui.tabs.badges import render_error_badge, render_error_block
 from webui.serving.config import ConfigError
-from webui.tabs.error_panel import UNKNOWN_FAILURE, ErrorPanel
+from webui.tabs.error_panel import UNKNOWN_FAILURE, BadInputError, ErrorPanel
+from webui.tabs.speech import speak_outputs
 from webui.tabs.status import build_status_tab, render_card
-from webui.serving.synthesis import BadInputError, make_synthesizer, run_request
 
 OFFLINE = {"VOICE_STUDIO_DEVICE": "cpu", "HF_HUB_OFFLINE": "1"}
 # The offline message a user saw cut off exactly before what to set.
@@ -210,12 +211,12 @@ def test_failures_are_recorded_with_their_kind(tmp_path, tiny_env):
     history = OutputHistory(tmp_path / "outputs")
     typo = SynthesisRequest(text="   ", language="en", engine="xtts", voice_preset="female_generic")
     with pytest.raises(BadInputError, match="text is empty"):
-        run_request(make_synthesizer(unloaded_manager()), typo, None, history)
+        speak_outputs(SpeechService(unloaded_manager(), history), typo, None)
     missing = {**tiny_env, "F5TTS_CKPT": str(tmp_path / "missing.safetensors"), "XTTS_MODEL": str(tmp_path / "none")}
     down = EngineManager(Settings.from_env({**os.environ, **missing}))
     request = SynthesisRequest(text="Hello there.", language="en", voice_preset="female_generic")
     with pytest.raises(gr.Error) as raised:
-        run_request(make_synthesizer(down), request, None, history)
+        speak_outputs(SpeechService(down, history), request, None)
     assert not isinstance(raised.value, BadInputError) and "set F5TTS_CKPT" in raised.value.message
     engine_failure, input_mistake = history.list()
     assert input_mistake.metadata["error_kind"] == "input" and "text is empty" in input_mistake.error

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import json
 import logging
@@ -34,13 +35,13 @@ from anyio import CapacityLimiter
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from engines.types import SynthesisStream
+from engines import EngineChoice, SynthesisStream
 from engines.audio.waveforms import resample
 
 from ..serving.audio_formats import FORMATS, EncodingError, encode, stream_encoder
 from ..serving.config import AppConfig
+from ..serving.speech_service import Failure, SpeechService
 from .openai_requests import ApiError, SpeechJob, model_table, parse_body, read_speech, voice_table
-from ..serving.speech_service import SpeechService, error_kind
 
 logger = logging.getLogger("voice_studio.openai_api")
 
@@ -126,13 +127,13 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def _raise_for(exc: BaseException, service: SpeechService, job: SpeechJob, record: bool = True) -> None:
-    kind, message = error_kind(exc)
-    if kind == "internal":
+    failure = Failure.of(exc)
+    if failure.kind == "internal":
         logger.error("/v1 synthesis crashed", exc_info=exc)
-    if record and kind != "queue_full":
-        service.record_failure(job.request, message)
-    param = "voice" if "voice" in message and kind == "bad_input" else None
-    raise ApiError(STATUS_BY_KIND[kind], message, CODE_BY_KIND[kind], param) from exc
+    if record and failure.kind != "queue_full":
+        service.record_failure(job.request, failure.message)
+    param = "voice" if "voice" in failure.message and failure.kind == "bad_input" else None
+    raise ApiError(STATUS_BY_KIND[failure.kind], failure.message, CODE_BY_KIND[failure.kind], param) from exc
 
 
 def _validate(service: SpeechService, job: SpeechJob) -> None:
@@ -151,14 +152,14 @@ def _admit(service: SpeechService, job: SpeechJob):
 
 def _whole(service: SpeechService, job: SpeechJob) -> Response:
     try:
-        result = service.manager.synthesize(job.request)
+        result = service.synthesize(job.request)
         audio = encode(result.audio, result.sample_rate, job.response_format)
     except Exception as exc:  # mapped to its HTTP status and recorded
         _raise_for(exc, service, job)
     saved = service.save(job.request, result)
-    headers = {**result_headers(result.metadata), "Cache-Control": "no-cache"}
-    if "history_id" in saved:
-        headers["X-History-Id"] = saved["history_id"]
+    headers = {**result_headers(result.report.choice), "Cache-Control": "no-cache"}
+    if saved.entry is not None:
+        headers["X-History-Id"] = saved.entry.id
     return Response(audio, media_type=FORMATS[job.response_format].content_type, headers=headers)
 
 
@@ -179,7 +180,7 @@ async def _streamed(service: SpeechService, job: SpeechJob, ticket, limiter: Cap
     producer = threading.Thread(target=_produce, args=(service, job, live, encoder, ticket, state),
                                 name="v1-speech-producer", daemon=True)
     producer.start()
-    headers = {**result_headers(live.known), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    headers = {**result_headers(live.choice), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     if job.stream_format == "sse":
         body = _sse_body(encoder, state, limiter)
         media_type = "text/event-stream"
@@ -191,7 +192,7 @@ async def _streamed(service: SpeechService, job: SpeechJob, ticket, limiter: Cap
 
 def _open(service: SpeechService, job: SpeechJob) -> SynthesisStream:
     try:
-        return service.manager.stream(job.request)
+        return service.stream(job.request)
     except Exception as exc:  # before any audio: mapped to its HTTP status and recorded
         _raise_for(exc, service, job)
 
@@ -221,14 +222,16 @@ def _produce(service: SpeechService, job: SpeechJob, live: SynthesisStream, enco
         saved = service.save(job.request, result)
         state.done = {**{k: result.metadata.get(k) for k in ("tts_engine_used", "engine_fallback", "fallback_reason",
                                                               "quality_profile_used", "duration_s", "seed")},
-                      **{k: v for k, v in saved.items() if k != "history_audio_path"}}
+                      **saved.fields()}
         encoder.finish()
     except Exception as exc:  # after the headers left: the body ends early, the history records why
-        kind, message = error_kind(exc)
+        failure = Failure.of(exc)
+        message = failure.message
         if state.cancelled.is_set():  # the encoder was closed under us because the client went away
             message = "the client disconnected before the audio was complete"
         else:
-            logger.error("/v1 stream failed", exc_info=exc if kind == "internal" else None, extra={"error": message})
+            logger.error("/v1 stream failed", exc_info=exc if failure.kind == "internal" else None,
+                         extra={"error": message})
         service.record_failure(job.request, message)
         encoder.fail(exc)
     finally:
@@ -238,12 +241,8 @@ def _produce(service: SpeechService, job: SpeechJob, live: SynthesisStream, enco
 
 async def _chunks(encoder, state: _StreamState, limiter: CapacityLimiter) -> AsyncIterator[bytes]:
     try:
-        while True:
-            item = await anyio.to_thread.run_sync(encoder.output.get, limiter=limiter, abandon_on_cancel=True)
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
+        take = functools.partial(anyio.to_thread.run_sync, encoder.take, limiter=limiter, abandon_on_cancel=True)
+        while (item := await take()) is not None:
             if item:
                 yield item
     finally:
@@ -260,9 +259,9 @@ async def _sse_body(encoder, state: _StreamState, limiter: CapacityLimiter) -> A
             total += len(data)
             yield _event("speech.audio.delta", {"audio": base64.b64encode(data).decode("ascii")})
     except Exception as exc:  # the status line is gone already: say it in the stream
-        kind, message = error_kind(exc)
-        yield _event("error", {"error": {"message": message, "type": "server_error", "param": None,
-                                         "code": CODE_BY_KIND[kind]}})
+        failure = Failure.of(exc)
+        yield _event("error", {"error": {"message": failure.message, "type": "server_error", "param": None,
+                                         "code": CODE_BY_KIND[failure.kind]}})
         return
     finally:
         await chunks.aclose()
@@ -284,14 +283,15 @@ class ClosingStreamingResponse(StreamingResponse):
             await self.body_iterator.aclose()
 
 
-def result_headers(metadata: dict[str, Any]) -> dict[str, str]:
-    headers = {"X-Engine-Used": str(metadata.get("tts_engine_used")),
-               "X-Engine-Fallback": "true" if metadata.get("engine_fallback") else "false",
-               "X-Quality-Profile-Used": str(metadata.get("quality_profile_used"))}
-    if metadata.get("fallback_reason"):
-        headers["X-Fallback-Reason"] = header_text(metadata["fallback_reason"])
-    if metadata.get("seed") is not None:
-        headers["X-Seed"] = str(metadata["seed"])
+def result_headers(choice: EngineChoice) -> dict[str, str]:
+    """What really ran, as headers: known before the first chunk, so a stream sends them too."""
+    headers = {"X-Engine-Used": str(choice.tts_engine_used),
+               "X-Engine-Fallback": "true" if choice.engine_fallback else "false",
+               "X-Quality-Profile-Used": str(choice.quality_profile_used)}
+    if choice.fallback_reason:
+        headers["X-Fallback-Reason"] = header_text(choice.fallback_reason)
+    if choice.seed is not None:
+        headers["X-Seed"] = str(choice.seed)
     return headers
 
 

@@ -113,13 +113,15 @@ class StreamEncoder:
     def fail(self, exc: BaseException) -> None:
         self.output.put(exc)
 
+    def take(self, timeout_s: float | None = None) -> bytes | None:
+        """The next encoded bytes (possibly none yet), or None at the end; raises the encoder's failure."""
+        item = self.output.get(timeout=timeout_s)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
     def chunks(self, timeout_s: float | None = None):
-        while True:
-            item = self.output.get(timeout=timeout_s)
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
+        while (item := self.take(timeout_s)) is not None:
             if item:
                 yield item
 

@@ -24,10 +24,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engines.audio.waveforms import DEFAULT_MAX_UPLOAD_MB, ENV_MAX_UPLOAD_MB
-from engines.settings import number_setting
-
-TRUE_WORDS = ("1", "true", "yes", "on")
+from engines.audio.waveforms import DEFAULT_MAX_UPLOAD_MB, max_upload_mb
+from engines.settings import flag_setting, number_setting
 
 
 class ConfigError(ValueError):
@@ -59,12 +57,12 @@ class AppConfig:
         return cls(
             server_name=env.get("GRADIO_SERVER_NAME") or "127.0.0.1",
             server_port=number("GRADIO_SERVER_PORT", 7860, low=1, high=65535),
-            analytics_enabled=(env.get("GRADIO_ANALYTICS_ENABLED") or "").strip().lower() in TRUE_WORDS,
+            analytics_enabled=flag_setting(env, "GRADIO_ANALYTICS_ENABLED"),
             auth=auth,
             queue_size=number("VOICE_STUDIO_QUEUE_SIZE", 32, low=1),
-            max_upload_mb=number(ENV_MAX_UPLOAD_MB, DEFAULT_MAX_UPLOAD_MB, low=1),
+            max_upload_mb=max_upload_mb(env, error=ConfigError),
             cache_ttl_s=number("VOICE_STUDIO_CACHE_TTL_S", 3600, low=10),
-            admin_everyone=(env.get("VOICE_STUDIO_ADMIN") or "").strip().lower() in TRUE_WORDS,
+            admin_everyone=flag_setting(env, "VOICE_STUDIO_ADMIN"),
             admins=_admins(env.get("VOICE_STUDIO_ADMINS"), auth),
             api_key=_api_key(env.get("VOICE_STUDIO_API_KEY")),
             default_language=_language(env.get("VOICE_STUDIO_DEFAULT_LANGUAGE")),

@@ -6,7 +6,7 @@ from engines import DEFAULT_PROFILE, PROFILES_BY_ENGINE, EngineManager
 from engines.voices.presets import DEFAULT_PRESET
 from engines.languages import LANGUAGE_NAMES
 
-from ..serving.badges import engine_label
+from ..serving.labels import engine_label
 
 DEFAULT_ENGINE = "f5tts"
 DEFAULT_LANGUAGE = "pt-BR"
@@ -76,8 +76,3 @@ def profile_choices(engine: str | None) -> list[tuple[str, str]]:
 
 def default_profile(engine: str | None) -> str:
     return DEFAULT_PROFILE.get(engine or DEFAULT_ENGINE, DEFAULT_PROFILE[DEFAULT_ENGINE])
-
-
-def profile_help(engine: str | None) -> str:
-    profiles = PROFILES_BY_ENGINE.get(engine or DEFAULT_ENGINE, {})
-    return " ".join(f"**{name}**: {p.description}" for name, p in profiles.items())

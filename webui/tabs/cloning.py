@@ -9,13 +9,12 @@ from typing import Any
 
 import gradio as gr
 
-from engines import EngineManager, SynthesisRequest
+from engines import SynthesisRequest
 
+from ..serving.speech_service import SpeechService
 from . import choices, controls
 from .error_panel import ErrorPanel
-from .live import stream_outputs
-from ..serving.speech_service import SpeechService
-from ..serving.synthesis import Outputs, Recorder, make_synthesizer, optional_float, optional_seed, run_request
+from .speech import Outputs, optional_float, optional_seed, speak_outputs, stream_outputs
 
 TRANSCRIPT_INFO = ("F5-TTS needs the exact words spoken in the reference. Leave it empty and speech "
                    "recognition writes them here (edit them if it misheard); without it, XTTS is used.")
@@ -60,9 +59,7 @@ def transcript_from_result(metadata: dict[str, Any] | None, current: str | None)
     return current or ""
 
 
-def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None, errors: ErrorPanel | None = None,
-                       service: SpeechService | None = None) -> Callable[..., Outputs]:
-    synthesize = make_synthesizer(manager, service)
+def make_clone_handler(service: SpeechService, errors: ErrorPanel | None = None) -> Callable[..., Outputs]:
     errors = errors or ErrorPanel()
 
     # The parameter names are the public API's (`/clone`); keep them.
@@ -73,14 +70,13 @@ def make_clone_handler(manager: EngineManager, recorder: Recorder | None = None,
         with errors.watch(session):
             request = clone_request(reference_audio, reference_text, text, language, engine, quality_profile,
                                     speed, seed, allow_fallback, text_normalization)
-            return run_request(synthesize, request, progress, recorder)
+            return speak_outputs(service, request, progress)
 
     return clone
 
 
-def make_live_clone_handler(service: SpeechService, recorder: Recorder | None = None,
-                            errors: ErrorPanel | None = None) -> Callable[..., Iterator]:
-    """The Clone button: the same request, its audio played while it is made (``live.py``)."""
+def make_live_clone_handler(service: SpeechService, errors: ErrorPanel | None = None) -> Callable[..., Iterator]:
+    """The Clone button: the same request, its audio played while it is made (``speech.stream_outputs``)."""
     errors = errors or ErrorPanel()
 
     def clone_live(reference_audio: str | None, reference_text: str, text: str, language: str, engine: str,
@@ -90,16 +86,14 @@ def make_live_clone_handler(service: SpeechService, recorder: Recorder | None = 
         with errors.watch(session):
             request = clone_request(reference_audio, reference_text, text, language, engine, quality_profile,
                                     speed, seed, allow_fallback, text_normalization)
-            yield from stream_outputs(service, request, progress, recorder)
+            yield from stream_outputs(service, request, progress)
 
     return clone_live
 
 
-def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None,
-                      save_voice: Callable[..., None] | None = None,
-                      service: SpeechService | None = None) -> controls.ResultView:
+def build_cloning_tab(service: SpeechService, save_voice: Callable[..., None] | None = None) -> controls.ResultView:
     """``save_voice(reference, transcript, language, metadata)`` adds "Save this voice" under the result."""
-    service = service or SpeechService(manager, recorder)
+    manager = service.manager
     with gr.Tab("Cloning", id="cloning"):
         with gr.Row():
             with gr.Column(scale=3):
@@ -122,14 +116,14 @@ def build_cloning_tab(manager: EngineManager, recorder: Recorder | None = None,
         inputs = [reference, transcript, text, language, engine, profile, speed, seed, allow_fallback,
                   text_normalization]
         errors = ErrorPanel()
-        event = button.click(make_live_clone_handler(service, recorder, errors), inputs=inputs,
+        event = button.click(make_live_clone_handler(service, errors), inputs=inputs,
                              outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",
                              concurrency_limit=len(manager.engines), show_progress_on=view.audio)
         errors.attach(event, view.error, view.outputs)
         event.success(transcript_from_result, inputs=[view.metadata, transcript], outputs=transcript,
                       api_visibility="private", concurrency_limit=None)
         # The public `/clone` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
-        api = make_clone_handler(manager, recorder, service=service)
+        api = make_clone_handler(service)
         view.form = controls.form_of(api, inputs)  # History's "Use again" fills it by these names
         gr.on([], api, inputs=inputs, outputs=view.outputs,
               api_name="clone", concurrency_id="synthesis", concurrency_limit=len(manager.engines),

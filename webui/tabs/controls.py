@@ -14,17 +14,6 @@ from . import choices
 
 
 @dataclass
-class SynthesisControls:
-    text: gr.Textbox
-    language: gr.Dropdown
-    engine: gr.Dropdown
-    quality_profile: gr.Dropdown
-    speed: gr.Textbox
-    seed: gr.Textbox
-    allow_fallback: gr.Checkbox
-
-
-@dataclass
 class ResultView:
     audio: gr.Audio
     badges: gr.HTML

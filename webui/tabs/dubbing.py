@@ -7,14 +7,13 @@ from typing import Any
 
 import gradio as gr
 
-from engines import EngineManager, SynthesisRequest
+from engines import SynthesisRequest
 from engines.voices.presets import DEFAULT_PRESET
 
+from ..serving.speech_service import SpeechService
 from . import choices, controls
 from .error_panel import ErrorPanel
-from .live import stream_outputs
-from ..serving.speech_service import SpeechService
-from ..serving.synthesis import Outputs, Recorder, make_synthesizer, optional_float, optional_seed, run_request
+from .speech import Outputs, optional_float, optional_seed, speak_outputs, stream_outputs
 
 EXAMPLE_TEXT = "Olá! Este é um teste de dublagem do Voice Studio."
 
@@ -32,9 +31,7 @@ def dub_request(text: str, language: str, voice_preset: str, engine: str, qualit
     )
 
 
-def make_dub_handler(manager: EngineManager, recorder: Recorder | None = None, errors: ErrorPanel | None = None,
-                     service: SpeechService | None = None) -> Callable[..., Outputs]:
-    synthesize = make_synthesizer(manager, service)
+def make_dub_handler(service: SpeechService, errors: ErrorPanel | None = None) -> Callable[..., Outputs]:
     errors = errors or ErrorPanel()
 
     # The parameter names are the public API's (`/dub`); keep them.
@@ -44,14 +41,13 @@ def make_dub_handler(manager: EngineManager, recorder: Recorder | None = None, e
         with errors.watch(session):
             request = dub_request(text, language, voice_preset, engine, quality_profile, speed, seed, allow_fallback,
                                   text_normalization)
-            return run_request(synthesize, request, progress, recorder)
+            return speak_outputs(service, request, progress)
 
     return dub
 
 
-def make_live_dub_handler(service: SpeechService, recorder: Recorder | None = None,
-                          errors: ErrorPanel | None = None) -> Callable[..., Iterator]:
-    """The Dub button: the same request, its audio played while it is made (``live.py``)."""
+def make_live_dub_handler(service: SpeechService, errors: ErrorPanel | None = None) -> Callable[..., Iterator]:
+    """The Dub button: the same request, its audio played while it is made (``speech.stream_outputs``)."""
     errors = errors or ErrorPanel()
 
     def dub_live(text: str, language: str, voice_preset: str, engine: str, quality_profile: str,
@@ -60,15 +56,14 @@ def make_live_dub_handler(service: SpeechService, recorder: Recorder | None = No
         with errors.watch(session):
             request = dub_request(text, language, voice_preset, engine, quality_profile, speed, seed, allow_fallback,
                                   text_normalization)
-            yield from stream_outputs(service, request, progress, recorder)
+            yield from stream_outputs(service, request, progress)
 
     return dub_live
 
 
-def build_dubbing_tab(manager: EngineManager, recorder: Recorder | None = None, voices: gr.JSON | None = None,
-                      service: SpeechService | None = None) -> controls.ResultView:
+def build_dubbing_tab(service: SpeechService, voices: gr.JSON | None = None) -> controls.ResultView:
     """``voices``: the voice list (Voices tab) the voice dropdown follows."""
-    service = service or SpeechService(manager, recorder)
+    manager = service.manager
     with gr.Tab("Dubbing", id="dubbing"):
         with gr.Row():
             with gr.Column(scale=3):
@@ -82,12 +77,12 @@ def build_dubbing_tab(manager: EngineManager, recorder: Recorder | None = None, 
                 view = controls.result_view("dub")
         inputs = [text, language, preset, engine, profile, speed, seed, allow_fallback, text_normalization]
         errors = ErrorPanel()
-        event = button.click(make_live_dub_handler(service, recorder, errors), inputs=inputs,
+        event = button.click(make_live_dub_handler(service, errors), inputs=inputs,
                              outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",
                              concurrency_limit=len(manager.engines), show_progress_on=view.audio)
         errors.attach(event, view.error, view.outputs)
         # The public `/dub` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
-        api = make_dub_handler(manager, recorder, service=service)
+        api = make_dub_handler(service)
         view.form = controls.form_of(api, inputs)  # History's "Use again" fills it by these names
         gr.on([], api, inputs=inputs, outputs=view.outputs,
               api_name="dub", concurrency_id="synthesis", concurrency_limit=len(manager.engines),

@@ -16,13 +16,19 @@ from typing import Any
 
 import gradio as gr
 
-from ..serving.badges import render_error_block
-from ..serving.synthesis import BadInputError
+from .badges import render_error_block
 
 # API clients never trigger the .failure listener that collects their message: keep only the newest few.
 MAX_SESSIONS = 256
 UNKNOWN_FAILURE = "The request failed before it reached the engines (for example, the queue was full). Try again."
 INTERNAL_FAILURE = "Something went wrong inside the app; the server log has the details. Try again."
+
+
+class BadInputError(gr.Error):
+    """A mistake in the request (the user can fix it), as opposed to something the engines could not do."""
+
+    def __init__(self, message: str):
+        super().__init__(message, title="Bad input", print_exception=False)
 
 
 def error_kind(exc: gr.Error) -> str:

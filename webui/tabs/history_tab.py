@@ -27,9 +27,10 @@ import gradio as gr
 from history import HistoryEntry, OutputHistory
 from history.search import MODES, HistoryQuery, QueryError, search
 
-from ..serving.badges import ENGINE_LABELS, engine_label, render_badges, render_error_badge
+from ..serving.labels import ENGINE_LABELS, engine_label
 from ..serving.served_files import cache_copy
-from ..serving.synthesis import BadInputError
+from .badges import render_badges, render_error_badge
+from .error_panel import BadInputError
 from .history_reuse import ReuseTargets, fill, filled_message, reusable
 
 logger = logging.getLogger("voice_studio.webui")

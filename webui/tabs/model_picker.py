@@ -23,7 +23,7 @@ from engines.f5.models import ARCH_WORDS, CUSTOM, F5ModelChoice, describe_known,
 from engines.settings import KNOWN_F5_CHECKPOINTS, NAMED_ARCHS
 
 from ..serving.admin import AdminPolicy
-from ..serving.badges import engine_label
+from ..serving.labels import engine_label
 
 PICKER_ENGINE = "f5tts"
 

@@ -37,8 +37,8 @@ class OptionalPart:
 
 def optional_parts(manager: EngineManager, speaker: SpeakerVerifier) -> list[OptionalPart]:
     """Speech recognition (the manager's), the speaker model (Verify's), and the video pipeline's models."""
-    from dubbing.video.separate import Separator
-    from dubbing.video.translate import Translator
+    from dubbing.video.steps.separate import Separator
+    from dubbing.video.steps.translate import Translator
 
     device, on_device, lock = manager.settings.device, manager.on_device, manager.asr.load_lock
     return [

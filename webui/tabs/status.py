@@ -20,12 +20,11 @@ from typing import Any
 import gradio as gr
 
 from engines import EngineManager, VoiceStudioError
+from engines.quality.speaker import SpeakerVerifier
 from engines.weights.downloads import describe_snapshot
 
-from engines.quality.speaker import SpeakerVerifier
-
 from ..serving.admin import AdminPolicy, admin_note
-from ..serving.badges import engine_label
+from ..serving.labels import engine_label
 from .model_picker import PICKER_ENGINE, build_model_picker, model_text
 from .optional_parts import optional_parts, overall_note, render_parts, with_parts
 from .verify_panel import build_verify_panel

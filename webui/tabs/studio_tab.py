@@ -12,7 +12,6 @@ History tab). ``/dub_subtitles`` does the whole thing in one API call.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -157,8 +156,7 @@ def make_handlers(studio: Studio, runs: actions.Runs, recorder=None) -> dict[str
 
 
 def build_studio_tab(manager: EngineManager, recorder=None, output_dir: Path | None = None) -> gr.Tab:
-    root = output_dir or Path(os.environ.get("VOICE_STUDIO_OUTPUT_DIR") or "outputs").expanduser()
-    studio = Studio(manager, ProjectStore.in_output_dir(root))
+    studio = Studio(manager, ProjectStore.in_output_dir(output_dir)) if output_dir else Studio.from_env(manager)
     h = make_handlers(studio, actions.Runs(), recorder)
     with gr.Tab("Studio", id="studio") as tab:
         project_id = gr.State(None)

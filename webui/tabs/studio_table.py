@@ -13,7 +13,7 @@ from dubbing.project import Project
 from dubbing.subtitles import format_time
 from engines.errors import InputError
 
-from ..serving.badges import engine_label, short_reason
+from ..serving.labels import engine_label, short_reason
 
 COLUMNS = ["#", "start", "end", "speaker", "voice", "text", "status", "fit", "engine"]
 DATATYPES = ["number", "str", "str", "str", "str", "str", "str", "str", "str"]

@@ -15,7 +15,7 @@ from engines.quality.speaker import SpeakerVerifier
 from engines.quality.verify import VERIFY_SENTENCES, verify_engine
 
 from ..serving.admin import AdminPolicy
-from ..serving.badges import engine_label
+from ..serving.labels import engine_label
 
 logger = logging.getLogger("voice_studio.webui")
 

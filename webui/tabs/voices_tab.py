@@ -26,7 +26,7 @@ from engines import EngineManager, InputError
 from engines.voices.library import ARCHIVE_SUFFIX, VoiceLibrary, VoiceLibraryError, check_voice_id
 
 from . import choices
-from ..serving.badges import engine_label
+from ..serving.labels import engine_label
 
 EXPORT_KEEP_S = 120.0  # Gradio copies a returned file into its cache at once; ours go after this
 TRANSCRIPT_PREVIEW_CHARS = 200

@@ -24,15 +24,16 @@ import logging
 import threading
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .f5_block import StepKernels, check_kernels
-from .f5_step import CFGEulerStep, text_embeddings
 from .f5_groups import group_rows, padded_shape
+from .f5_rows import F5Request, F5Row, Reference, group_progress, padded_inputs, tick
+from .f5_step import CFGEulerStep
 from .f5_upstream import HOP_LENGTH, SAMPLE_RATE, natural_frames, spaced_ref_text, upstream_time_grid
 from ...gpu.graphs import GraphCapturer, StaticBuffers, variable_length_convs
 
@@ -74,43 +75,6 @@ class F5AccelOptions:
 PREVIOUS_LENGTH_BUCKETS = (256, 384, 512, 640, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792, 2048, 2560, 3072)
 
 
-@dataclass
-class _Reference:
-    cond: torch.Tensor          # [n_mel_frames, mel] float32 on device
-    rms: float
-    ref_audio_len: int          # audio samples // hop (upstream's slicing point)
-
-
-@dataclass
-class F5Row:
-    """One chunk to sample: its reference, tokens, length and noise."""
-
-    ref: _Reference
-    tokens: torch.Tensor        # [1, nt] long, -1 padded (upstream list_str_to_idx)
-    duration: int
-    noise: torch.Tensor         # [duration, mel] float32 on device
-
-
-@dataclass
-class F5Request:
-    """A request made ready to sample: its chunks as rows, in order."""
-
-    ref: _Reference
-    rows: list[F5Row] = field(default_factory=list)
-
-
-def _group_progress(progress: Callable[[float], None] | None, group: int,
-                    groups: int) -> Callable[[int, int], None] | None:
-    """Step progress of forward ``group`` of ``groups``, as a fraction of the whole request."""
-    if progress is None:
-        return None
-    return lambda step, steps: progress((group + step / steps) / groups)
-
-
-def _tick(on_step: Callable[[int, int], None] | None, index: int, steps: int) -> None:
-    """Progress after step ``index``: about every eighth of the steps (no device sync involved)."""
-    if on_step is not None and ((index + 1) % max(1, steps // 8) == 0 or index + 1 == steps):
-        on_step(index + 1, steps)
 
 
 class F5Accelerator:
@@ -154,7 +118,7 @@ class F5Accelerator:
         self.graphs: dict[tuple[int, int, bool], torch.cuda.CUDAGraph] = {}
         self._static = StaticBuffers(self.step, model.num_channels, self.dtype, self.device, opts.max_rows,
                                      max(opts.length_buckets))
-        self._refs: dict[str, _Reference] = {}
+        self._refs: dict[str, Reference] = {}
         self._refs_lock = threading.Lock()
         self.num_channels = model.num_channels
         logger.info("F5Accelerator ready", extra={"device": str(self.device), "dtype": str(self.dtype),
@@ -166,7 +130,10 @@ class F5Accelerator:
     def infer(self, ref_audio: torch.Tensor, ref_text: str, gen_texts: list[str], *, nfe_step: int = 32,
               cfg_strength: float = 2.0, sway_sampling_coef: float | None = -1.0, speed: float = 1.0,
               seed: int | None = None, target_rms: float = TARGET_RMS) -> list[np.ndarray]:
-        """One float32 24 kHz waveform per text in ``gen_texts`` (upstream's per-chunk output)."""
+        """Upstream's per-chunk output: one float32 ``[samples_i]`` 24 kHz waveform per text in ``gen_texts``.
+
+        ``ref_audio``: the reference clip at 24 kHz, ``[samples]`` or ``[channels, samples]`` (mixed to mono).
+        """
         request = self.prepare(ref_audio, ref_text, gen_texts, speed=speed, seed=seed, target_rms=target_rms)
         return self.render([request], nfe_step=nfe_step, cfg_strength=cfg_strength,
                            sway_sampling_coef=sway_sampling_coef)[0]
@@ -174,7 +141,8 @@ class F5Accelerator:
     @torch.inference_mode()
     def sample_mels(self, ref_audio, ref_text, gen_texts, *, nfe_step=32, cfg_strength=2.0,
                     sway_sampling_coef=-1.0, speed=1.0, seed=None, target_rms=TARGET_RMS):
-        """Generated mels [frames, mel] float32 per chunk (upstream's ``generated[:, ref_len:]``)."""
+        """(mels, reference): one generated mel ``[frames_i, mel]`` float32 per chunk (upstream's
+        ``generated[:, ref_len:]``; mel = 100), and the reference they continue."""
         if not gen_texts:
             return [], None
         request = self.prepare(ref_audio, ref_text, gen_texts, speed=speed, seed=seed, target_rms=target_rms)
@@ -186,8 +154,10 @@ class F5Accelerator:
     def prepare(self, ref_audio: torch.Tensor, ref_text: str, gen_texts: list[str], *, speed: float = 1.0,
                 seed: int | None = None, target_rms: float = TARGET_RMS,
                 fixed_seconds: list[float] | None = None) -> F5Request:
-        """The request's rows: tokens, durations (``fixed_seconds``: upstream's ``fix_duration`` per chunk)
-        and noise from its own generator seeded with ``seed``."""
+        """The request's rows: tokens ``[1, nt]`` long (-1 padded), durations in frames (reference included;
+        ``fixed_seconds``: upstream's ``fix_duration`` per chunk) and noise ``[duration, mel]`` float32
+        from its own generator seeded with ``seed``. ``ref_audio``: ``[samples]`` or ``[channels, samples]``
+        at 24 kHz."""
         if not ref_text:
             raise ValueError("ref_text is empty: F5-TTS needs the reference transcript")
         ref = self.reference(ref_audio, target_rms)
@@ -207,7 +177,8 @@ class F5Accelerator:
     def sample(self, requests: list[F5Request], *, nfe_step: int = 32, cfg_strength: float = 2.0,
                sway_sampling_coef: float | None = -1.0,
                progress: Callable[[float], None] | None = None) -> list[list[torch.Tensor]]:
-        """Mels per request per chunk; rows of all requests share forwards, grouped by length (``f5_groups``).
+        """Mels per request per chunk, float32 ``[frames_i, mel]`` (the generated part: a row's duration less
+        its reference's frames); rows of all requests share forwards, grouped by length (``f5_groups``).
 
         ``progress(fraction)`` is called as the ODE steps of all forwards advance.
         """
@@ -218,7 +189,7 @@ class F5Accelerator:
         groups = group_rows(durations, self.options.max_rows, self.bucket)
         for g, members in enumerate(groups):
             group = [rows[k] for k in members]
-            on_step = _group_progress(progress, g, len(groups))
+            on_step = group_progress(progress, g, len(groups))
             mels = self._sample_group([requests[r].rows[i] for r, i in group], grid, cfg_strength, on_step)
             for (r, i), mel in zip(group, mels):
                 out[r][i] = mel
@@ -228,7 +199,7 @@ class F5Accelerator:
     def render(self, requests: list[F5Request], *, nfe_step: int = 32, cfg_strength: float = 2.0,
                sway_sampling_coef: float | None = -1.0, target_rms: float = TARGET_RMS,
                progress: Callable[[float], None] | None = None) -> list[list[np.ndarray]]:
-        """Waveforms per request per chunk."""
+        """Waveforms per request per chunk: float32 ``[frames_i * 256]`` at 24 kHz (Vocos' hop)."""
         mels = self.sample(requests, nfe_step=nfe_step, cfg_strength=cfg_strength,
                            sway_sampling_coef=sway_sampling_coef, progress=progress)
         waves = []
@@ -252,7 +223,9 @@ class F5Accelerator:
         return [(b, n) for n in self.options.length_buckets for b in self.options.batch_sizes]
 
     # ---- reference and chunks --------------------------------------------------------
-    def reference(self, audio: torch.Tensor, target_rms: float = TARGET_RMS) -> _Reference:
+    def reference(self, audio: torch.Tensor, target_rms: float = TARGET_RMS) -> Reference:
+        """The reference's mel ``cond`` ``[ref_frames, mel]`` on the device, from ``audio`` ``[samples]`` or
+        ``[channels, samples]`` at 24 kHz (made louder to ``target_rms`` when quieter); cached by content."""
         audio = audio.detach().float().cpu()
         if audio.ndim == 1:
             audio = audio.unsqueeze(0)
@@ -268,14 +241,14 @@ class F5Accelerator:
             audio = audio * target_rms / rms
         audio = audio.to(self.device)
         mel = self.model.mel_spec(audio).permute(0, 2, 1)[0].float()
-        ref = _Reference(cond=mel, rms=rms, ref_audio_len=audio.shape[-1] // HOP_LENGTH)
+        ref = Reference(cond=mel, rms=rms, ref_audio_len=audio.shape[-1] // HOP_LENGTH)
         with self._refs_lock:
             if len(self._refs) >= 32:
                 self._refs.pop(next(iter(self._refs)))
             self._refs[key] = ref
         return ref
 
-    def _tokens_and_duration(self, ref: _Reference, ref_text: str, gen_text: str, speed: float,
+    def _tokens_and_duration(self, ref: Reference, ref_text: str, gen_text: str, speed: float,
                              fixed_seconds: float | None) -> tuple[torch.Tensor, int]:
         from f5_tts.model.utils import convert_char_to_pinyin, list_str_to_idx
 
@@ -290,38 +263,11 @@ class F5Accelerator:
         return tokens.to(self.device), duration
 
     # ---- sampling --------------------------------------------------------------------
-    def _inputs(self, rows: list[F5Row], b: int, n: int, use_cfg: bool):
-        """static_in [R, n, dim], mask [R, n], y0 [b*n, mel] for ``rows`` padded to (b, n).
-
-        Rows past ``len(rows)`` are padding: one valid frame of zeros (never read back).
-        """
-        dit = self.step.dit
-        mel, dev = self.num_channels, self.device
-        cond = torch.zeros(b, n, mel, device=dev)
-        y0 = torch.zeros(b, n, mel, device=dev)
-        text_dim = dit.text_embed.text_embed.embedding_dim
-        text_c = torch.zeros(b, n, text_dim, device=dev, dtype=next(dit.parameters()).dtype)
-        text_u = torch.zeros_like(text_c) if use_cfg else None
-        lengths = torch.ones(b, dtype=torch.long)
-        for i, row in enumerate(rows):
-            d = row.duration
-            cond[i, : row.ref.cond.shape[0]] = row.ref.cond
-            y0[i, :d] = row.noise
-            with variable_length_convs(dev):
-                text_c[i, :d] = text_embeddings(dit, row.tokens, d, False)
-                if use_cfg:
-                    text_u[i, :d] = text_embeddings(dit, row.tokens, d, True)
-            lengths[i] = d
-        static_in = self.step.static_input(cond, text_c, text_u)
-        valid = torch.arange(n, device=dev)[None, :] < lengths.to(dev)[:, None]
-        mask = torch.cat((valid, valid), dim=0) if use_cfg else valid
-        return static_in, mask, y0.reshape(b * n, mel)
-
     def _sample_group(self, rows: list[F5Row], grid: torch.Tensor, cfg_strength: float,
                       on_step: Callable[[int, int], None] | None = None) -> list[torch.Tensor]:
         use_cfg = cfg_strength >= 1e-5
         b, n = self.bucket(len(rows), max(row.duration for row in rows))
-        static_in, mask, y0 = self._inputs(rows, b, n, use_cfg)
+        static_in, mask, y0 = padded_inputs(self.step, rows, b, n, use_cfg)
         graph = self.graphs.get((b, n, use_cfg))
         if graph is not None:
             bufs = self.static_views(b, n, use_cfg)
@@ -335,7 +281,7 @@ class F5Accelerator:
                 bufs["t"].copy_(grid[i])
                 bufs["dt"].copy_(grid[i + 1] - grid[i])
                 graph.replay()
-                _tick(on_step, i, steps)
+                tick(on_step, i, steps)
             y = bufs["y"]
         else:
             cos, sin = self.step.rope(n, self.device)
@@ -345,7 +291,7 @@ class F5Accelerator:
             for i in range(steps):
                 bufs["t"], bufs["dt"] = grid[i], grid[i + 1] - grid[i]
                 self.euler(bufs)
-                _tick(on_step, i, steps)
+                tick(on_step, i, steps)
             y = bufs["y"]
         y = y.view(b, n, self.num_channels)
         results = []
@@ -356,7 +302,13 @@ class F5Accelerator:
         return results
 
     def euler(self, bufs: dict) -> None:
-        """One Euler step in place on ``bufs["y"]`` (what a captured graph replays)."""
+        """One Euler step in place on ``bufs["y"]`` (what a captured graph replays).
+
+        For a forward of ``b`` rows of ``n`` frames, with ``R`` = 2b under guidance (conditional rows,
+        then unconditional) else b: ``y`` ``[b*n, mel]`` float32; ``t``, ``dt``, ``cfg`` scalars;
+        ``static_in`` ``[R, n, dim]``; ``mask`` ``[R, n]`` bool (False: padding); ``attn_mask``
+        ``[R, 1, 1, n]``; ``cos``, ``sin`` ``[n, head_dim]`` float32.
+        """
         backend = self.options.attn_backend
         with sdpa_kernel([getattr(SDPBackend, backend.upper() + "_ATTENTION")]) if backend else nullcontext():
             v = self.forward(bufs["y"], bufs["t"], bufs["cfg"], bufs["static_in"], bufs["mask"], bufs["attn_mask"],
@@ -365,6 +317,7 @@ class F5Accelerator:
 
     # ---- graphs ------------------------------------------------------------------------
     def static_views(self, b: int, n: int, use_cfg: bool) -> dict[str, torch.Tensor]:
+        """The graph's input buffers for forwards of shape (``b``, ``n``), as ``euler`` takes them."""
         return self._static.views(b, n, use_cfg)
 
     @torch.inference_mode()

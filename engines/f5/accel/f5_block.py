@@ -133,7 +133,7 @@ def gated_add(h: torch.Tensor, gate: torch.Tensor, x: torch.Tensor, how: str) ->
 
 
 def feed_forward(x: torch.Tensor, w, how: str) -> torch.Tensor:
-    """Upstream's FeedForward: linear, tanh-GELU, linear."""
+    """Upstream's FeedForward: linear, tanh-GELU, linear; ``[..., dim]`` -> ``[..., dim]``."""
     if how == "epilogue":
         hidden = torch._addmm_activation(w.ff1_b, x.reshape(-1, x.shape[-1]), w.ff1_w.t(), use_gelu=True)
         return F.linear(hidden, w.ff2_w, w.ff2_b).view(*x.shape[:-1], -1)
@@ -157,7 +157,12 @@ def project_qkv(norm: torch.Tensor, w, qkv: tuple | None, heads: int):
 
 def fast_dit_block(h, t_emb, mask, attn_mask, cos, sin, cis, w, qkv, heads: int, pe_attn_head: int | None,
                    k: StepKernels):
-    """``f5_step.dit_block`` with the switches of ``k``; ``cis`` from ``rope_cis`` (used with rope="complex")."""
+    """``f5_step.dit_block`` with the switches of ``k``: ``h`` ``[R, n, dim]`` -> ``[R, n, dim]``.
+
+    ``t_emb`` ``[1, dim]`` (one time for every row); ``mask`` ``[R, n]`` bool; ``attn_mask``
+    ``[R, 1, 1, n]``; ``cos``, ``sin`` ``[n, head_dim]``; ``cis`` ``[n, 1, head_dim/2]`` from
+    ``rope_cis`` (used with rope="complex"); ``qkv`` from ``fused_qkv_weights`` (with qkv="fused").
+    """
     emb = F.linear(F.silu(t_emb), w.ada_w, w.ada_b)
     shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = torch.chunk(emb, 6, dim=1)
     norm = modulate(h, shift_msa, scale_msa, k.modulation)

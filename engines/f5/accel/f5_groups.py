@@ -4,7 +4,7 @@ A forward is padded to a bucketed (rows, frames) shape and costs what that shape
 so a short row batched with a long one pays the long one's length. Rows are sorted
 longest first and cut into runs, the cuts chosen (by dynamic programming over the sorted
 rows) so that the forwards' summed cost is least. The cost of one guided step was measured
-on the GPU (``bench/cold_probe.py``, ``f5_batch_costs``: 1 and 8 rows at 512-3072 frames,
+on the GPU (``bench/serving/cold_probe.py``, ``f5_batch_costs``: 1 and 8 rows at 512-3072 frames,
 within 10 %): a fixed part (launches, small kernels) plus a part per padded row-frame that
 grows with length (attention).
 """

@@ -34,26 +34,6 @@ from torch import nn
 from .f5_block import StepKernels, conv_flags, fast_dit_block, fused_qkv_weights, modulate, rope_cis
 
 
-@dataclass
-class StepBuffers:
-    """Tensors one step reads and writes; static when the step is replayed as a graph.
-
-    ``y`` is the ODE state [B*N, mel] float32, updated in place. ``static_in`` holds the
-    per-request constant part of the input projection [R, N, dim] (R = 2B with CFG:
-    conditional rows then unconditional rows). ``mask`` is [R, N] (None: no padding).
-    """
-
-    y: torch.Tensor
-    t: torch.Tensor
-    dt: torch.Tensor
-    cfg: torch.Tensor
-    static_in: torch.Tensor
-    mask: torch.Tensor | None
-    attn_mask: torch.Tensor | None
-    cos: torch.Tensor
-    sin: torch.Tensor
-
-
 @dataclass(frozen=True)
 class BlockWeights:
     """One DiTBlock's tensors, so one compiled function serves all 22 blocks.
@@ -87,7 +67,8 @@ class BlockWeights:
 
 
 def dit_block(h, t_emb, mask, attn_mask, cos, sin, w: BlockWeights, heads: int, pe_attn_head: int | None):
-    """Upstream ``DiTBlock.forward`` (AdaLN-zero, attention with rotary, tanh-GELU FFN), with a key mask.
+    """Upstream ``DiTBlock.forward`` (AdaLN-zero, attention with rotary, tanh-GELU FFN), with a key mask:
+    ``h`` ``[R, n, dim]`` -> ``[R, n, dim]`` (the other tensors as ``f5_block.fast_dit_block`` takes them).
 
     Written as upstream writes it (``StepKernels.reference()``): what the compiler is given.
     No qk-norm (F5-TTS v0/v1 configs have none; ``CFGEulerStep`` checks).
@@ -133,12 +114,15 @@ class CFGEulerStep(nn.Module):
 
     # ---- per request -------------------------------------------------------------
     def rope(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotary (cos, sin) for ``n`` frames, each ``[n, head_dim]`` float32."""
         freqs, _scale = self.dit.rotary_embed.forward_from_seq_len(n)
         freqs = freqs.to(device=device, dtype=torch.float32).reshape(n, -1)
         return freqs.cos(), freqs.sin()
 
     def static_input(self, cond: torch.Tensor, text_cond: torch.Tensor, text_uncond: torch.Tensor | None):
-        """cond [B,N,mel] (zero outside the reference), text_* [B,N,text_dim] -> [R,N,dim]."""
+        """The input projection's per-request part: ``cond`` ``[B, N, mel]`` (zero outside the reference),
+        ``text_cond`` / ``text_uncond`` ``[B, N, text_dim]`` -> ``[R, N, dim]`` (R = 2B with guidance: the
+        conditional rows, then the unconditional ones; else B)."""
         dt = self.dtype
         w_c, w_t = self.w_cond.to(dt), self.w_text.to(dt)
         rows = [F.linear(cond.to(dt), w_c) + F.linear(text_cond.to(dt), w_t, self.b_in.to(dt))]
@@ -148,10 +132,13 @@ class CFGEulerStep(nn.Module):
 
     # ---- per step ----------------------------------------------------------------
     def forward(self, y, t, cfg, static_in, mask, attn_mask, cos, sin):
-        """``y`` is the ODE state flattened to [B*N, mel]; returns the guided flow, same shape.
+        """``y`` is the ODE state flattened to ``[B*N, mel]``; returns the guided flow, same shape.
 
-        Flat, so that no dimension the compiler sees is 1 for a single chunk (a size-1
-        dimension would be compiled separately from the batched shapes).
+        ``t``, ``cfg``: scalars; ``static_in`` ``[R, N, dim]`` (``static_input``); ``mask`` ``[R, N]`` bool;
+        ``attn_mask`` ``[R, 1, 1, N]``; ``cos``, ``sin`` ``[N, head_dim]`` (``rope``).
+
+        Flat, so that no dimension the compiler sees is 1 for a single chunk (a size-1 dimension
+        would be compiled separately from the batched shapes).
         """
         dit = self.dit
         rows, n = static_in.shape[0], static_in.shape[1]
@@ -192,13 +179,6 @@ class CFGEulerStep(nn.Module):
 
 
 def text_embeddings(dit: nn.Module, tokens: torch.Tensor, duration: int, drop_text: bool) -> torch.Tensor:
-    """Upstream's text embedding for ONE chunk at its own length (as ``sample`` does)."""
+    """Upstream's text embedding for ONE chunk at its own length (as ``sample`` does): ``tokens``
+    ``[1, nt]`` long -> ``[duration, text_dim]``."""
     return dit.text_embed(tokens, seq_len=duration, drop_text=drop_text)[0]
-
-
-def pad_rows(rows: list[torch.Tensor], n: int) -> torch.Tensor:
-    """Stack [len_i, d] tensors into [B, n, d], zero-padded at the end."""
-    out = rows[0].new_zeros((len(rows), n, rows[0].shape[-1]))
-    for i, r in enumerate(rows):
-        out[i, : r.shape[0]] = r
-    return out

@@ -15,7 +15,7 @@ HOP_LENGTH = 256
 
 
 def upstream_time_grid(nfe_step: int, sway_sampling_coef: float | None, device) -> torch.Tensor:
-    """``CFM.sample``'s time grid (EPSS for the predefined step counts), in float32."""
+    """``CFM.sample``'s time grid (EPSS for the predefined step counts): float32 ``[nfe_step + 1]``, 0 to 1."""
     from f5_tts.model.utils import get_epss_timesteps
 
     t = get_epss_timesteps(nfe_step, device=device, dtype=torch.float32)

@@ -8,7 +8,6 @@ digit by digit, as people read them.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from num2words import num2words
@@ -57,13 +56,6 @@ def fraction_words(fraction: str, lang: str, by_digit: bool) -> str:
 
 def _tidy(words: str) -> str:
     return re.sub(r"\s*,\s*", " ", words).strip()
-
-
-def to_decimal(integer: str, fraction: str | None) -> Decimal | None:
-    try:
-        return Decimal(f"{integer}.{fraction}" if fraction else integer)
-    except InvalidOperation:
-        return None
 
 
 def roman_value(numeral: str) -> int | None:

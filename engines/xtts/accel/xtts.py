@@ -133,17 +133,13 @@ class XttsAccelerator:
                                                                   label=f"xtts greedy={greedy}")
                     self._restore(snapshot)  # capture warm-up decoded real steps; undo them
 
-    @property
-    def graphs_ready(self) -> bool:
-        return not self.options.use_graphs or len(self._graphs) == 2
-
     def text_tokens(self, text: str, language: str) -> torch.Tensor:
         """Upstream's text handling in ``inference`` (no splitting): strip, lower, encode; numbers
-        coqui cannot expand are read plainly first (``engines.xtts.xtts_text``)."""
+        coqui cannot expand are read plainly first (``engines.xtts.xtts_text``). ``[1, nt]`` int32 on the device."""
         return self.text_ids(text, language).to(self.device)
 
     def text_ids(self, text: str, language: str) -> torch.Tensor:
-        """``text_tokens`` on the CPU (no device work: any thread may call it)."""
+        """``text_tokens`` on the CPU, ``[1, nt]`` int32 (no device work: any thread may call it)."""
         language = language.split("-")[0]
         sent = prepare_text(self.model.tokenizer, text, language).strip().lower()
         tokens = torch.IntTensor(self.model.tokenizer.encode(sent, lang=language)).unsqueeze(0)
@@ -156,7 +152,13 @@ class XttsAccelerator:
     def inference(self, text, language, gpt_cond_latent, speaker_embedding, *, temperature=0.75, top_p=0.85,
                   top_k=50, repetition_penalty=5.0, length_penalty=1.0, speed=1.0, max_new_tokens=None,
                   min_new_tokens=0, greedy=False, seed=None) -> dict:
-        """Like ``Xtts.inference`` (one sentence, no splitting): wav, gpt_codes, gpt_latents, timings."""
+        """Like ``Xtts.inference`` (one sentence, no splitting).
+
+        ``gpt_cond_latent`` ``[1, c, D]`` (c = 32 with the perceiver resampler, D the GPT's width) and
+        ``speaker_embedding`` ``[1, 512, 1]``, as ``get_conditioning_latents`` returns them. Returns
+        ``wav`` float32 ``[samples]`` at 24 kHz, ``gpt_codes`` ``[n]`` long, ``gpt_latents`` ``[1, n, D]``
+        float32, the speaker embedding and timings.
+        """
         del length_penalty  # only used by beam search upstream; XTTS inference uses one beam
         tokens = self.text_tokens(text, language)
         params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p,
@@ -179,8 +181,9 @@ class XttsAccelerator:
                          overlap_wav_len=1024, temperature=0.75, top_p=0.85, top_k=50, repetition_penalty=5.0,
                          length_penalty=1.0, speed=1.0, max_new_tokens=None, min_new_tokens=0,
                          greedy=False, seed=None, first_chunk_size=None) -> Iterator[torch.Tensor]:
-        """Like ``Xtts.inference_stream``: a wav chunk every ``stream_chunk_size`` tokens (the first
-        after ``first_chunk_size``, when given: a shorter first chunk plays sooner).
+        """Like ``Xtts.inference_stream``: a wav chunk, float32 ``[samples_i]`` at 24 kHz on the device,
+        every ``stream_chunk_size`` tokens (the first after ``first_chunk_size``, when given: a shorter
+        first chunk plays sooner). The latents as ``inference`` takes them.
 
         Only the newest latents are vocoded, on the frame grid of one whole call
         (``xtts_windows.StreamWindows``), so a whole stream costs about what one call costs.
@@ -204,6 +207,8 @@ class XttsAccelerator:
     @torch.inference_mode()
     def decode(self, text_tokens, cond_latents, params: SamplingParams, max_new_tokens=None,
                min_new_tokens=0, seed=None) -> DecodeResult:
+        """The GPT's audio tokens for ``text_tokens`` ``[1, nt]`` after ``cond_latents`` ``[1, c, D]``:
+        codes ``[n]`` and the latents ``[n, D]`` HiFi-GAN takes (``DecodeResult``)."""
         with self._lock:
             t0 = time.perf_counter()
             result = None

@@ -8,7 +8,7 @@ The cache has a fixed length, so that a decode step can be one CUDA graph, and o
   (``seqused_k``), so one captured graph serves every position. It costs what cuDNN's
   attention does (12.9 vs 11.5 µs a call on an H100) and, unlike cuDNN's, gives the same
   result every time: with cuDNN a greedy 602-token decode diverged after 160-544 tokens from
-  run to run, so a seed did not repeat (``python -m bench.xtts_repeat``);
+  run to run, so a seed did not repeat (``python -m bench.xtts.repeat``);
 - elsewhere (the CPU, an older GPU, a PyTorch whose flash kernel refuses the call): SDPA with
   a mask of the filled positions, cuDNN excluded (on an H100 that is the memory-efficient
   kernel, 61 µs a call: 3.6 instead of 2.0 ms a token).

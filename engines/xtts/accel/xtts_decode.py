@@ -85,6 +85,7 @@ class PackedGPT(nn.Module):
         self.mel_pos = cvt(gpt_module.mel_pos_embedding.emb.weight)
 
     def new_cache(self, max_len: int, device) -> torch.Tensor:
+        """An empty KV cache ``[layers, 2, heads, max_len, head_dim]`` (k then v) in ``dtype``."""
         return torch.zeros(len(self.layers), 2, self.heads, max_len, self.head_dim, device=device, dtype=self.dtype)
 
     def forward(self, x: torch.Tensor, cache: torch.Tensor, positions: torch.Tensor,
@@ -126,8 +127,10 @@ class PackedGPT(nn.Module):
         return F.layer_norm(h, (self.dim,), w, b_, eps)
 
     def logits(self, latents: torch.Tensor) -> torch.Tensor:
+        """latents ``[..., D]`` -> float32 audio-token logits ``[..., vocab]`` (``mel_head``)."""
         return F.linear(latents, self.head_w, self.head_b).float()
 
     def audio_embedding(self, token: torch.Tensor, gen_index: torch.Tensor) -> torch.Tensor:
-        """Token embedding + XTTS's learned mel position embedding (device tensors, [1] each)."""
+        """Token embedding + XTTS's learned mel position embedding: ``token`` and ``gen_index`` ``[b]``
+        long device tensors -> ``[1, b, D]`` (one position per row: a single decode has b = 1)."""
         return (self.mel_emb.index_select(0, token) + self.mel_pos.index_select(0, gen_index)).unsqueeze(0)

@@ -139,7 +139,11 @@ class SlotDecoder:
     @torch.inference_mode()
     def admit(self, text_tokens: torch.Tensor, cond_latents: torch.Tensor, params: SamplingParams,
               min_new_tokens: int = 0, seed: int | None = None) -> int:
-        """Prefill a new row into the next free slot and sample its first token; returns the slot."""
+        """Prefill a new row into the next free slot and sample its first token; returns the slot.
+
+        ``text_tokens`` ``[1, nt]`` and ``cond_latents`` ``[1, c, D]`` as ``XttsAccelerator.decode`` takes
+        them. The slot's cache is ``cache[:, :, slot]``: ``[layers, 2, max_len, heads, head_dim]``.
+        """
         if self.active >= self.slots:
             raise RuntimeError(f"all {self.slots} decode slots are taken")
         acc, packed, slot = self.acc, self.packed, self.active
@@ -182,7 +186,9 @@ class SlotDecoder:
     # ---- stepping ------------------------------------------------------------------------------
     @torch.inference_mode()
     def step(self, steps: int) -> int:
-        """``steps`` tokens for every row in flight; returns the bucket they ran in."""
+        """``steps`` tokens for every row in flight; returns the bucket they ran in. Each step appends one
+        token to ``rows.tokens`` ``[slots, steps]`` and its latent to ``rows.latents`` ``[slots, steps, D]``
+        for the rows of slots 0 .. bucket - 1."""
         b = self.bucket(self.active)
         graph = self._graphs.get(b)
         run = graph.replay if graph is not None else (lambda: self._step(b))

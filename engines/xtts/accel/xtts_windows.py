@@ -35,7 +35,8 @@ class StreamWindows:
         self.emitted, self.held, self.done = 0, None, 0  # samples handed out; the overlap held back; latents vocoded
 
     def feed(self, n: int, latents: torch.Tensor, is_end: bool) -> torch.Tensor | None:
-        """``latents`` holds at least ``n`` rows; returns the next piece, or None (not yet, or nothing new)."""
+        """``latents`` ``[>= n, D]`` holds at least ``n`` rows; returns the next piece, float32 ``[samples]``
+        at 24 kHz, or None (not yet, or nothing new)."""
         if not is_end and n - self.done < (self.every if self.done else self.first):
             return None
         hop = self.hop
@@ -50,7 +51,7 @@ class StreamWindows:
         first = max(0, self.emitted // hop - self.context)
         # cuDNN here: a stream's windows come in a few lengths (context + one chunk; the last
         # differs), so their per-shape plans are built once and reused, and cuDNN's kernels
-        # are about 4x faster than PyTorch's own on HiFi-GAN (bench/cold_probe.py).
+        # are about 4x faster than PyTorch's own on HiFi-GAN (bench/serving/cold_probe.py).
         self.speaker = self.speaker.to(self.acc.device)
         window = self.decoder.waveform_decoder(frames[..., first:total], g=self.speaker).reshape(-1)
         offset = first * hop  # where the window starts in the whole clip
