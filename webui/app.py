@@ -19,6 +19,7 @@ from .serving.config import AppConfig
 from .serving.speech_service import SpeechService
 from .tabs.cloning import build_cloning_tab
 from .tabs.dubbing import build_dubbing_tab
+from .tabs.controls import ONE_PLAYER_JS
 from .tabs.history_reuse import ReuseTargets
 from .tabs.history_tab import build_history_tab
 from .tabs.status import build_status_tab
@@ -62,6 +63,7 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
                 for view in views:  # a new result shows in the History tab at once
                     view.metadata.change(listing.refresh, inputs=listing.inputs, outputs=listing.entries,
                                          api_visibility="private", concurrency_limit=None, show_progress="hidden")
+        demo.load(None, js=ONE_PLAYER_JS)  # one player per result: live while made, then the whole clip
         demo.load(status.refresh, outputs=status.health_json, api_visibility="private", concurrency_limit=None)
         if status.admin_rows and not status.admin.everyone:  # admin controls for admins, why not for the others
             demo.load(status.admin_visibility, outputs=status.per_user, api_visibility="private",

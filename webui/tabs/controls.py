@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import inspect
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -119,14 +121,63 @@ def advanced_options(elem_prefix: str) -> tuple[gr.Textbox, gr.Textbox, gr.Check
 
 
 def result_view(elem_prefix: str) -> ResultView:
-    """The output column; every component has a label, which names it in the API (``view_api``)."""
+    """The output column; every component has a label, which names it in the API (``view_api``).
+
+    One player shows at a time, in one place: the live one while the audio is made and played, then
+    the whole clip (saved to History, downloadable) once the live one has finished playing
+    (``ONE_PLAYER_JS``). Both stay in the page; the whole clip is what ``/dub`` and ``/clone`` return.
+    """
     # Fed 1 s pieces of 16-bit wav as they are made; Gradio relays them as an HLS stream.
-    live = gr.Audio(label="Playing as it is made", streaming=True, autoplay=True, interactive=False,
+    live = gr.Audio(label="Result (playing as it is made)", streaming=True, autoplay=True, interactive=False,
                     elem_id=f"{elem_prefix}-live")
-    audio = gr.Audio(label="Output (the whole clip, saved to History)", type="filepath", format="wav",
+    audio = gr.Audio(label="Result (the whole clip, saved to History)", type="filepath", format="wav",
                      interactive=False, buttons=["download"], elem_id=f"{elem_prefix}-audio")
+    read_as = gr.HTML(elem_id=f"{elem_prefix}-read-as", padding=False)
     badges = gr.HTML(label="Badges", elem_id=f"{elem_prefix}-badges")
     error = gr.HTML(label="Error", elem_id=f"{elem_prefix}-error")
     with gr.Accordion("Metadata (what really ran)", open=False):
         metadata = gr.JSON(label="Metadata", elem_id=f"{elem_prefix}-metadata")
+    metadata.change(read_as_html, inputs=metadata, outputs=read_as, api_visibility="private",
+                    concurrency_limit=None, show_progress="hidden")
+    done = f"() => window.vsPlayers && window.vsPlayers('{elem_prefix}', 'done')"
+    for finished in (metadata, error):  # a result, or a failure shown beside the output
+        finished.change(None, js=done)
     return ResultView(audio, badges, metadata, error, live)
+
+
+def read_as_html(metadata: dict | None) -> str:
+    """"Read as: ..." when the text front end changed what was spoken (numbers, money, dates as words)."""
+    spoken = (metadata or {}).get("normalized_text")
+    if not spoken:
+        return ""
+    return (f"<div class='vs-read-as' style='font-size:0.92em;margin:2px 0'><b>Read as:</b> "
+            f"{html.escape(str(spoken), quote=False)}</div>")
+
+
+# Installed once per page (``build_app``'s load event): a style shows one player per result column,
+# the live one while ``<html data-vs-PREFIX="live">``, else the whole clip. ``vsPlayers(prefix, "start")``
+# sets it as a request starts; ``vsPlayers(prefix, "done")`` (the metadata or the error arrived) clears
+# it once the live player has stopped playing, at once if it never played (a failure, a short clip).
+# The attribute sits on <html>, which Gradio's components never re-render.
+PLAYER_PREFIXES = ("dub", "clone")
+ONE_PLAYER_JS = """() => {
+  const style = document.createElement('style');
+  style.textContent = %s.map(p => `html:not([data-vs-${p}="live"]) #${p}-live, `
+                                 + `html[data-vs-${p}="live"] #${p}-audio {display: none !important}`).join('\\n');
+  document.head.appendChild(style);
+  window.vsPlayers = (prefix, phase) => {
+    const root = document.documentElement, key = 'data-vs-' + prefix;
+    if (phase === 'start') { root.setAttribute(key, 'live'); return; }
+    const swap = () => root.removeAttribute(key);
+    const live = document.getElementById(prefix + '-live');
+    const audio = live && live.querySelector('audio');
+    if (!audio || audio.paused || audio.ended) { swap(); return; }
+    audio.addEventListener('ended', swap, {once: true});
+    audio.addEventListener('pause', swap, {once: true});
+  };
+}""" % json.dumps(list(PLAYER_PREFIXES))
+
+
+def starting_js(elem_prefix: str) -> str:
+    """The synthesis button's ``js``: the live player takes the whole clip's place; the inputs pass through."""
+    return f"(...args) => {{ window.vsPlayers && window.vsPlayers('{elem_prefix}', 'start'); return args; }}"

@@ -78,8 +78,9 @@ def build_dubbing_tab(service: SpeechService, voices: gr.JSON | None = None) -> 
         inputs = [text, language, preset, engine, profile, speed, seed, allow_fallback, text_normalization]
         errors = ErrorPanel()
         event = button.click(make_live_dub_handler(service, errors), inputs=inputs,
-                             outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",
-                             concurrency_limit=len(manager.engines), show_progress_on=view.audio)
+                             outputs=view.live_outputs, js=controls.starting_js("dub"), api_visibility="private",
+                             concurrency_id="synthesis",
+                             concurrency_limit=len(manager.engines), show_progress_on=view.live)
         errors.attach(event, view.error, view.outputs)
         # The public `/dub` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
         api = make_dub_handler(service)
