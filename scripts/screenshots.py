@@ -21,7 +21,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -75,7 +75,10 @@ class Shooter:
         return self.wait.until(lambda d: condition(), message)
 
     def present(self, css: str) -> bool:
-        return any(e.is_displayed() for e in self.driver.find_elements(By.CSS_SELECTOR, css))
+        try:
+            return any(e.is_displayed() for e in self.driver.find_elements(By.CSS_SELECTOR, css))
+        except StaleElementReferenceException:  # re-rendered while looked at: look again on the next poll
+            return False
 
     def tabs(self) -> list:
         return self.driver.find_elements(By.CSS_SELECTOR, "button[role='tab']")

@@ -157,7 +157,8 @@ def read_as_html(metadata: dict | None) -> str:
 # Installed once per page (``build_app``'s load event): a style shows one player per result column,
 # the live one while ``<html data-vs-PREFIX="live">``, else the whole clip. ``vsPlayers(prefix, "start")``
 # sets it as a request starts; ``vsPlayers(prefix, "done")`` (the metadata or the error arrived) clears
-# it once the live player has stopped playing, at once if it never played (a failure, a short clip).
+# it once the live player has stopped playing (ended, paused, or stalled for 4 s), at once if it is not
+# playing (a failure, a short clip).
 # The attribute sits on <html>, which Gradio's components never re-render.
 PLAYER_PREFIXES = ("dub", "clone")
 ONE_PLAYER_JS = """() => {
@@ -172,8 +173,13 @@ ONE_PLAYER_JS = """() => {
     const live = document.getElementById(prefix + '-live');
     const audio = live && live.querySelector('audio');
     if (!audio || audio.paused || audio.ended) { swap(); return; }
-    audio.addEventListener('ended', swap, {once: true});
-    audio.addEventListener('pause', swap, {once: true});
+    // Playing: swap when it ends or pauses, or when it has not moved for a few seconds (a stalled stream).
+    let last = audio.currentTime, still = 0;
+    const watch = setInterval(() => {
+      still = audio.currentTime === last ? still + 1 : 0;
+      last = audio.currentTime;
+      if (audio.paused || audio.ended || still >= 4) { clearInterval(watch); swap(); }
+    }, 1000);
   };
 }""" % json.dumps(list(PLAYER_PREFIXES))
 
