@@ -182,6 +182,12 @@ def badges_changed(s: Shooter, prefix: str, before: str) -> bool:
         and s.find(f"#{prefix}-badges").get_attribute("innerHTML") != before)
 
 
+def whole_clip_shown(s: Shooter, tab: str, prefix: str) -> None:
+    """The result's one player holds the whole clip again (the live one has played), or an error is shown."""
+    s.until(lambda: s.present(f"#{prefix}-audio") or s.present(f"#{prefix}-error .vs-error"),
+            f"{tab}: the whole clip never took the live player's place")
+
+
 def synthesis_tab(s: Shooter, tab: str, prefix: str, fill) -> None:
     """The tab as it opens, one run with its result, Advanced opened, and a run with Advanced open."""
     s.open_tab(tab)
@@ -191,6 +197,7 @@ def synthesis_tab(s: Shooter, tab: str, prefix: str, fill) -> None:
     s.find(f"#{prefix}-button").click()
     s.until(lambda: s.present(f"#{prefix}-badges .vs-badge-engine") or s.present(f"#{prefix}-error .vs-error"),
             f"{tab}: no result")
+    whole_clip_shown(s, tab, prefix)
     s.shoot(f"{prefix}-result")
     if prefix == "clone" and s.present("#clone-save-voice"):  # gives the Voices tab a saved voice
         s.type_into("#clone-save-name input, #clone-save-name textarea", "Maria")
@@ -202,6 +209,7 @@ def synthesis_tab(s: Shooter, tab: str, prefix: str, fill) -> None:
     before = s.find(f"#{prefix}-badges").get_attribute("innerHTML")
     s.find(f"#{prefix}-button").click()
     s.until(lambda: badges_changed(s, prefix, before), f"{tab}: no result with Advanced open")
+    whole_clip_shown(s, tab, prefix)
     s.shoot(f"{prefix}-advanced-run")
 
 
