@@ -136,7 +136,7 @@ def build_cloning_tab(service: SpeechService, save_voice: Callable[..., None] | 
                              concurrency_id="synthesis",
                              concurrency_limit=len(manager.engines), show_progress_on=view.live)
         errors.attach(event, view.error, view.outputs)
-        reference.upload(check_reference_upload, inputs=reference, outputs=view.error,
+        reference.upload(check_reference_upload, inputs=reference, outputs=view.error, show_progress="hidden",
                          api_visibility="private", concurrency_limit=None)
         event.success(transcript_from_result, inputs=[view.metadata, transcript], outputs=transcript,
                       api_visibility="private", concurrency_limit=None)

@@ -141,7 +141,7 @@ def result_view(elem_prefix: str) -> ResultView:
                     concurrency_limit=None, show_progress="hidden")
     done = f"() => window.vsPlayers && window.vsPlayers('{elem_prefix}', 'done')"
     for finished in (metadata, error):  # a result, or a failure shown beside the output
-        finished.change(None, js=done)
+        finished.change(None, js=done, api_visibility="private", show_progress="hidden", queue=False)
     return ResultView(audio, badges, metadata, error, live)
 
 
