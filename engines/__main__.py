@@ -16,11 +16,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import io
 import json
 import logging
 import re
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from .errors import EngineUnavailableError, InputError, NoEngineAvailableError
@@ -54,12 +56,15 @@ class _ErrorExitParser(argparse.ArgumentParser):
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--text", required=True)
+    p.add_argument("--text", required=True, help="the text to speak (numbers, money and dates are read as words)")
     p.add_argument("--language", required=True, help="pt-BR, en, es, ...")
     p.add_argument("--engine", default="f5tts", help=" | ".join(ENGINE_NAMES))
     p.add_argument("--profile", default=None, help="quality profile, e.g. f5tts_balanced, xtts_expressive")
-    p.add_argument("--speed", type=float, default=None)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--speed", type=float, default=None,
+                   help="pace, 0.5 to 2.0 (1.0: natural); default: the quality profile's pace")
+    p.add_argument("--seed", type=int, default=None,
+                   help="a whole number: the same seed and settings give the same take; default: random "
+                        "(the seed used is in the output JSON)")
     p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", type=_knob_argument,
                    help="an engine setting over the profile's, repeatable: " + ", ".join(
                        f"{k.name} ({k.range_text})" for k in KNOBS.values()))
@@ -182,6 +187,21 @@ def _log_to_stderr(level: str) -> logging.Handler:
     return handler
 
 
+@contextlib.contextmanager
+def _library_chatter(args: argparse.Namespace):
+    """Where upstream libraries' prints and warnings go (vocos' "Load vocos...", torch.jit's deprecations):
+    stdout is kept for the one JSON object, so they go to stderr at ``--log-level debug`` and nowhere
+    otherwise, for synth, clone and status. Our own log records keep their handler (made before this)."""
+    if args.log_level == "DEBUG" or getattr(args, "run", None) is not None:  # other commands show their progress
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root = logging.getLogger()
@@ -189,8 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     root.setLevel(args.log_level)
     stdout = sys.stdout
     try:
-        # Upstream libraries print progress to stdout; keep stdout for the one JSON object.
-        with contextlib.redirect_stdout(sys.stderr):
+        with _library_chatter(args):
             return run(args, stdout)
     except InputError as exc:
         sys.stderr.write(f"error: {cli_wording(str(exc))}\n")

@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import EngineUnavailableError
 from .settings import resolve_device
-from .weights.sources import hub_offline
+from .weights.sources import DOWNLOAD_HINT, hub_offline
 from .types import EngineHealth, EngineJob, EngineOutput
 
 if TYPE_CHECKING:
@@ -71,6 +71,10 @@ class Engine(ABC):
 
     name: str
     display_name: str
+    # The steps of a load, as a request waiting for it sees them ("loading F5-TTS: step 2 of 4, ...").
+    # ``load`` reports the first before ``_load`` and the last before ``_activate``; ``_load`` may
+    # report the ones between (``load_step``).
+    load_steps: tuple[str, ...] = ("reading the weights", "moving the model to the device")
     sample_rate: int = 24000
     needs_reference: bool = False
     max_batch: int = 1
@@ -110,6 +114,18 @@ class Engine(ABC):
         """Identifies the loaded model's weights, for caches derived from them (None before load)."""
         return None
 
+    def served_model(self) -> dict[str, str]:
+        """Which model the loaded engine runs, for a result's metadata: ``model`` (what was picked) and
+        ``checkpoint`` (its weights, named as health names them)."""
+        return {"model": self.model_spec, "checkpoint": self.model_spec}
+
+    def settings_for(self, choice: Any) -> Any:
+        """The settings that run the model ``choice`` names (``engines/switching.py``). An engine with a
+        model picker overrides this and provides ``settings``, ``stage(settings)`` and ``configure(settings)``."""
+        from .errors import InputError
+
+        raise InputError(f"{self.display_name} has no model picker; its model is set with the environment")
+
     def knows_speaker(self, speaker: str) -> bool:
         """Whether this engine can speak as a named built-in speaker (loaded engines only)."""
         return False
@@ -129,27 +145,45 @@ class Engine(ABC):
     def accelerator(self):
         return self._loaded.accelerator if self._loaded is not None else None
 
-    def load(self, worker: "DeviceWorker | None" = None) -> None:
+    def load(self, worker: "DeviceWorker | None" = None, staged: Any = None) -> None:
         """Load the weights; raises ``EngineUnavailableError`` (or a subclass) on failure.
 
         The device part runs on ``worker`` (default: the process's worker for the device).
+        ``staged``: what ``_load`` returned earlier (a model switch reads the new weights while the
+        old model still serves); None reads them now. Each step is told to requests waiting for
+        the load (``load_steps``).
         """
         import torch
 
+        from .weights.downloads import download_progress
         from .worker import shared_worker
 
         self.device = resolve_device(self.device_preference)
         worker = worker or shared_worker(self.device)
         on_gpu = self.device == "cuda"
         start = time.perf_counter()
-        staged = self._load(self.device)
-        before = worker.call(torch.cuda.memory_allocated, label="memory") if on_gpu else 0
-        worker.call(lambda: self._activate(staged), label=f"activate {self.name}")
+        try:
+            if staged is None:
+                self.load_step(self.load_steps[0])
+                staged = self._load(self.device)
+            before = worker.call(torch.cuda.memory_allocated, label="memory") if on_gpu else 0
+            self.load_step(self.load_steps[-1])
+            worker.call(lambda: self._activate(staged), label=f"activate {self.name}")
+        finally:
+            download_progress(self.name).end_steps()
         self.load_s = round(time.perf_counter() - start, 3)
         if on_gpu:
             self.gpu_memory_mb = round((worker.call(torch.cuda.memory_allocated, label="memory") - before) / 2**20, 1)
         logger.info("engine loaded", extra={"engine": self.name, "device": self.device, "load_s": self.load_s,
                                             **self.load_details})
+
+    def load_step(self, what: str) -> None:
+        """Tell requests waiting for this load that it is now doing ``what`` (one of ``load_steps``)."""
+        from .weights.downloads import download_progress
+
+        index = self.load_steps.index(what) + 1 if what in self.load_steps else len(self.load_steps)
+        download_progress(self.name).begin_step(index, len(self.load_steps), what.replace(
+            "the device", self.device or "the device"))
 
     @abstractmethod
     def _load(self, device: str) -> Any:
@@ -193,9 +227,11 @@ class Engine(ABC):
         elif missing and (hub_offline() or any(not where.startswith("hf://") for _, where, _ in missing)):
             status = "unavailable"
             error = "; ".join(f"{what} missing ({where}): set {var}" for what, where, var in missing)
+            if any(where.startswith("hf://") for _, where, _ in missing):
+                error += f"; or {DOWNLOAD_HINT}"
         else:
             status = "not_loaded"  # weights on disk, or downloadable on first load
-        details = dict(self.load_details)
+        details = {**self.load_details, "served_model": self.served_model()}
         if self.warmup:
             details["warmup"] = dict(self.warmup)
         return EngineHealth(

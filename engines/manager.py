@@ -155,6 +155,19 @@ class EngineManager:
         logger.info("engine unloaded", extra={"engine": name})
         return self.engine_health(name).to_dict()
 
+    def switch_model(self, name: str, choice: Any, progress: ProgressCallback | None = None) -> dict[str, Any]:
+        """Switch ``name`` to another model (``engines/switching.py``): requests in flight finish on the
+        old one, later ones wait for the new one; returns the engine's health."""
+        from .switching import switch_model
+
+        def mark_loading(loading: bool) -> None:
+            (self._loading.add if loading else self._loading.discard)(name)
+            self._load_errors.pop(name, None)
+
+        switch_model(self.engine(name), choice, self.worker, self._load_locks[name], _IMPORT_LOCK, mark_loading,
+                     progress)
+        return self.engine_health(name).to_dict()
+
     def languages(self) -> list[str]:
         seen: list[str] = []
         for engine in self.engines.values():
@@ -218,7 +231,7 @@ class EngineManager:
             problem = audio_problem(output.audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
             if problem is not None:
                 raise _Rejected(f"{engine.display_name} output failed the sanity check: {problem}")
-            return output
+            return replace(output, details={**engine.served_model(), **output.details})  # which checkpoint ran
 
         served = self._first_that_serves(valid, progress, render)
         return build_result(valid, served, served.output, time.perf_counter() - served.started)
@@ -232,6 +245,7 @@ class EngineManager:
         valid = self.validate(request)
         served = self._first_that_serves(valid, progress, self.dispatch.stream)
         engine, job = served.prepared.engine, served.prepared.job
+        model = engine.served_model()  # its first chunk exists: the model stays until the stream ends
 
         def finish(parts) -> SynthesisResult:
             import numpy as np
@@ -239,7 +253,7 @@ class EngineManager:
             audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
             # A stream that knows where it ran (a device of several, a Ray Serve replica) says so.
             output = EngineOutput(audio=audio, chunks=len(parts),
-                                  details={"streamed": True, **getattr(served.output, "details", {})})
+                                  details={"streamed": True, **model, **getattr(served.output, "details", {})})
             synth_s = time.perf_counter() - served.started
             problem = audio_problem(audio, engine.sample_rate, job.text, job.speed, job.target_duration_s)
             return build_result(valid, served, output, synth_s, sanity_problem=problem)
@@ -290,7 +304,8 @@ class EngineManager:
             return None
         load_start = time.perf_counter()
         was_loaded = engine.is_loaded
-        with download_progress(name).reporting(progress, engine.display_name):  # first use: weights may download
+        # First use: "loading F5-TTS: step 2 of 4, ..." or the MB downloaded, not a bar standing at 0%.
+        with download_progress(name).reporting(progress, f"loading {engine.display_name}"):
             reason = self.ensure_loaded(name)
         if reason is not None:
             attempts[name] = reason
@@ -357,6 +372,9 @@ class EngineManager:
         download = download_progress(name).snapshot()
         if download is not None:
             health.details["download"] = download
+        step = download_progress(name).describe_step()
+        if step is not None:
+            health.details["load_step"] = step
         poisoned = self._worker.poisoned if self._worker is not None else None
         if poisoned is not None:
             return replace(health, status="unavailable", error=poisoned)

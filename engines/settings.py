@@ -295,46 +295,59 @@ def _f5_settings(env: Mapping[str, str], show_paths: bool = False) -> F5Settings
     model_key = env.get("F5TTS_MODEL") or DEFAULT_F5_MODEL
     if model_key not in KNOWN_F5_CHECKPOINTS:
         raise InputError(f"F5TTS_MODEL={model_key!r} is unknown; known: " + ", ".join(KNOWN_F5_CHECKPOINTS))
-    default = KNOWN_F5_CHECKPOINTS[model_key]
-    ckpt_spec = env.get("F5TTS_CKPT") or default.spec
+    vocoder = DirSource.from_spec(env.get("F5TTS_VOCODER") or DEFAULT_VOCODER, "Vocos vocoder", "F5TTS_VOCODER",
+                                  required=("config.yaml", "pytorch_model.bin"), engine="f5tts", show_path=show_paths)
+    languages = None
+    if env.get("F5TTS_LANGUAGES"):
+        languages = tuple(normalize_language(x) for x in env["F5TTS_LANGUAGES"].split(",") if x.strip())
+    vocab = FileSource.from_spec(env["F5TTS_VOCAB"], "F5-TTS vocab", "F5TTS_VOCAB", engine="f5tts",
+                                 show_path=show_paths) if env.get("F5TTS_VOCAB") else None
+    return f5_settings(KNOWN_F5_CHECKPOINTS[model_key], vocoder, checkpoint=env.get("F5TTS_CKPT") or None,
+                       vocab=vocab, arch_spec=env.get("F5TTS_ARCH") or None, languages=languages,
+                       patched_copy=flag_setting(env, "F5TTS_PATCHED_COPY"), show_paths=show_paths)
+
+
+def f5_settings(default: KnownF5Checkpoint, vocoder: DirSource, *, checkpoint: str | None = None,
+                vocab: FileSource | None = None, arch_spec: str | None = None,
+                languages: tuple[str, ...] | None = None, patched_copy: bool = False,
+                show_paths: bool = False) -> F5Settings:
+    """F5-TTS settings as the variables give them: ``default`` is ``F5TTS_MODEL``'s entry, the
+    others ``F5TTS_CKPT``, ``F5TTS_VOCAB``, ``F5TTS_ARCH``, ``F5TTS_LANGUAGES`` (None: unset).
+
+    A checkpoint that is not a known one takes what it leaves unset from ``default`` and says so
+    (``assumed``): the weights cannot tell their architecture, vocab or languages.
+    """
+    ckpt_spec = checkpoint or default.spec
     # A checkpoint given by hand binds to a registry entry only when it is that entry's file.
     known = default if ckpt_spec == default.spec else next(
         (c for c in KNOWN_F5_CHECKPOINTS.values() if c.spec == ckpt_spec), None)
     bound = known or default  # what a custom checkpoint inherits, and says so (``assumed``)
     assumed: list[tuple[str, str]] = []
     source_args = dict(engine="f5tts", show_path=show_paths)
-    if env.get("F5TTS_VOCAB"):
-        vocab = FileSource.from_spec(env["F5TTS_VOCAB"], "F5-TTS vocab", "F5TTS_VOCAB", **source_args)
-    elif bound.vocab_filename:
+    if vocab is None and bound.vocab_filename:
         vocab = FileSource("F5-TTS vocab", "F5TTS_VOCAB", repo_id=bound.repo_id, filename=bound.vocab_filename,
                            **source_args)
         assumed.append(("F5TTS_VOCAB", vocab.name))
-    else:
+    elif vocab is None:
         vocab = FileSource("F5-TTS vocab", "F5TTS_VOCAB", local_path=packaged_vocab(), **source_args)
         assumed.append(("F5TTS_VOCAB", "f5-tts's packaged vocab.txt"))
-    arch_spec = env.get("F5TTS_ARCH") or bound.arch
-    if not env.get("F5TTS_ARCH"):
+    if not arch_spec:
+        arch_spec = bound.arch
         assumed.append(("F5TTS_ARCH", arch_spec))
-    if env.get("F5TTS_LANGUAGES"):
-        languages = tuple(normalize_language(x) for x in env["F5TTS_LANGUAGES"].split(",") if x.strip())
-    else:
+    if not languages:
         languages = bound.languages
         assumed.append(("F5TTS_LANGUAGES", ",".join(languages)))
-    checkpoint, vocab, vocoder = linked(
-        FileSource.from_spec(ckpt_spec, "F5-TTS checkpoint", "F5TTS_CKPT", **source_args),
-        vocab,
-        DirSource.from_spec(env.get("F5TTS_VOCODER") or DEFAULT_VOCODER, "Vocos vocoder", "F5TTS_VOCODER",
-                            required=("config.yaml", "pytorch_model.bin"), **source_args),
-    )
+    checkpoint_source, vocab, vocoder = linked(
+        FileSource.from_spec(ckpt_spec, "F5-TTS checkpoint", "F5TTS_CKPT", **source_args), vocab, vocoder)
     custom = known is None
     return F5Settings(
-        checkpoint=checkpoint,
+        checkpoint=checkpoint_source,
         vocab=vocab,
         arch_spec=arch_spec,
         languages=languages,
         vocoder=vocoder,
         known=known,
-        patched_copy=flag_setting(env, "F5TTS_PATCHED_COPY"),
+        patched_copy=patched_copy,
         assumed=tuple(sorted(assumed)) if custom else (),
         assumed_from=default.key if custom else None,
     )

@@ -21,7 +21,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -75,7 +75,10 @@ class Shooter:
         return self.wait.until(lambda d: condition(), message)
 
     def present(self, css: str) -> bool:
-        return any(e.is_displayed() for e in self.driver.find_elements(By.CSS_SELECTOR, css))
+        try:
+            return any(e.is_displayed() for e in self.driver.find_elements(By.CSS_SELECTOR, css))
+        except StaleElementReferenceException:  # re-rendered while looked at: look again on the next poll
+            return False
 
     def tabs(self) -> list:
         return self.driver.find_elements(By.CSS_SELECTOR, "button[role='tab']")
@@ -179,6 +182,12 @@ def badges_changed(s: Shooter, prefix: str, before: str) -> bool:
         and s.find(f"#{prefix}-badges").get_attribute("innerHTML") != before)
 
 
+def whole_clip_shown(s: Shooter, tab: str, prefix: str) -> None:
+    """The result's one player holds the whole clip again (the live one has played), or an error is shown."""
+    s.until(lambda: s.present(f"#{prefix}-audio") or s.present(f"#{prefix}-error .vs-error"),
+            f"{tab}: the whole clip never took the live player's place")
+
+
 def synthesis_tab(s: Shooter, tab: str, prefix: str, fill) -> None:
     """The tab as it opens, one run with its result, Advanced opened, and a run with Advanced open."""
     s.open_tab(tab)
@@ -188,6 +197,7 @@ def synthesis_tab(s: Shooter, tab: str, prefix: str, fill) -> None:
     s.find(f"#{prefix}-button").click()
     s.until(lambda: s.present(f"#{prefix}-badges .vs-badge-engine") or s.present(f"#{prefix}-error .vs-error"),
             f"{tab}: no result")
+    whole_clip_shown(s, tab, prefix)
     s.shoot(f"{prefix}-result")
     if prefix == "clone" and s.present("#clone-save-voice"):  # gives the Voices tab a saved voice
         s.type_into("#clone-save-name input, #clone-save-name textarea", "Maria")
@@ -199,6 +209,7 @@ def synthesis_tab(s: Shooter, tab: str, prefix: str, fill) -> None:
     before = s.find(f"#{prefix}-badges").get_attribute("innerHTML")
     s.find(f"#{prefix}-button").click()
     s.until(lambda: badges_changed(s, prefix, before), f"{tab}: no result with Advanced open")
+    whole_clip_shown(s, tab, prefix)
     s.shoot(f"{prefix}-advanced-run")
 
 

@@ -19,6 +19,8 @@ from .serving.config import AppConfig
 from .serving.speech_service import SpeechService
 from .tabs.cloning import build_cloning_tab
 from .tabs.dubbing import build_dubbing_tab
+from .tabs.controls import ONE_PLAYER_JS
+from .tabs.history_reuse import ReuseTargets
 from .tabs.history_tab import build_history_tab
 from .tabs.status import build_status_tab
 from .tabs.studio import build_studio_tab
@@ -49,20 +51,22 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
         # The voice list every tab follows (Dubbing's dropdown, the Voices tab), refreshed after each change.
         voices = gr.JSON(label="Voices", visible=False, elem_id="voices-json") if handlers is not None else None
         save_voice = partial(save_from_cloning, handlers, voices) if handlers is not None else None
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             views = [build_dubbing_tab(service, voices), build_cloning_tab(service, save_voice)]
             if handlers is not None:
                 build_voices_tab(manager, voices, handlers)
             build_studio_tab(manager, history, history.root if history is not None else None)
             status = build_status_tab(manager, AdminPolicy.from_config(config))
-            if history is not None:
-                _, entries, refresh_history, limit = build_history_tab(history)
+            if history is not None:  # "Use again" fills Dubbing's or Cloning's form from an entry
+                reuse = ReuseTargets(tabs, {"dub": views[0].form, "clone": views[1].form})
+                listing = build_history_tab(history, reuse)
                 for view in views:  # a new result shows in the History tab at once
-                    view.metadata.change(refresh_history, inputs=limit, outputs=entries, api_visibility="private",
-                                         concurrency_limit=None, show_progress="hidden")
+                    view.metadata.change(listing.refresh, inputs=listing.inputs, outputs=listing.entries,
+                                         api_visibility="private", concurrency_limit=None, show_progress="hidden")
+        demo.load(None, js=ONE_PLAYER_JS)  # one player per result: live while made, then the whole clip
         demo.load(status.refresh, outputs=status.health_json, api_visibility="private", concurrency_limit=None)
-        if status.admin_rows and not status.admin.everyone:  # Load / Unload appear for admins only
-            demo.load(status.admin_visibility, outputs=status.admin_rows, api_visibility="private",
+        if status.admin_rows and not status.admin.everyone:  # admin controls for admins, why not for the others
+            demo.load(status.admin_visibility, outputs=status.per_user, api_visibility="private",
                       concurrency_limit=None, show_progress="hidden")
         if handlers is not None:
             demo.load(handlers.refresh_list, outputs=voices, api_visibility="private", concurrency_limit=None)

@@ -17,6 +17,7 @@ Every upload is hostile, so two rules hold here:
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 import subprocess
@@ -31,6 +32,7 @@ from ..errors import InputError
 # e.g. "mov" covers mov/mp4/m4a, "matroska" covers webm). None of them opens other files.
 AUDIO_CONTAINERS = ("wav", "w64", "aiff", "caf", "au", "flac", "ogg", "mp3", "aac", "mov", "matroska", "amr", "wv")
 CONTAINER_NAMES = "WAV, FLAC, Ogg (Vorbis/Opus), MP3, AAC, M4A/MP4, WebM/Matroska, AIFF, CAF, AMR or WavPack"
+logger = logging.getLogger("voice_studio.audio")
 NOT_DECODABLE = "reference audio could not be decoded (not an audio file, or corrupt)"
 NOT_A_CONTAINER = f"{NOT_DECODABLE}: it is not in an accepted audio format ({CONTAINER_NAMES})"
 
@@ -239,12 +241,12 @@ def _run(command: list[str], timeout_s: float) -> subprocess.CompletedProcess:
 
 
 def _refuse(stderr: bytes, path: Path) -> None:
+    """Our own words for ffmpeg's refusal; its text (which names the upload's path) only goes to the log."""
     detail = stderr.decode(errors="replace").strip().splitlines()
-    if any("not on whitelist" in line for line in detail):
+    if any("not on whitelist" in line or "Invalid data found" in line for line in detail):
         raise InputError(NOT_A_CONTAINER)
-    # ffmpeg prefixes its message with the input URL: keep the server's folders out of the user's error.
     reason = detail[-1] if detail else ""
     for shown in (f"file:{path.resolve()}", str(path.resolve()), str(path)):
         reason = reason.replace(shown, "")
-    reason = reason.lstrip(": ").strip()
-    raise InputError(NOT_DECODABLE + (f": {reason}" if reason else ""))
+    logger.info("ffmpeg could not decode an upload", extra={"ffmpeg": reason.lstrip(": ").strip()[:300]})
+    raise InputError(NOT_DECODABLE)

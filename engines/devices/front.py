@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..base import Engine
+from ..errors import InputError
 from ..manager import EngineManager
 from ..types import EngineHealth, EngineJob, EngineOutput
 
@@ -119,3 +120,9 @@ class FrontManager(EngineManager):
 
     def engine_health(self, name: str) -> EngineHealth:
         return self.engine(name).health()
+
+    def switch_model(self, name: str, choice: Any, progress: Any = None) -> dict[str, Any]:
+        """Refused: a model switch swaps one worker's weights; over several devices or replicas every
+        one of them would have to switch together, so the model is chosen at start instead."""
+        raise InputError("the model cannot be switched while the engines run on several devices or Ray Serve "
+                         "replicas; set F5TTS_MODEL (or F5TTS_CKPT) and restart")

@@ -1,8 +1,7 @@
 """The F5-TTS adapter, on ``f5_tts.model`` and ``f5_tts.infer.utils_infer``.
 
-Loading assembles the CFM model exactly as upstream's ``load_model`` does, but reads
-and normalises the checkpoint in memory (``checkpoints.py``) and checks it against the
-architecture before the strict load. Reference clips are prepared here, once per
+Loading reads, checks and builds the model on the CPU (``staging.py``), then moves it to the
+device on the worker; an admin can switch to another checkpoint (``models.py``). Reference clips are prepared here, once per
 (content hash, transcript), instead of upstream's ``preprocess_ref_audio_text``, which
 leaves a temp wav behind on every call and downloads Whisper when the transcript is empty.
 """
@@ -10,7 +9,6 @@ leaves a temp wav behind on every call and downloads Whisper when the transcript
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from collections.abc import Hashable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,18 +17,12 @@ import numpy as np
 
 from ..audio.waveforms import ReferenceAudio, crossfade_join, crossfade_stream
 from ..base import Engine, LRUCache, free_gpu_cache, report, seed_everything
-from ..weights.checkpoints import (
-    build_cfm,
-    check_against_model,
-    describe_layout,
-    normalize_f5_state_dict,
-    read_checkpoint_file,
-    write_patched_copy,
-)
-from ..errors import CheckpointError, EngineUnavailableError, InputError
+from ..errors import EngineUnavailableError
 from .f5_reference import MAX_REFERENCE_SECONDS, SAMPLE_RATE, F5Reference, prepare_f5_reference
 from ..profiles import F5Profile
-from ..settings import F5Settings, resolve_architecture
+from ..settings import F5Settings
+from .models import F5ModelChoice, model_key, settings_for
+from .staging import Staged, stage_checkpoint
 from ..weights.sources import without_paths
 from ..text.checks import split_text
 from ..types import EngineJob, EngineOutput
@@ -53,18 +45,14 @@ class _Loaded:
     model: Any
     vocoder: Any
     accelerator: Any  # engines.f5.accel.F5Accelerator, or None for upstream's own inference
-
-
-@dataclass(frozen=True)
-class _Staged:
-    model: Any
-    vocoder_dir: Any
-    details: dict
+    settings: F5Settings  # the checkpoint these weights came from (a switch replaces the whole of this)
 
 
 class F5Engine(Engine):
     name = "f5tts"
     display_name = "F5-TTS"
+    load_steps = ("finding the weights", "reading the checkpoint", "building the model",
+                  "moving the model to the device")
     sample_rate = SAMPLE_RATE
     needs_reference = True
     max_batch = 16
@@ -73,7 +61,8 @@ class F5Engine(Engine):
 
     def __init__(self, settings: F5Settings, device_preference: str = "auto", cache_dir=None, accel: str = "auto"):
         super().__init__(device_preference)
-        self.settings = settings
+        self.configured = settings  # as started (the environment); a custom model switched to fills gaps from it
+        self.settings = settings    # the checkpoint to load: ``configured`` until an admin switches the model
         self.cache_dir = cache_dir
         self.accel_mode = accel
         self._loaded: _Loaded | None = None
@@ -91,6 +80,19 @@ class F5Engine(Engine):
     def license(self) -> str | None:
         return self.settings.license
 
+    def served_model(self) -> dict[str, str]:
+        loaded = self._loaded
+        return _served(loaded.settings if loaded is not None else self.settings)
+
+    # --- switching the model (engines/f5/models.py) -----------------------------------------
+    def settings_for(self, choice: F5ModelChoice) -> F5Settings:
+        """The settings that run ``choice`` (``InputError`` when it cannot be run); reads no weights."""
+        return settings_for(choice, self.configured)
+
+    def configure(self, settings: F5Settings) -> None:
+        """Load ``settings``' checkpoint from now on (call while unloaded, under the manager's load lock)."""
+        self.settings = settings
+
     def missing_weights(self) -> list[tuple[str, str, str]]:
         missing = [(source.description, source.spec, source.env_var)
                    for source in (self.settings.checkpoint, self.settings.vocab) if source.cached_path() is None]
@@ -104,45 +106,15 @@ class F5Engine(Engine):
         return self._loaded.vocoder if self._loaded is not None else None
 
     # --- loading ----------------------------------------------------------------------
-    def _load(self, device: str) -> _Staged:
-        """Read, normalise and check the checkpoint and build the model, on the CPU."""
-        try:
-            arch = resolve_architecture(self.settings.arch_spec)
-        except InputError as exc:
-            raise EngineUnavailableError(str(exc)) from exc
-        ckpt_path = self.settings.checkpoint.resolve()
-        vocab_path = self.settings.vocab.resolve()
-        vocoder_dir = self.settings.vocoder.resolve()
+    def _load(self, device: str) -> Staged:
+        return self.stage(self.settings)
 
-        read_start = time.perf_counter()
-        raw = read_checkpoint_file(ckpt_path)
-        patch_start = time.perf_counter()
-        state = normalize_f5_state_dict(raw)
-        layout = describe_layout(raw)
-        patch_s = time.perf_counter() - patch_start
-        del raw
-        model, vocab_entries = build_cfm(arch.dit_kwargs, str(vocab_path))
-        check_start = time.perf_counter()
-        check_against_model(state, model.state_dict(), vocab_entries, arch.name)
-        patch_s += time.perf_counter() - check_start  # normalising + checking: the cost of accepting any layout
-        patched_copy = None
-        if self.settings.patched_copy and self.cache_dir is not None:
-            patched_copy = write_patched_copy(state, ckpt_path, self.cache_dir / "patched")
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:  # check_against_model should have caught it; keep the message short
-            raise CheckpointError(f"checkpoint does not fit {arch.name}: {str(exc).splitlines()[0]}") from exc
-        del state
-        details = {
-            "checkpoint": self.settings.checkpoint.show(ckpt_path), "checkpoint_layout": layout,
-            "architecture": arch.name, "assumed_settings": self.settings.assumed_note,
-            "model_shape": {**dict(arch.dit_kwargs), "vocab": vocab_entries},
-            "vocab_entries": vocab_entries, "read_s": round(patch_start - read_start, 3),
-            "patch_s": round(patch_s, 3), "patched_copy": self.settings.checkpoint.show(patched_copy),
-        }
-        return _Staged(model=model, vocoder_dir=vocoder_dir, details=details)
+    def stage(self, settings: F5Settings) -> Staged:
+        """Read, normalise and check ``settings``' checkpoint and build the model, on the CPU (a loaded
+        model goes on serving meanwhile: a switch stages the new one first)."""
+        return stage_checkpoint(settings, self.cache_dir, self.load_step)
 
-    def _activate(self, staged: _Staged) -> None:
+    def _activate(self, staged: Staged) -> None:
         import torch
         from f5_tts.infer.utils_infer import load_vocoder
 
@@ -156,7 +128,7 @@ class F5Engine(Engine):
             vocoder = load_vocoder("vocos", is_local=True, local_path=str(staged.vocoder_dir), device=device)
         except Exception as exc:  # a broken vocoder dir: say which and what to set
             raise EngineUnavailableError(
-                f"Vocos vocoder {self.settings.vocoder.name!r} could not be loaded ({type(exc).__name__}: "
+                f"Vocos vocoder {staged.settings.vocoder.name!r} could not be loaded ({type(exc).__name__}: "
                 f"{without_paths(' '.join(str(exc).split()))}): set F5TTS_VOCODER to a directory with "
                 "config.yaml and pytorch_model.bin") from exc
         accelerator = None
@@ -166,7 +138,7 @@ class F5Engine(Engine):
             accelerator = F5Accelerator(model, vocoder, device)
         self.load_details = {**staged.details, "accelerated": accelerator is not None,
                              "dtype": str(dtype).removeprefix("torch.")}
-        self._loaded = _Loaded(model=model, vocoder=vocoder, accelerator=accelerator)
+        self._loaded = _Loaded(model=model, vocoder=vocoder, accelerator=accelerator, settings=staged.settings)
 
     def start_warmup(self, worker: "DeviceWorker") -> None:
         """On CUDA: capture every bucketed shape (compiled first with ``compile``), in the background."""
@@ -304,15 +276,16 @@ class F5Engine(Engine):
                 results[index] = job_waves
                 continue
             report(job, 1.0, "F5-TTS: done")
-            results[index] = self._output(job, reference, chunks, job_waves, batch=len(prepared))
+            results[index] = self._output(loaded, job, reference, chunks, job_waves, batch=len(prepared))
         return results  # type: ignore[return-value]
 
-    def _output(self, job: EngineJob, reference: F5Reference, chunks: list[str], waves: list[np.ndarray],
-                batch: int = 1) -> EngineOutput:
+    def _output(self, loaded: _Loaded, job: EngineJob, reference: F5Reference, chunks: list[str],
+                waves: list[np.ndarray], batch: int = 1) -> EngineOutput:
         waves = [_without_pauses(job, np.asarray(w, dtype=np.float32).reshape(-1)) for w in waves]
         details = {"reference_seconds": round(reference.duration_s, 3),
                    "reference_transcript_trimmed": reference.transcript_trimmed,
-                   "accelerated": self.accelerator is not None, "batched_with": batch - 1}
+                   "accelerated": loaded.accelerator is not None, "batched_with": batch - 1,
+                   **_served(loaded.settings)}
         if self.warmup:
             details["warmup_state"] = self.warmup.get("state")
         if job.target_duration_s is not None:
@@ -340,7 +313,7 @@ class F5Engine(Engine):
             ))
             waves.append(wave)
         report(job, 1.0, "F5-TTS: done")
-        return self._output(job, reference, chunks, waves)
+        return self._output(loaded, job, reference, chunks, waves)
 
     def stream(self, job: EngineJob) -> Iterator[np.ndarray]:
         """The first (short) chunk alone, then the rest in one batch; cross-faded as ``synthesize`` joins them."""
@@ -375,6 +348,11 @@ def _without_pauses(job: EngineJob, wave: np.ndarray) -> np.ndarray:
     from ..audio.silences import remove_silences
 
     return remove_silences(wave, SAMPLE_RATE)
+
+
+def _served(settings: F5Settings) -> dict[str, str]:
+    """``model``: the ``F5TTS_MODEL`` key (or "custom"); ``checkpoint``: the weights, as health names them."""
+    return {"model": model_key(settings), "checkpoint": settings.checkpoint.spec}
 
 
 def _split_request(request):

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import EngineUnavailableError, InputError, WeightsMissingError
 from ..settings import resolve_device
-from ..weights.sources import HF_SCHEME, FileSource, hub_offline, parse_hf_spec
+from ..weights.sources import HF_SCHEME, FileSource, hub_offline, parse_hf_spec, without_paths
 
 logger = logging.getLogger(__name__)
 
@@ -239,9 +239,11 @@ class LazyModel(ABC):
                      f"set {self.env_var}")
         else:
             status = "not_loaded"  # on disk, or downloadable on first use
-        return {"name": self.display_name, "status": status, "model": self.spec, "variable": self.env_var,
+        # As the engines' health: a local folder by its name, in full only with VOICE_STUDIO_HEALTH_PATHS=1.
+        shown = (lambda text: text) if _show_paths() else (lambda text: without_paths(text) if text else text)
+        return {"name": self.display_name, "status": status, "model": shown(self.spec), "variable": self.env_var,
                 "device": self.device or self._planned_device(), "weights_present": self.is_loaded or not missing,
-                "load_s": self.load_s, "error": error}
+                "load_s": self.load_s, "error": shown(error)}
 
     def _planned_device(self) -> str:
         try:
@@ -256,6 +258,10 @@ class LazyModel(ABC):
     @abstractmethod
     def _activate(self, staged: Any, device: str) -> Any:
         """On the device worker: move to ``device``; return what calls need."""
+
+
+def _show_paths() -> bool:
+    return os.environ.get("VOICE_STUDIO_HEALTH_PATHS", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def half_precision_ok(device: str) -> bool:

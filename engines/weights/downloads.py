@@ -1,10 +1,13 @@
-"""Download progress per engine: which file the Hub download is fetching, MB done of MB total.
+"""Load progress per engine: the step of the load it is at, and which file the Hub download is
+fetching, MB done of MB total.
 
 ``sources.py`` downloads through ``huggingface_hub``, whose ``tqdm_class`` hook hands every
 chunk written to a progress bar; ``bar_class`` makes a bar that reports into the engine's
 ``DownloadProgress`` instead of drawing. The manager shows ``snapshot()`` in the engine's
 health (``details["download"]``) and passes the figures to a request's progress callback
-while the request waits for the engine to load (``reporting``).
+while the request waits for the engine to load (``reporting``), with the load's step
+(``begin_step``, written by ``Engine.load``) between downloads: "loading F5-TTS: step 2 of 4,
+reading the checkpoint" instead of a bar standing at 0%.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class DownloadProgress:
         self._error: str | None = None
         self._listeners: list[Callable[[], None]] = []
         self._last_report = 0.0
+        self._step: tuple[int, int, str] | None = None  # (index from 1, steps, what) while a load runs
 
     # --- written by the download ------------------------------------------------------
     def begin_file(self, filename: str, description: str, total: int | None, initial: int = 0) -> None:
@@ -77,6 +81,27 @@ class DownloadProgress:
             if self._current == filename:
                 self._current = None
         self._notify(force=True)
+
+    # --- written by the load (Engine.load) --------------------------------------------------
+    def begin_step(self, index: int, total: int, what: str) -> None:
+        """The load is at step ``index`` of ``total`` (counted from 1), doing ``what``."""
+        with self._lock:
+            self._step = (index, total, what)
+        self._notify(force=True)
+
+    def end_steps(self) -> None:
+        """The load is over (ready or failed)."""
+        with self._lock:
+            self._step = None
+
+    def step(self) -> tuple[int, int, str] | None:
+        with self._lock:
+            return self._step
+
+    def describe_step(self) -> str | None:
+        """E.g. ``step 2 of 4, reading the checkpoint``; None when no load runs."""
+        step = self.step()
+        return f"step {step[0]} of {step[1]}, {step[2]}" if step is not None else None
 
     # --- read by health and by waiting requests ----------------------------------------
     def snapshot(self) -> dict[str, Any] | None:
@@ -115,7 +140,8 @@ class DownloadProgress:
 
     @contextlib.contextmanager
     def reporting(self, callback: ProgressCallback | None, label: str) -> Iterator[None]:
-        """While inside, ``callback(fraction, "label: downloading ...")`` hears of this engine's downloads."""
+        """While inside, ``callback(fraction, "LABEL: ...")`` hears of this engine's load: the file
+        downloading and its MB, else the step of the load. Told at once when a load is under way."""
         if callback is None:
             yield
             return
@@ -124,10 +150,17 @@ class DownloadProgress:
             line = self.describe()
             if line is not None and self.snapshot()["state"] == "downloading":
                 callback(self.fraction(), f"{label}: {line}")
+                return
+            step = self.step()
+            if step is not None:
+                callback((step[0] - 1) / step[1], f"{label}: {self.describe_step()}")
 
         with self._lock:
             self._listeners.append(listener)
+            under_way = self._step is not None
         try:
+            if under_way:  # this request waits for a load another one started: say so now
+                self._call(listener)
             yield
         finally:
             with self._lock:
@@ -141,10 +174,13 @@ class DownloadProgress:
             self._last_report = now
             listeners = list(self._listeners)
         for listener in listeners:
-            try:
-                listener()
-            except Exception:  # a listener's failure (a closed page) must not break the download
-                logger.warning("download progress listener failed", exc_info=True, extra={"engine": self.engine})
+            self._call(listener)
+
+    def _call(self, listener: Callable[[], None]) -> None:
+        try:
+            listener()
+        except Exception:  # a listener's failure (a closed page) must not break the download
+            logger.warning("load progress listener failed", exc_info=True, extra={"engine": self.engine})
 
 
 def describe_snapshot(snapshot: dict[str, Any]) -> str:

@@ -31,6 +31,10 @@ HF_SCHEME = "hf://"
 HUB_PROBE_TIMEOUT_S = 3.0
 HUB_PROBE_TTL_S = 60.0
 
+# How an engine's weights that are not here get here: what its "missing" messages end with.
+DOWNLOAD_HINT = "run `python -m engines download` while the Hugging Face Hub answers"
+FETCHED_BY_DOWNLOAD = ("f5tts", "xtts")  # whose sources `python -m engines download` fetches
+
 # An absolute POSIX path inside a message: a slash, then at least one folder, then the last part.
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(?:/[^\s'\"`()\[\]{},;:/]+)+/([^\s'\"`()\[\]{},;:/]+)")
 
@@ -286,6 +290,8 @@ def _download(source: FileSource) -> Path:
             what = f"set {', '.join(variables)} to local copies (this engine needs them all)"
         else:
             what = f"set {source.env_var} to a local copy"
+        if source.engine in FETCHED_BY_DOWNLOAD:
+            what += f", or {DOWNLOAD_HINT}"
         message = (f"{source.description} {source.name} is not on this machine and could not be downloaded "
                    f"({reason}): {what}")
         progress.end_file(shown, error=message)

@@ -1,35 +1,68 @@
-"""The History tab in headless Chromium: entries play from Gradio's cache, pages turn, deletes ask first.
+"""The History tab in headless Chromium: a compact list that plays from Gradio's cache, pages, searches,
+filters by engine and kind, puts an entry's settings back into Dubbing, and asks before deleting.
 
-The output folder is filled beforehand through ``OutputHistory`` (as another process
-of the app would), so no model is loaded. Each player's file must load over HTTP
-although the output folder itself is not served.
+The output folder is filled beforehand through ``OutputHistory`` (as another process of the
+app would), so no model is loaded. The player's file must load over HTTP although the output
+folder itself is not served.
 """
 
 from __future__ import annotations
 
 import httpx
+import numpy as np
 import pytest
 
-from history import OutputHistory
 from devtools.app_process import AppProcess
+from engines import SynthesisRequest, SynthesisResult
+from history import OutputHistory
+from tests.browser.test_advanced_browser import open_accordion
+from tests.browser.test_status_browser import pick
 from tests.browser_support import browser, count_events, events_sent, needs_chromium, wait_events_done  # noqa: F401
 from tests.history.test_history_index import request, result
 
 pytestmark = [needs_chromium, pytest.mark.browser, pytest.mark.app]
 WAIT_S = 60
 ENTRIES = 25
+XTTS_TEXTS = ("Bom dia número um.", "Bom dia número dois.", "Bom dia número três.")
+
+
+def start_app(workdir, fill) -> AppProcess:
+    history = OutputHistory(workdir / "outputs")
+    fill(history)
+    # No model is needed to browse the history: the engines point at nothing.
+    env = {"F5TTS_CKPT": str(workdir / "no_checkpoint.safetensors"), "XTTS_MODEL": str(workdir / "no_xtts"),
+           "VOICE_STUDIO_CACHE_DIR": str(workdir / "cache")}
+    return AppProcess(env, workdir, name="history_browser")
+
+
+def plain_entries(history: OutputHistory) -> None:
+    for i in range(ENTRIES):
+        history.save_result(request(f"entry number {i}."), result(0.5))
+
+
+def varied_entries(history: OutputHistory) -> None:
+    plain_entries(history)
+    for text in XTTS_TEXTS:
+        history.save_result(SynthesisRequest(text=text, language="pt-BR", engine="xtts", voice_preset="male_generic",
+                                             quality_profile="xtts_fast", speed=1.25),
+                            SynthesisResult(np.zeros(2400, np.float32), 24000, {
+                                "tts_engine_requested": "xtts", "tts_engine_used": "xtts", "mode": "dub",
+                                "quality_profile_used": "xtts_fast", "voice": "male_generic", "seed": 31}))
+    history.save_result(SynthesisRequest(text="Uma voz clonada.", language="pt-BR", reference_audio=__file__,
+                                         reference_text="a transcript"),
+                        SynthesisResult(np.zeros(2400, np.float32), 24000, {
+                            "tts_engine_used": "f5tts", "mode": "clone", "voice": "cloned", "seed": 5}))
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("history_browser")
-    history = OutputHistory(workdir / "outputs")
-    for i in range(ENTRIES):
-        history.save_result(request(f"entry number {i}."), result(0.5))
-    # No model is needed to browse the history: the engines point at nothing.
-    env = {"F5TTS_CKPT": str(workdir / "no_checkpoint.safetensors"), "XTTS_MODEL": str(workdir / "no_xtts"),
-           "VOICE_STUDIO_CACHE_DIR": str(workdir / "cache")}
-    with AppProcess(env, workdir, name="history_browser") as proc:
+    with start_app(tmp_path_factory.mktemp("history_browser"), plain_entries) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def search_app(tmp_path_factory):
+    with start_app(tmp_path_factory.mktemp("history_search"), varied_entries) as proc:
         yield proc
 
 
@@ -63,14 +96,19 @@ def test_history_plays_pages_and_deletes_after_asking(app, browser):
 
     wait = open_history(browser, app)
     assert shown_texts(browser)[0] == f"entry number {ENTRIES - 1}."
-    # Every player's file is served (from Gradio's cache, not from the output folder).
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".vs-history-entry a[data-testid='download-link']"))
-               == 20)
-    href = browser.find_element(By.CSS_SELECTOR, ".vs-history-entry a[data-testid='download-link']").get_attribute("href")
+    wait.until(lambda d: "Entries 1–20 of 25" in position(d))
+    # Compact: twenty entries in well under 3,400 px, and no player until one is played.
+    height = browser.execute_script("return document.querySelector('.vs-history-entry').parentElement"
+                                    ".getBoundingClientRect().height")
+    assert height < 20 * 130, height
+    assert not any(p.is_displayed() for p in browser.find_elements(By.ID, "history-player"))
+    click(wait, By.CSS_SELECTOR, ".vs-history-play")
+    link = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#history-player a[data-testid='download-link']"))
+    href = link.get_attribute("href")
     assert str(app.output_dir) not in href
     response = httpx.get(href, timeout=30)
     assert response.status_code == 200 and response.content[:4] == b"RIFF"
-    assert "Entries 1–20 of 25" in position(browser)
+    assert f"entry number {ENTRIES - 1}." in browser.find_element(By.ID, "history-player").text
 
     click(wait, By.ID, "history-older")
     wait.until(lambda d: "Entries 21–25 of 25" in position(d))
@@ -94,6 +132,59 @@ def test_history_plays_pages_and_deletes_after_asking(app, browser):
     wait.until(lambda d: _alert(d)).accept()
     wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".vs-history-head"))
     assert OutputHistory(app.output_dir).list() == []
+
+
+def test_history_searches_filters_pages_and_uses_an_entry_again(search_app, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    wait = open_history(browser, search_app)
+    total = ENTRIES + len(XTTS_TEXTS) + 1
+    wait.until(lambda d: f"Entries 1–20 of {total}," in position(d))
+
+    search = browser.find_element(By.CSS_SELECTOR, "#history-search input, #history-search textarea")
+    search.send_keys("BOM dia")
+    wait.until(lambda d: "Entries 1–3 of 3 that match" in position(d))
+    assert shown_texts(browser) == list(reversed(XTTS_TEXTS))
+    search.send_keys(Keys.CONTROL, "a")
+    search.send_keys(Keys.DELETE)
+    wait.until(lambda d: f"Entries 1–20 of {total}," in position(d))
+
+    pick(browser, wait, "history-engine", "XTTS")
+    wait.until(lambda d: "Entries 1–3 of 3 that match" in position(d))
+    pick(browser, wait, "history-engine", "Every engine")
+    pick(browser, wait, "history-mode", "Clone")
+    wait.until(lambda d: "Entries 1–1 of 1 that match" in position(d))
+    assert shown_texts(browser) == ["Uma voz clonada."]
+    pick(browser, wait, "history-mode", "Every kind")
+    pick(browser, wait, "history-limit", "10 a page")
+    wait.until(lambda d: f"Entries 1–10 of {total}," in position(d))
+    click(wait, By.ID, "history-older")
+    wait.until(lambda d: f"Entries 11–20 of {total}," in position(d))
+    assert shown_texts(browser)[0] == f"entry number {ENTRIES - 7}."
+
+    # "Use again" on an XTTS dub: Dubbing opens with its text, engine, profile, speed and the seed that ran.
+    click(wait, By.ID, "history-newer")
+    wait.until(lambda d: f"Entries 1–10 of {total}," in position(d))
+    row = next(r for r in browser.find_elements(By.CSS_SELECTOR, ".vs-history-entry") if XTTS_TEXTS[1] in r.text)
+    sent = events_sent(browser)
+    row.find_element(By.CSS_SELECTOR, ".vs-history-again").click()
+    dubbing = next(t for t in browser.find_elements(By.CSS_SELECTOR, "button[role='tab']") if t.text.strip() == "Dubbing")
+    wait.until(lambda d: dubbing.get_attribute("aria-selected") == "true")
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#dub-text textarea").get_attribute("value") == XTTS_TEXTS[1])
+    wait.until(lambda d: any("Dubbing is filled" in t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast-body")))
+    wait_events_done(wait, sent)
+    open_accordion(browser, wait, "dub", "Advanced", "dub-speed")
+    # The engine's own change (it offers XTTS's profiles) keeps the entry's profile, so these settle here.
+    expected = {"engine": "XTTS", "profile": "xtts_fast", "speed": "1.25", "seed": "31", "preset": "Male (generic)"}
+    wait.until(lambda d: form_values(d) == expected)
+
+
+def form_values(driver) -> dict[str, str]:
+    from selenium.webdriver.common.by import By
+
+    return {name: driver.find_element(By.CSS_SELECTOR, f"#dub-{name} input, #dub-{name} textarea").get_attribute("value")
+            for name in ("engine", "profile", "speed", "seed", "preset")}
 
 
 def click(wait, by: str, selector: str) -> None:

@@ -160,3 +160,14 @@ def test_a_studio_render_spreads_its_lines_over_the_devices(tiny_env, tmp_path):
     saved = studio.store.open(project.id)  # what the project keeps on disk
     devices = [studio.store.load_take(saved, line.result["take_key"])[1]["device"] for line in saved.lines]
     assert set(devices) == {"cpu:16", "cpu:17"}
+
+
+def test_a_model_switch_is_refused_over_several_devices_and_they_keep_serving(tiny_env):
+    """A switch would swap one worker's weights while the others keep theirs: refused with what to do."""
+    from engines import InputError
+    from engines.f5.models import F5ModelChoice
+
+    manager = router(tiny_env, "cpu:40,cpu:41")
+    with pytest.raises(InputError, match="set F5TTS_MODEL .* and restart"):
+        manager.switch_model("f5tts", F5ModelChoice(model="v1"))
+    assert manager.synthesize(dub(engine="f5tts", seed=4)).audio.size > 0

@@ -239,3 +239,26 @@ def test_no_network_is_reported_within_seconds_with_every_variable(hub, tmp_path
     for proc in (status, synth):
         assert proc.stderr.count("Hugging Face Hub unreachable") == 1, proc.stderr
     assert status_s < 15 and synth_s < 45, (status_s, synth_s)
+
+
+def test_stderr_is_quiet_unless_the_log_level_is_debug(tiny_env, tmp_path):
+    args = ["synth", "--text", "Olá, tudo bem?", "--language", "pt-BR", "--engine", "f5tts", "--seed", "3",
+            "--out", str(tmp_path / "quiet.wav")]
+    quiet = run_cli(args, tiny_env)
+    assert quiet.returncode == 0, quiet.stderr
+    one_json_object(quiet.stdout)
+    assert quiet.stderr == ""  # no library prints or warnings (vocos, torch.jit, transformers)
+    loud = run_cli(["--log-level", "debug", *args], tiny_env)
+    assert loud.returncode == 0, loud.stderr
+    one_json_object(loud.stdout)  # what the libraries print still never reaches stdout
+    assert "engine loaded" in loud.stderr and "synthesis done" in loud.stderr
+    print(loud.stderr[-3000:])
+
+
+def test_synth_help_describes_every_option():
+    proc = run_cli(["synth", "--help"], {})
+    assert proc.returncode == 0
+    described = " ".join(proc.stdout.split())
+    for words in ("--text TEXT the text to speak", "--speed SPEED pace, 0.5 to 2.0",
+                  "--seed SEED a whole number: the same seed and settings give the same take"):
+        assert words in described, described

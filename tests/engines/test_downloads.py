@@ -101,11 +101,34 @@ def test_a_request_that_loads_an_engine_hears_its_download_progress(hub_env, ref
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["engine"] == "f5tts"
     downloads = [message for _, message in out["heard"] if "downloading" in message]
-    assert any(m.startswith("F5-TTS: downloading f5_tiny.safetensors (F5-TTS checkpoint)") for m in downloads)
+    assert any(m.startswith("loading F5-TTS: downloading f5_tiny.safetensors (F5-TTS checkpoint)") for m in downloads)
+    steps = [message for _, message in out["heard"] if message.startswith("loading F5-TTS: step")]
+    assert list(dict.fromkeys(steps)) == [f"loading F5-TTS: step {i} of 4, {what}" for i, what in enumerate(
+        ("finding the weights", "reading the checkpoint", "building the model", "moving the model to cpu"), 1)]
     assert any("pytorch_model.bin (Vocos vocoder)" in m and " MB" in m for m in downloads)
     assert all(0.0 <= fraction <= 1.0 for fraction, _ in out["heard"])
     assert out["download"]["state"] == "done" and out["download"]["files_done"] == out["download"]["files"] == 4
     assert out["download"]["total_mb"] > 0
+
+
+def test_a_request_that_comes_during_a_load_hears_its_step_at_once():
+    """A second request waiting for a load another one started is told the step now, not at the next one;
+    after the load, nothing more is told."""
+    progress = DownloadProgress("f5tts-steps")
+    first, second = [], []
+    with progress.reporting(lambda f, m: first.append((f, m)), "loading F5-TTS"):
+        progress.begin_step(2, 4, "reading the checkpoint")
+        with progress.reporting(lambda f, m: second.append((f, m)), "loading F5-TTS"):
+            assert second == [(0.25, "loading F5-TTS: step 2 of 4, reading the checkpoint")]
+            progress.begin_step(3, 4, "building the model")
+        progress.end_steps()
+    assert first == [(0.25, "loading F5-TTS: step 2 of 4, reading the checkpoint"),
+                     (0.5, "loading F5-TTS: step 3 of 4, building the model")]
+    assert second[-1] == (0.5, "loading F5-TTS: step 3 of 4, building the model")
+    late = []
+    with progress.reporting(lambda f, m: late.append(m), "loading F5-TTS"):
+        pass
+    assert late == [] and progress.describe_step() is None
 
 
 def _base_env() -> dict[str, str]:

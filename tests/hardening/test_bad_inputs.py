@@ -119,8 +119,8 @@ CASES: tuple[Case, ...] = (
          refused=("reference audio file was not found on the server (upload it again)",)),
     Case("reference_0_bytes", reference="empty", refused=("reference audio file is empty (0 bytes)",)),
     Case("reference_random_bytes_wav", reference="random",
-         refused=("reference audio could not be decoded (not an audio file, or corrupt): "
-                  "Invalid data found when processing input",)),
+         refused=("reference audio could not be decoded (not an audio file, or corrupt): it is not in an "
+                  "accepted audio format",)),
     Case("reference_truncated_wav", reference="truncated",
          refused=("reference audio file is truncated (its header promises 3.0 s of audio, the file holds 1.5 s): "
                   "upload it again",)),

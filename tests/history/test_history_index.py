@@ -59,7 +59,7 @@ def render_history(history: OutputHistory, summaries: list[dict]) -> list:
         build_history_tab(history)
     show = demo.renderables[0]
     with gr.Blocks() as rendered:
-        show.fn(*[summaries, 20, 0][: len(show.inputs)])
+        show.fn({"entries": summaries, "total": len(summaries), "offset": 0, "limit": 20})
     return list(rendered.blocks.values())
 
 
@@ -82,7 +82,12 @@ def test_a_damaged_sidecar_is_listed_marked_and_the_rest_renders(tmp_path, monke
     assert "Engine: F5-TTS" in html[f"history-{last.id}"] and "Engine: F5-TTS" in html[f"history-{first.id}"]
     assert "This entry is damaged" in html[f"history-{bad_id}"] and "metadata.duration_s is &#x27;abc&#x27;" \
         in html[f"history-{bad_id}"]
-    assert len([b for b in blocks if isinstance(b, gr.Audio)]) == 3  # the damaged entry still plays
+    plays = [b for b in blocks if isinstance(b, gr.Button) and "vs-history-play" in (b.elem_classes or [])]
+    assert len(plays) == 3  # the damaged entry still plays
+    from webui.tabs.history_tab import _player_for
+
+    played = _player_for(history, summaries[2])()
+    assert played.value["path"].endswith(".wav") and str(history.root) not in played.value["path"]
 
     bad = history.get(bad_id)
     assert bad.problem == ("damaged sidecar: metadata.mode is 5, not text; metadata.duration_s is 'abc', not a "

@@ -36,7 +36,29 @@ def test_no_fallback_no_amber_badge():
 def test_reasons_are_escaped_and_cut():
     html = render_badges({**FALLBACK, "fallback_reason": "<script>x</script> " + "y" * 500})
     assert "<script>" not in html and "&lt;script&gt;" in html
-    assert len(short_reason("z" * 500)) == 140
+    assert len(short_reason("z" * 500)) == 240
+
+
+ASR_REASON = ("F5-TTS needs the reference transcript, and speech recognition is unavailable: Speech recognition "
+              "(Whisper) weights missing (hf://openai/whisper-large-v3-turbo: config.json, preprocessor_config.json, "
+              "tokenizer_config.json, model.safetensors or pytorch_model.bin): set VOICE_STUDIO_ASR_MODEL")
+
+
+@pytest.mark.parametrize("reason, fix", [
+    (ASR_REASON, "set VOICE_STUDIO_ASR_MODEL"),
+    ("checkpoint f5.safetensors is not a readable safetensors file (truncated or corrupt): " + "header " * 60
+     + ": set F5TTS_CKPT to a readable checkpoint", "set F5TTS_CKPT to a readable checkpoint"),
+    ("F5-TTS checkpoint missing (hf://firstpixel/F5-TTS-pt-br/pt-br/model_last.safetensors): set F5TTS_CKPT; "
+     + "Vocos vocoder missing (hf://charactr/vocos-mel-24khz): set F5TTS_VOCODER; " * 4
+     + "or run `python -m engines download` while the Hugging Face Hub answers", "set F5TTS_VOCODER"),
+])
+def test_a_long_reason_keeps_its_fix(reason, fix):
+    """Cut in the middle of the problem, never before what to set: the badge and the toast read the same."""
+    short = short_reason(reason)
+    assert short.endswith(reason[reason.rindex(fix):]) or short == reason
+    assert fix in short and short.startswith(reason.split(" ", 3)[0])
+    metadata = {**FALLBACK, "fallback_reason": reason}
+    assert fallback_text(metadata).endswith(short) and fix in render_badges(metadata)
 
 
 def test_app_config_defaults_are_safe():
@@ -121,7 +143,7 @@ def test_the_app_builds_without_loading_a_model(tmp_path):
     manager = EngineManager(Settings.from_env({"VOICE_STUDIO_DEVICE": "cpu", "HF_HUB_OFFLINE": "1"}))
     demo = build_app(manager, AppConfig(), OutputHistory(tmp_path / "outputs"))
     names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
-    assert names == {"dub", "clone", "engine_status", "history", "history_delete", "history_clear",
+    assert names == {"dub", "clone", "engine_status", "history", "history_search", "history_delete", "history_clear",
                      "dub_subtitles", "dub_video", "verify_engine", "studio_lines", "studio_retime",
                      "studio_split", "studio_merge", "studio_pick_take", "studio_new_take", "studio_render"}
     assert not any(engine.is_loaded for engine in manager.engines.values())

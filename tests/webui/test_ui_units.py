@@ -158,10 +158,24 @@ def test_admin_rows_show_only_for_admins():
     policy = AdminPolicy(users=frozenset({"ana"}))
     with gr.Blocks():
         status = build_status_tab(unloaded_manager(), policy)
-    # one row per engine (Load, Unload) and one for speech recognition's Load
-    assert len(status.admin_rows) == 3 and not any(row.visible for row in status.admin_rows)
-    assert all(update.visible for update in status.admin_visibility(gr.Request(username="ana")))
-    assert not any(update.visible for update in status.admin_visibility(gr.Request(username="bob")))
+    # one row per engine (Load, Unload), F5-TTS's model picker and speech recognition's Load
+    assert len(status.admin_rows) == 4 and not any(row.visible for row in status.admin_rows)
+    assert status.note.visible  # until the page knows who is looking: why the controls are missing
+    *rows, note = status.admin_visibility(gr.Request(username="ana"))
+    assert all(update.visible for update in rows) and not note.visible
+    *rows, note = status.admin_visibility(gr.Request(username="bob"))
+    assert not any(update.visible for update in rows) and note.visible
+    assert "logged in as **bob**" in note.value and "`VOICE_STUDIO_ADMINS`" in note.value
+
+
+def test_everyone_who_is_not_an_admin_reads_why_and_which_variable():
+    with gr.Blocks():
+        nobody = build_status_tab(unloaded_manager(), AdminPolicy())
+    assert nobody.note.visible and nobody.admin_rows == []
+    assert "`VOICE_STUDIO_ADMIN=1`" in nobody.note.value and "`VOICE_STUDIO_ADMINS`" in nobody.note.value
+    with gr.Blocks():
+        everyone = build_status_tab(unloaded_manager(), AdminPolicy(everyone=True))
+    assert not everyone.note.visible and all(row.visible for row in everyone.admin_rows)
 
 
 # --- errors: History badges, the block beside the output, input vs engine --------------------

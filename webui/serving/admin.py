@@ -1,5 +1,5 @@
-"""Who may load and unload engines: nobody by default, everyone with ``VOICE_STUDIO_ADMIN=1``,
-or the logged-in users named in ``VOICE_STUDIO_ADMINS``.
+"""Who may load and unload engines and switch models: nobody by default, everyone with
+``VOICE_STUDIO_ADMIN=1``, or the logged-in users named in ``VOICE_STUDIO_ADMINS``.
 
 Hiding the buttons is not the guard: every admin handler calls ``require`` with the
 request Gradio hands it, so a call through the API is refused the same way.
@@ -7,7 +7,9 @@ request Gradio hands it, so a call through the API is refused the same way.
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from dataclasses import dataclass
 
 import gradio as gr
@@ -16,8 +18,12 @@ from .config import AppConfig
 
 logger = logging.getLogger("voice_studio.webui")
 
-REFUSAL = ("Loading and unloading engines is for admins. Start the app with VOICE_STUDIO_ADMIN=1, "
-           "or log in as a user named in VOICE_STUDIO_ADMINS.")
+REFUSAL = ("Loading and unloading engines and switching models is for admins. Start the app with "
+           "VOICE_STUDIO_ADMIN=1, or log in as a user named in VOICE_STUDIO_ADMINS.")
+# What everyone who is not an admin reads where the admin controls would be.
+_ADMIN_CONTROLS = "**Load, Unload and the model picker are for admins.**"
+_MEANWHILE = ("Meanwhile each engine loads on its first request, and F5-TTS runs the model that `F5TTS_MODEL` "
+              "(or `F5TTS_CKPT`) names.")
 
 
 @dataclass(frozen=True)
@@ -43,3 +49,20 @@ class AdminPolicy:
         if not self.allows(username):
             logger.warning("admin action refused", extra={"action": action, "user": username})
             raise gr.Error(REFUSAL, title="Not allowed", print_exception=False)
+
+
+def admin_note(policy: AdminPolicy, username: str | None) -> str:
+    """Why the admin controls are missing for ``username`` and which variable enables them (Markdown)."""
+    if not policy.enabled:
+        return (f"{_ADMIN_CONTROLS} This app has none: start it with `VOICE_STUDIO_ADMIN=1` (everyone who "
+                "opens the page may use them), or set `VOICE_STUDIO_ADMINS` to logins of `VOICE_STUDIO_AUTH`. "
+                + _MEANWHILE)
+    if username is None:
+        return (f"{_ADMIN_CONTROLS} Log in as a user named in `VOICE_STUDIO_ADMINS` to use them. " + _MEANWHILE)
+    return (f"{_ADMIN_CONTROLS} You are logged in as **{_markdown_safe(username)}**, who is not named in "
+            "`VOICE_STUDIO_ADMINS`. " + _MEANWHILE)
+
+
+def _markdown_safe(text: str) -> str:
+    """A login name shown in Markdown: Markdown's and HTML's special characters escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>])", r"\\\1", html.escape(text, quote=False))[:80]

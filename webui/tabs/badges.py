@@ -62,9 +62,14 @@ def badge_texts(metadata: dict[str, Any]) -> list[tuple[str, str]]:
     return badges
 
 
+# A badge that may take several lines (a fallback's reason) wraps as a rounded block, not a pill.
+_WRAPPING = "border-radius:10px;white-space:normal;overflow-wrap:anywhere;max-width:100%"
+
+
 def _span(kind: str, text: str, title: str | None = None) -> str:
     title_attr = f' title="{html.escape(title)}"' if title else ""
-    return (f'<span class="vs-badge vs-badge-{kind}" data-badge="{kind}" style="{_BASE_STYLE};{_STYLE[kind]}"'
+    wrap = f";{_WRAPPING}" if len(text) > 60 else ""
+    return (f'<span class="vs-badge vs-badge-{kind}" data-badge="{kind}" style="{_BASE_STYLE};{_STYLE[kind]}{wrap}"'
             f"{title_attr}>{html.escape(text, quote=False)}</span>")
 
 

@@ -9,16 +9,31 @@ from typing import Any
 
 import gradio as gr
 
-from engines import SynthesisRequest
+from engines import InputError, SynthesisRequest
+from engines.audio.waveforms import load_reference_audio
 
 from ..serving.speech_service import SpeechService
 from . import choices, controls
+from .badges import render_error_block
 from .error_panel import ErrorPanel
 from .knobs import accepts_knobs, given, knob_panel
 from .speech import Outputs, optional_float, optional_seed, speak_outputs, stream_outputs
 
 TRANSCRIPT_INFO = ("F5-TTS needs the exact words spoken in the reference. Leave it empty and speech "
                    "recognition writes them here (edit them if it misheard); without it, XTTS is used.")
+
+
+def check_reference_upload(path: str | None) -> Any:
+    """An upload is decoded at once (bounded, as a Clone would), so a file that is not a usable clip is
+    refused now, in our words: a toast, and the error beside the output until the next result."""
+    if not path:
+        return gr.skip()
+    try:
+        load_reference_audio(path)
+    except InputError as exc:
+        gr.Warning(str(exc), title="Not a usable reference clip")
+        return render_error_block(str(exc), "input")
+    return ""
 
 
 def packaged_examples_dir() -> Path:
@@ -123,13 +138,18 @@ def build_cloning_tab(service: SpeechService, save_voice: Callable[..., None] | 
                   text_normalization]
         errors = ErrorPanel()
         event = button.click(make_live_clone_handler(service, errors), inputs=inputs,
-                             inputs_kwargs=knobs.page_kwargs, outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",
-                             concurrency_limit=manager.concurrency, show_progress_on=view.audio)
+                             inputs_kwargs=knobs.page_kwargs, outputs=view.live_outputs, js=controls.starting_js("clone"),
+                             api_visibility="private", concurrency_id="synthesis",
+                             concurrency_limit=manager.concurrency, show_progress_on=view.live)
         errors.attach(event, view.error, view.outputs)
+        reference.upload(check_reference_upload, inputs=reference, outputs=view.error, show_progress="hidden",
+                         api_visibility="private", concurrency_limit=None)
         event.success(transcript_from_result, inputs=[view.metadata, transcript], outputs=transcript,
                       api_visibility="private", concurrency_limit=None)
         # The public `/clone` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
-        gr.on([], make_clone_handler(service), inputs=inputs, inputs_kwargs=knobs.api_kwargs, outputs=view.outputs,
+        api = make_clone_handler(service)
+        view.form = controls.form_of(api, inputs)  # History's "Use again" fills it by these names
+        gr.on([], api, inputs=inputs, inputs_kwargs=knobs.api_kwargs, outputs=view.outputs,
               api_name="clone", concurrency_id="synthesis", concurrency_limit=manager.concurrency,
               show_progress_on=view.audio)
         controls.keep_languages_fresh(manager, language, view)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import html
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import gradio as gr
 
@@ -18,6 +22,9 @@ class ResultView:
     metadata: gr.JSON
     error: gr.HTML  # the last failure, kept visible until the next result (not an API output)
     live: gr.Audio | None = None  # plays the audio while it is made (the button's event streams into it)
+    # The form that made it, by the request's field names (the /dub and /clone parameter names): History's
+    # "Use again" fills it from a saved request (webui/tabs/history_reuse.py).
+    form: dict[str, gr.components.Component] = field(default_factory=dict)
 
     @property
     def outputs(self) -> list:
@@ -27,6 +34,12 @@ class ResultView:
     @property
     def live_outputs(self) -> list:
         return [self.live, self.audio, self.badges, self.metadata]
+
+
+def form_of(handler: Callable[..., object], inputs: list) -> dict[str, gr.components.Component]:
+    """``inputs`` by the names of ``handler``'s parameters, the API's names for them (``ResultView.form``)."""
+    names = list(inspect.signature(handler).parameters)[: len(inputs)]
+    return dict(zip(names, inputs))
 
 
 def text_input(manager: EngineManager, elem_prefix: str, value: str = "") -> gr.Textbox:
@@ -56,7 +69,7 @@ def engine_and_language(manager: EngineManager, elem_prefix: str) -> tuple[gr.Dr
         profile = gr.Dropdown(choices.profile_choices(choices.DEFAULT_ENGINE),
                               value=choices.default_profile(choices.DEFAULT_ENGINE), label="Quality profile",
                               allow_custom_value=True, elem_id=f"{elem_prefix}-profile")
-    engine.change(follow_engine, inputs=engine, outputs=profile, api_visibility="private")
+    engine.change(follow_engine, inputs=[engine, profile], outputs=profile, api_visibility="private")
     return language, engine, profile
 
 
@@ -76,9 +89,12 @@ def keep_languages_fresh(manager: EngineManager, language: gr.Dropdown, result: 
     result.metadata.change(refresh, **quiet)
 
 
-def follow_engine(engine: str) -> gr.Dropdown:
-    """The profile dropdown offers the chosen engine's profiles, its default selected."""
-    return gr.Dropdown(choices=choices.profile_choices(engine), value=choices.default_profile(engine))
+def follow_engine(engine: str, current: str | None = None) -> gr.Dropdown:
+    """The profile dropdown offers the chosen engine's profiles: ``current`` stays when it is one of them
+    (an engine and profile set together, as History's "Use again" sets them), else the default."""
+    offered = choices.profile_choices(engine)
+    keep = current in [value for _, value in offered]
+    return gr.Dropdown(choices=offered, value=current if keep else choices.default_profile(engine))
 
 
 def advanced_options(elem_prefix: str) -> tuple[gr.Textbox, gr.Textbox, gr.Checkbox, gr.Checkbox]:
@@ -105,14 +121,69 @@ def advanced_options(elem_prefix: str) -> tuple[gr.Textbox, gr.Textbox, gr.Check
 
 
 def result_view(elem_prefix: str) -> ResultView:
-    """The output column; every component has a label, which names it in the API (``view_api``)."""
+    """The output column; every component has a label, which names it in the API (``view_api``).
+
+    One player shows at a time, in one place: the live one while the audio is made and played, then
+    the whole clip (saved to History, downloadable) once the live one has finished playing
+    (``ONE_PLAYER_JS``). Both stay in the page; the whole clip is what ``/dub`` and ``/clone`` return.
+    """
     # Fed 1 s pieces of 16-bit wav as they are made; Gradio relays them as an HLS stream.
-    live = gr.Audio(label="Playing as it is made", streaming=True, autoplay=True, interactive=False,
+    live = gr.Audio(label="Result (playing as it is made)", streaming=True, autoplay=True, interactive=False,
                     elem_id=f"{elem_prefix}-live")
-    audio = gr.Audio(label="Output (the whole clip, saved to History)", type="filepath", format="wav",
+    audio = gr.Audio(label="Result (the whole clip, saved to History)", type="filepath", format="wav",
                      interactive=False, buttons=["download"], elem_id=f"{elem_prefix}-audio")
+    read_as = gr.HTML(elem_id=f"{elem_prefix}-read-as", padding=False)
     badges = gr.HTML(label="Badges", elem_id=f"{elem_prefix}-badges")
     error = gr.HTML(label="Error", elem_id=f"{elem_prefix}-error")
     with gr.Accordion("Metadata (what really ran)", open=False):
         metadata = gr.JSON(label="Metadata", elem_id=f"{elem_prefix}-metadata")
+    metadata.change(read_as_html, inputs=metadata, outputs=read_as, api_visibility="private",
+                    concurrency_limit=None, show_progress="hidden")
+    done = f"() => window.vsPlayers && window.vsPlayers('{elem_prefix}', 'done')"
+    for finished in (metadata, error):  # a result, or a failure shown beside the output
+        finished.change(None, js=done, api_visibility="private", show_progress="hidden", queue=False)
     return ResultView(audio, badges, metadata, error, live)
+
+
+def read_as_html(metadata: dict | None) -> str:
+    """"Read as: ..." when the text front end changed what was spoken (numbers, money, dates as words)."""
+    spoken = (metadata or {}).get("normalized_text")
+    if not spoken:
+        return ""
+    return (f"<div class='vs-read-as' style='font-size:0.92em;margin:2px 0'><b>Read as:</b> "
+            f"{html.escape(str(spoken), quote=False)}</div>")
+
+
+# Installed once per page (``build_app``'s load event): a style shows one player per result column,
+# the live one while ``<html data-vs-PREFIX="live">``, else the whole clip. ``vsPlayers(prefix, "start")``
+# sets it as a request starts; ``vsPlayers(prefix, "done")`` (the metadata or the error arrived) clears
+# it once the live player has stopped playing (ended, paused, or stalled for 4 s), at once if it is not
+# playing (a failure, a short clip).
+# The attribute sits on <html>, which Gradio's components never re-render.
+PLAYER_PREFIXES = ("dub", "clone")
+ONE_PLAYER_JS = """() => {
+  const style = document.createElement('style');
+  style.textContent = %s.map(p => `html:not([data-vs-${p}="live"]) #${p}-live, `
+                                 + `html[data-vs-${p}="live"] #${p}-audio {display: none !important}`).join('\\n');
+  document.head.appendChild(style);
+  window.vsPlayers = (prefix, phase) => {
+    const root = document.documentElement, key = 'data-vs-' + prefix;
+    if (phase === 'start') { root.setAttribute(key, 'live'); return; }
+    const swap = () => root.removeAttribute(key);
+    const live = document.getElementById(prefix + '-live');
+    const audio = live && live.querySelector('audio');
+    if (!audio || audio.paused || audio.ended) { swap(); return; }
+    // Playing: swap when it ends or pauses, or when it has not moved for a few seconds (a stalled stream).
+    let last = audio.currentTime, still = 0;
+    const watch = setInterval(() => {
+      still = audio.currentTime === last ? still + 1 : 0;
+      last = audio.currentTime;
+      if (audio.paused || audio.ended || still >= 4) { clearInterval(watch); swap(); }
+    }, 1000);
+  };
+}""" % json.dumps(list(PLAYER_PREFIXES))
+
+
+def starting_js(elem_prefix: str) -> str:
+    """The synthesis button's ``js``: the live player takes the whole clip's place; the inputs pass through."""
+    return f"(...args) => {{ window.vsPlayers && window.vsPlayers('{elem_prefix}', 'start'); return args; }}"

@@ -84,11 +84,14 @@ def build_dubbing_tab(service: SpeechService, voices: gr.JSON | None = None) -> 
         inputs = [text, language, preset, engine, profile, speed, seed, allow_fallback, text_normalization]
         errors = ErrorPanel()
         event = button.click(make_live_dub_handler(service, errors), inputs=inputs, inputs_kwargs=knobs.page_kwargs,
-                             outputs=view.live_outputs, api_visibility="private", concurrency_id="synthesis",
-                             concurrency_limit=manager.concurrency, show_progress_on=view.audio)
+                             outputs=view.live_outputs, js=controls.starting_js("dub"), api_visibility="private",
+                             concurrency_id="synthesis",
+                             concurrency_limit=manager.concurrency, show_progress_on=view.live)
         errors.attach(event, view.error, view.outputs)
         # The public `/dub` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
-        gr.on([], make_dub_handler(service), inputs=inputs, inputs_kwargs=knobs.api_kwargs, outputs=view.outputs,
+        api = make_dub_handler(service)
+        view.form = controls.form_of(api, inputs)  # History's "Use again" fills it by these names
+        gr.on([], api, inputs=inputs, inputs_kwargs=knobs.api_kwargs, outputs=view.outputs,
               api_name="dub", concurrency_id="synthesis", concurrency_limit=manager.concurrency,
               show_progress_on=view.audio)
         controls.keep_languages_fresh(manager, language, view)

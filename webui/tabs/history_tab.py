@@ -1,39 +1,49 @@
 """The History tab: past results and failures from the output folder, newest first, a page at a time.
 
 The list is read from disk (``history.OutputHistory``), so it survives a restart and
-shows what every user of this instance produced. Each entry has its badges and, for a
-result, a player with a download button; entries can be deleted one by one or all at
-once, after the browser asks for confirmation. The output folder itself is never served:
-a result's audio reaches the page as a copy in Gradio's cache (``served_files``).
+shows what every user of this instance produced. It is compact: one row per entry (its
+time, kind, text and badges) with Play, "Use again" and Delete; one player above the list
+plays the entry picked. Words of the text, the engine and the kind narrow the list
+(``history.search``). "Use again" puts an entry's settings back into the Dubbing or
+Cloning form (``history_reuse``). Deleting asks the browser first. The output folder itself
+is never served: a result's audio reaches the page as a copy in Gradio's cache.
 
-API (extend, never rename): ``/history(limit, offset)`` returns a page of the list as
-JSON without server paths; ``/history_delete(entry_id)`` and ``/history_clear(confirm)``
-remove entries.
+API (extend, never rename): ``/history(limit, offset)`` returns a page of the list as JSON
+without server paths; ``/history_search(query, engine, mode, status, limit, offset)`` a page
+of the entries that match, with their number; ``/history_delete(entry_id)`` and
+``/history_clear(confirm)`` remove entries.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from history import HistoryEntry, OutputHistory
+from history.search import MODES, HistoryQuery, QueryError, search
 
+from ..serving.labels import ENGINE_LABELS, engine_label
 from ..serving.served_files import cache_copy
 from .badges import render_badges, render_error_badge
 from .error_panel import BadInputError
+from .history_reuse import ReuseTargets, fill, filled_message, reusable
 
 logger = logging.getLogger("voice_studio.webui")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
+PAGE_SIZES = (10, 20, 50, 100)
 TEXT_PREVIEW_CHARS = 160
 TRUE_WORDS = ("true", "yes", "1")
-# The browser asks before anything is deleted; the answer goes to the handler as its last input.
-CONFIRM_ONE_JS = "(limit, offset, confirmed) => [limit, offset, window.confirm('Delete this history entry?')]"
-CONFIRM_ALL_JS = ("(limit, offset, confirmed) => [limit, offset, "
+MODE_LABELS = {"dub": "Dub", "clone": "Clone", "studio": "Studio"}
+# The browser asks before anything is deleted; its answer replaces the handler's last input.
+CONFIRM_ONE_JS = "(...args) => [...args.slice(0, -1), window.confirm('Delete this history entry?')]"
+CONFIRM_ALL_JS = ("(...args) => [...args.slice(0, -1), "
                   "window.confirm('Delete every history entry? Everyone using this instance shares it.')]")
 
 
@@ -69,6 +79,20 @@ def list_history(history: OutputHistory, limit: Any = DEFAULT_LIMIT, offset: Any
     return [entry_summary(entry) for entry in history.list(limit=count, offset=skip)]
 
 
+def search_history(history: OutputHistory, query: Any = "", engine: Any = "", mode: Any = "", status: Any = "",
+                   limit: Any = DEFAULT_LIMIT, offset: Any = 0) -> dict[str, Any]:
+    """The entries that match, a page at a time: {"entries", "total" (that match), "offset", "limit"}."""
+    count = _whole_number(limit, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    skip = _whole_number(offset, "offset", 0, 0, None)
+    try:
+        wanted = HistoryQuery.from_form(query, engine, mode, status, engines=tuple(ENGINE_LABELS))
+    except QueryError as exc:
+        raise _bad_input(str(exc)) from exc
+    entries, total = search(history.list(), wanted, count, skip)
+    return {"entries": [entry_summary(entry) for entry in entries], "total": total, "offset": skip, "limit": count,
+            "filtered": not wanted.empty}
+
+
 def delete_entry(history: OutputHistory, entry_id: Any) -> dict[str, Any]:
     """Delete one entry by its id; an id that is not in the history is a clear error."""
     if not isinstance(entry_id, str) or not history.delete(entry_id.strip()):
@@ -84,12 +108,15 @@ def clear_history(history: OutputHistory, confirm: Any) -> dict[str, Any]:
     return {"deleted": history.clear()}
 
 
-def position_text(history: OutputHistory, shown: int, offset: Any) -> str:
-    total = history.page(limit=0)[1]
+def position_text(page: dict[str, Any] | None) -> str:
+    """E.g. "Entries 1–20 of 25, newest first." or "3 entries match." for a search."""
+    page = page or {}
+    shown, total = len(page.get("entries") or []), int(page.get("total") or 0)
+    matching = " that match" if page.get("filtered") else ""
     if not shown:
-        return f"No entries here ({total} in all)." if total else ""
-    first = int(float(offset or 0)) + 1
-    return f"Entries {first}–{first + shown - 1} of {total}, newest first."
+        return f"No entries{matching} here ({total} in all)." if total else ""
+    first = int(page.get("offset") or 0) + 1
+    return f"Entries {first}–{first + shown - 1} of {total}{matching}, newest first."
 
 
 def entry_html(summary: dict[str, Any]) -> str:
@@ -107,16 +134,18 @@ def entry_html(summary: dict[str, Any]) -> str:
     if summary.get("problem"):
         body += (f"<div class='vs-history-problem' style='color:#b91c1c;font-size:0.9em'>"
                  f"⚠ This entry is damaged: {html.escape(str(summary['problem']))}</div>")
-    return body
+    return f"<div class='vs-history-body' style='font-size:0.92em'>{body}</div>"
 
 
 def _heading(summary: dict[str, Any]) -> str:
-    when = str(summary["created_at"]).replace("T", " ")[:19] + " UTC"
+    """One line: when, what kind, and the text (cut to the line; the whole text in its tooltip)."""
+    when = str(summary["created_at"]).replace("T", " ")[:16] + " UTC"
     mode = str(summary["metadata"].get("mode") or "")
     text = str(summary["text"])
     preview = text if len(text) <= TEXT_PREVIEW_CHARS else text[: TEXT_PREVIEW_CHARS - 1] + "…"
-    return (f"<div class='vs-history-head'><b>{html.escape(when)}</b> · {html.escape(mode)} · "
-            f"<span class='vs-history-text'>{html.escape(preview)}</span></div>")
+    return (f"<div class='vs-history-head' style='white-space:nowrap;overflow:hidden;text-overflow:ellipsis'>"
+            f"<b>{html.escape(when)}</b> · {html.escape(MODE_LABELS.get(mode, mode))} · "
+            f"<span class='vs-history-text' title='{html.escape(text)}'>{html.escape(preview)}</span></div>")
 
 
 def _heading_fallback(summary: dict[str, Any]) -> str:
@@ -136,71 +165,98 @@ def audio_for(history: OutputHistory, summary: dict[str, Any]) -> str | None:
         return None
 
 
-def build_history_tab(history: OutputHistory) -> tuple[gr.Tab, gr.JSON, Any, list[gr.components.Component]]:
-    """Returns the tab, the JSON holding the list, its refresh function and the inputs it takes
-    (the page size and the offset), so other tabs can refresh the list when they make a result."""
+@dataclass
+class HistoryView:
+    """What ``build_app`` wires: the JSON holding the page, its refresh and the inputs it takes."""
 
-    def refresh(limit: Any = DEFAULT_LIMIT, offset: Any = 0) -> list[dict[str, Any]]:
-        return list_history(history, limit, offset)
+    entries: gr.JSON
+    refresh: Callable[..., dict[str, Any]]
+    inputs: list[gr.components.Component]
+
+
+def build_history_tab(history: OutputHistory, reuse: ReuseTargets | None = None) -> HistoryView:
+    """The tab; with ``reuse``, each dub and clone entry has "Use again" (fills that tab's form)."""
+
+    def refresh(query: Any = "", engine: Any = "", mode: Any = "", limit: Any = DEFAULT_LIMIT,
+                offset: Any = 0) -> dict[str, Any]:
+        return search_history(history, query, engine, mode, "", limit, offset)
 
     def step(direction: int):
-        def move(limit: Any, offset: Any) -> int:
+        def move(query: Any, engine: Any, mode: Any, limit: Any, offset: Any) -> int:
             size = _whole_number(limit, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
             start = _whole_number(offset, "offset", 0, 0, None)
-            last_page = (max(0, history.page(limit=0)[1] - 1) // size) * size
-            return max(0, min(start + direction * size, last_page))
+            total = search_history(history, query, engine, mode, "", 1, 0)["total"]
+            return max(0, min(start + direction * size, (max(0, total - 1) // size) * size))
         return move
-
-    def clear_confirmed(limit: Any, offset: Any, confirmed: bool) -> Any:
-        if not confirmed:
-            return gr.skip()
-        clear_history(history, True)
-        return refresh(limit, 0)
 
     with gr.Tab("History", id="history") as tab:
         gr.Markdown(f"Results saved in `{html.escape(history.root.name)}/` on the server, newest first. "
                     "Everyone using this instance sees the same history.")
-        with gr.Row():
-            # No precision: Gradio would refuse "abc" with a generic error; list_history names the value.
-            limit = gr.Number(value=DEFAULT_LIMIT, step=1, label=f"Show (1 to {MAX_LIMIT})",
-                              elem_id="history-limit", scale=1)
-            offset = gr.Number(value=0, precision=0, label="Skip the newest", elem_id="history-offset", scale=1)
-            newer = gr.Button("◀ Newer", elem_id="history-newer", scale=1)
-            older = gr.Button("Older ▶", elem_id="history-older", scale=1)
-            refresh_button = gr.Button("Refresh", elem_id="history-refresh", scale=1)
-            clear_button = gr.Button("Delete all…", variant="stop", elem_id="history-clear", scale=1)
+        with gr.Row(equal_height=True):
+            query = gr.Textbox(label="Search", placeholder="words of the text, the voice or the error", max_lines=1,
+                               scale=3, min_width=200, elem_id="history-search")
+            engine = gr.Dropdown([("Every engine", "")] + [(label, name) for name, label in ENGINE_LABELS.items()],
+                                 value="", label="Engine", scale=1, min_width=140, elem_id="history-engine")
+            mode = gr.Dropdown([("Every kind", "")] + [(MODE_LABELS[m], m) for m in MODES], value="",
+                               label="Kind", scale=1, min_width=140, elem_id="history-mode")
+            limit = gr.Dropdown([(f"{n} a page", n) for n in PAGE_SIZES], value=DEFAULT_LIMIT, label="Page",
+                                scale=1, min_width=120, elem_id="history-limit")
+        with gr.Row(elem_id="history-paging"):
+            newer = gr.Button("◀ Newer", size="sm", scale=0, min_width=90, elem_id="history-newer")
+            older = gr.Button("Older ▶", size="sm", scale=0, min_width=90, elem_id="history-older")
+            with gr.Column(scale=1, min_width=200):
+                position = gr.Markdown(elem_id="history-position")
+            refresh_button = gr.Button("Refresh", size="sm", scale=0, min_width=90, elem_id="history-refresh")
+            clear_button = gr.Button("Delete all…", size="sm", variant="stop", scale=0, min_width=110,
+                                     elem_id="history-clear")
+        # One player for the whole list, shown once an entry is played.
+        player = gr.Audio(label="Entry", type="filepath", interactive=False, autoplay=True, visible=False,
+                          buttons=["download"], elem_id="history-player")
+        offset = gr.Number(value=0, precision=0, visible=False, elem_id="history-offset")
         entries = gr.JSON(label="History entries", visible=False, elem_id="history-json")
         confirmed = gr.Checkbox(value=False, visible=False)  # the browser's answer to "Delete …?"
-        paging = [limit, offset]
+        paging = [query, engine, mode, limit, offset]
 
-        @gr.render(inputs=[entries, *paging], triggers=[entries.change])
-        def show(summaries: list[dict[str, Any]] | None, shown_limit: Any, shown_offset: Any) -> None:
-            gr.Markdown(position_text(history, len(summaries or []), shown_offset), elem_id="history-position")
+        @gr.render(inputs=[entries], triggers=[entries.change])
+        def show(page: dict[str, Any] | None) -> None:
+            summaries = (page or {}).get("entries") or []
             if not summaries:
-                gr.Markdown("Nothing yet: results appear here as soon as they are made.")
+                gr.Markdown("Nothing here: results appear as soon as they are made." if not (page or {}).get(
+                    "filtered") else "No entry matches: change the search or the filters.")
                 return
             for summary in summaries:
-                # A panel, not a gr.Group: inside a Group Gradio draws the player with a heavy dark frame.
-                with gr.Column(variant="panel", elem_classes=["vs-history-entry"]):
-                    gr.HTML(entry_html(summary), elem_id=f"history-{summary['id']}")
-                    audio = audio_for(history, summary)
-                    if audio is not None:
-                        gr.Audio(value=audio, label="Audio", type="filepath", interactive=False,
-                                 buttons=["download"], key=f"audio-{summary['id']}")
-                    remove = gr.Button("Delete", size="sm", variant="secondary", key=f"delete-{summary['id']}",
-                                       elem_classes=["vs-history-delete"])
-                    remove.click(_delete_confirmed(history, summary["id"], refresh), inputs=[*paging, confirmed],
-                                 outputs=entries, js=CONFIRM_ONE_JS, api_visibility="private",
-                                 concurrency_limit=None)
+                _entry_row(history, summary, paging, confirmed, entries, player, refresh, reuse)
 
-        refresh_button.click(refresh, inputs=paging, outputs=entries, api_name="history", concurrency_limit=None)
+        entries.change(position_text, inputs=entries, outputs=position, api_visibility="private",
+                       show_progress="hidden")
+        listed = dict(outputs=entries, api_visibility="private", concurrency_limit=None, show_progress="hidden")
+        refresh_button.click(refresh, inputs=paging, **listed)
+        to_offset = {**listed, "outputs": offset}
+        for box in (engine, mode, limit):  # a new search starts at the newest entry
+            box.change(_first_page, **to_offset).then(refresh, inputs=paging, **listed)
+        query.change(_first_page, trigger_mode="always_last", **to_offset).then(refresh, inputs=paging, **listed)
         for button, direction in ((newer, -1), (older, 1)):
-            button.click(step(direction), inputs=paging, outputs=offset, api_visibility="private",
-                         concurrency_limit=None).then(refresh, inputs=paging, outputs=entries,
-                                                      api_visibility="private", concurrency_limit=None)
-        clear_button.click(clear_confirmed, inputs=[*paging, confirmed], outputs=entries, js=CONFIRM_ALL_JS,
-                           api_visibility="private", concurrency_limit=None)
-        tab.select(refresh, inputs=paging, outputs=entries, api_visibility="private", concurrency_limit=None)
+            button.click(step(direction), inputs=paging, **to_offset).then(refresh, inputs=paging, **listed)
+        clear_button.click(_clear_confirmed(history, refresh), inputs=[*paging, confirmed], js=CONFIRM_ALL_JS,
+                           **listed)
+        tab.select(refresh, inputs=paging, **listed)
+
+        # The public API: /history keeps its parameters (limit, offset) and its answer (a list).
+        api_limit = gr.Number(value=DEFAULT_LIMIT, step=1, label=f"Show (1 to {MAX_LIMIT})", visible=False)
+        api_offset = gr.Number(value=0, precision=0, label="Skip the newest", visible=False)
+        api_list = gr.JSON(label="History entries", visible=False)
+
+        def page_of_history(limit: Any = DEFAULT_LIMIT, offset: Any = 0) -> list[dict[str, Any]]:
+            return list_history(history, limit, offset)
+
+        gr.on([], page_of_history, inputs=[api_limit, api_offset], outputs=api_list, api_name="history",
+              concurrency_limit=None)
+
+        def history_search(query: str = "", engine: str = "", mode: str = "", status: str = "",
+                           limit: float = DEFAULT_LIMIT, offset: float = 0) -> dict:
+            """A page of the entries that match: words of the text, voice or error (all of them, any case), the
+            engine (f5tts, xtts), the kind (dub, clone, studio), the status (ok, error); empty: any."""
+            return search_history(history, query, engine, mode, status, limit, offset)
 
         def history_delete(entry_id: str) -> dict:
             """Delete one history entry (its audio and its record) by the id /history lists."""
@@ -210,16 +266,78 @@ def build_history_tab(history: OutputHistory) -> tuple[gr.Tab, gr.JSON, Any, lis
             """Delete every history entry; confirm must be true."""
             return clear_history(history, confirm)
 
+        gr.api(history_search, api_name="history_search", concurrency_limit=None)
         gr.api(history_delete, api_name="history_delete", concurrency_limit=None)
         gr.api(history_clear, api_name="history_clear", concurrency_limit=None)
-    return tab, entries, refresh, paging
+    return HistoryView(entries, refresh, paging)
 
 
-def _delete_confirmed(history: OutputHistory, entry_id: str, refresh: Any):
-    def delete(limit: Any, offset: Any, confirmed: bool) -> Any:
+def _entry_row(history: OutputHistory, summary: dict[str, Any], paging: list, confirmed: gr.Checkbox,
+               entries: gr.JSON, player: gr.Audio, refresh: Callable[..., dict[str, Any]],
+               reuse: ReuseTargets | None) -> None:
+    """One entry: its heading and badges, then Play, Use again and Delete (they wrap under it on a phone)."""
+    entry_id = summary["id"]
+    quiet = dict(api_visibility="private", concurrency_limit=None)
+    # Side by side where there is room; on a phone the buttons wrap under the text (the columns' min widths).
+    with gr.Row(variant="panel", elem_classes=["vs-history-entry"], key=f"row-{entry_id}"):
+        with gr.Column(scale=5, min_width=320):
+            gr.HTML(entry_html(summary), elem_id=f"history-{entry_id}", padding=False)
+        with gr.Column(scale=0, min_width=300, elem_classes=["vs-history-actions"]), gr.Row():
+            if summary.get("status") == "ok":
+                play = gr.Button("▶ Play", size="sm", min_width=70, key=f"play-{entry_id}",
+                                 elem_classes=["vs-history-play"])
+                play.click(_player_for(history, summary), outputs=player, **quiet)
+            if reuse is not None and reusable((summary.get("metadata") or {}).get("mode")):
+                again = gr.Button("Use again", size="sm", min_width=90, key=f"again-{entry_id}",
+                                  elem_classes=["vs-history-again"])
+                again.click(_reuse(history, entry_id, reuse), outputs=reuse.outputs(), **quiet).then(
+                    _reuse(history, entry_id, reuse, last=True), outputs=reuse.outputs(last=True), **quiet)
+            remove = gr.Button("Delete", size="sm", variant="secondary", min_width=70, key=f"delete-{entry_id}",
+                               elem_classes=["vs-history-delete"])
+            remove.click(_delete_confirmed(history, entry_id, refresh), inputs=[*paging, confirmed], outputs=entries,
+                         js=CONFIRM_ONE_JS, **quiet)
+
+
+def _first_page() -> int:
+    return 0
+
+
+def _player_for(history: OutputHistory, summary: dict[str, Any]):
+    def play() -> Any:
+        audio = audio_for(history, summary)
+        if audio is None:
+            raise _bad_input("this entry's audio is gone (deleted meanwhile)")
+        when = str(summary["created_at"]).replace("T", " ")[:16]
+        return gr.Audio(value=audio, visible=True, label=f"{when} UTC · "
+                        f"{engine_label(summary['metadata'].get('tts_engine_used'))} · {str(summary['text'])[:60]}")
+    return play
+
+
+def _reuse(history: OutputHistory, entry_id: str, reuse: ReuseTargets, last: bool = False):
+    def use_again() -> list[Any]:
+        entry = history.get(entry_id)
+        if entry is None:
+            raise _bad_input("that history entry was deleted meanwhile")
+        if last:
+            gr.Info(filled_message(entry))
+        return fill(reuse, entry, last)
+    return use_again
+
+
+def _delete_confirmed(history: OutputHistory, entry_id: str, refresh: Callable[..., dict[str, Any]]):
+    def delete(query: Any, engine: Any, mode: Any, limit: Any, offset: Any, confirmed: bool) -> Any:
         if not confirmed:
             return gr.skip()
         if not history.delete(entry_id):
             gr.Warning("That entry was already deleted.")
-        return refresh(limit, offset)
+        return refresh(query, engine, mode, limit, offset)
     return delete
+
+
+def _clear_confirmed(history: OutputHistory, refresh: Callable[..., dict[str, Any]]):
+    def clear(query: Any, engine: Any, mode: Any, limit: Any, offset: Any, confirmed: bool) -> Any:
+        if not confirmed:
+            return gr.skip()
+        clear_history(history, True)
+        return refresh(query, engine, mode, limit, 0)
+    return clear

@@ -1,9 +1,12 @@
-"""The Engine status tab: the overall status, one card per engine, Refresh, and (for admins) Load / Unload.
+"""The Engine status tab: the overall status, one card per engine, the optional parts, Refresh, and
+(for admins) Load / Unload and F5-TTS's model picker.
 
-Loading and unloading are admin actions (``admin.AdminPolicy``): without an admin
-setting the buttons and their API (``/load_engine``, ``/unload_engine``) do not exist,
-and every admin handler checks the caller itself. An Unload runs after the work queued
-before it and a request queued later loads the engine again, so it fails no request.
+Loading, unloading and switching models are admin actions (``admin.AdminPolicy``): without an
+admin setting the controls and their API (``/load_engine``, ``/unload_engine``,
+``/switch_model``) do not exist, and every admin handler checks the caller itself. Everyone
+else sees why the controls are missing and which variable enables them. An Unload runs after
+the work queued before it and a request queued later loads the engine again, so it fails no
+request; a model switch does the same (``model_picker.py``).
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from typing import Any
 import gradio as gr
 
 from engines import EngineManager, VoiceStudioError
+from engines.quality.speaker import SpeakerVerifier
 from engines.weights.downloads import describe_snapshot
 
-from ..serving.admin import AdminPolicy
+from ..serving.admin import AdminPolicy, admin_note
 from ..serving.labels import engine_label
 from .status_devices import render_devices
+from .model_picker import PICKER_ENGINE, build_model_picker, model_text
+from .optional_parts import optional_parts, overall_note, render_parts, with_parts
 from .verify_panel import build_verify_panel
 
 logger = logging.getLogger("voice_studio.webui")
@@ -29,6 +35,7 @@ logger = logging.getLogger("voice_studio.webui")
 STATUS_STYLE = {
     "available": ("#16a34a", "Available (loaded)"),
     "not_loaded": ("#6b7280", "Not loaded (loads on first use)"),
+    "loading": ("#2563eb", "Loading…"),
     "unavailable": ("#dc2626", "Unavailable"),
 }
 OVERALL_STYLE = {"healthy": "#16a34a", "degraded": "#f59e0b", "unhealthy": "#dc2626"}
@@ -50,13 +57,14 @@ def engine_status(manager: EngineManager) -> dict[str, Any]:
     return manager.health()
 
 
-def load_engine(manager: EngineManager, name: str) -> dict[str, Any]:
-    """Load (or retry) an engine now; a failure shows on its card, not as a crash."""
+def load_engine(manager: EngineManager, name: str,
+                health: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Load (or retry) an engine now and return ``health()``; a failure shows on its card, not as a crash."""
     try:
         manager.load(name)
     except VoiceStudioError as exc:
         raise gr.Error(str(exc), title=f"Could not load {engine_label(name)}", print_exception=False) from exc
-    health = manager.health()
+    health = (health or manager.health)()
     error = health["engines"][name].get("error")
     if error:
         gr.Warning(f"{engine_label(name)} could not be loaded: {error}")
@@ -65,14 +73,15 @@ def load_engine(manager: EngineManager, name: str) -> dict[str, Any]:
     return health
 
 
-def unload_engine(manager: EngineManager, name: str) -> dict[str, Any]:
+def unload_engine(manager: EngineManager, name: str,
+                  health: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Unload after the work already queued; the next request loads the engine again."""
     try:
         manager.unload(name)
     except VoiceStudioError as exc:
         raise gr.Error(str(exc), title=f"Could not unload {engine_label(name)}", print_exception=False) from exc
     gr.Info(f"{engine_label(name)} is unloaded; the next request loads it again.")
-    return manager.health()
+    return (health or manager.health)()
 
 
 def _row(label: str, value: Any) -> str:
@@ -86,6 +95,7 @@ def render_card(name: str, health: dict[str, Any]) -> str:
     """One engine's card body: its name, a status pill and a full-width table of facts."""
     colour, wording = STATUS_STYLE.get(health["status"], ("#6b7280", health["status"]))
     languages = health.get("languages") or []
+    details = health.get("details") or {}
     rows = [
         _row("Device", health.get("device")),
         _row("Sample rate", f"{health.get('sample_rate')} Hz"),
@@ -97,9 +107,14 @@ def render_card(name: str, health: dict[str, Any]) -> str:
         _row("Licence", health.get("license")),
         _row("Last error", health.get("error")),
     ]
-    download = (health.get("details") or {}).get("download")
+    model = model_text(health) if name == PICKER_ENGINE else None
+    if model:
+        rows.insert(3, _row("Model", model))
+    download = details.get("download")
     if download:
         rows.insert(4, _row("Download", describe_snapshot(download)))
+    if details.get("load_step"):
+        rows.insert(1, _row("Loading", details["load_step"]))
     hint = ""
     if health["status"] == "unavailable" and health.get("error"):
         hint = ("<p style='margin:8px 0 0;color:#b91c1c'><b>What to do:</b> "
@@ -113,40 +128,56 @@ def render_card(name: str, health: dict[str, Any]) -> str:
 
 
 def render_overall(health: dict[str, Any] | None) -> str:
+    """"Overall: healthy" is the engines' word; the optional parts that are missing follow it, each with
+    the variable to set, so the line never reads as complete while one is missing."""
     if not health:
         return ""
     overall = health.get("status", "?")
+    note = overall_note(health)
+    note_html = (f" <span class='vs-overall-note' style='color:#b45309;font-weight:600;overflow-wrap:anywhere'>"
+                 f"{html.escape(note)}</span>") if note else ""
     return (f"<p style='margin:0'><b>Overall:</b> <span data-overall='{html.escape(overall)}' style='color:"
-            f"{OVERALL_STYLE.get(overall, '#6b7280')};font-weight:700'>{html.escape(overall)}</span>"
+            f"{OVERALL_STYLE.get(overall, '#6b7280')};font-weight:700'>{html.escape(overall)}</span>{note_html}"
             f" <small>({html.escape(str(health.get('timestamp', '')))})</small></p>")
 
 
 @dataclass
 class StatusTab:
-    """What ``build_app`` wires: the health JSON, its refresh, and the admin rows to show per user."""
+    """What ``build_app`` wires: the health JSON, its refresh, and the admin rows and note to show per user."""
 
     health_json: gr.JSON
     refresh: Callable[[], dict[str, Any]]
     admin: AdminPolicy
     admin_rows: list[gr.Row] = field(default_factory=list)
+    note: gr.Markdown | None = None
+
+    @property
+    def per_user(self) -> list[Any]:
+        """The outputs of ``admin_visibility``: the admin rows, then the note for everyone else."""
+        return [*self.admin_rows, *([self.note] if self.note is not None else [])]
 
     def admin_visibility(self, request: gr.Request) -> list[Any]:
-        """On page load: show Load / Unload to an admin (by ``VOICE_STUDIO_ADMINS`` login)."""
-        shown = self.admin.allows(getattr(request, "username", None))
-        return [gr.Row(visible=shown) for _ in self.admin_rows]
+        """On page load: show Load / Unload / the picker to an admin (by ``VOICE_STUDIO_ADMINS`` login),
+        and to anyone else why they are missing."""
+        username = getattr(request, "username", None)
+        shown = self.admin.allows(username)
+        note = [gr.Markdown(admin_note(self.admin, username), visible=not shown)] if self.note is not None else []
+        return [gr.Row(visible=shown) for _ in self.admin_rows] + note
 
 
 def build_status_tab(manager: EngineManager, admin: AdminPolicy | None = None) -> StatusTab:
-    """The tab; Load / Unload only where ``admin`` lets anyone be an admin."""
+    """The tab; Load / Unload and the model picker only where ``admin`` lets anyone be an admin."""
     admin = admin or AdminPolicy()
-
-    def refresh() -> dict[str, Any]:
-        return engine_status(manager)
+    speaker = SpeakerVerifier.from_env(manager.settings.device, manager.on_device, manager.asr.load_lock)
+    refresh = with_parts(lambda: engine_status(manager), optional_parts(manager, speaker))
 
     names = list(manager.engines)
     admin_rows: list[gr.Row] = []
     with gr.Tab("Engine status", id="status") as tab:
-        overall = gr.HTML(label="Overall status", elem_id="status-overall")
+        with gr.Row():
+            overall = gr.HTML(label="Overall status", elem_id="status-overall", scale=5)
+            refresh_button = gr.Button("Refresh", size="sm", scale=0, min_width=110, elem_id="status-refresh")
+        note = gr.Markdown(admin_note(admin, None), visible=not admin.everyone, elem_id="status-admin-note")
         cards: dict[str, gr.HTML] = {}
         admin_buttons: dict[str, tuple[gr.Button, gr.Button]] = {}
         with gr.Row(equal_height=True, elem_id="status-cards"):
@@ -160,42 +191,49 @@ def build_status_tab(manager: EngineManager, admin: AdminPolicy | None = None) -
                                 gr.Button(f"Unload {engine_label(name)}", size="sm",
                                           elem_id=f"status-unload-{name}"))
                         admin_rows.append(row)
+        picker = None
+        if admin.enabled and PICKER_ENGINE in cards:  # under the cards: a card beside it would stretch
+            picker = build_model_picker(manager, admin, cards[PICKER_ENGINE])
+            admin_rows.append(picker.row)
+        parts = gr.HTML(label="Optional parts", elem_id="status-parts")
         # --- where the engines run: each device, Ray Serve's replicas (status_devices.py) ---
         devices_view = gr.HTML(elem_id="status-devices")
-        refresh_button = gr.Button("Refresh", elem_id="status-refresh")
         with gr.Accordion("Health JSON (also GET /health/engines)", open=False):
             health_json = gr.JSON(label="Health", elem_id="status-json")
+        if picker is not None:
+            picker.wire(health_json, refresh)
 
         def render(health: dict[str, Any] | None) -> list[str]:
             engines = (health or {}).get("engines", {})
-            return [render_overall(health)] + [render_card(n, engines[n]) if n in engines else "" for n in names]
+            return [render_overall(health), render_parts(health)] + [
+                render_card(n, engines[n]) if n in engines else "" for n in names]
 
-        health_json.change(render, inputs=health_json, outputs=[overall, *cards.values()],
+        health_json.change(render, inputs=health_json, outputs=[overall, parts, *cards.values()],
                            api_visibility="private", show_progress="hidden")
         health_json.change(render_devices, inputs=health_json, outputs=devices_view, api_visibility="private",
                            show_progress="hidden")
         # --- speech quality: speech recognition's card, Verify per engine, /verify_engine (verify_panel.py) ---
-        admin_rows += build_verify_panel(manager, health_json, admin)
+        admin_rows += build_verify_panel(manager, health_json, admin, speaker, refresh)
         refresh_button.click(refresh, outputs=health_json, api_name="engine_status", concurrency_limit=None)
         tab.select(refresh, outputs=health_json, api_visibility="private", concurrency_limit=None)
         if admin.enabled:
-            _wire_admin(manager, admin, admin_buttons, health_json)
-    return StatusTab(health_json, refresh, admin, admin_rows)
+            _wire_admin(manager, admin, admin_buttons, health_json, refresh)
+    return StatusTab(health_json, refresh, admin, admin_rows, note)
 
 
 def _wire_admin(manager: EngineManager, admin: AdminPolicy, buttons: dict[str, tuple[gr.Button, gr.Button]],
-                health_json: gr.JSON) -> None:
+                health_json: gr.JSON, refresh: Callable[[], dict[str, Any]]) -> None:
     """The buttons on each card and the ``/load_engine`` / ``/unload_engine`` API; all check the caller."""
     admin_events = dict(outputs=health_json, concurrency_id="engine_admin", concurrency_limit=1)
 
     # The parameter names are the public API's; keep them.
     def load(engine: str, request: gr.Request) -> dict[str, Any]:
         admin.require(request, "load")
-        return load_engine(manager, _engine_name(manager, engine))
+        return load_engine(manager, _engine_name(manager, engine), refresh)
 
     def unload(engine: str, request: gr.Request) -> dict[str, Any]:
         admin.require(request, "unload")
-        return unload_engine(manager, _engine_name(manager, engine))
+        return unload_engine(manager, _engine_name(manager, engine), refresh)
 
     engine_box = gr.Dropdown(list(manager.engines), label="Engine", visible=False, allow_custom_value=True,
                              elem_id="status-admin-engine")

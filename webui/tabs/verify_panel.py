@@ -79,13 +79,18 @@ def make_verify(manager: EngineManager, speaker: SpeakerVerifier) -> Callable[..
     return verify
 
 
-def build_verify_panel(manager: EngineManager, health_json: gr.JSON, admin: AdminPolicy | None = None) -> list[gr.Row]:
+def build_verify_panel(manager: EngineManager, health_json: gr.JSON, admin: AdminPolicy | None = None,
+                       speaker: SpeakerVerifier | None = None,
+                       health: Callable[[], dict[str, Any]] | None = None) -> list[gr.Row]:
     """Inside the status tab: the ASR card, Verify per engine, the report, and for admins Load ASR.
+    ``speaker``: the speaker model the status tab reports on (default: one of its own); ``health``:
+    what ``health_json`` holds (default: ``manager.health``).
 
     Returns the rows only admins see (shown per user on page load, like engine Load / Unload).
     """
     admin = admin or AdminPolicy()
-    speaker = SpeakerVerifier.from_env(manager.settings.device, manager.on_device, manager.asr.load_lock)
+    health = health or manager.health
+    speaker = speaker or SpeakerVerifier.from_env(manager.settings.device, manager.on_device, manager.asr.load_lock)
     verify = make_verify(manager, speaker)
     gr.Markdown("### Speech quality")
     asr_card = gr.HTML(elem_id="status-asr")
@@ -110,7 +115,7 @@ def build_verify_panel(manager: EngineManager, health_json: gr.JSON, admin: Admi
         asr = manager.asr.load()
         if asr["status"] != "available":
             gr.Warning(f"Speech recognition could not be loaded: {asr['error']}")
-        return manager.health()
+        return health()
 
     if admin.enabled:
         load_asr.click(load, outputs=health_json, api_visibility="private", concurrency_id="engine_admin",
@@ -121,7 +126,7 @@ def build_verify_panel(manager: EngineManager, health_json: gr.JSON, admin: Admi
 
         button.click(verify_this, inputs=language, outputs=report, api_visibility="private",
                      concurrency_id="verify", concurrency_limit=1
-                     ).then(lambda: manager.health(), outputs=health_json, api_visibility="private")
+                     ).then(health, outputs=health_json, api_visibility="private")
 
     def verify_engine_api(engine: str, language: str = "") -> dict[str, Any]:
         """Synthesise a fixed sentence with ``engine`` (f5tts | xtts) in ``language`` (empty: the engine's

@@ -172,7 +172,9 @@ def build_voices_tab(manager: EngineManager, voices: gr.JSON, handlers: VoiceHan
 
 
 def _voice_list(handlers: VoiceHandlers, voices: gr.JSON) -> None:
-    refresh = gr.Button("Refresh list", size="sm", elem_id="voice-refresh")
+    with gr.Row(equal_height=True):  # a heading with its button at the end, not a full-width strip
+        gr.Markdown("**Your voices and the built-in presets**", elem_classes=["vs-voices-heading"])
+        refresh = gr.Button("↻ Refresh list", size="sm", scale=0, min_width=130, elem_id="voice-refresh")
     refresh.click(handlers.voices, outputs=voices, api_name="voices", concurrency_limit=None)
 
     @gr.render(inputs=voices, triggers=[voices.change])
@@ -221,11 +223,12 @@ def _manage_form(handlers: VoiceHandlers, voices: gr.JSON) -> None:
             with gr.Row():
                 really = gr.Button("Yes, delete it", variant="stop", elem_id="voice-delete-yes")
                 cancel = gr.Button("Cancel", elem_id="voice-delete-cancel")
-        exported = gr.File(label="Voice file", interactive=False, elem_id="voice-export-file")
+        # Shown once there is something in them (no empty boxes between the forms).
+        exported = gr.File(label="Voice file", interactive=False, visible=False, elem_id="voice-export-file")
         voice_file = gr.File(label="Import a voice file (.voice.zip)", file_types=[".zip"], type="filepath",
-                             elem_id="voice-import-file")
+                             height=130, elem_id="voice-import-file")
         import_button = gr.Button("Import", elem_id="voice-import")
-        result = gr.JSON(label="Last change", elem_id="voice-result")
+        result = gr.JSON(label="Last change", visible=False, elem_id="voice-result")
 
     def ask(voice_id: str | None):
         record = handlers.library.record((voice_id or "").strip())
@@ -245,11 +248,16 @@ def _manage_form(handlers: VoiceHandlers, voices: gr.JSON) -> None:
     deleted.success(lambda: gr.Group(visible=False), outputs=confirm, api_visibility="private",
                     concurrency_limit=None)
     deleted.success(handlers.refresh_list, outputs=voices, api_visibility="private", concurrency_limit=None)
-    export.click(handlers.voice_export, inputs=picked, outputs=exported, api_name="voice_export",
-                 concurrency_id="voices")
+    exported_event = export.click(handlers.voice_export, inputs=picked, outputs=exported, api_name="voice_export",
+                                  concurrency_id="voices")
+    exported_event.success(lambda: gr.File(visible=True), outputs=exported, api_visibility="private",
+                           concurrency_limit=None)
     imported = import_button.click(handlers.voice_import, inputs=voice_file, outputs=result, api_name="voice_import",
                                    concurrency_id="voices")
     imported.success(handlers.refresh_list, outputs=voices, api_visibility="private", concurrency_limit=None)
+    for changed in (deleted, imported):
+        changed.success(lambda: gr.JSON(visible=True), outputs=result, api_visibility="private",
+                        concurrency_limit=None)
 
 
 # --- "Save this voice" in Cloning -------------------------------------------------------

@@ -57,6 +57,11 @@ class SeparatorSource:
     def local(self) -> Path | None:
         return None if self.spec.startswith(HF_SCHEME) else Path(self.spec).expanduser()
 
+    @property
+    def local_dir(self) -> Path | None:
+        """As ``PretrainedSource`` names it (``LazyModel.health`` reads it): the local file or folder."""
+        return self.local
+
     def _hub(self, name: str) -> FileSource:
         repo, sub = parse_hf_spec(self.spec)
         return FileSource("separation model", self.env_var, repo_id=repo, filename=f"{sub}/{name}" if sub else name,
