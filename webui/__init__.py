@@ -5,10 +5,11 @@ Three folders, each importing only the ones below it:
 
 - ``http``: the FastAPI app on one port (``server``), ``GET /health/engines`` (``routes``)
   and the OpenAI-compatible ``/v1`` routes (``openai_api``, ``openai_requests``);
-- ``app`` builds the page from ``tabs``: one module per tab (``dubbing``, ``cloning``,
-  ``voices_tab``, ``studio`` (a package), ``status``, ``history_tab``) and the pieces they share
-  (``controls``, ``choices``, ``badges``: what really ran, in words; ``error_panel``; and
-  ``speech``, which turns a synthesis into the tab's outputs, whole or played while made);
+- ``app`` builds the page from ``tabs``: one module or package per tab (``dubbing``, ``cloning``,
+  ``voices_tab``, and the packages ``studio``, ``status``, ``history``) and the pieces they share
+  (``controls``, ``choices``, ``badges``: what really ran, in words; ``error_panel``; ``knobs``,
+  each engine's settings in Advanced; and ``speech``, which turns a synthesis into the tab's
+  outputs, whole or played while made);
 - ``serving``: what the page and ``/v1`` share: the ``speech_service`` behind every synthesis
   (admission from ``limits``, the History, failure records, error wording), who may load and
   unload engines (``admin``), the app's settings (``config``), ZeroGPU (``gpu``), audio

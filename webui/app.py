@@ -20,8 +20,8 @@ from .serving.speech_service import SpeechService
 from .tabs.cloning import build_cloning_tab
 from .tabs.dubbing import build_dubbing_tab
 from .tabs.controls import ONE_PLAYER_JS
-from .tabs.history_reuse import ReuseTargets
-from .tabs.history_tab import build_history_tab
+from .tabs.history.reuse import ReuseTargets
+from .tabs.history import build_history_tab
 from .tabs.status import build_status_tab
 from .tabs.studio import build_studio_tab
 from .tabs.voices_tab import VoiceHandlers, build_voices_tab, library_of, save_from_cloning

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from webui.tabs.status_devices import render_devices
+from webui.tabs.status.devices import render_devices
 
 
 def test_one_device_shows_nothing_new():

@@ -171,7 +171,7 @@ def test_a_listener_that_fails_does_not_break_the_download():
 
 
 def test_the_status_card_shows_the_download():
-    from webui.tabs.status import render_card
+    from webui.tabs.status.tab import render_card
 
     progress = DownloadProgress("xtts")
     bar_class(progress, "model.pth", "XTTS-v2 model")(total=8 * 2**20).update(2 * 2**20)

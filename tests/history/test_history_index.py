@@ -53,7 +53,7 @@ def render_history(history: OutputHistory, summaries: list[dict]) -> list:
     """Run the History tab's render function (as Gradio does on a refresh); return the blocks it made."""
     import gradio as gr
 
-    from webui.tabs.history_tab import build_history_tab
+    from webui.tabs.history.tab import build_history_tab
 
     with gr.Blocks() as demo:
         build_history_tab(history)
@@ -67,7 +67,7 @@ def render_history(history: OutputHistory, summaries: list[dict]) -> list:
 def test_a_damaged_sidecar_is_listed_marked_and_the_rest_renders(tmp_path, monkeypatch):
     import gradio as gr
 
-    from webui.tabs.history_tab import list_history
+    from webui.tabs.history.tab import list_history
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     history = OutputHistory(tmp_path / "outputs")
@@ -84,7 +84,7 @@ def test_a_damaged_sidecar_is_listed_marked_and_the_rest_renders(tmp_path, monke
         in html[f"history-{bad_id}"]
     plays = [b for b in blocks if isinstance(b, gr.Button) and "vs-history-play" in (b.elem_classes or [])]
     assert len(plays) == 3  # the damaged entry still plays
-    from webui.tabs.history_tab import _player_for
+    from webui.tabs.history.tab import _player_for
 
     played = _player_for(history, summaries[2])()
     assert played.value["path"].endswith(".wav") and str(history.root) not in played.value["path"]
@@ -100,7 +100,7 @@ def test_a_damaged_sidecar_is_listed_marked_and_the_rest_renders(tmp_path, monke
 def test_delete_removes_one_entry_and_its_audio(tmp_path):
     import gradio as gr
 
-    from webui.tabs.history_tab import delete_entry
+    from webui.tabs.history.tab import delete_entry
 
     history = OutputHistory(tmp_path)
     keep, gone = history.save_result(request("keep."), result()), history.save_result(request("gone."), result())
@@ -115,7 +115,7 @@ def test_delete_removes_one_entry_and_its_audio(tmp_path):
 def test_clear_needs_confirmation_then_removes_everything(tmp_path):
     import gradio as gr
 
-    from webui.tabs.history_tab import clear_history
+    from webui.tabs.history.tab import clear_history
 
     history = OutputHistory(tmp_path)
     for i in range(3):
@@ -132,7 +132,7 @@ def test_clear_needs_confirmation_then_removes_everything(tmp_path):
 def test_pages_go_past_two_hundred_entries(tmp_path):
     import gradio as gr
 
-    from webui.tabs.history_tab import MAX_LIMIT, list_history
+    from webui.tabs.history.tab import MAX_LIMIT, list_history
 
     history = OutputHistory(tmp_path)
     saved = [history.save_failure(request(f"take {i}."), f"error {i}") for i in range(230)]

@@ -1,4 +1,4 @@
-"""Finding History entries (``history.search``) and putting one back into a form (``webui.tabs.history_reuse``):
+"""Finding History entries (``history.search``) and putting one back into a form (``webui.tabs.history.reuse``):
 pure functions on real entries written by ``OutputHistory``; no model, no page."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from engines import SynthesisRequest, SynthesisResult
 from history import OutputHistory
 from history.search import HistoryQuery, QueryError, search
-from webui.tabs.history_reuse import ReuseTargets, fill, filled_message, form_values
-from webui.tabs.history_tab import position_text, search_history
+from webui.tabs.history.reuse import ReuseTargets, fill, filled_message, form_values
+from webui.tabs.history.tab import position_text, search_history
 
 
 def saved(history: OutputHistory, text: str, engine: str = "f5tts", clone: bool = False, seed: int | None = None,

@@ -17,7 +17,7 @@ from engines.quality.speaker import SPEAKER_VARIABLE, SpeakerVerifier
 from devtools.app_process import AppProcess, call
 from devtools.tiny_speech import speech_models
 from webui.tabs.cloning import transcript_from_result
-from webui.tabs.verify_panel import make_verify, render_asr, render_verdict
+from webui.tabs.status.verify_panel import make_verify, render_asr, render_verdict
 
 pytestmark = pytest.mark.app
 

@@ -21,7 +21,7 @@ from webui.tabs.badges import render_error_badge, render_error_block
 from webui.serving.config import ConfigError
 from webui.tabs.error_panel import UNKNOWN_FAILURE, BadInputError, ErrorPanel
 from webui.tabs.speech import speak_outputs
-from webui.tabs.status import build_status_tab, render_card
+from webui.tabs.status.tab import build_status_tab, render_card
 
 OFFLINE = {"VOICE_STUDIO_DEVICE": "cpu", "HF_HUB_OFFLINE": "1"}
 # The offline message a user saw cut off exactly before what to set.

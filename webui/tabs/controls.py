@@ -23,7 +23,7 @@ class ResultView:
     error: gr.HTML  # the last failure, kept visible until the next result (not an API output)
     live: gr.Audio | None = None  # plays the audio while it is made (the button's event streams into it)
     # The form that made it, by the request's field names (the /dub and /clone parameter names): History's
-    # "Use again" fills it from a saved request (webui/tabs/history_reuse.py).
+    # "Use again" fills it from a saved request (webui/tabs/history/reuse.py).
     form: dict[str, gr.components.Component] = field(default_factory=dict)
 
     @property

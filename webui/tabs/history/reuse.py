@@ -16,7 +16,7 @@ import gradio as gr
 
 from history import HistoryEntry
 
-from . import choices
+from .. import choices
 
 TABS = {"dub": ("dubbing", "Dubbing"), "clone": ("cloning", "Cloning")}  # mode: (tab id, tab name)
 NOT_KEPT = ("reference_audio",)  # fields the history does not keep (the clip itself)

@@ -5,7 +5,7 @@ shows what every user of this instance produced. It is compact: one row per entr
 time, kind, text and badges) with Play, "Use again" and Delete; one player above the list
 plays the entry picked. Words of the text, the engine and the kind narrow the list
 (``history.search``). "Use again" puts an entry's settings back into the Dubbing or
-Cloning form (``history_reuse``). Deleting asks the browser first. The output folder itself
+Cloning form (``reuse``). Deleting asks the browser first. The output folder itself
 is never served: a result's audio reaches the page as a copy in Gradio's cache.
 
 API (extend, never rename): ``/history(limit, offset)`` returns a page of the list as JSON
@@ -27,11 +27,11 @@ import gradio as gr
 from history import HistoryEntry, OutputHistory
 from history.search import MODES, HistoryQuery, QueryError, search
 
-from ..serving.labels import ENGINE_LABELS, engine_label
-from ..serving.served_files import cache_copy
-from .badges import render_badges, render_error_badge
-from .error_panel import BadInputError
-from .history_reuse import ReuseTargets, fill, filled_message, reusable
+from ...serving.labels import ENGINE_LABELS, engine_label
+from ...serving.served_files import cache_copy
+from ..badges import render_badges, render_error_badge
+from ..error_panel import BadInputError
+from .reuse import ReuseTargets, fill, filled_message, reusable
 
 logger = logging.getLogger("voice_studio.webui")
 

@@ -22,8 +22,8 @@ from engines import EngineManager, InputError, VoiceStudioError
 from engines.f5.models import ARCH_WORDS, CUSTOM, F5ModelChoice, describe_known, model_choices
 from engines.settings import KNOWN_F5_CHECKPOINTS, NAMED_ARCHS
 
-from ..serving.admin import AdminPolicy
-from ..serving.labels import engine_label
+from ...serving.admin import AdminPolicy
+from ...serving.labels import engine_label
 
 PICKER_ENGINE = "f5tts"
 

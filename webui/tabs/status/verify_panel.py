@@ -14,8 +14,8 @@ from engines import EngineManager, EngineUnavailableError, InputError, NoEngineA
 from engines.quality.speaker import SpeakerVerifier
 from engines.quality.verify import VERIFY_SENTENCES, verify_engine
 
-from ..serving.admin import AdminPolicy
-from ..serving.labels import engine_label
+from ...serving.admin import AdminPolicy
+from ...serving.labels import engine_label
 
 logger = logging.getLogger("voice_studio.webui")
 

@@ -23,9 +23,9 @@ from engines import EngineManager, VoiceStudioError
 from engines.quality.speaker import SpeakerVerifier
 from engines.weights.downloads import describe_snapshot
 
-from ..serving.admin import AdminPolicy, admin_note
-from ..serving.labels import engine_label
-from .status_devices import render_devices
+from ...serving.admin import AdminPolicy, admin_note
+from ...serving.labels import engine_label
+from .devices import render_devices
 from .model_picker import PICKER_ENGINE, build_model_picker, model_text
 from .optional_parts import optional_parts, overall_note, render_parts, with_parts
 from .verify_panel import build_verify_panel
@@ -196,7 +196,7 @@ def build_status_tab(manager: EngineManager, admin: AdminPolicy | None = None) -
             picker = build_model_picker(manager, admin, cards[PICKER_ENGINE])
             admin_rows.append(picker.row)
         parts = gr.HTML(label="Optional parts", elem_id="status-parts")
-        # --- where the engines run: each device, Ray Serve's replicas (status_devices.py) ---
+        # --- where the engines run: each device, Ray Serve's replicas (devices.py) ---
         devices_view = gr.HTML(elem_id="status-devices")
         with gr.Accordion("Health JSON (also GET /health/engines)", open=False):
             health_json = gr.JSON(label="Health", elem_id="status-json")
