@@ -262,3 +262,33 @@ def test_synth_help_describes_every_option():
     for words in ("--text TEXT the text to speak", "--speed SPEED pace, 0.5 to 2.0",
                   "--seed SEED a whole number: the same seed and settings give the same take"):
         assert words in described, described
+
+
+def test_knobs_on_the_command_line_reach_the_metadata(tiny_env, tmp_path):
+    """``--knob NAME=VALUE`` runs with the engine's setting changed and says so in the JSON it prints."""
+    out = tmp_path / "o.wav"
+    proc = run_cli(["synth", "--text", "Hello there.", "--language", "en", "--engine", "xtts", "--no-fallback",
+                    "--seed", "3", "--knob", "temperature=0.5", "--knob", "top_k=20", "--out", str(out)], tiny_env)
+    assert proc.returncode == 0, proc.stderr
+    metadata = one_json_object(proc.stdout)
+    assert metadata["knobs_changed"]["temperature"] == 0.5 and metadata["knobs_changed"]["top_k"] == 20
+    assert sf.info(str(out)).frames > 0
+
+
+@pytest.mark.parametrize("knob,message", [
+    ("nfe_step=100", "nfe_step 100 is out of range; use 4 to 64"),
+    ("loudness=3", "use NAME=VALUE with NAME one of"),
+    ("temperature=hot", "temperature must be a number"),
+])
+def test_a_bad_knob_on_the_command_line_is_one_error_line(cli, capsys, knob, message, tmp_path):
+    argv = ["synth", "--text", "Hello.", "--language", "en", "--knob", knob, "--out", str(tmp_path / "o.wav")]
+    try:
+        code, error, out = cli(argv)
+    except SystemExit as exit_:  # argparse refuses a malformed NAME=VALUE itself, as a usage error
+        captured = capsys.readouterr()
+        code, out = exit_.code, captured.out
+        errors = [line for line in captured.err.splitlines() if "error:" in line]
+        assert len(errors) == 1, captured.err
+        error = errors[0]
+    assert code == 2 and out == "" and message in error
+    assert not (tmp_path / "o.wav").exists()
