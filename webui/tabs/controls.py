@@ -128,9 +128,9 @@ def result_view(elem_prefix: str) -> ResultView:
     (``ONE_PLAYER_JS``). Both stay in the page; the whole clip is what ``/dub`` and ``/clone`` return.
     """
     # Fed 1 s pieces of 16-bit wav as they are made; Gradio relays them as an HLS stream.
-    live = gr.Audio(label="Result (playing as it is made)", streaming=True, autoplay=True, interactive=False,
+    live = gr.Audio(label="Output (playing as it is made)", streaming=True, autoplay=True, interactive=False,
                     elem_id=f"{elem_prefix}-live")
-    audio = gr.Audio(label="Result (the whole clip, saved to History)", type="filepath", format="wav",
+    audio = gr.Audio(label="Output (the whole clip, saved to History)", type="filepath", format="wav",
                      interactive=False, buttons=["download"], elem_id=f"{elem_prefix}-audio")
     read_as = gr.HTML(elem_id=f"{elem_prefix}-read-as", padding=False)
     badges = gr.HTML(label="Badges", elem_id=f"{elem_prefix}-badges")
