@@ -58,7 +58,8 @@ def build_app(manager: EngineManager, config: AppConfig | None = None,
             build_studio_tab(manager, history, history.root if history is not None else None)
             status = build_status_tab(manager, AdminPolicy.from_config(config))
             if history is not None:  # "Use again" fills Dubbing's or Cloning's form from an entry
-                reuse = ReuseTargets(tabs, {"dub": views[0].form, "clone": views[1].form})
+                reuse = ReuseTargets(tabs, {"dub": views[0].form, "clone": views[1].form},
+                                     {"dub": views[0].knobs, "clone": views[1].knobs})
                 listing = build_history_tab(history, reuse)
                 for view in views:  # a new result shows in the History tab at once
                     view.metadata.change(listing.refresh, inputs=listing.inputs, outputs=listing.entries,

@@ -1,5 +1,6 @@
 """The History tab in headless Chromium: a compact list that plays from Gradio's cache, pages, searches,
-filters by engine and kind, puts an entry's settings back into Dubbing, and asks before deleting.
+filters by engine and kind, puts an entry's settings (its knobs too) back into Dubbing, and asks
+before deleting.
 
 The output folder is filled beforehand through ``OutputHistory`` (as another process of the
 app would), so no model is loaded. The player's file must load over HTTP although the output
@@ -15,7 +16,7 @@ import pytest
 from devtools.app_process import AppProcess
 from engines import SynthesisRequest, SynthesisResult
 from history import OutputHistory
-from tests.browser.test_advanced_browser import open_accordion
+from tests.browser.test_advanced_browser import open_accordion, type_number
 from tests.browser.test_status_browser import pick
 from tests.browser_support import browser, count_events, events_sent, needs_chromium, wait_events_done  # noqa: F401
 from tests.history.test_history_index import request, result
@@ -24,6 +25,8 @@ pytestmark = [needs_chromium, pytest.mark.browser, pytest.mark.app]
 WAIT_S = 60
 ENTRIES = 25
 XTTS_TEXTS = ("Bom dia número um.", "Bom dia número dois.", "Bom dia número três.")
+# The second XTTS entry ran with a changed knob; the others with xtts_fast's values (temperature 0.65, top-k 30).
+CHANGED_KNOBS = {1: {"temperature": 0.5}}
 
 
 def start_app(workdir, fill) -> AppProcess:
@@ -42,9 +45,10 @@ def plain_entries(history: OutputHistory) -> None:
 
 def varied_entries(history: OutputHistory) -> None:
     plain_entries(history)
-    for text in XTTS_TEXTS:
+    for number, text in enumerate(XTTS_TEXTS):
         history.save_result(SynthesisRequest(text=text, language="pt-BR", engine="xtts", voice_preset="male_generic",
-                                             quality_profile="xtts_fast", speed=1.25),
+                                             quality_profile="xtts_fast", speed=1.25,
+                                             knobs=CHANGED_KNOBS.get(number)),
                             SynthesisResult(np.zeros(2400, np.float32), 24000, {
                                 "tts_engine_requested": "xtts", "tts_engine_used": "xtts", "mode": "dub",
                                 "quality_profile_used": "xtts_fast", "voice": "male_generic", "seed": 31}))
@@ -163,21 +167,68 @@ def test_history_searches_filters_pages_and_uses_an_entry_again(search_app, brow
     wait.until(lambda d: f"Entries 11–20 of {total}," in position(d))
     assert shown_texts(browser)[0] == f"entry number {ENTRIES - 7}."
 
-    # "Use again" on an XTTS dub: Dubbing opens with its text, engine, profile, speed and the seed that ran.
+    # "Use again" on an XTTS dub: Dubbing opens with its text, engine, profile, speed and the seed that ran,
+    # and its knobs: its own temperature, xtts_fast's top-k. The profile's change re-shows the knobs a moment
+    # later; that must keep the entry's, not put the profile's back.
     click(wait, By.ID, "history-newer")
     wait.until(lambda d: f"Entries 1–10 of {total}," in position(d))
-    row = next(r for r in browser.find_elements(By.CSS_SELECTOR, ".vs-history-entry") if XTTS_TEXTS[1] in r.text)
-    sent = events_sent(browser)
-    row.find_element(By.CSS_SELECTOR, ".vs-history-again").click()
-    dubbing = next(t for t in browser.find_elements(By.CSS_SELECTOR, "button[role='tab']") if t.text.strip() == "Dubbing")
-    wait.until(lambda d: dubbing.get_attribute("aria-selected") == "true")
-    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#dub-text textarea").get_attribute("value") == XTTS_TEXTS[1])
-    wait.until(lambda d: any("Dubbing is filled" in t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast-body")))
-    wait_events_done(wait, sent)
+    use_again(browser, wait, XTTS_TEXTS[1], "with its knobs temperature 0.5")
     open_accordion(browser, wait, "dub", "Advanced", "dub-speed")
     # The engine's own change (it offers XTTS's profiles) keeps the entry's profile, so these settle here.
     expected = {"engine": "XTTS", "profile": "xtts_fast", "speed": "1.25", "seed": "31", "preset": "Male (generic)"}
     wait.until(lambda d: form_values(d) == expected)
+    settled(browser, wait, {"temperature": "0.5", "top_k": "30"})
+
+    # The user moves the knobs; "Use again" on an entry made without changed knobs (same profile and voice, so
+    # nothing re-shows them) puts the profile's values back.
+    type_number(knob_box(browser, "temperature"), "1.3")
+    type_number(knob_box(browser, "top_k"), "7")
+    wait.until(lambda d: knob_values(d) == {"temperature": "1.3", "top_k": "7"})
+    next(t for t in browser.find_elements(By.CSS_SELECTOR, "button[role='tab']") if t.text.strip() == "History").click()
+    use_again(browser, wait, XTTS_TEXTS[0])
+    settled(browser, wait, {"temperature": "0.65", "top_k": "30"})
+    assert form_values(browser) == expected
+
+
+def use_again(browser, wait, text: str, said: str = "Dubbing is filled") -> None:
+    """Click "Use again" on the entry of ``text``; wait until Dubbing shows it and every event has run."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    def clicked(d) -> bool:
+        try:
+            rows = [r for r in d.find_elements(By.CSS_SELECTOR, ".vs-history-entry") if text in r.text]
+            if rows and rows[0].is_displayed():
+                rows[0].find_element(By.CSS_SELECTOR, ".vs-history-again").click()
+                return True
+        except StaleElementReferenceException:  # the list was re-rendered: find the row again
+            pass
+        return False
+
+    sent = events_sent(browser)
+    wait.until(clicked)
+    dubbing = next(t for t in browser.find_elements(By.CSS_SELECTOR, "button[role='tab']") if t.text.strip() == "Dubbing")
+    wait.until(lambda d: dubbing.get_attribute("aria-selected") == "true")
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#dub-text textarea").get_attribute("value") == text)
+    wait.until(lambda d: any(said in t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast-body")))
+    wait_events_done(wait, sent)
+
+
+def knob_box(driver, name: str):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, f"#dub-knob-{name} input[type='number']")
+
+
+def knob_values(driver) -> dict[str, str]:
+    return {name: knob_box(driver, name).get_attribute("value") for name in ("temperature", "top_k")}
+
+
+def settled(browser, wait, expected: dict[str, str]) -> None:
+    """The knobs show ``expected`` once every event the page sent has run (the re-showing included)."""
+    wait.until(lambda d: knob_values(d) == expected)
+    wait_events_done(wait, events_sent(browser) - 1)
+    assert knob_values(browser) == expected
 
 
 def form_values(driver) -> dict[str, str]:

@@ -149,6 +149,7 @@ def build_cloning_tab(service: SpeechService, save_voice: Callable[..., None] | 
         # The public `/clone` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
         api = make_clone_handler(service)
         view.form = controls.form_of(api, inputs)  # History's "Use again" fills it by these names
+        view.knobs = knobs
         gr.on([], api, inputs=inputs, inputs_kwargs=knobs.api_kwargs, outputs=view.outputs,
               api_name="clone", concurrency_id="synthesis", concurrency_limit=manager.concurrency,
               show_progress_on=view.audio)

@@ -7,12 +7,16 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from engines import EngineManager
 
 from . import choices
+
+if TYPE_CHECKING:
+    from .knobs import KnobPanel
 
 
 @dataclass
@@ -25,6 +29,7 @@ class ResultView:
     # The form that made it, by the request's field names (the /dub and /clone parameter names): History's
     # "Use again" fills it from a saved request (webui/tabs/history/reuse.py).
     form: dict[str, gr.components.Component] = field(default_factory=dict)
+    knobs: KnobPanel | None = None  # the tab's engine knobs, which "Use again" restores too
 
     @property
     def outputs(self) -> list:

@@ -91,6 +91,7 @@ def build_dubbing_tab(service: SpeechService, voices: gr.JSON | None = None) -> 
         # The public `/dub` keeps its outputs (file, badges, metadata): an API-only event, not streamed.
         api = make_dub_handler(service)
         view.form = controls.form_of(api, inputs)  # History's "Use again" fills it by these names
+        view.knobs = knobs
         gr.on([], api, inputs=inputs, inputs_kwargs=knobs.api_kwargs, outputs=view.outputs,
               api_name="dub", concurrency_id="synthesis", concurrency_limit=manager.concurrency,
               show_progress_on=view.audio)

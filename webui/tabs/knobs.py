@@ -5,6 +5,12 @@ Every knob shows the chosen profile's value, over it the picked saved voice's pr
 changing the profile or the voice sets them again. The page sends the chosen engine's knobs
 and the manager reports those that differ from the profile (``knobs_changed``).
 
+History's "Use again" shows an entry's knobs (``KnobPanel.restore``): it sets them at once and
+leaves them "pending" for the profile and voice it sets, because the change of those re-shows
+the knobs a moment later (once or twice, the first time maybe with the old profile and the new
+voice); each re-showing for that profile and voice puts the pending knobs over the profile's.
+The user's own next pick of an engine, profile or voice drops them.
+
 The named API events (``/dub``, ``/clone``) take the same names as optional parameters through
 hidden inputs whose default is None ("the profile's value"): a slider cannot be empty, so its
 value would otherwise stand in for every API call that leaves the knob out.
@@ -14,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -40,6 +46,18 @@ class KnobPanel:
     api: list[gr.components.Component]
     groups: dict[str, gr.Group]
     note: gr.Markdown
+    pending: gr.State | None = None
+    """Knobs waiting for their profile and voice: ``{"profile", "voice", "knobs"}`` or None (``restore``)."""
+    voice_knobs: Callable[[str | None], Mapping[str, Any]] | None = field(default=None, repr=False)
+    """A saved voice's preferred knobs by its id; None when the tab has no voice dropdown."""
+
+    def restore(self, profile: str | None, voice: str | None, knobs: Mapping[str, Any]) -> list[Any]:
+        """The values of ``[pending, *page]`` that show ``knobs`` over ``voice``'s preference over ``profile``'s
+        values, now and after the change events the new profile and voice set off."""
+        voice = (voice or None) if self.voice_knobs is not None else None
+        preferred = self.voice_knobs(voice) if self.voice_knobs is not None else {}
+        pending = {"profile": profile or None, "voice": voice, "knobs": dict(knobs)}
+        return [pending, *shown_values(profile, {**preferred, **knobs})]
 
     @property
     def page_kwargs(self) -> dict[str, gr.components.Component]:
@@ -81,6 +99,20 @@ def shown_values(profile: str | None, voice_knobs: Mapping[str, Any] | None) -> 
         values.update(profile_values(get_profile(on_engine)))
     values.update({k: v for k, v in (voice_knobs or {}).items() if k in KNOBS})
     return [values[name] for name in KNOB_NAMES]
+
+
+def pending_knobs(pending: Any, profile: str | None, voice: str | None) -> Mapping[str, Any] | None:
+    """``pending``'s knobs when they go with ``profile`` and ``voice`` (what the knobs are re-shown for),
+    else None (the knobs show the profile's values)."""
+    if not isinstance(pending, Mapping) or not isinstance(pending.get("knobs"), Mapping):
+        return None
+    if pending.get("profile") != (profile or None) or pending.get("voice") != (voice or None):
+        return None
+    return pending["knobs"]
+
+
+def _no_pending() -> None:
+    return None
 
 
 def _control(knob: Knob, elem_prefix: str) -> gr.components.Component:
@@ -132,17 +164,22 @@ def knob_panel(elem_prefix: str, speed: gr.Textbox, engine: gr.Dropdown, profile
     for component, value in zip((page[n] for n in KNOB_NAMES), first):
         component.value = value
     api = [_hidden(KNOBS[name]) for name in KNOB_NAMES]
-    panel = KnobPanel([page[n] for n in KNOB_NAMES], api, groups, note)
+    panel = KnobPanel([page[n] for n in KNOB_NAMES], api, groups, note, gr.State(None),
+                      voice_knobs if voice is not None else None)
 
-    def follow(engine_name: str | None, profile_name: str | None, voice_id: str | None = None) -> list:
+    def follow(engine_name: str | None, profile_name: str | None, *rest: Any) -> list:
+        voice_id, pending = rest if voice is not None else (None, rest[0])
         preferred = voice_knobs(voice_id)
+        restored = pending_knobs(pending, profile_name, voice_id)
         text = (f"Voice **{voice_id}** prefers: {describe(preferred)}" if preferred else "")
-        return [*shown_values(profile_name, preferred), text]
+        return [*shown_values(profile_name, {**preferred, **(restored or {})}), text]
 
-    quiet = dict(outputs=[*panel.page, note], api_visibility="private", concurrency_limit=None,
-                 show_progress="hidden")
-    watched = [engine, profile] + ([voice] if voice is not None else [])
-    gr.on([profile.change] + ([voice.change] if voice is not None else []), follow, inputs=watched, **quiet)
+    quiet = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
+    chosen = [engine, profile] + ([voice] if voice is not None else [])
+    gr.on([box.change for box in chosen[1:]], follow, inputs=[*chosen, panel.pending], outputs=[*panel.page, note],
+          **quiet)
+    # Only the user's own pick (not "Use again" setting the form): pending knobs must not outlive it.
+    gr.on([box.input for box in chosen], _no_pending, outputs=panel.pending, **quiet)
     engine.change(lambda name: [gr.Group(visible=name == e) for e in ENGINE_LABELS], inputs=engine,
                   outputs=list(groups.values()), api_visibility="private", concurrency_limit=None,
                   show_progress="hidden")
