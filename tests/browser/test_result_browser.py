@@ -98,6 +98,7 @@ def test_a_non_audio_upload_is_refused_at_once_in_our_words(app, browser, tmp_pa
     # A Clone with it anyway is refused in the same words.
     for close in browser.find_elements(By.CSS_SELECTOR, ".toast-close"):
         close.click()
+    browser.find_element(By.CSS_SELECTOR, "#clone-text textarea").send_keys("Hello there.")
     browser.find_element(By.ID, "clone-button").click()
     wait.until(lambda d: any("not in an accepted audio format" in t.text
                              for t in d.find_elements(By.CSS_SELECTOR, ".toast-body")))
