@@ -73,7 +73,10 @@ def test_a_clone_sidecar_names_no_upload_path(app, client, reference_wav):
 
 def test_a_broken_character_is_a_clear_error_and_is_recorded(app, client):
     # gradio_client cannot send half a character (httpx encodes strict UTF-8), a browser's JSON can: "\\ud83d".
-    data = ["Olá mundo \ud83d.", "en", "male_generic", "xtts", "xtts_fast", None, None, True, True]
+    from webui.tabs.knobs import KNOB_NAMES
+
+    data = ["Olá mundo \ud83d.", "en", "male_generic", "xtts", "xtts_fast", None, None, True, True] + [None] * len(
+        KNOB_NAMES)
     with httpx.Client(base_url=app.url, timeout=REQUEST_TIMEOUT_S) as http:
         sent = http.post("gradio_api/call/dub", content=json.dumps({"data": data}),
                          headers={"Content-Type": "application/json"})
