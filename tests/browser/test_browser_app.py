@@ -31,11 +31,12 @@ def fallback_app(tiny_env, tmp_path_factory):
 
 
 def test_dub_in_the_browser_shows_the_fallback_beside_the_audio(fallback_app, browser, tmp_path):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S)
+    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
     browser.get(fallback_app.url)
     wait.until(EC.element_to_be_clickable((By.ID, "dub-button")))
     text = browser.find_element(By.CSS_SELECTOR, "#dub-text textarea")
@@ -69,5 +70,7 @@ def test_dub_in_the_browser_shows_the_fallback_beside_the_audio(fallback_app, br
     newest = browser.find_elements(By.CSS_SELECTOR, "[id^='history-20']")[0]
     assert "porque o checkpoint do F5-TTS" in newest.text
     assert newest.find_element(By.CSS_SELECTOR, ".vs-badge-fallback").is_displayed()
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR,
-                                         ".vs-history-entry a[data-testid='download-link'][href$='.wav']"))
+    # One player above the compact list: the newest entry's Play puts its clip there, downloadable.
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".vs-history-play").click() or True)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#history-player a[data-testid='download-link'][href$='.wav']"))
+    assert "porque o checkpoint do F5-TTS" in browser.find_element(By.ID, "history-player").text
