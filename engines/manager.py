@@ -81,6 +81,9 @@ class EngineManager:
 
         return cls(Settings.from_env(), library=VoiceLibrary.from_env())
 
+    #: Whether ``switch_model`` can swap an engine's weights (one worker holds them all).
+    switches_models: bool = True
+
     @property
     def concurrency(self) -> int:
         """How many syntheses the app lets run at once: one per engine (several devices or

@@ -121,6 +121,8 @@ class FrontManager(EngineManager):
     def engine_health(self, name: str) -> EngineHealth:
         return self.engine(name).health()
 
+    switches_models = False
+
     def switch_model(self, name: str, choice: Any, progress: Any = None) -> dict[str, Any]:
         """Refused: a model switch swaps one worker's weights; over several devices or replicas every
         one of them would have to switch together, so the model is chosen at start instead."""

@@ -192,7 +192,9 @@ def build_status_tab(manager: EngineManager, admin: AdminPolicy | None = None) -
                                           elem_id=f"status-unload-{name}"))
                         admin_rows.append(row)
         picker = None
-        if admin.enabled and PICKER_ENGINE in cards:  # under the cards: a card beside it would stretch
+        # Under the cards (a card beside it would stretch); not over several devices or replicas,
+        # whose model is chosen at start (F5TTS_MODEL).
+        if admin.enabled and PICKER_ENGINE in cards and manager.switches_models:
             picker = build_model_picker(manager, admin, cards[PICKER_ENGINE])
             admin_rows.append(picker.row)
         parts = gr.HTML(label="Optional parts", elem_id="status-parts")
