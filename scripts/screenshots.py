@@ -246,7 +246,7 @@ def admin_pass(s: Shooter, url: str, srt: Path) -> None:
     s.shoot("history")
 
     engine_status(s, "status-admin")
-    for tab in [t.text.strip() for t in s.tabs() if t.text.strip() not in KNOWN_TABS]:
+    for tab in [t.text.strip() for t in s.tabs() if t.is_displayed() and t.text.strip() not in KNOWN_TABS]:
         s.open_tab(tab)
         s.shoot("tab-" + re.sub(r"[^a-z0-9]+", "-", tab.lower()).strip("-"))
 
