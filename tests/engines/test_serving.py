@@ -9,7 +9,6 @@ real method so that it first waits on an event; the engines still do the real wo
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -20,6 +19,7 @@ from engines.f5.engine import F5Engine
 from engines.worker import DeviceWorker
 from engines.xtts.engine import XttsEngine
 from webui.http.routes import health_routes
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -37,15 +37,6 @@ def dub(engine="f5tts", **kw) -> SynthesisRequest:
                 voice_preset="female_generic", seed=3)
     return SynthesisRequest(**{**base, **kw})
 
-
-def until(condition, timeout_s: float = 30.0) -> bool:
-    """Wait for ``condition()`` to hold (polled); False when it did not within ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 class WatchedLock:

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from engines.worker import DevicePoisonedError, DeviceWorker
+from tests.waiting import until
 
 
 def _blocked(worker: DeviceWorker) -> threading.Event:
@@ -243,7 +244,7 @@ def test_a_lone_request_never_waits_and_a_caller_that_gives_up_releases_the_batc
     start = time.perf_counter()
     with worker.arriving("f5tts"):
         first = worker.submit_batchable("next", "f5", run_batch, max_batch=8, group="f5tts")
-        assert _until(lambda: worker.queued == 0)  # the worker has taken it off its queue...
+        assert until(lambda: worker.queued == 0)  # the worker has taken it off its queue...
         with worker.arriving("f5tts"):
             # ...and holds it for the announced request: a request queued now still joins its batch.
             second = worker.submit_batchable("later", "f5", run_batch, max_batch=8, group="f5tts")
@@ -253,15 +254,6 @@ def test_a_lone_request_never_waits_and_a_caller_that_gives_up_releases_the_batc
     assert batches == [["alone"], ["next", "later"]]
     assert time.perf_counter() - start < 5  # released when the caller that gave up left, not after gather_s
 
-
-def _until(condition, timeout_s: float = 10.0) -> bool:
-    """Wait for ``condition()`` to hold (polled); False when it did not within ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def test_the_wait_for_arrivals_is_bounded():
