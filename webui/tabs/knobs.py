@@ -33,6 +33,7 @@ from . import choices
 from .speech import optional_float
 
 KNOB_NAMES: tuple[str, ...] = tuple(KNOBS)
+PER_ROW = 3  # knobs side by side in Advanced
 """The order of the knob parameters after a handler's other parameters (the public API's names)."""
 
 ENGINE_LABELS = {"f5tts": "F5-TTS knobs", "xtts": "XTTS-v2 knobs"}
@@ -155,9 +156,11 @@ def knob_panel(elem_prefix: str, speed: gr.Textbox, engine: gr.Dropdown, profile
         for name, label in ENGINE_LABELS.items():
             with gr.Group(visible=name == choices.DEFAULT_ENGINE, elem_id=f"{elem_prefix}-knobs-{name}") as group:
                 gr.Markdown(f"**{label}** (start at the profile's values)")
-                with gr.Row():
-                    for knob in knobs_of_engine(name):
-                        page[knob.name] = _control(knob, elem_prefix)
+                engine_knobs = list(knobs_of_engine(name))
+                for start in range(0, len(engine_knobs), PER_ROW):  # rows of three: readable at 390 px too
+                    with gr.Row():
+                        for knob in engine_knobs[start:start + PER_ROW]:
+                            page[knob.name] = _control(knob, elem_prefix)
             groups[name] = group
         save = (gr.Button("Save these knobs as this saved voice's preference", size="sm",
                           elem_id=f"{elem_prefix}-knobs-save") if voice is not None and library is not None else None)
