@@ -337,3 +337,22 @@ def test_a_kernel_that_fails_on_the_device_goes_back_to_the_reference(monkeypatc
                                                           if k != "rope"}
     assert StepKernels().for_device(torch.device("cpu"), torch.float32).gelu == "reference"
     assert StepKernels().for_device(torch.device("cuda"), torch.bfloat16).rope == "reference"
+
+
+def test_an_accelerator_in_another_dtype_copies_a_dit_upstream_has_already_sampled_with(vocoder):
+    """Upstream's sampling leaves a thread-local text cache on the DiT; an accelerator in another
+    dtype copies the DiT anyway, leaves the model's own in its dtype, and samples what the
+    model's own dtype samples (to bf16's precision)."""
+    model = _tiny_cfm(True)
+    ref = _reference()
+    text = "hello there, how are you today?"
+    next(utils_infer.infer_batch_process((ref, 24000), REF_TEXT, [text], model, vocoder, progress=None,
+                                         nfe_step=4, device="cpu"))
+    assert "_cache_local" in model.transformer.__dict__  # what deepcopy alone cannot copy
+
+    bf16 = F5Accelerator(model, vocoder, "cpu", dtype=torch.bfloat16)
+    assert next(model.transformer.parameters()).dtype == torch.float32
+    mels_bf16, _ = bf16.sample_mels(ref, REF_TEXT, [text], nfe_step=4, seed=5)
+    mels_fp32, _ = F5Accelerator(model, vocoder, "cpu").sample_mels(ref, REF_TEXT, [text], nfe_step=4, seed=5)
+    assert mels_bf16[0].shape == mels_fp32[0].shape
+    assert _rel(mels_bf16[0].float().numpy(), mels_fp32[0].numpy()) < 0.05

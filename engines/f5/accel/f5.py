@@ -77,6 +77,17 @@ PREVIOUS_LENGTH_BUCKETS = (256, 384, 512, 640, 768, 896, 1024, 1152, 1280, 1408,
 
 
 
+def _copy_in_dtype(dit: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    """A copy of the DiT in ``dtype``, the model's own left as it is.
+
+    Upstream's DiT keeps its text-embedding cache in a thread-local, made by its first
+    sampling, which ``deepcopy`` cannot copy: the copy gets a fresh, empty one.
+    """
+    cache = dit.__dict__.get("_cache_local")
+    memo = {} if cache is None else {id(cache): threading.local()}
+    return copy.deepcopy(dit, memo).to(dtype)
+
+
 class F5Accelerator:
     """Fast F5-TTS sampling on an already-loaded upstream ``CFM`` model and Vocos vocoder.
 
@@ -102,7 +113,7 @@ class F5Accelerator:
         self.dtype = dtype or (model_dtype if self.cuda else torch.float32)
         dit = model.transformer
         if next(dit.parameters()).dtype != self.dtype:
-            dit = copy.deepcopy(dit).to(self.dtype)
+            dit = _copy_in_dtype(dit, self.dtype)
         dit.eval()
         self.step = CFGEulerStep(dit, self.dtype, opts.kernels).to(self.device)
         self.kernel_check: dict = {}
