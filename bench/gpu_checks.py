@@ -60,6 +60,7 @@ def f5_checks(work: Path, modes=("graphs",)) -> dict:
         out[mode] = {"warmup_s": round(warm_s, 2), "graphs": len(acc.graphs),
                      "max_rel_err_vs_eager": max(errs_alone), "max_rel_err_batched_vs_alone": max(errs_batch),
                      "ok": max(errs_alone) < 2e-2 and max(errs_batch) < 2e-2}
+    out["ok"] = all(result["ok"] for result in out.values())
     return out
 
 
