@@ -12,7 +12,6 @@ import threading
 
 import numpy as np
 import pytest
-
 import torch
 
 os.environ.setdefault("COQUI_TOS_AGREED", "1")
@@ -103,7 +102,6 @@ def test_decoding_never_asks_for_cudnn_attention(tiny_xtts, monkeypatch):
     tokens = acc.text_tokens(TEXT, "en")
     cudnn_allowed = []
     real = torch.nn.functional.scaled_dot_product_attention
-
     me = threading.get_ident()
 
     def observed(*args, **kwargs):

@@ -38,7 +38,6 @@ def dub(engine="f5tts", **kw) -> SynthesisRequest:
     return SynthesisRequest(**{**base, **kw})
 
 
-
 class WatchedLock:
     """A lock that says when a thread has to wait for it (``contended``)."""
 

@@ -244,7 +244,7 @@ def test_a_lone_request_never_waits_and_a_caller_that_gives_up_releases_the_batc
     start = time.perf_counter()
     with worker.arriving("f5tts"):
         first = worker.submit_batchable("next", "f5", run_batch, max_batch=8, group="f5tts")
-        assert until(lambda: worker.queued == 0)  # the worker has taken it off its queue...
+        assert until(lambda: worker.queued == 0, timeout_s=10)  # the worker has taken it off its queue...
         with worker.arriving("f5tts"):
             # ...and holds it for the announced request: a request queued now still joins its batch.
             second = worker.submit_batchable("later", "f5", run_batch, max_batch=8, group="f5tts")
@@ -253,7 +253,6 @@ def test_a_lone_request_never_waits_and_a_caller_that_gives_up_releases_the_batc
     other.join(30)
     assert batches == [["alone"], ["next", "later"]]
     assert time.perf_counter() - start < 5  # released when the caller that gave up left, not after gather_s
-
 
 
 def test_the_wait_for_arrivals_is_bounded():

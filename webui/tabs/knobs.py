@@ -33,8 +33,9 @@ from . import choices
 from .speech import optional_float
 
 KNOB_NAMES: tuple[str, ...] = tuple(KNOBS)
-PER_ROW = 3  # knobs side by side in Advanced
 """The order of the knob parameters after a handler's other parameters (the public API's names)."""
+
+PER_ROW = 3  # knobs side by side in Advanced
 
 ENGINE_LABELS = {"f5tts": "F5-TTS knobs", "xtts": "XTTS-v2 knobs"}
 
