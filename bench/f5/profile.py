@@ -101,9 +101,14 @@ def profile_step(fn, cuda: bool, top: int = 15) -> dict:
         fn()
         _sync(cuda)
     classes = dict.fromkeys(CLASSES, 0.0)
+    copies_within: dict[str, float] = {}  # copies made inside another op: which op makes them
     for event in prof.events():
         if not event.name.startswith("aten::"):
             continue
+        if event.name in _COPIES and event.cpu_parent is not None:
+            outer = _outermost_op(event)
+            if outer is not None and outer != event.name:
+                copies_within[outer] = copies_within.get(outer, 0.0) + _device_us(event, cuda)
         parent, in_ode, nested = event.cpu_parent, False, False
         while parent is not None:
             if parent.name.startswith("aten::"):
@@ -124,9 +129,20 @@ def profile_step(fn, cuda: bool, top: int = 15) -> dict:
         "classes_ms": {k: round(v / 1000, 3) for k, v in classes.items()},
         "shares": {k: round(v / total, 3) for k, v in classes.items()},
         "kernels": kernels,
+        "copies_within_ms": {k: round(v / 1000, 3) for k, v in sorted(copies_within.items(), key=lambda kv: -kv[1])},
         "top_ops": [{"op": a.key, "calls": a.count, "self_ms": round(float(getattr(a, self_key)) / 1000, 3),
                      "share": round(float(getattr(a, self_key)) / self_total, 3)} for a in averages[:top]],
     }
+
+
+def _outermost_op(event) -> str | None:
+    """The name of the outermost aten op around ``event`` (None when it has none)."""
+    outer, parent = None, event.cpu_parent
+    while parent is not None:
+        if parent.name.startswith("aten::"):
+            outer = parent.name
+        parent = parent.cpu_parent
+    return outer
 
 
 def _time(fn, cuda: bool, repeats: int = 10) -> float:

@@ -55,7 +55,7 @@ logger = logging.getLogger("bench.f5.speed")
 WORDS = (5, 11, 17, 24, 35, 47, 61, 75, 80)
 CONCURRENT_WORDS = (6, 12, 20, 28, 37, 46, 58, 72)
 NFE = 32
-SWITCH_SHAPES = ((1024, 1), (2048, 2), (1024, 8))
+SWITCH_SHAPES = ((1024, 1), (2048, 2), (1024, 8), (2048, 8))
 
 
 def _sync() -> None:
@@ -273,7 +273,10 @@ def switches(b: Bench) -> dict:
     reference, new = StepKernels.reference(), StepKernels()
     variants = {"reference": reference, **{f"+{k}": dataclasses.replace(reference, **{k: v})
                                            for k, v in new.changes().items()},
-                "all (default)": new, "all + conv_benchmark": dataclasses.replace(new, conv_benchmark=True)}
+                "all (default)": new, "all + conv_benchmark": dataclasses.replace(new, conv_benchmark=True),
+                # the default less one of its newest switches: what each adds on top of the others
+                "all, attention=sdpa": dataclasses.replace(new, attention="sdpa"),
+                "all, residual=addcmul": dataclasses.replace(new, residual="addcmul")}
     shapes = QUICK_SHAPES if b.quick else SWITCH_SHAPES
     rows = []
     for name, kernels in variants.items():

@@ -232,9 +232,10 @@ def _block_inputs(step, dtype, rows=4, frames=40, seed=0):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
 @pytest.mark.parametrize("v1", [True, False], ids=["v1", "v0"])
-@pytest.mark.parametrize("switch", ["rope", "modulation", "residual", "qkv", "mask_output"])
+@pytest.mark.parametrize("switch", ["rope", "modulation", "residual", "residual=addcmul", "qkv", "mask_output"])
 def test_each_block_kernel_gives_the_reference_block_at_valid_frames(switch, v1, dtype):
-    """One switch at a time on padded rows: complex RoPE, output masking are exact; fused ops round once."""
+    """One switch at a time on padded rows (its default value, or the one named): complex RoPE and
+    output masking are exact; fused ops and a gate folded into the weights round once."""
     from dataclasses import replace
 
     from engines.f5.accel.f5_block import StepKernels, fast_dit_block, fused_qkv_weights, rope_cis
@@ -246,7 +247,8 @@ def test_each_block_kernel_gives_the_reference_block_at_valid_frames(switch, v1,
     cos, sin = step.rope(h.shape[1], "cpu")
     w = step.block_weights[1]
     reference = StepKernels.reference()
-    kernels = replace(reference, **{switch: getattr(StepKernels(), switch)})
+    switch, _, value = switch.partition("=")
+    kernels = replace(reference, **{switch: value or getattr(StepKernels(), switch)})
     qkv = fused_qkv_weights(w)
     with torch.inference_mode():
         want = fast_dit_block(h, t_emb, mask, mask[:, None, None, :], cos, sin, None, w, None, step.heads,
@@ -272,7 +274,8 @@ def test_the_default_block_runs_outside_inference_mode_too():
     w = step.block_weights[0]
     with torch.no_grad():
         out = fast_dit_block(h, t_emb, mask, mask[:, None, None, :], cos, sin, rope_cis(cos, sin), w,
-                             fused_qkv_weights(w), step.heads, step.pe_attn_head, StepKernels())
+                             fused_qkv_weights(w), step.heads, step.pe_attn_head,
+                             StepKernels().for_device(torch.device("cpu"), torch.float32))
     assert torch.isfinite(out).all()
 
 
@@ -318,6 +321,8 @@ def test_half_precision_fast_kernels_stay_as_close_to_upstream_as_the_reference(
 
 def test_a_kernel_that_fails_on_the_device_goes_back_to_the_reference(monkeypatch):
     """check_kernels (run at load on CUDA) keeps what matches and turns off what raises."""
+    from dataclasses import replace
+
     from engines.f5.accel import f5_block
     from engines.f5.accel.f5_block import StepKernels, check_kernels
     from engines.f5.accel.f5_step import CFGEulerStep
@@ -335,8 +340,15 @@ def test_a_kernel_that_fails_on_the_device_goes_back_to_the_reference(monkeypatc
     assert kept.rope == "reference" and "ComplexHalf" in report["rope"]
     assert {k: v for k, v in kept.changes().items()} == {k: v for k, v in step.kernels.changes().items()
                                                           if k != "rope"}
+    # FlashAttention asked for where it cannot run (here, the CPU): back to SDPA, the reason reported
+    kept, report = check_kernels(step, replace(step.kernels, attention="flash"))
+    assert kept.attention == "sdpa" and "NotImplementedError" in report["attention"], report
     assert StepKernels().for_device(torch.device("cpu"), torch.float32).gelu == "reference"
     assert StepKernels().for_device(torch.device("cuda"), torch.bfloat16).rope == "reference"
+    # FlashAttention: CUDA in half precision only; elsewhere SDPA with the key mask
+    assert StepKernels().for_device(torch.device("cuda"), torch.float16).attention == "flash"
+    assert StepKernels().for_device(torch.device("cpu"), torch.float16).attention == "sdpa"
+    assert StepKernels().for_device(torch.device("cuda"), torch.float32).attention == "sdpa"
 
 
 def test_an_accelerator_in_another_dtype_copies_a_dit_upstream_has_already_sampled_with(vocoder):

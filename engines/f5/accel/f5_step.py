@@ -17,7 +17,7 @@ module keeps that, and adds what upstream's per-step code cannot do:
 - the Euler update is part of the step, so one captured CUDA graph covers a whole step.
 
 It reuses upstream's modules (weights, norms, feed-forward, conv position embedding,
-text embedding) and re-implements only the attention call (to pass a key-padding mask)
+text embedding) and re-implements only the attention call (to leave out padded keys)
 and the orchestration. ``StepKernels`` (``f5_block.py``) says how the block's memory-bound
 parts run: with fewer passes over memory (the default) or as upstream writes them
 (``StepKernels.reference()``, also what the compiler is given).
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .f5_block import StepKernels, conv_flags, fast_dit_block, fused_qkv_weights, modulate, rope_cis
+from .f5_block import StepKernels, conv_flags, fast_dit_block, fused_qkv_weights, modulate, rope_cis, varlen_keys
 
 
 @dataclass(frozen=True)
@@ -153,16 +153,18 @@ class CFGEulerStep(nn.Module):
             h = (static_in.view(2, b, n, -1) + xh).view(rows, n, -1)
         else:
             h = (torch.cat((xh, xh), dim=0) if rows != b else xh) + static_in
-        with conv_flags(k):
-            h = dit.input_embed.conv_pos_embed(h, mask=mask) + h
+        with conv_flags(k):  # h first: the sum keeps h's row-major layout, not the convolution's transposed one
+            h = h + dit.input_embed.conv_pos_embed(h, mask=mask)
         residual = h
         if k.is_reference or self.block_fn is not dit_block:  # as upstream writes it, or the compiled block
             for w in self.block_weights:
                 h = self.block_fn(h, t_emb, mask, attn_mask, cos, sin, w, self.heads, self.pe_attn_head)
         else:
             cis = rope_cis(cos, sin) if k.rope == "complex" else None
+            keys = varlen_keys(mask) if k.attention == "flash" else None  # once a step, for all 22 blocks
             for w, qkv in zip(self.block_weights, self.qkv):
-                h = fast_dit_block(h, t_emb, mask, attn_mask, cos, sin, cis, w, qkv, self.heads, self.pe_attn_head, k)
+                h = fast_dit_block(h, t_emb, mask, attn_mask, cos, sin, cis, w, qkv, self.heads, self.pe_attn_head, k,
+                                   keys)
         if dit.long_skip_connection is not None:
             h = dit.long_skip_connection(torch.cat((h, residual), dim=-1))
         if k.modulation == "affine":
