@@ -248,7 +248,7 @@ def test_each_block_kernel_gives_the_reference_block_at_valid_frames(switch, v1,
     w = step.block_weights[1]
     reference = StepKernels.reference()
     switch, _, value = switch.partition("=")
-    kernels = replace(reference, **{switch: value or getattr(StepKernels(), switch)})
+    kernels = replace(reference, **{switch: value or getattr(StepKernels(), switch)}, fold_min_tokens=0)
     qkv = fused_qkv_weights(w)
     with torch.inference_mode():
         want = fast_dit_block(h, t_emb, mask, mask[:, None, None, :], cos, sin, None, w, None, step.heads,
@@ -261,6 +261,32 @@ def test_each_block_kernel_gives_the_reference_block_at_valid_frames(switch, v1,
         assert torch.equal(got[mask], want[mask])
     else:
         assert err < (1e-6 if dtype == torch.float32 else 2e-3), err
+
+
+def test_the_folded_residual_is_addcmul_below_its_size():
+    """Forwards smaller than ``fold_min_tokens`` rows x frames take addcmul (measured faster there)."""
+    from dataclasses import replace
+
+    from engines.f5.accel.f5_block import StepKernels, fast_dit_block
+    from engines.f5.accel.f5_step import CFGEulerStep
+
+    step = CFGEulerStep(_tiny_cfm(True).transformer, torch.float32)
+    h, t_emb, mask = _block_inputs(step, torch.float32)
+    cos, sin = step.rope(h.shape[1], "cpu")
+    w = step.block_weights[0]
+    tokens = h.shape[0] * h.shape[1]
+    base = StepKernels.reference()
+
+    def run(**switches):
+        with torch.inference_mode():
+            return fast_dit_block(h, t_emb, mask, mask[:, None, None, :], cos, sin, None, w, None, step.heads,
+                                  step.pe_attn_head, replace(base, **switches))
+
+    addcmul = run(residual="addcmul")
+    assert torch.equal(run(residual="folded", fold_min_tokens=tokens + 1), addcmul)
+    folded = run(residual="folded", fold_min_tokens=tokens)
+    assert not torch.equal(folded, addcmul)  # another rounding: the fold ran
+    assert _rel(folded[mask].numpy(), addcmul[mask].numpy()) < 1e-5
 
 
 def test_the_default_block_runs_outside_inference_mode_too():
