@@ -17,6 +17,7 @@ Variables (a public contract; extend, never rename):
   VOICE_STUDIO_XTTS_BATCH      on (default) | fixed | off: XTTS decodes batched continuously (off: one at a time)
   VOICE_STUDIO_XTTS_MAX_BATCH  XTTS decodes in flight at once (default: from free GPU memory, at most 16; CPU 4)
   VOICE_STUDIO_XTTS_SLICE_STEPS  XTTS decode steps per turn on the device worker (default 128)
+  VOICE_STUDIO_XTTS_VOCODE     lane (default) | worker: where a batched XTTS row's HiFi-GAN runs
 """
 
 from __future__ import annotations
@@ -153,6 +154,10 @@ class XttsSettings:
     batch: str = "on"
     max_batch: int | None = None  # None: sized from the free GPU memory (CPU: 4)
     slice_steps: int = 128
+    # Where a batched row's HiFi-GAN runs: "lane" (a thread beside the device worker with its own CUDA
+    # stream, overlapping the other rows' decode steps: engines/gpu/side_lane.py) or "worker" (on the
+    # worker, inside the decode slice, as before the lane).
+    vocode: str = "lane"
 
     @property
     def sources(self) -> tuple[DirSource, ...]:
@@ -185,7 +190,8 @@ class Settings:
                               max_batch=number_setting(env, "VOICE_STUDIO_XTTS_MAX_BATCH", None, low=1,
                                                        high=MAX_XTTS_BATCH),
                               slice_steps=number_setting(env, "VOICE_STUDIO_XTTS_SLICE_STEPS", 128, low=8,
-                                                         high=100_000)),
+                                                         high=100_000),
+                              vocode=_xtts_vocode(env.get("VOICE_STUDIO_XTTS_VOCODE", "lane"))),
             device=_device_preference(env.get("VOICE_STUDIO_DEVICE", "auto")),
             cache_dir=Path(env.get("VOICE_STUDIO_CACHE_DIR") or Path.home() / ".cache" / "voice-studio").expanduser(),
             presets_dir=Path(env["VOICE_STUDIO_PRESETS_DIR"]).expanduser() if env.get("VOICE_STUDIO_PRESETS_DIR") else None,
@@ -224,6 +230,16 @@ def _xtts_batch(value: str) -> str:
     mode = XTTS_BATCH_MODES.get((value or "on").strip().lower())
     if mode is None:
         raise InputError(f"VOICE_STUDIO_XTTS_BATCH={value!r}: use on, fixed or off (1 / 0)")
+    return mode
+
+
+XTTS_VOCODE_MODES = ("lane", "worker")
+
+
+def _xtts_vocode(value: str) -> str:
+    mode = (value or "lane").strip().lower()
+    if mode not in XTTS_VOCODE_MODES:
+        raise InputError(f"VOICE_STUDIO_XTTS_VOCODE={value!r}: use lane or worker")
     return mode
 
 

@@ -2,8 +2,10 @@
 
 CUDA graph captures fail, and can poison the CUDA context for good, when another thread
 launches work on the device while a capture is recording; the default generator's offset
-breaks the same way. So nothing else ever touches the device: requests are jobs on the
-worker's queue, the manager's threads only wait for them. Then:
+breaks the same way. So requests are jobs on the worker's queue, the manager's threads only
+wait for them, and the only device work launched from other threads is the worker's own
+business: a background compile (``background``) and side work (``side_work``: the XTTS
+vocoder lane, ``engines/gpu/side_lane.py``), both of which exclusive jobs wait for. Then:
 
 - jobs run one at a time, oldest first;
 - jobs that say they can share a forward (the same ``batch_key``) are taken together: the
@@ -13,8 +15,10 @@ worker's queue, the manager's threads only wait for them. Then:
   users who press the button at the same moment share one forward; a lone request never
   waits;
 - a job marked ``exclusive`` (a graph capture) runs only while no background compile is
-  running (``background``), since a compile launches kernels from its own thread; until
-  then the jobs behind it go first;
+  running (``background``) and no side work is, since both launch kernels from their own
+  threads; until then the jobs behind it go first. Side work waits in turn while an
+  exclusive job runs, and while one is due next and only side work holds it back, so a
+  steady flow of side work cannot starve the captures;
 - exclusive jobs and the others take turns: a queued capture goes next once one other
   batch has run since the last capture, ahead of the requests still waiting. Under
   steady traffic a warm-up then finishes in as many turns as it has captures, instead
@@ -43,6 +47,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from .device_checks import cuda_probe, cuda_sync, first_line, is_out_of_memory
 from .errors import EngineUnavailableError, VoiceStudioError
 
 logger = logging.getLogger("voice_studio.worker")
@@ -88,12 +93,16 @@ class DeviceWorker:
         self.gather_s = gather_s
         self.turn_s = turn_s
         self._turn_started = time.perf_counter()
-        self._probe = probe if probe is not None else (_cuda_probe if device == "cuda" else None)
+        self._probe = probe if probe is not None else (cuda_probe if device == "cuda" else None)
         self._jobs: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._background = 0
+        self._side_work = 0  # side work running beside the worker (``side_work``)
+        self._side_waiting = 0  # side work waiting for an exclusive job
+        self._awaiting_side = 0  # the running job waits for side work to end (``awaiting_side_work``)
+        self._exclusive_running = False
         self._capture_turn = False  # an exclusive job queued now goes next: a batch ran since the last one
         self._arriving: Counter[str] = Counter()  # callers preparing a request, per group
         self._in_flight: Counter[str] = Counter()  # their jobs queued or running, per group
@@ -182,6 +191,46 @@ class DeviceWorker:
         with self._cond:
             return self._background
 
+    # --- side work: device work launched from a thread beside the worker ---------------------
+    @contextmanager
+    def side_work(self) -> Iterator[None]:
+        """Around one piece of device work on another thread (a ``SideLane`` callable): waits while
+        an exclusive job runs or is due next; no exclusive job starts until it exits."""
+        with self._cond:
+            self._side_waiting += 1
+            while self._exclusive_running or (self._exclusive_due() and not self._awaiting_side):
+                self._cond.wait()
+            self._side_waiting -= 1
+            self._side_work += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._side_work -= 1
+                self._cond.notify_all()  # an exclusive job waiting for it may start
+
+    @contextmanager
+    def awaiting_side_work(self) -> Iterator[None]:
+        """Around a wait, in the job running on the worker, for side work to end (an unload closing
+        a lane): no exclusive job can start before that job ends, so side work does not wait for one."""
+        with self._cond:
+            self._awaiting_side += 1
+            self._cond.notify_all()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._awaiting_side -= 1
+
+    def _exclusive_due(self) -> bool:
+        """Whether ``_next`` would take an exclusive job now but for the side work running (called
+        locked): none while a background compile holds them all back."""
+        if self._background or not self._jobs:
+            return False
+        if self._jobs[0].exclusive:
+            return True
+        return self._capture_turn and any(job.exclusive for job in self._jobs)
+
     # --- state ------------------------------------------------------------------------------
     @property
     def queued(self) -> int:
@@ -192,6 +241,7 @@ class DeviceWorker:
         with self._cond:
             return {"device": self.device, "label": self.label, "queued": len(self._jobs), "jobs_run": self.jobs_run,
                     "batches_run": self.batches_run, "background_work": self._background,
+                    "side_work": self._side_work, "side_work_waiting": self._side_waiting,
                     "poisoned": self.poisoned}
 
     def mark_poisoned(self, reason: str) -> None:
@@ -216,7 +266,7 @@ class DeviceWorker:
         if waiting is None:
             return
         if self.device == "cuda":  # the device's time, not the host's: launches run ahead of it
-            _cuda_sync()
+            cuda_sync()
         if time.perf_counter() - self._turn_started < self.turn_s:
             return
         with self._cond:  # only this thread takes jobs off the queue: it is still there
@@ -231,8 +281,10 @@ class DeviceWorker:
     # --- the thread -------------------------------------------------------------------------
     def _next(self) -> list[_Job]:
         """The next runnable job with the compatible jobs queued behind it (called locked): the
-        oldest, or the oldest exclusive one when it is the captures' turn."""
-        runnable = [i for i, job in enumerate(self._jobs) if not (job.exclusive and self._background)]
+        oldest, or the oldest exclusive one when it is the captures' turn. Taking an exclusive job
+        marks it running (``side_work`` waits) in the same locked step."""
+        held_back = self._background or self._side_work
+        runnable = [i for i, job in enumerate(self._jobs) if not (job.exclusive and held_back)]
         if not runnable:
             return []
         index = runnable[0]
@@ -241,6 +293,7 @@ class DeviceWorker:
         job = self._jobs[index]
         del self._jobs[index]
         self._capture_turn = not job.exclusive
+        self._exclusive_running = job.exclusive
         taken = [job]
         self._fill(taken)
         return taken
@@ -283,7 +336,7 @@ class DeviceWorker:
         try:
             self._enter_device()
         except Exception as exc:  # a card that cannot be selected: every job hears why, nothing hangs
-            self.mark_poisoned(f"{self.label} could not be selected ({type(exc).__name__}: {_first_line(exc)})")
+            self.mark_poisoned(f"{self.label} could not be selected ({type(exc).__name__}: {first_line(exc)})")
         while True:
             with self._cond:
                 taken = self._next()
@@ -297,7 +350,11 @@ class DeviceWorker:
                     self._landed([job for job in taken if job not in live])
             if live:
                 self._turn_started = time.perf_counter()
-                self._execute(live)
+                self._execute(live)  # (hands every failure to its callers: it does not raise)
+            if self._exclusive_running:
+                with self._cond:
+                    self._exclusive_running = False
+                    self._cond.notify_all()  # side work waiting for it may start
 
     def _landed(self, jobs: list[_Job]) -> None:
         """``jobs`` are out of the worker's hands: no longer in flight (called locked)."""
@@ -335,25 +392,19 @@ class DeviceWorker:
 
     def _check_device(self, failure: BaseException) -> None:
         """After a failure, make sure the device still works; a broken context is said once, for good."""
-        if self._probe is None or _is_out_of_memory(failure) or isinstance(failure, VoiceStudioError):
+        if self._probe is None or is_out_of_memory(failure) or isinstance(failure, VoiceStudioError):
             return  # out of memory, or a refusal of the job itself: the device is fine
         try:
             self._probe()
         except Exception as exc:  # the probe's own failure is the proof that the context is gone
             self.mark_poisoned(
-                f"the {self.device} device stopped working after '{_first_line(failure)}' "
-                f"({type(exc).__name__}: {_first_line(exc)}); restart the process")
+                f"the {self.device} device stopped working after '{first_line(failure)}' "
+                f"({type(exc).__name__}: {first_line(exc)}); restart the process")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.cuda.OutOfMemoryError)
+def current_worker() -> "DeviceWorker | None":
+    """The worker whose thread is calling (a job, a load's activation), else None."""
+    return getattr(_current, "worker", None)
 
 
 def yield_point() -> None:
@@ -361,23 +412,6 @@ def yield_point() -> None:
     worker = getattr(_current, "worker", None)
     if worker is not None:
         worker.yield_point()
-
-
-def _cuda_sync() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def _cuda_probe() -> None:
-    """Raises when the CUDA context can no longer run a kernel (a sticky error)."""
-    import torch
-
-    torch.cuda.synchronize()
-    value = (torch.ones(1, device="cuda") + 1).item()
-    if value != 2.0:
-        raise RuntimeError(f"probe kernel computed {value}, not 2.0")
 
 
 _SHARED: dict[str, DeviceWorker] = {}

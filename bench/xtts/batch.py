@@ -1,13 +1,16 @@
 """XTTS continuous batching on a CUDA GPU: full-size random-weight XTTS-v2 through the app's manager.
 
-    python -m bench.xtts.batch --out bench/results_xtts_batch_h100.json   # ~4 min on an H100
+    python -m bench.xtts.batch --out bench/results_xtts_batch_h100.json   # ~5 min on an H100
     python -m bench.xtts.batch --quick --out /tmp/xtts_batch.json         # tiny models on the CPU: it runs
 
 1. ``steps``: what one decode step costs with 1, 2, 4, 8, 16 rows in flight (each size's CUDA
    graph), early (about 100 positions of context) and late (about 500) in a decode, against 1
    row, and the one-at-a-time step (``VOICE_STUDIO_XTTS_BATCH=0``) for comparison.
 2. ``throughput``: 8 XTTS requests at once against the same 8 one after another (tokens and
-   seconds of audio per second), with the batch, and one at a time as before.
+   seconds of audio per second), with the batch, and one at a time as before. The batch runs
+   twice: HiFi-GAN in the vocoder lane beside the worker (``batched``, the default
+   ``VOICE_STUDIO_XTTS_VOCODE=lane``) and on the worker inside the decode slice
+   (``batched_vocode_worker``); ``vocode_lane_vs_worker`` gives the ratios.
 3. ``agreement``: how often a request's tokens are identical decoded alone and among 7 others
    (greedy and sampled), in the bucketed mode (the default) and ``fixed`` (every step at 16
    rows), and whether the same batch repeats bit for bit.
@@ -210,6 +213,30 @@ def eight_requests(manager, words: int) -> dict:
             if seq["audio_per_s"] else None}
 
 
+def throughput(env: dict, batched, one_at_a_time, slots: dict, words: int) -> dict:
+    """``eight_requests`` with the batch (HiFi-GAN in the vocoder lane: ``batched``'s default, then on the
+    worker: a manager of its own, loaded for this and unloaded after) and one at a time."""
+    out = {"batched": {"vocode": "lane", **eight_requests(batched, words)}}
+    on_worker = manager_for(env, VOICE_STUDIO_XTTS_VOCODE="worker", **slots)
+    loaded_xtts(on_worker)  # loaded and warm before the clock starts, as ``batched`` is
+    out["batched_vocode_worker"] = {"vocode": "worker", **eight_requests(on_worker, words)}
+    on_worker.unload("xtts")
+    out["one_at_a_time"] = eight_requests(one_at_a_time, words)
+    out["vocode_lane_vs_worker"] = lane_vs_worker(out["batched"], out["batched_vocode_worker"])
+    return out
+
+
+def lane_vs_worker(lane: dict, worker: dict) -> dict:
+    """Lane over worker: audio seconds per second, 8 at once and one after another, and each one's speed-up."""
+    def ratio(a, b):
+        return round(a / b, 3) if a and b else None
+
+    return {"concurrent_audio_per_s": ratio(lane["concurrent"]["audio_per_s"], worker["concurrent"]["audio_per_s"]),
+            "sequential_audio_per_s": ratio(lane["sequential"]["audio_per_s"], worker["sequential"]["audio_per_s"]),
+            "concurrent_wall_worker_over_lane": ratio(worker["concurrent"]["wall_s"], lane["concurrent"]["wall_s"]),
+            "speedup_lane": lane["speedup"], "speedup_worker": worker["speedup"]}
+
+
 # ---- 3. alone vs batched ------------------------------------------------------------------------------
 def agreement(manager, tokens: int, reference=None) -> dict:
     """8 rows decoded one by one, then all at once, then all at once again; greedy and sampled."""
@@ -306,7 +333,7 @@ def main(argv=None) -> int:
     old = manager_for(env, VOICE_STUDIO_XTTS_BATCH="0")
     phase("steps", lambda: {**step_costs(new, timed), "one_at_a_time": single_step(old, timed),
                             "vocoder": vocoder(new, tokens=tokens)})
-    phase("throughput", lambda: {"batched": eight_requests(new, words), "one_at_a_time": eight_requests(old, words)})
+    phase("throughput", lambda: throughput(env, new, old, slots, words))
     phase("agreement", lambda: {"bucketed": agreement(new, tokens, one_at_a_time(old))})
     old.unload("xtts")
     new.unload("xtts")
@@ -339,9 +366,16 @@ def table(r: dict) -> str:
     def agreed(part: dict) -> str:
         return json.dumps({kind: v["identical_alone_vs_batched"] for kind, v in part.items()})
 
+    on_worker, versus = t.get("batched_vocode_worker"), t.get("vocode_lane_vs_worker", {})
     lines += ["", f"8 at once vs one after another: batched {batched['speedup']}x (tokens/s "
                   f"{batched['sequential']['tokens_per_s']} -> {batched['concurrent']['tokens_per_s']}),"
-                  f" one at a time {t['one_at_a_time']['speedup']}x",
+                  f" one at a time {t['one_at_a_time']['speedup']}x"]
+    if on_worker is not None:
+        lines.append(f"HiFi-GAN in the vocoder lane vs on the worker, 8 at once: {batched['concurrent']['wall_s']} s vs "
+                     f"{on_worker['concurrent']['wall_s']} s, audio/s x{versus.get('concurrent_audio_per_s')} "
+                     f"(speed-up over one after another: lane {versus.get('speedup_lane')}x, worker "
+                     f"{versus.get('speedup_worker')}x)")
+    lines += [
               f"alone vs batched, bucketed: {agreed(r['agreement']['bucketed'])}",
               f"alone vs batched, fixed: {agreed(r['agreement_fixed']['fixed'])}",
               f"HiFi-GAN for 8 decodes: {json.dumps(r['steps']['vocoder'])}",

@@ -26,7 +26,9 @@ def variable_length_convs(device: torch.device):
     (bench/serving/cold_probe.py). PyTorch's own kernels need no plan, so a new length costs what
     a repeat does. The flag is process-wide; only the device worker thread runs work on
     the device, except the opt-in compile thread, which at worst times a convolution
-    without cuDNN while this is in force.
+    without cuDNN while this is in force, and a side lane (``side_lane.py``), whose
+    convolutions follow this flag when it does not choose for its own thread
+    (``thread_convs.py``: it never sets this flag, which it could restore wrongly).
     """
     if torch.device(device).type != "cuda":
         return contextlib.nullcontext()

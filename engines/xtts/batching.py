@@ -10,8 +10,15 @@ A job's text chunks become rows decoded beside other users' rows, each with its 
   consumer's queue, so audio arrives as it is made. Closing the stream takes its row out of the
   batch at the next check.
 
-Only the device's worker thread touches the device: here, on the caller's thread, the text
-is tokenised on the CPU and the conditioning is looked up (or computed by a worker job).
+HiFi-GAN runs in the model's vocoder lane (``engines/gpu/side_lane.py``, on by default:
+``VOICE_STUDIO_XTTS_VOCODE=lane``): a thread beside the device worker with its own CUDA stream,
+so the worker goes on stepping the other rows meanwhile. On the worker a sink only copies what
+the lane needs (the row's latents, a stream window's frames) and queues the work; the lane
+vocodes in that order and hands the audio on. With ``VOICE_STUDIO_XTTS_VOCODE=worker`` the sinks
+vocode on the worker, inside the decode slice, as before the lane.
+
+Here, on the caller's thread, the text is tokenised on the CPU and the conditioning is looked
+up (or computed by a worker job); nothing else touches the device.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from ..audio.waveforms import crossfade_join, crossfade_pieces
 from ..base import report
@@ -30,6 +39,7 @@ from ..types import EngineJob, EngineOutput
 from .chunking import CHUNK_CROSS_FADE_S, NO_AUDIO, SAMPLE_RATE, STREAM_CHUNK_TOKENS, STREAM_FIRST_CHUNK_TOKENS
 
 if TYPE_CHECKING:
+    from ..gpu.side_lane import SideLane
     from ..settings import XttsSettings
     from ..worker import DeviceWorker
 
@@ -66,32 +76,69 @@ def default_slots(accelerator) -> int:
 
 
 class WaveSink:
-    """A whole clip's row: its latents become audio when it ends (HiFi-GAN, float32)."""
+    """A whole clip's row: its latents become audio when it ends (HiFi-GAN, float32 ``[samples]``
+    at 24 kHz): on the worker, or in ``lane`` (then the row's result is that work's future)."""
 
-    def __init__(self, accelerator, speaker_embedding, speed: float):
-        self.acc, self.speaker, self.speed = accelerator, speaker_embedding, speed
+    def __init__(self, accelerator, speaker_embedding, speed: float, lane: "SideLane | None" = None):
+        self.acc, self.speaker, self.speed, self.lane = accelerator, speaker_embedding, speed, lane
 
     def update(self, n: int, latents, done: bool):
         if not done:
             return None
-        wave = self.acc._vocode(latents, self.speaker, self.speed)
+        if self.lane is None:
+            return self._wave(latents)
+        own = latents[:n].clone()  # the slot's memory goes to the next row once this one leaves
+        return self.lane.submit(partial(self._wave, own, side_thread=True), label="xtts vocode", handed=(own,))
+
+    @torch.inference_mode()
+    def _wave(self, latents, side_thread: bool = False) -> np.ndarray:
+        wave = self.acc._vocode(latents, self.speaker, self.speed, side_thread=side_thread)
         return np.asarray(wave.detach().float().cpu().numpy(), dtype=np.float32).reshape(-1)
 
 
 class StreamSink:
-    """A streamed row: pieces of audio to ``put`` as its latents come; ``ended`` once it is done."""
+    """A streamed row: pieces of audio to ``put`` as its latents come; ``ended`` once it is done.
 
-    def __init__(self, windows, put, ended):
-        self.windows, self.put, self.ended = windows, put, ended
+    With a ``lane`` the worker only plans each window (``StreamWindows.plan``: the frames, a copy);
+    the lane renders the windows in order, puts the pieces, then the end marker, then calls
+    ``ended`` (which queues the next chunk's row). A window that fails in the lane ends the
+    stream with its reason: the row fails at its next check (or its end), and the consumer gets
+    the failure through its queue as for any failed row."""
+
+    def __init__(self, windows, put, ended, lane: "SideLane | None" = None):
+        self.windows, self.put, self.ended, self.lane = windows, put, ended, lane
+        self.failure: BaseException | None = None  # set in the lane, read on the worker
 
     def update(self, n: int, latents, done: bool):
-        piece = self.windows.feed(n, latents, done)
+        if self.lane is None:
+            self._hand_out(self.windows.feed(n, latents, done))
+            return self._end() if done else None
+        if self.failure is not None:
+            raise self.failure
+        window = self.windows.plan(n, latents, done)
+        if window is not None:
+            self.lane.submit(partial(self._render, window), label="xtts stream window", handed=(window.frames,))
+        return self.lane.submit(self._end, label="xtts stream end") if done else None
+
+    @torch.inference_mode()
+    def _render(self, window) -> None:
+        if self.failure is not None:
+            return  # an earlier window failed: this stream is over
+        try:
+            self._hand_out(self.windows.render(window))
+        except Exception as exc:  # the lane logs it; the row fails with it at its next check or its end
+            self.failure = exc
+            raise
+
+    def _hand_out(self, piece) -> None:
         if piece is not None:
             self.put((piece.detach().float().cpu().numpy().reshape(-1), False))
-        if done:
-            self.put((NO_AUDIO, True))
-            self.ended()
-        return None
+
+    def _end(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.put((NO_AUDIO, True))
+        self.ended()
 
 
 def row_request(engine, loaded, job: EngineJob, index: int, text: str, latent, sink):
@@ -112,7 +159,7 @@ def render(engine, loaded, job: EngineJob, worker: "DeviceWorker") -> EngineOutp
     acc, batch = loaded.accelerator, loaded.batch
     texts = engine._chunks(loaded, job)
     latent, embedding, source = engine.conditioning_for(loaded, job, worker)
-    rows = [row_request(engine, loaded, job, index, text, latent, WaveSink(acc, embedding, job.speed))
+    rows = [row_request(engine, loaded, job, index, text, latent, WaveSink(acc, embedding, job.speed, loaded.lane))
             for index, text in enumerate(texts)]
     report(job, 0.0, f"XTTS: {len(texts)} chunk(s), decoding")
     futures = []
@@ -158,7 +205,7 @@ def stream(engine, loaded, job: EngineJob, worker: "DeviceWorker") -> Iterator[n
             return
         windows = StreamWindows(acc, embedding, job.speed, STREAM_FIRST_CHUNK_TOKENS, STREAM_CHUNK_TOKENS,
                                 acc.options.stream_context)
-        sink = StreamSink(windows, pieces.put, lambda: start(index + 1))
+        sink = StreamSink(windows, pieces.put, lambda: start(index + 1), lane=loaded.lane)
         future = batch.submit(row_request(engine, loaded, job, index, texts[index], latent, sink), worker,
                               follow_up=index > 0)
         future.add_done_callback(failed)

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 GPT_SAMPLE_RATE = 22050
+# How long an unload waits for the vocoder lane's queued work; past it the work finishes in the
+# background (holding the model's memory until then) rather than hanging the unload.
+LANE_CLOSE_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class _Loaded:
     accelerator: Any  # engines.xtts.accel.XttsAccelerator, or None for upstream's own inference
     model_key: str
     batch: Any = None  # engines.xtts.accel.xtts_batch.ContinuousBatch, or None: one decode at a time
+    lane: Any = None  # engines.gpu.side_lane.SideLane that vocodes the batch's rows, or None: the worker does
 
 
 class XttsEngine(Engine):
@@ -131,7 +135,7 @@ class XttsEngine(Engine):
         self.load_details = {"model_dir": self.settings.model_dir.show(model_dir),
                              "speakers": len(getattr(model.speaker_manager, "speakers", None) or []),
                              "accelerated": accelerator is not None, "model_key": key}
-        batch = None
+        batch = lane = None
         if accelerator is not None:  # "flash" or "sdpa": which kernel attends in the decode step
             self.load_details["decode_attention"] = accelerator.cache_attention.kernel
             from .batching import batch_options
@@ -141,10 +145,12 @@ class XttsEngine(Engine):
                 from .accel.xtts_batch import ContinuousBatch
 
                 batch = ContinuousBatch(accelerator, options)
+                lane = vocoder_lane(self.settings, accelerator)
                 self.load_details["decode_batch"] = {"mode": self.settings.batch, "slots": options.slots,
                                                      "buckets": list(batch.decoder.buckets),
-                                                     "slice_steps": options.slice_steps}
-        self._loaded = _Loaded(model=model, accelerator=accelerator, model_key=key, batch=batch)
+                                                     "slice_steps": options.slice_steps,
+                                                     "vocode": self.settings.vocode}
+        self._loaded = _Loaded(model=model, accelerator=accelerator, model_key=key, batch=batch, lane=lane)
 
     def start_warmup(self, worker: "DeviceWorker") -> None:
         """On CUDA: capture the decode graphs as one job (held back while another engine compiles);
@@ -176,6 +182,8 @@ class XttsEngine(Engine):
         loaded, self._loaded = self._loaded, None
         if loaded is not None and loaded.batch is not None:  # decodes in flight go back to their callers
             loaded.batch.close(EngineUnloaded(self.name))
+        if loaded is not None and loaded.lane is not None:  # its queued HiFi-GAN work ends first
+            loaded.lane.close(EngineUnloaded(self.name), timeout=LANE_CLOSE_S)
         with self._latents_lock:
             self._latents.clear()
 
@@ -199,6 +207,8 @@ class XttsEngine(Engine):
         loaded = self._loaded
         if loaded is not None and loaded.batch is not None:
             health.details["decode_batch"] = {**self.load_details.get("decode_batch", {}), **loaded.batch.status()}
+            if loaded.lane is not None:
+                health.details["decode_batch"]["vocoder_lane"] = loaded.lane.status()
         return health
 
     def cannot_serve(self, job: EngineJob) -> str | None:
@@ -348,6 +358,17 @@ class XttsEngine(Engine):
         if job.voice.reference is None:
             details["xtts_speaker"] = job.voice.speaker
         return details
+
+
+def vocoder_lane(settings: XttsSettings, accelerator):
+    """The thread that vocodes the batch's rows beside the device worker (``VOICE_STUDIO_XTTS_VOCODE=lane``),
+    or None (``worker``: the sinks vocode on the worker). Called on the worker, whose side work it is."""
+    if settings.vocode != "lane":
+        return None
+    from ..gpu.side_lane import SideLane
+    from ..worker import current_worker
+
+    return SideLane(accelerator.device, worker=current_worker(), label="xtts vocoder lane")
 
 
 def model_fingerprint(model_dir: Path) -> str:

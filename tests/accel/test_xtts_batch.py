@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import replace
 
 import pytest
 import torch
@@ -240,3 +241,57 @@ def test_batch_settings_from_the_environment(acc):
     assert options(VOICE_STUDIO_XTTS_MAX_BATCH="12", VOICE_STUDIO_XTTS_SLICE_STEPS="32").slots == 12
     assert options(VOICE_STUDIO_XTTS_BATCH="0") is None and options(VOICE_STUDIO_XTTS_BATCH="off") is None
     assert ContinuousBatch(acc, options(VOICE_STUDIO_XTTS_MAX_BATCH="6")).decoder.buckets == (1, 2, 4, 6)
+
+
+class LaneRecorder(Recorder):
+    """``Recorder`` whose end is handed to a side lane (its latents copied first, as the XTTS sinks
+    do): the row's result is that work's future. ``fail``: the work raises there."""
+
+    def __init__(self, lane, fail: bool = False):
+        super().__init__()
+        self.lane, self.fail = lane, fail
+
+    def update(self, n, latents, done):
+        kept = super().update(n, latents, done)
+        if not done:
+            return None
+
+        def work():
+            if self.fail:
+                raise ValueError("the lane broke this row (injected)")
+            return kept
+
+        return self.lane.submit(work, label="row end")
+
+
+def test_a_sink_that_hands_its_work_to_a_lane_frees_its_slot_at_once(acc, model):
+    """While the lane is busy, every row still leaves the batch when it ends (two slots, four rows:
+    the last two could only decode in the slots the first two freed); the results come when the
+    lane has done their work, each as an inline sink would give it, and a failure there fails its
+    row alone."""
+    from engines.gpu.side_lane import SideLane
+    from tests.waiting import until
+
+    worker = DeviceWorker("cpu")
+    lane = SideLane("cpu", worker=worker)
+    busy, go_on = threading.Event(), threading.Event()
+    lane.submit(lambda: busy.set() or go_on.wait(60), label="busy")
+    assert busy.wait(60)
+    lengths = [10, 14, 6, 9]
+    handed = [row(acc, model, i, SamplingParams(), length, LaneRecorder(lane, fail=i == 1))
+              for i, length in enumerate(lengths)]
+    inline = [replace(request, sink=Recorder()) for request in handed]
+    batch = ContinuousBatch(acc, BatchOptions(slots=2))
+    futures = batch.submit_all(handed, worker)
+    assert until(lambda: batch.status()["finishing"] == 4, 60), "every row left while the lane was busy"
+    assert not any(f.done() for f in futures) and batch.status()["in_flight"] == 0
+    go_on.set()
+    with pytest.raises(ValueError, match="the lane broke this row"):
+        futures[1].result(60)
+    expected = [f.result(60) for f in ContinuousBatch(acc, BatchOptions(slots=2)).submit_all(inline, worker)]
+    for i in (0, 2, 3):
+        got = futures[i].result(60)
+        assert (got.codes, got.steps, got.peak_rows) == (expected[i].codes, expected[i].steps, expected[i].peak_rows)
+        assert torch.equal(got.value, expected[i].value) and got.sink_s >= 0.0
+    assert until(lambda: batch.status()["finishing"] == 0, 60)
+    lane.close(timeout=60)

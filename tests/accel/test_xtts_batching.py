@@ -142,15 +142,15 @@ def test_streams_under_batching_come_as_they_are_made_and_join_into_the_clip(bat
     real_init = xtts_batching.StreamSink.__init__
     made, first_reached = [], threading.Event()
 
-    def init(sink, windows, put, ended):
-        def counted_put(item):  # on the worker: a piece made, handed to its caller's queue
+    def init(sink, windows, put, ended, **kw):
+        def counted_put(item):  # in the vocoder lane: a piece made, handed to its caller's queue
             if len(item[0]):
                 made.append(len(item[0]))
             put(item)
             if len(made) == 1 and len(item[0]):
                 assert first_reached.wait(60), "the first piece never reached its caller"
 
-        real_init(sink, windows, counted_put, ended)
+        real_init(sink, windows, counted_put, ended, **kw)
 
     monkeypatch.setattr(xtts_batching.StreamSink, "__init__", init)
     with ThreadPoolExecutor(3) as pool:

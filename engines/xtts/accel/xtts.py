@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from ..xtts_text import prepare_text
 from ...gpu.graphs import GraphCapturer, attention_without_cudnn, variable_length_convs
+from ...gpu.thread_convs import thread_cudnn
 from .xtts_attention import CacheAttention
 from .xtts_decode import PackedGPT
 from .xtts_sampling import SamplerState, SamplingParams, pick_next, record, request_generator
@@ -323,11 +324,17 @@ class XttsAccelerator:
                               mode="linear").squeeze(0)
         return z
 
-    def _vocode(self, latents: torch.Tensor, speaker_embedding: torch.Tensor, speed: float) -> torch.Tensor:
-        """Upstream's speed interpolation and HiFi-GAN call; latents back to float32 first."""
+    def _vocode(self, latents: torch.Tensor, speaker_embedding: torch.Tensor, speed: float,
+                side_thread: bool = False) -> torch.Tensor:
+        """Upstream's speed interpolation and HiFi-GAN call; latents ``[n, D]`` back to float32 first.
+        Returns ``[1, 1, samples]`` float32. The latents' length is the request's own, so the
+        convolutions skip cuDNN: by the process-wide flag on the device worker, for this thread
+        alone on a thread beside it (``side_thread``: the vocoder lane), since that flag is the
+        worker's to set and restore (``engines/gpu/thread_convs.py``)."""
         lat = latents.float().unsqueeze(0)
         length_scale = 1.0 / max(speed, 0.05)
         if length_scale != 1.0:
             lat = F.interpolate(lat.transpose(1, 2), scale_factor=length_scale, mode="linear").transpose(1, 2)
-        with variable_length_convs(self.device):  # the latents' length is the request's own
+        convs = thread_cudnn(self.device, enabled=False) if side_thread else variable_length_convs(self.device)
+        with convs:
             return self.model.hifigan_decoder(lat, g=speaker_embedding.to(self.device))

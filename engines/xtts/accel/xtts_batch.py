@@ -6,16 +6,19 @@ that, ``sync_every`` steps at a time, admits waiting rows into free slots (a pre
 steps every row in flight (``SlotDecoder``), and checks on the host which rows have ended
 (stop token, or their token budget). An ended row leaves at once: its sink turns its latents
 into its result (HiFi-GAN for a whole clip), its future is settled and its slot is free for
-the next row. A streamed row's sink is shown the latents so far at each check and hands out
-audio as it is made.
+the next row. A sink may instead hand its work to another thread (the vocoder lane,
+``engines/gpu/side_lane.py``) and return that work's future: the row still leaves at once,
+and its future is settled when that work is done. A streamed row's sink is shown the latents
+so far at each check and hands out audio as it is made.
 
 After ``slice_steps`` steps the slice ends and queues the next one behind the jobs waiting on
 the worker (F5 batches, reference conditioning, graph captures), so no request waits for more
 than one slice of a long decode. When every slot is taken, new rows wait in the batch's own
 line, first rows of requests ahead of later rows of others; none is refused for want of a slot.
 
-A failure in one row (its prefill, its sink) fails that row's request alone. A failed step
-fails the rows in flight and is raised to the worker, which checks that the device still works.
+A failure in one row (its prefill, its sink, its sink's work on the other thread) fails that
+row's request alone. A failed step fails the rows in flight and is raised to the worker, which
+checks that the device still works.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ class RowSink(Protocol):
     def update(self, n: int, latents: torch.Tensor, done: bool) -> Any:
         """On the worker at each host check: the row's ``n`` tokens so far and their ``latents``
         [n, D] (the slot's memory: copy what you keep). With ``done`` the row has ended with
-        ``n`` tokens; what this returns is the row's result."""
+        ``n`` tokens; what this returns is the row's result, or a ``concurrent.futures.Future``
+        of it (work left to another thread: the slot is freed at once all the same)."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +73,11 @@ class RowResult:
     value: Any                      # what the sink returned at the end
     codes: list[int]                # the tokens, the stop token included when one came
     queued_s: float                 # from submit to the prefill
-    decode_s: float                 # from the prefill to the end
+    decode_s: float                 # from the prefill to the end of its decode
     peak_rows: int                  # the most rows in flight at one of its steps
     steps: tuple[int, int]          # the batch's step count when it joined and when it left
+    sink_s: float = 0.0             # from the end of its decode to its result: the sink's work (HiFi-GAN),
+                                    # on a vocoder lane its wait in that lane's line too
 
 
 @dataclass(eq=False)
@@ -104,6 +110,7 @@ class ContinuousBatch:
         self._scheduled = False              # a slice is queued or running
         self._closed: BaseException | None = None
         self._draining = False               # an unload waits for the rows queued before it
+        self._finishing = 0                  # rows that have left, their sink's work still running elsewhere
         self._worker = None
         self._seq = itertools.count()
         self.stats = {"slices": 0, "steps": 0, "rows": 0, "peak_rows": 0}
@@ -134,10 +141,11 @@ class ContinuousBatch:
 
     def drain(self) -> None:
         """On a caller's thread, before an unload: new requests wait; returns once every row in flight
-        or waiting (a stream's next chunks too) has ended. ``end_drain`` lets requests in again."""
+        or waiting (a stream's next chunks too) has ended and every sink's work left to another
+        thread (a vocoder lane) is done. ``end_drain`` lets requests in again."""
         with self._lock:
             self._draining = True
-            while self._scheduled and self._closed is None:
+            while (self._scheduled or self._finishing) and self._closed is None:
                 self._lock.wait()
 
     def end_drain(self) -> None:
@@ -147,16 +155,17 @@ class ContinuousBatch:
 
     def status(self) -> dict[str, Any]:
         with self._lock:
-            waiting, draining = len(self._waiting), self._draining
+            waiting, draining, finishing = len(self._waiting), self._draining, self._finishing
         return {"slots": self.decoder.slots, "in_flight": self.decoder.active, "waiting": waiting,
-                "draining": draining,
+                "draining": draining, "finishing": finishing,
                 "buckets": list(self.decoder.buckets), "graphs": list(self.decoder.graphs),
                 "attention": self.decoder.attention.kernel,
                 "slice_steps": self.options.slice_steps, **self.stats}
 
     def close(self, reason: BaseException) -> None:
         """On the worker: every row in flight or waiting fails with ``reason``, and so does every
-        later ``submit`` (an unload: the engine's memory goes)."""
+        later ``submit`` (an unload: the engine's memory goes). Rows that have left and whose sink's
+        work runs elsewhere are that work's to settle (an unload closes the lane after this)."""
         with self._lock:
             self._closed = reason
             waiting, self._waiting = self._waiting, []
@@ -288,16 +297,47 @@ class ContinuousBatch:
         return True
 
     def _finish(self, row: _Row, n: int) -> None:
-        """The row ended with ``n`` tokens: its sink makes its result (before its slot is reused)."""
+        """The row ended with ``n`` tokens: its sink makes its result, or hands its work elsewhere and
+        returns its future (either way before its slot is reused)."""
         codes = self.decoder.rows.tokens[row.slot, :n].tolist()
+        decoded, steps = time.perf_counter(), (row.joined_step, self.stats["steps"])
         try:
             value = row.request.sink.update(n, self.decoder.rows.latents[row.slot, :n], True)
         except Exception as exc:  # this row's own failure (its vocoder call): it alone fails
             _settle(row.future, error=exc)
             return
-        _settle(row.future, RowResult(value=value, codes=codes, queued_s=row.admitted - row.submitted,
-                                      decode_s=time.perf_counter() - row.admitted, peak_rows=row.peak_rows,
-                                      steps=(row.joined_step, self.stats["steps"])))
+
+        def result(value: Any) -> RowResult:
+            return RowResult(value=value, codes=codes, queued_s=row.admitted - row.submitted,
+                             decode_s=decoded - row.admitted, peak_rows=row.peak_rows,
+                             steps=steps, sink_s=time.perf_counter() - decoded)
+
+        if isinstance(value, Future):
+            self._settle_when_done(row, value, result)
+        else:
+            _settle(row.future, result(value))
+
+    def _settle_when_done(self, row: _Row, work: Future, result) -> None:
+        """Settle ``row`` when its sink's ``work`` (on another thread) is done: its result, or its
+        failure for this row alone. A row cancelled meanwhile cancels the work if it has not started."""
+        with self._lock:
+            self._finishing += 1
+
+        def done(work: Future) -> None:
+            try:
+                if work.cancelled():
+                    _settle(row.future, error=CancelledError("the row's sink work was cancelled"))
+                elif work.exception() is not None:
+                    _settle(row.future, error=work.exception())
+                else:
+                    _settle(row.future, result(work.result()))
+            finally:
+                with self._lock:
+                    self._finishing -= 1
+                    self._lock.notify_all()  # a drain may be waiting for it
+
+        row.future.add_done_callback(lambda settled: work.cancel() if settled.cancelled() else None)
+        work.add_done_callback(done)
 
     def _leave(self, ended: list[_Row]) -> None:
         """Free the ended rows' slots, highest first, each refilled by the last row in flight."""
