@@ -19,8 +19,8 @@ from tests.waiting import until
 WAIT_S = 10
 
 
-def held_lane_work(lane: SideLane, log: list, tag: str):
-    """Lane work that logs its start and end, held until the returned ``go_on`` is set."""
+def held(log: list, tag: str):
+    """A callable that logs its start and end and is held until the returned ``go_on`` is set."""
     started, go_on = threading.Event(), threading.Event()
 
     def run():
@@ -30,18 +30,18 @@ def held_lane_work(lane: SideLane, log: list, tag: str):
         log.append(f"{tag} end")
         return tag
 
+    return run, started, go_on
+
+
+def held_lane_work(lane: SideLane, log: list, tag: str):
+    """Lane work held until the returned ``go_on`` is set (``held``)."""
+    run, started, go_on = held(log, tag)
     return lane.submit(run, label=tag), started, go_on
 
 
 def held_worker_job(worker: DeviceWorker, log: list, tag: str, exclusive: bool):
-    started, go_on = threading.Event(), threading.Event()
-
-    def run():
-        log.append(f"{tag} start")
-        started.set()
-        assert go_on.wait(WAIT_S)
-        log.append(f"{tag} end")
-
+    """A worker job held until the returned ``go_on`` is set (``held``)."""
+    run, started, go_on = held(log, tag)
     return worker.submit(run, label=tag, exclusive=exclusive), started, go_on
 
 
