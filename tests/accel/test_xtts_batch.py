@@ -176,6 +176,9 @@ def test_a_cancelled_row_leaves_at_the_next_check_and_its_slot_is_reused(acc, mo
     status = batch.status()
     assert status["in_flight"] == 0 and status["waiting"] == 0
     assert status["rows"] == 2, "the cancelled waiting row never ran"
+    queued = status["queued_s"]  # each admitted row's wait from submit to its prefill
+    assert queued["rows"] == 2 and queued["max"] >= round(result.queued_s, 4) > 0
+    assert 0 <= queued["p50"] <= queued["p95"] <= queued["max"]
 
 
 def test_a_failing_row_fails_alone_with_its_reason(acc, model):

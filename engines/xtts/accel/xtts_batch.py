@@ -27,6 +27,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
 from concurrent.futures import CancelledError, Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -37,6 +38,8 @@ from .xtts_sampling import SamplingParams
 from .xtts_slots import DEFAULT_BUCKETS, SlotDecoder
 
 logger = logging.getLogger(__name__)
+
+QUEUED_KEPT = 512  # rows whose wait for a slot ``status`` summarises
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ class ContinuousBatch:
         self._worker = None
         self._seq = itertools.count()
         self.stats = {"slices": 0, "steps": 0, "rows": 0, "peak_rows": 0}
+        self._queued_s: deque[float] = deque(maxlen=QUEUED_KEPT)  # recent rows' wait from submit to prefill
 
     # ---- any thread ------------------------------------------------------------------------------
     def submit(self, request: RowRequest, worker, follow_up: bool = False) -> Future:
@@ -160,7 +164,7 @@ class ContinuousBatch:
                 "draining": draining, "finishing": finishing,
                 "buckets": list(self.decoder.buckets), "graphs": list(self.decoder.graphs),
                 "attention": self.decoder.attention.kernel,
-                "slice_steps": self.options.slice_steps, **self.stats}
+                "slice_steps": self.options.slice_steps, **self.stats, "queued_s": _spread(list(self._queued_s))}
 
     def close(self, reason: BaseException) -> None:
         """On the worker: every row in flight or waiting fails with ``reason``, and so does every
@@ -251,6 +255,7 @@ class ContinuousBatch:
             row.prefix = int(request.cond_latents.shape[1] + request.text_ids.shape[-1] + 2)
             row.max_new = min(request.max_new_tokens or self.acc.max_gen, self.acc.max_gen)
             row.admitted = time.perf_counter()
+            self._queued_s.append(row.admitted - row.submitted)
             row.joined_step = self.stats["steps"]
             self._rows.append(row)
             self.stats["rows"] += 1
@@ -347,6 +352,18 @@ class ContinuousBatch:
             moved_from = self.decoder.release(row.slot, mover.prefix + mover.produced + 1 if mover else 0)
             if moved_from is not None and mover is not None:
                 mover.slot = row.slot
+
+
+def _spread(values: list[float]) -> dict[str, float] | None:
+    """p50, p95 and max of ``values`` in seconds (None when there are none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
+
+    return {"rows": len(ordered), "p50": at(0.5), "p95": at(0.95), "max": at(1.0)}
 
 
 def _settle(future: Future, result: Any = None, error: BaseException | None = None) -> None:
