@@ -308,11 +308,9 @@ def check_kernels(step, kernels: StepKernels, rows: int = 4, frames: int = 192) 
 def _same_alone_and_batched(h: torch.Tensor, mask: torch.Tensor, w, heads: int) -> bool:
     """Whether FlashAttention gives each row the same bits alone as among the others (a seed's
     audio must not depend on what else is in the batch)."""
-    b, n, dim = h.shape
-    q, key, v = (F.linear(h, wt, bias).view(b, n, heads, -1).transpose(1, 2)
-                 for wt, bias in ((w.q_w, w.q_b), (w.k_w, w.k_b), (w.v_w, w.v_b)))
+    q, key, v = (x.transpose(1, 2) for x in project_qkv(h, w, None, heads))
     batched = attend(q, key, v, None, varlen_keys(mask), "flash")
-    for i in range(b):
+    for i in range(h.shape[0]):
         alone = attend(q[i:i + 1], key[i:i + 1], v[i:i + 1], None, varlen_keys(mask[i:i + 1]), "flash")
         if not torch.equal(alone[0][mask[i]], batched[i][mask[i]]):
             return False
