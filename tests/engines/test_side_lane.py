@@ -45,6 +45,15 @@ def held_worker_job(worker: DeviceWorker, log: list, tag: str, exclusive: bool):
     return worker.submit(run, label=tag, exclusive=exclusive), started, go_on
 
 
+@pytest.fixture
+def beside():
+    """A CPU worker and a lane beside it; the lane is closed after the test."""
+    worker = DeviceWorker("cpu")
+    lane = SideLane("cpu", worker=worker)
+    yield worker, lane
+    lane.close(timeout=WAIT_S)
+
+
 def test_work_runs_in_order_on_one_thread_beside_the_worker_and_a_failure_stays_its_own():
     worker = DeviceWorker("cpu")
     lane = SideLane("cpu", worker=worker, label="test lane")
@@ -69,11 +78,10 @@ def test_work_runs_in_order_on_one_thread_beside_the_worker_and_a_failure_stays_
     assert lane.close(timeout=WAIT_S)
 
 
-def test_an_exclusive_job_does_not_start_while_lane_work_runs():
+def test_an_exclusive_job_does_not_start_while_lane_work_runs(beside):
     """A capture queued while the lane runs waits for it; ordinary jobs queued behind the capture
     go first meanwhile (proof that the worker looked at the capture and held it back)."""
-    worker = DeviceWorker("cpu")
-    lane = SideLane("cpu", worker=worker)
+    worker, lane = beside
     log: list[str] = []
     vocode, in_lane, finish_lane = held_lane_work(lane, log, "lane")
     assert in_lane.wait(WAIT_S)
@@ -85,12 +93,10 @@ def test_an_exclusive_job_does_not_start_while_lane_work_runs():
     capture.result(WAIT_S)
     assert vocode.result(WAIT_S) == "lane"
     assert log == ["lane start", "request", "lane end", "capture"]
-    lane.close(timeout=WAIT_S)
 
 
-def test_lane_work_does_not_start_while_an_exclusive_job_runs():
-    worker = DeviceWorker("cpu")
-    lane = SideLane("cpu", worker=worker)
+def test_lane_work_does_not_start_while_an_exclusive_job_runs(beside):
+    worker, lane = beside
     log: list[str] = []
     capture, capturing, finish_capture = held_worker_job(worker, log, "capture", exclusive=True)
     assert capturing.wait(WAIT_S)
@@ -101,14 +107,12 @@ def test_lane_work_does_not_start_while_an_exclusive_job_runs():
     vocode.result(WAIT_S)
     capture.result(WAIT_S)
     assert log == ["capture start", "capture end", "lane"]
-    lane.close(timeout=WAIT_S)
 
 
-def test_a_due_capture_goes_before_the_next_lane_work():
+def test_a_due_capture_goes_before_the_next_lane_work(beside):
     """A steady line of lane work cannot starve a capture: once the capture is due, the next lane
     work waits for it."""
-    worker = DeviceWorker("cpu")
-    lane = SideLane("cpu", worker=worker)
+    worker, lane = beside
     log: list[str] = []
     first, in_lane, finish_first = held_lane_work(lane, log, "lane 1")
     assert in_lane.wait(WAIT_S)
@@ -118,14 +122,12 @@ def test_a_due_capture_goes_before_the_next_lane_work():
     for future in (first, capture, second):
         future.result(WAIT_S)
     assert log == ["lane 1 start", "lane 1 end", "capture", "lane 2"]
-    lane.close(timeout=WAIT_S)
 
 
-def test_a_compile_does_not_hold_the_lane_back_behind_a_capture():
+def test_a_compile_does_not_hold_the_lane_back_behind_a_capture(beside):
     """While a background compile holds every capture back, a queued capture is not due: the lane
     goes on (it would otherwise wait for the whole compile)."""
-    worker = DeviceWorker("cpu")
-    lane = SideLane("cpu", worker=worker)
+    worker, lane = beside
     compiling, finish_compile = threading.Event(), threading.Event()
     worker.background(lambda: (compiling.set(), finish_compile.wait(WAIT_S)), label="compile")
     assert compiling.wait(WAIT_S)
@@ -133,7 +135,6 @@ def test_a_compile_does_not_hold_the_lane_back_behind_a_capture():
     assert lane.submit(lambda: "vocoded").result(WAIT_S) == "vocoded" and not capture.done()
     finish_compile.set()
     assert capture.result(WAIT_S) == "captured"
-    lane.close(timeout=WAIT_S)
 
 
 def test_close_on_the_worker_lets_the_queued_work_finish_before_a_due_capture():
