@@ -160,11 +160,12 @@ class ContinuousBatch:
     def status(self) -> dict[str, Any]:
         with self._lock:
             waiting, draining, finishing = len(self._waiting), self._draining, self._finishing
+            queued_s = list(self._queued_s)
         return {"slots": self.decoder.slots, "in_flight": self.decoder.active, "waiting": waiting,
                 "draining": draining, "finishing": finishing,
                 "buckets": list(self.decoder.buckets), "graphs": list(self.decoder.graphs),
                 "attention": self.decoder.attention.kernel,
-                "slice_steps": self.options.slice_steps, **self.stats, "queued_s": _spread(list(self._queued_s))}
+                "slice_steps": self.options.slice_steps, **self.stats, "queued_s": _spread(queued_s)}
 
     def close(self, reason: BaseException) -> None:
         """On the worker: every row in flight or waiting fails with ``reason``, and so does every
@@ -255,7 +256,8 @@ class ContinuousBatch:
             row.prefix = int(request.cond_latents.shape[1] + request.text_ids.shape[-1] + 2)
             row.max_new = min(request.max_new_tokens or self.acc.max_gen, self.acc.max_gen)
             row.admitted = time.perf_counter()
-            self._queued_s.append(row.admitted - row.submitted)
+            with self._lock:  # status() reads these from other threads
+                self._queued_s.append(row.admitted - row.submitted)
             row.joined_step = self.stats["steps"]
             self._rows.append(row)
             self.stats["rows"] += 1
