@@ -100,7 +100,7 @@ class StreamSink:
     """A streamed row: pieces of audio to ``put`` as its latents come; ``ended`` once it is done.
 
     With a ``lane`` the worker only plans each window (``StreamWindows.plan``: the frames, a copy);
-    the lane renders the windows in order, puts the pieces, then the end marker, then calls
+    the lane renders the windows in order, ahead of whole clips (a listener waits for each piece), puts the pieces, then the end marker, then calls
     ``ended`` (which queues the next chunk's row). A window that fails in the lane ends the
     stream with its reason: the row fails at its next check (or its end), and the consumer gets
     the failure through its queue as for any failed row."""
@@ -117,8 +117,9 @@ class StreamSink:
             raise self.failure
         window = self.windows.plan(n, latents, done)
         if window is not None:
-            self.lane.submit(partial(self._render, window), label="xtts stream window", handed=(window.frames,))
-        return self.lane.submit(self._end, label="xtts stream end") if done else None
+            self.lane.submit(partial(self._render, window), label="xtts stream window", handed=(window.frames,),
+                             urgent=True)
+        return self.lane.submit(self._end, label="xtts stream end", urgent=True) if done else None
 
     @torch.inference_mode()
     def _render(self, window) -> None:

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ...gpu.waits import spread
 from .xtts_sampling import SamplingParams
 from .xtts_slots import DEFAULT_BUCKETS, SlotDecoder
 
@@ -165,7 +166,7 @@ class ContinuousBatch:
                 "draining": draining, "finishing": finishing,
                 "buckets": list(self.decoder.buckets), "graphs": list(self.decoder.graphs),
                 "attention": self.decoder.attention.kernel,
-                "slice_steps": self.options.slice_steps, **self.stats, "queued_s": _spread(queued_s)}
+                "slice_steps": self.options.slice_steps, **self.stats, "queued_s": spread(queued_s, counted="rows")}
 
     def close(self, reason: BaseException) -> None:
         """On the worker: every row in flight or waiting fails with ``reason``, and so does every
@@ -354,18 +355,6 @@ class ContinuousBatch:
             moved_from = self.decoder.release(row.slot, mover.prefix + mover.produced + 1 if mover else 0)
             if moved_from is not None and mover is not None:
                 mover.slot = row.slot
-
-
-def _spread(values: list[float]) -> dict[str, float] | None:
-    """p50, p95 and max of ``values`` in seconds (None when there are none)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
-
-    return {"rows": len(ordered), "p50": at(0.5), "p95": at(0.95), "max": at(1.0)}
 
 
 def _settle(future: Future, result: Any = None, error: BaseException | None = None) -> None:
