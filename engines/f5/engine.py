@@ -240,6 +240,7 @@ class F5Engine(Engine):
         results: list[EngineOutput | Exception | None] = [None] * len(jobs)
         prepared = []
         for index, job in enumerate(jobs):
+            yield_point()  # between two requests' preparation: a waiting XTTS decode slice may take a turn
             try:
                 reference, chunks = self._plan(job)
                 request = acc.prepare(reference.audio, reference.text, chunks, speed=job.speed, seed=job.seed,
@@ -260,7 +261,7 @@ class F5Engine(Engine):
             yield_point()  # between two ODE steps: a waiting XTTS decode slice may take a turn
 
         try:
-            waves = acc.render([p[4] for p in prepared], progress=progress, **kwargs)
+            waves = acc.render([p[4] for p in prepared], progress=progress, between=yield_point, **kwargs)
         except torch.cuda.OutOfMemoryError:
             if len(prepared) == 1:
                 raise

@@ -212,6 +212,21 @@ def test_concurrent_requests_are_serialised(vocoder):
         assert torch.equal(e, g)
 
 
+def test_render_offers_a_turn_before_each_chunks_vocoding(vocoder):
+    """``between`` runs before every chunk is vocoded (where the F5 engine lets a waiting XTTS decode
+    slice take the device), once per chunk of every request, and the audio is the same with it."""
+    acc = F5Accelerator(_tiny_cfm(True), vocoder, "cpu")
+    ref = _reference()
+    requests = [acc.prepare(ref, REF_TEXT, ["first chunk.", "second chunk here."], seed=1),
+                acc.prepare(ref, REF_TEXT, ["only one."], seed=2)]
+    turns: list[int] = []
+    with_turns = acc.render(requests, nfe_step=NFE, between=lambda: turns.append(len(turns)))
+    without = acc.render(requests, nfe_step=NFE)
+    assert turns == [0, 1, 2]
+    assert [len(w) for w in with_turns] == [2, 1]
+    assert all(np.array_equal(a, b) for x, y in zip(with_turns, without) for a, b in zip(x, y))
+
+
 def test_empty_reference_text_is_refused(vocoder):
     acc = F5Accelerator(_tiny_cfm(True), vocoder, "cpu")
     with pytest.raises(ValueError, match="transcript"):

@@ -209,14 +209,18 @@ class F5Accelerator:
     @torch.inference_mode()
     def render(self, requests: list[F5Request], *, nfe_step: int = 32, cfg_strength: float = 2.0,
                sway_sampling_coef: float | None = -1.0, target_rms: float = TARGET_RMS,
-               progress: Callable[[float], None] | None = None) -> list[list[np.ndarray]]:
-        """Waveforms per request per chunk: float32 ``[frames_i * 256]`` at 24 kHz (Vocos' hop)."""
+               progress: Callable[[float], None] | None = None,
+               between: Callable[[], None] | None = None) -> list[list[np.ndarray]]:
+        """Waveforms per request per chunk: float32 ``[frames_i * 256]`` at 24 kHz (Vocos' hop).
+        ``between`` is called before each chunk's vocoding (the device is free for other work there)."""
         mels = self.sample(requests, nfe_step=nfe_step, cfg_strength=cfg_strength,
                            sway_sampling_coef=sway_sampling_coef, progress=progress)
         waves = []
         for request, request_mels in zip(requests, mels):
             out = []
             for mel in request_mels:
+                if between is not None:
+                    between()
                 wave = self._vocode(mel.permute(1, 0).unsqueeze(0))
                 if request.ref.rms < target_rms:
                     wave = wave * request.ref.rms / target_rms
