@@ -149,7 +149,7 @@ def setup(work: Path, quick: bool, report: dict) -> Bench:
     packed_options = F5AccelOptions(kernels=dataclasses.replace(StepKernels(), attention="packed"))
     packed = manager.on_device(lambda: F5Accelerator(engine.model, engine.vocoder, engine.device,
                                                      options=packed_options))
-    report["packed_warmup"] = capture_all(manager, packed) if engine.device == "cuda" else None
+    report["packed_warmup"] = capture_all(manager, packed, budget_s=60.0) if engine.device == "cuda" else None
     new = engine.accelerator
     report["kernels"] = {"new": new.step.kernels.changes(), "check": new.kernel_check,
                          "packed": packed.step.kernels.changes(), "packed_check": packed.kernel_check,
@@ -157,10 +157,14 @@ def setup(work: Path, quick: bool, report: dict) -> Bench:
     return Bench(manager, engine, new, old, reference_audio(), str(work / "reference.wav"), quick, packed)
 
 
-def capture_all(manager, acc) -> dict:
-    """Every bucket of ``acc`` captured, as the engine's warm-up does; a failed shape stays eager."""
+def capture_all(manager, acc, budget_s: float = 120.0) -> dict:
+    """Every bucket of ``acc`` captured, as the engine's warm-up does; a failed shape, and every shape
+    once ``budget_s`` is spent, stays eager (the count says how many were captured)."""
     failures, start = [], time.perf_counter()
     for rows, frames in acc.shapes():
+        if time.perf_counter() - start > budget_s:
+            failures.append(f"capture budget of {budget_s:.0f} s spent: the other shapes run eagerly")
+            break
         try:
             manager.on_device(lambda: acc.capture(rows, frames))
         except Exception as exc:  # recorded; that shape runs eagerly
