@@ -4,7 +4,8 @@ cuDNN's ragged (packed, "nested") attention, on the GPU, at the step's shapes.
     python -m bench.f5.attn_varlen --out attn_varlen.json
 
 Rows are padded to one length in the step (``[rows, frames, heads, 64]``, fp16). Measured per
-shape, each as the step would call it (``torch.cuda.Event`` timing, median of 3 x 20 calls):
+shape, each as the step would call it (``torch.cuda.Event`` timing, median of 3 x 20 calls, eager
+and as a CUDA graph's replay, which is how the step runs):
 
 - ``flash_padded``: what the step does now (``f5_block.attend(how="flash")``): FlashAttention-2's
   variable-length kernel over the padded rows, told each row's valid keys; padded queries are
@@ -108,8 +109,9 @@ def timed(call, repeats: int = 3, calls: int = 20) -> float:
     return round(statistics.median(runs), 4)
 
 
-def replays(call) -> bool | str:
-    """Whether ``call`` captures in a CUDA graph and its replay gives the eager bits."""
+def replays(call) -> tuple[bool | str, float | None]:
+    """Whether ``call`` captures in a CUDA graph and its replay gives the eager bits, and the
+    replay's time in ms (None when it does not capture)."""
     try:
         eager = call().clone()
         stream = torch.cuda.Stream()
@@ -122,9 +124,9 @@ def replays(call) -> bool | str:
             out = call()
         graph.replay()
         torch.cuda.synchronize()
-        return bool(torch.equal(out, eager))
+        return bool(torch.equal(out, eager)), timed(graph.replay)
     except RuntimeError as exc:  # a kernel that cannot be captured is a finding, recorded
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}", None
 
 
 def one_shape(rows: int, frames: int) -> dict:
@@ -152,7 +154,9 @@ def one_shape(rows: int, frames: int) -> dict:
                      "cudnn_packed": lambda: cudnn_packed(q[1:2], k[1:2], v[1:2], packing(mask[1:2]))}[name]()
             n1 = int(lengths[1])
             entry["row_alone_same_bits"] = bool(torch.equal(alone[0, :n1], out[1, :n1]))
-            entry["graph_replay_same_bits"] = replays(call)
+            entry["graph_replay_same_bits"], entry["graph_ms"] = replays(call)
+            if entry["graph_ms"]:
+                entry["graph_useful_tflops"] = round(useful / entry["graph_ms"] / 1e9, 1)
         except RuntimeError as exc:  # a kernel that refuses these inputs is a finding, recorded
             entry = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
         result[name] = entry
