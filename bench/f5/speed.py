@@ -16,7 +16,7 @@ JSON as soon as it is done, a failure recorded in its place and the next still r
 2. ``lengths``: 5 to 80 words (random sentences, new lengths), the first call and a repeat,
    old / new / upstream, audio lengths compared with upstream's;
 3. ``concurrent``: 8 mixed-length requests through the manager, one after another and all at
-   once, new and old path and the new kernels with ``attention="packed"``, plus upstream one after another: audio seconds per second and
+   once, new and old path, plus upstream one after another: audio seconds per second and
    useful TFLOP/s (``bench.f5.profile.useful_flops`` over every chunk's frames, 32 steps);
 4. ``switches``: one step's graph replay at three shapes for each kernel switch alone (on
    the reference) and all of them, plus ``conv_benchmark``;
@@ -100,7 +100,6 @@ class Bench:
     ref: torch.Tensor
     reference_wav: str
     quick: bool
-    packed: object = None   # the new kernels with attention="packed" (the rows' frames packed, cuDNN's ragged kernel)
 
     @property
     def nfe(self) -> int:
@@ -146,15 +145,10 @@ def setup(work: Path, quick: bool, report: dict) -> Bench:
     old = manager.on_device(lambda: F5Accelerator(engine.model, engine.vocoder, engine.device, options=old_options))
     if engine.device == "cuda":  # every old bucket captured, as the app did
         report["old_warmup"] = capture_all(manager, old)
-    packed_options = F5AccelOptions(kernels=dataclasses.replace(StepKernels(), attention="packed"))
-    packed = manager.on_device(lambda: F5Accelerator(engine.model, engine.vocoder, engine.device,
-                                                     options=packed_options))
-    report["packed_warmup"] = capture_all(manager, packed, budget_s=60.0) if engine.device == "cuda" else None
     new = engine.accelerator
     report["kernels"] = {"new": new.step.kernels.changes(), "check": new.kernel_check,
-                         "packed": packed.step.kernels.changes(), "packed_check": packed.kernel_check,
                          "old_shapes": len(old.shapes()), "new_shapes": len(new.shapes())}
-    return Bench(manager, engine, new, old, reference_audio(), str(work / "reference.wav"), quick, packed)
+    return Bench(manager, engine, new, old, reference_audio(), str(work / "reference.wav"), quick)
 
 
 def capture_all(manager, acc, budget_s: float = 120.0) -> dict:
@@ -191,8 +185,7 @@ def mel_errors(b: Bench, acc) -> dict:
 def correctness(b: Bench) -> dict:
     from engines.f5.accel.f5 import F5Accelerator
 
-    out = {"old": b.on_device(lambda: mel_errors(b, b.old)), "new": b.on_device(lambda: mel_errors(b, b.new)),
-           "packed": b.on_device(lambda: mel_errors(b, b.packed))}
+    out = {"old": b.on_device(lambda: mel_errors(b, b.old)), "new": b.on_device(lambda: mel_errors(b, b.new))}
     first = b.on_device(lambda: b.new.sample_mels(b.ref, REF_TEXT, [TEXTS[100]], nfe_step=b.nfe, seed=99)[0][0])
     again = b.on_device(lambda: b.new.sample_mels(b.ref, REF_TEXT, [TEXTS[100]], nfe_step=b.nfe, seed=99)[0][0])
     out["new_seed_repeats_bit_for_bit"] = bool(torch.equal(first, again))
@@ -254,7 +247,7 @@ def concurrent(b: Bench) -> dict:
     out: dict = {"requests": len(requests), "words": [len(t.split()) for t in texts], "useful_tflop": flops / 1e12}
     loaded = b.engine._loaded
     try:
-        for name, acc in (("new", b.new), ("packed", b.packed), ("old", b.old)):
+        for name, acc in (("new", b.new), ("old", b.old)):
             b.engine._loaded = dataclasses.replace(loaded, accelerator=acc)  # the same engine, either path
             b.manager.synthesize(requests[0])  # warm the request path
             seq_s, seq = timed(lambda: [b.manager.synthesize(r) for r in requests])
@@ -291,7 +284,6 @@ def switches(b: Bench) -> dict:
                 "all (default)": new, "all + conv_benchmark": dataclasses.replace(new, conv_benchmark=True),
                 # the default less one of its newest switches: what each adds on top of the others
                 "all, attention=sdpa": dataclasses.replace(new, attention="sdpa"),
-                "all, attention=packed": dataclasses.replace(new, attention="packed"),
                 "all, residual=addcmul": dataclasses.replace(new, residual="addcmul")}
     shapes = QUICK_SHAPES if b.quick else SWITCH_SHAPES
     rows = []
@@ -401,14 +393,14 @@ def print_summary(r: dict) -> None:
               f"{row['new_repeat_s']:.3f}  x{row['speedup_new_first']} first (old x{row['speedup_old_first']})"
               f"  same length: {row['new_length_equals_upstream']}")
     c = r.get("concurrent", {})
-    for name in ("old", "new", "packed"):
+    for name in ("old", "new"):
         if name in c:
             print(f"  8 at once, {name}: {c[name]['ratio']}x one-by-one, {c[name]['useful_tflops_concurrent']} "
                   f"TFLOP/s useful ({c[name]['audio_per_s_concurrent']} audio s/s)")
     if "upstream" in c:
         print(f"  upstream one-by-one: {c['upstream']['useful_tflops_sequential']} TFLOP/s useful")
     corr = r.get("correctness", {})
-    for name in ("old", "new", "packed", "new_bf16"):
+    for name in ("old", "new", "new_bf16"):
         if name in corr:
             print(f"  mel err vs upstream {name}: {corr[name]['mel_rel_err_vs_upstream']:.2e}")
     print(f"  captures check ok: {r.get('captures', {}).get('ok')}; errors: {list(r['errors'])}; "

@@ -37,14 +37,6 @@ the matmuls, so each switch of ``StepKernels`` removes whole passes over the act
   already [rows, frames, heads * dim]: no transposed copies. Each row's keys are visited in
   the same blocks whatever else is in the batch, so a row gives the same result alone and
   batched (``check_kernels`` verifies it on the device);
-- ``attention="packed"`` (CUDA, fp16/bf16): the step packs every row's valid frames one after
-  another (``pack_rows``: a stable sort of the mask, so the packed tensor keeps the padded
-  size and one CUDA graph serves any lengths), runs all 22 blocks on that one long row, and
-  puts the frames back after the last. Attention is cuDNN's ragged kernel over the packed
-  rows (each row attends over its own frames: ``cum_seq``), so neither padded keys nor padded
-  queries cost anything and no mask is read. The projections are separate matmuls here (the
-  kernel takes q, k and v each packed tightly). On a CPU the same packing runs with SDPA and
-  a block-diagonal mask (slow; for tests);
 - ``mask_output=False``: the attention output of padded frames is not zeroed. Upstream
   zeroes it; valid frames never read it (attention masks padded keys, everything else is
   per frame), so results at valid frames do not change;
@@ -85,8 +77,7 @@ class StepKernels:
     fold_min_tokens: int = 4096    # rows x frames from which residual="folded" folds (below: addcmul)
     gelu: str = "epilogue"         # "epilogue" | "reference"
     qkv: str = "fused"             # "fused" | "separate"
-    attention: str = "flash"       # "flash": variable-length FlashAttention, no mask | "packed": the rows'
-                                   # valid frames packed, cuDNN's ragged attention | "sdpa": SDPA with a key mask
+    attention: str = "flash"       # "flash": variable-length FlashAttention, no mask | "sdpa": SDPA with a key mask
     mask_output: bool = False      # zero the attention output at padded frames, as upstream does
     cfg_input: str = "broadcast"   # "broadcast": both CFG halves add x's projection without a copy | "cat"
     conv_benchmark: bool = False   # let cuDNN time its algorithms for the position convolution (CUDA)
@@ -107,14 +98,12 @@ class StepKernels:
 
     def for_device(self, device: torch.device, dtype: torch.dtype) -> "StepKernels":
         """Switches that cannot run there turned back to the reference (see the module docstring)."""
-        kernels, cuda = self, torch.device(device).type == "cuda"
-        if not cuda:
-            kernels = replace(kernels, gelu="reference", conv_benchmark=False)
+        kernels = self
+        if torch.device(device).type != "cuda":
+            kernels = replace(kernels, gelu="reference", attention="sdpa", conv_benchmark=False)
         if dtype not in COMPLEX_ROPE_DTYPES:
             kernels = replace(kernels, rope="reference")
-        # the GPU kernels take half precision only; "packed" runs anywhere off CUDA (SDPA, for tests)
-        if kernels.attention == "flash" and (not cuda or dtype not in FLASH_DTYPES) or (
-                kernels.attention == "packed" and cuda and dtype not in FLASH_DTYPES):
+        if dtype not in FLASH_DTYPES:
             kernels = replace(kernels, attention="sdpa")
         return kernels
 
@@ -198,66 +187,11 @@ def varlen_keys(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return cu_seq, mask.sum(dim=1, dtype=torch.int32)
 
 
-@dataclass(frozen=True)
-class PackedRows:
-    """Padded rows ``[R, n]`` as one packed row of their valid frames (``pack_rows``)."""
-
-    order: torch.Tensor    # [R * n] flat positions: every row's valid frames, row after row, then the padded ones
-    back: torch.Tensor     # [R * n] where each flat position went in ``order``
-    cum_seq: torch.Tensor  # [R + 1] int32: where each row starts among the packed frames
-    kept: torch.Tensor     # [R * n, 1, 1] bool: a packed position holds a valid frame
-    frames: int            # n, the longest a row can be
-
-    def pack(self, x: torch.Tensor) -> torch.Tensor:
-        """``[R, n, ...]`` -> ``[1, R * n, ...]`` in packed order."""
-        return x.reshape(-1, *x.shape[2:]).index_select(0, self.order).unsqueeze(0)
-
-    def unpack(self, x: torch.Tensor) -> torch.Tensor:
-        """``[1, R * n, ...]`` in packed order -> ``[R, n, ...]``."""
-        return x[0].index_select(0, self.back).view(-1, self.frames, *x.shape[2:])
-
-    def positions(self) -> torch.Tensor:
-        """[R * n] each packed frame's index in its row (for the rotary embedding)."""
-        return self.order % self.frames
-
-
-def pack_rows(mask: torch.Tensor) -> PackedRows:
-    """``PackedRows`` of padded rows ``mask`` [R, n] (valid frames first in each row). Fixed shapes
-    only: a CUDA graph captured with one set of lengths replays with any other."""
-    rows, n = mask.shape
-    flat = mask.reshape(-1)
-    order = torch.sort((~flat).to(torch.int8), stable=True).indices
-    back = torch.empty_like(order).scatter_(0, order, torch.arange(rows * n, device=mask.device))
-    cum_seq = torch.zeros(rows + 1, dtype=torch.int32, device=mask.device)
-    cum_seq[1:] = torch.cumsum(mask.sum(dim=1, dtype=torch.int32), 0)
-    kept = (torch.arange(rows * n, device=mask.device) < cum_seq[-1])[:, None, None]
-    return PackedRows(order, back, cum_seq, kept, n)
-
-
-def _packed_attention(q: torch.Tensor, key: torch.Tensor, v: torch.Tensor, packed: PackedRows) -> torch.Tensor:
-    """Each packed row over its own frames: q, key, v ``[T, heads, d]`` contiguous -> ``[T, heads, d]``,
-    zero past the last valid frame (the kernel leaves those positions unwritten)."""
-    if q.is_cuda:
-        n = packed.frames
-        out = torch.ops.aten._cudnn_attention_forward(q, key, v, None, packed.cum_seq, packed.cum_seq, n, n,
-                                                      False, 0.0, False, False)[0]
-    else:  # the same attention through SDPA and a block-diagonal mask (a CPU has no ragged kernel)
-        row = torch.bucketize(torch.arange(q.shape[0]), packed.cum_seq[1:], right=True)
-        same = (row[:, None] == row[None, :]) & packed.kept[:, 0, 0][None, :]
-        out = F.scaled_dot_product_attention(q.transpose(0, 1), key.transpose(0, 1), v.transpose(0, 1),
-                                             attn_mask=same).transpose(0, 1)
-    return torch.where(packed.kept, out, 0.0)
-
-
 def attend(q: torch.Tensor, key: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None,
-           keys, how: str) -> torch.Tensor:
+           keys: tuple[torch.Tensor, torch.Tensor] | None, how: str) -> torch.Tensor:
     """Attention of each row's queries over its valid keys: q, key, v ``[b, heads, n, d]`` (views) ->
-    ``[b, n, heads * d]``. ``how="flash"`` takes ``keys`` from ``varlen_keys``, "packed" a ``PackedRows``
-    (q, key, v then hold one packed row, each its own tensor), "sdpa" ``attn_mask``."""
+    ``[b, n, heads * d]``. ``how="flash"`` takes ``keys`` from ``varlen_keys``, "sdpa" ``attn_mask``."""
     b, heads, n, d = q.shape
-    if how == "packed":
-        flat = [x.transpose(1, 2).reshape(n, heads, d) for x in (q, key, v)]
-        return _packed_attention(*flat, keys).reshape(1, n, heads * d)
     if how == "flash":
         cu_seq, used = keys
         flat = [x.transpose(1, 2).reshape(b * n, heads, d) for x in (q, key, v)]  # views of the fused projection
@@ -266,17 +200,6 @@ def attend(q: torch.Tensor, key: torch.Tensor, v: torch.Tensor, attn_mask: torch
         return out.reshape(b, n, heads * d)
     o = F.scaled_dot_product_attention(q, key, v, attn_mask=attn_mask)
     return o.transpose(1, 2).reshape(b, n, -1)
-
-
-def packed_blocks(h: torch.Tensor, mask: torch.Tensor, cos, sin, cis, run_blocks) -> torch.Tensor:
-    """``run_blocks(h, cos, sin, cis, packed)`` over the valid frames of the padded rows ``h``
-    ``[R, n, dim]`` (``mask`` ``[R, n]``) packed into one row, the rotary tables taken per packed
-    frame; returns its output back in the padded layout (zero attention at padded frames)."""
-    packed = pack_rows(mask)
-    at = packed.positions()
-    out = run_blocks(packed.pack(h), cos.index_select(0, at), sin.index_select(0, at),
-                     None if cis is None else cis.index_select(0, at), packed)
-    return packed.unpack(out)
 
 
 def fused_qkv_weights(w) -> tuple[torch.Tensor, torch.Tensor]:
@@ -301,14 +224,12 @@ def fast_dit_block(h, t_emb, mask, attn_mask, cos, sin, cis, w, qkv, heads: int,
     ``t_emb`` ``[1, dim]`` (one time for every row); ``mask`` ``[R, n]`` bool; ``attn_mask``
     ``[R, 1, 1, n]``; ``cos``, ``sin`` ``[n, head_dim]``; ``cis`` ``[n, 1, head_dim/2]`` from
     ``rope_cis`` (used with rope="complex"); ``qkv`` from ``fused_qkv_weights`` (with qkv="fused");
-    ``keys`` from ``varlen_keys(mask)`` (with attention="flash"; made here when not given). With
-    attention="packed", ``h`` is one packed row ``[1, T, dim]`` and ``keys`` its ``PackedRows``,
-    ``cos``/``sin``/``cis`` per packed frame (``packed_blocks`` does it), ``mask`` unused.
+    ``keys`` from ``varlen_keys(mask)`` (with attention="flash"; made here when not given).
     """
     emb = F.linear(F.silu(t_emb), w.ada_w, w.ada_b)
     shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = torch.chunk(emb, 6, dim=1)
     norm = modulate(h, shift_msa, scale_msa, k.modulation)
-    q, key, v = project_qkv(norm, w, qkv if k.qkv == "fused" and k.attention != "packed" else None, heads)
+    q, key, v = project_qkv(norm, w, qkv if k.qkv == "fused" else None, heads)
     q, key, v = q.transpose(1, 2), key.transpose(1, 2), v.transpose(1, 2)  # [b, h, n, d] views
     pn = pe_attn_head
     if k.rope == "complex":
@@ -356,14 +277,9 @@ def check_kernels(step, kernels: StepKernels, rows: int = 4, frames: int = 192) 
     def run(k: StepKernels) -> torch.Tensor:
         k = replace(k, fold_min_tokens=0)  # the folded residual is checked at this small shape too
         qkv = fused_qkv_weights(w) if k.qkv == "fused" else None
-
-        def block(x, cos, sin, cis, keys=None):
-            return fast_dit_block(x, t_emb, None if keys is not None else mask, mask[:, None, None, :], cos, sin,
-                                  cis, w, qkv, step.heads, step.pe_attn_head, k, keys)
-
-        if k.attention == "packed":
-            return packed_blocks(h, mask, cos, sin, rope_cis(cos, sin), block).float()[mask]
-        return block(h, cos, sin, rope_cis(cos, sin)).float()[mask]
+        out = fast_dit_block(h, t_emb, mask, mask[:, None, None, :], cos, sin, rope_cis(cos, sin), w, qkv,
+                             step.heads, step.pe_attn_head, k)
+        return out.float()[mask]
 
     want = run(reference)
     kept, report = kernels, {}
@@ -377,7 +293,7 @@ def check_kernels(step, kernels: StepKernels, rows: int = 4, frames: int = 192) 
                 ok, err_note = _epilogue_is_tanh(dev, dtype)
                 report[f"{name}_form"] = err_note
             if ok and name == "attention":
-                ok = _same_alone_and_batched(h, mask, w, step.heads, value)
+                ok = _same_alone_and_batched(h, mask, w, step.heads)
                 report[f"{name}_alone_vs_batched"] = "identical" if ok else "differs"
             report[name] = round(err, 8)
         except Exception as exc:  # that switch stays off on this device; the others are still checked
@@ -389,22 +305,13 @@ def check_kernels(step, kernels: StepKernels, rows: int = 4, frames: int = 192) 
     return kept, report
 
 
-def _same_alone_and_batched(h: torch.Tensor, mask: torch.Tensor, w, heads: int, how: str) -> bool:
-    """Whether attention ``how`` ("flash" or "packed") gives each row the same bits alone as among
-    the others (a seed's audio must not depend on what else is in the batch)."""
-
-    def attention(rows: slice) -> torch.Tensor:
-        x, m = h[rows], mask[rows]
-        if how == "packed":
-            packed = pack_rows(m)
-            q, key, v = (t.transpose(1, 2) for t in project_qkv(packed.pack(x), w, None, heads))
-            return packed.unpack(attend(q, key, v, None, packed, how))
-        q, key, v = (t.transpose(1, 2) for t in project_qkv(x, w, None, heads))
-        return attend(q, key, v, None, varlen_keys(m), how)
-
-    batched = attention(slice(None))
+def _same_alone_and_batched(h: torch.Tensor, mask: torch.Tensor, w, heads: int) -> bool:
+    """Whether FlashAttention gives each row the same bits alone as among the others (a seed's
+    audio must not depend on what else is in the batch)."""
+    q, key, v = (x.transpose(1, 2) for x in project_qkv(h, w, None, heads))
+    batched = attend(q, key, v, None, varlen_keys(mask), "flash")
     for i in range(h.shape[0]):
-        alone = attention(slice(i, i + 1))
+        alone = attend(q[i:i + 1], key[i:i + 1], v[i:i + 1], None, varlen_keys(mask[i:i + 1]), "flash")
         if not torch.equal(alone[0][mask[i]], batched[i][mask[i]]):
             return False
     return True

@@ -31,8 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .f5_block import (StepKernels, conv_flags, fast_dit_block, fused_qkv_weights, modulate, packed_blocks, rope_cis,
-                       varlen_keys)
+from .f5_block import StepKernels, conv_flags, fast_dit_block, fused_qkv_weights, modulate, rope_cis, varlen_keys
 
 
 @dataclass(frozen=True)
@@ -113,13 +112,6 @@ class CFGEulerStep(nn.Module):
         elif kernels.qkv != "fused":
             self.qkv = [None] * len(self.block_weights)
 
-    def _blocks(self, h, t_emb, mask, attn_mask, cos, sin, cis, keys):
-        """The 22 blocks with ``self.kernels`` (``fast_dit_block``'s arguments)."""
-        for w, qkv in zip(self.block_weights, self.qkv):
-            h = fast_dit_block(h, t_emb, mask, attn_mask, cos, sin, cis, w, qkv, self.heads, self.pe_attn_head,
-                               self.kernels, keys)
-        return h
-
     # ---- per request -------------------------------------------------------------
     def rope(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotary (cos, sin) for ``n`` frames, each ``[n, head_dim]`` float32."""
@@ -169,12 +161,10 @@ class CFGEulerStep(nn.Module):
                 h = self.block_fn(h, t_emb, mask, attn_mask, cos, sin, w, self.heads, self.pe_attn_head)
         else:
             cis = rope_cis(cos, sin) if k.rope == "complex" else None
-            if k.attention == "packed":  # the rows' valid frames packed into one row for all 22 blocks
-                h = packed_blocks(h, mask, cos, sin, cis, lambda x, cs, sn, ci, packed: self._blocks(
-                    x, t_emb, None, None, cs, sn, ci, packed))
-            else:
-                keys = varlen_keys(mask) if k.attention == "flash" else None  # once a step, for all 22 blocks
-                h = self._blocks(h, t_emb, mask, attn_mask, cos, sin, cis, keys)
+            keys = varlen_keys(mask) if k.attention == "flash" else None  # once a step, for all 22 blocks
+            for w, qkv in zip(self.block_weights, self.qkv):
+                h = fast_dit_block(h, t_emb, mask, attn_mask, cos, sin, cis, w, qkv, self.heads, self.pe_attn_head, k,
+                                   keys)
         if dit.long_skip_connection is not None:
             h = dit.long_skip_connection(torch.cat((h, residual), dim=-1))
         if k.modulation == "affine":
