@@ -140,16 +140,19 @@ def main(argv=None) -> int:
         report["stream"] = compare(list(lane.stream(dub(7, TWO_CHUNKS))), list(worker.stream(dub(7, TWO_CHUNKS))))
         report["stream"]["pieces"] = report["stream"]["identical"].split("/")[1]
     report["cudnn_enabled_after"] = bool(torch.backends.cudnn.enabled)
-    vocoder_lane = lane.engines["xtts"]._loaded.lane
+    loaded = lane.engines["xtts"]._loaded
+    lanes = {"lane": loaded.lane, "stream_lane": loaded.stream_lane}
     lane.unload("xtts")
     worker.unload("xtts")
-    try:
-        vocoder_lane.submit(lambda: None)
-        refused = False
-    except Exception:  # the close reason: what this check expects
-        refused = True
-    report["unload"] = {"lane": vocoder_lane.status(), "later_work_refused": refused,
-                        "ok": refused and vocoder_lane.queued == 0}
+    refused = {}
+    for name, closed in lanes.items():
+        try:
+            closed.submit(lambda: None)
+            refused[name] = False
+        except Exception:  # the close reason: what this check expects
+            refused[name] = True
+    report["unload"] = {**{name: closed.status() for name, closed in lanes.items()}, "later_work_refused": refused,
+                        "ok": all(refused.values()) and all(closed.queued == 0 for closed in lanes.values())}
     report["ok"] = all(report[k]["ok"] for k in ("under_warmup", "whole_clips", "stream", "unload")) and \
         report["cudnn_enabled_after"]
     Path(args.out).write_text(json.dumps(report, indent=2, default=str))

@@ -3,12 +3,10 @@
 The device worker (``engines/worker.py``) runs every job on the device one at a time. Some
 work is independent of what the worker does next and would only make it wait: HiFi-GAN for
 an XTTS row that has ended, while the other rows' decode steps (short and memory-bound) could
-run meanwhile. A ``SideLane`` runs such work on its own thread, and on CUDA on its own stream,
-so the device overlaps it with the worker's.
-
-- Work runs in the order it was handed over, except that ``urgent`` work (a stream's next
-  piece, which a listener is waiting for) goes before the rest (a whole clip, whose request
-  waits for all of it anyway). Within each of the two, first in, first out.
+run meanwhile. A ``SideLane`` runs such work on its own thread, in the order it was handed
+over (FIFO), and on CUDA on its own stream, so the device overlaps it with the worker's.
+Work that must not wait behind other work gets a lane of its own (XTTS: whole clips in one,
+streams' pieces in another).
 
 - Each callable runs inside ``worker.side_work()``: it never starts while an exclusive job (a
   CUDA graph capture) runs or is due next, and none starts until it has ended.
@@ -25,7 +23,6 @@ On the CPU the same code runs without streams or events.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import queue
 import threading
@@ -46,8 +43,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("voice_studio.side_lane")
 
-WAITS_KEPT = 512   # recent waits (handed over to started) that ``status`` summarises, per kind
-_URGENT, _LATER, _STOP = 0, 1, 2  # queue ranks: the stop marker after everything queued before it
+WAITS_KEPT = 512   # recent waits (handed over to started) that ``status`` summarises
 
 
 class SideLaneClosed(RuntimeError):
@@ -61,7 +57,6 @@ class _Work:
     future: Future = field(default_factory=Future)
     ready: Any = None                      # torch.cuda.Event after the handed tensors, or None
     handed: Sequence[torch.Tensor] = ()
-    urgent: bool = False
     queued_at: float = field(default_factory=time.perf_counter)
 
 
@@ -73,9 +68,8 @@ class SideLane:
         self.cuda = self.device.type == "cuda"
         self.worker = worker
         self.label = label
-        self._work: queue.PriorityQueue[tuple[int, int, _Work | None]] = queue.PriorityQueue()
-        self._seq = itertools.count()
-        self._waits = {"urgent": deque(maxlen=WAITS_KEPT), "later": deque(maxlen=WAITS_KEPT)}
+        self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._waits: deque[float] = deque(maxlen=WAITS_KEPT)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed: BaseException | None = None
@@ -84,13 +78,11 @@ class SideLane:
         self.failures = 0
 
     # --- any thread -------------------------------------------------------------------------
-    def submit(self, fn: Callable[[], Any], label: str = "work", handed: Sequence[torch.Tensor] = (),
-               urgent: bool = False) -> Future:
+    def submit(self, fn: Callable[[], Any], label: str = "work", handed: Sequence[torch.Tensor] = ()) -> Future:
         """Queue ``fn()``; its result or exception goes to the returned future. ``handed``: tensors
         ``fn`` reads that were made on the calling thread's current CUDA stream (see the module
-        docstring). ``urgent`` work goes before the other work queued. Raises the close reason
-        once the lane is closed."""
-        work = _Work(fn, label, handed=tuple(handed), urgent=urgent)
+        docstring). Raises the close reason once the lane is closed."""
+        work = _Work(fn, label, handed=tuple(handed))
         if self.cuda and work.handed:
             work.ready = torch.cuda.Event()
             work.ready.record()  # on the caller's current stream, after the work that made the tensors
@@ -101,7 +93,7 @@ class SideLane:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=f"side-lane-{self.label}", daemon=True)
                 self._thread.start()
-            self._work.put((_URGENT if urgent else _LATER, next(self._seq), work))
+            self._work.put(work)
         return work.future
 
     def close(self, reason: BaseException | None = None, timeout: float | None = None) -> bool:
@@ -113,7 +105,7 @@ class SideLane:
             if self._closed is None:
                 self._closed = reason if reason is not None else SideLaneClosed(f"the {self.label} is closed")
                 if self._thread is not None:
-                    self._work.put((_STOP, next(self._seq), None))
+                    self._work.put(None)
             thread = self._thread
         if thread is None or thread is threading.current_thread():
             return True
@@ -133,13 +125,12 @@ class SideLane:
             return self._queued
 
     def status(self) -> dict[str, Any]:
-        """Counts, and the recent waits from hand-over to start (p50, p95, max, seconds) of urgent
-        work and of the rest."""
+        """Counts, and the recent waits from hand-over to start (p50, p95, max, seconds)."""
         with self._lock:
-            waits = {kind: list(values) for kind, values in self._waits.items()}
+            waits = list(self._waits)
             state = {"queued": self._queued, "runs": self.runs, "failures": self.failures,
                      "closed": self._closed is not None}
-        return {**state, "waited_s": {kind: spread(values) for kind, values in waits.items()}}
+        return {**state, "waited_s": spread(waits)}
 
     # --- the lane's thread -------------------------------------------------------------------
     def _run(self) -> None:
@@ -151,11 +142,11 @@ class SideLane:
             self._fail_all(exc)
             return
         while True:
-            _rank, _seq, work = self._work.get()
+            work = self._work.get()
             if work is None:
                 return
             with self._lock:
-                self._waits["urgent" if work.urgent else "later"].append(time.perf_counter() - work.queued_at)
+                self._waits.append(time.perf_counter() - work.queued_at)
             self._execute(work, stream)
 
     def _enter_device(self):
@@ -212,7 +203,7 @@ class SideLane:
                 self._closed = error
             failed = []
             while not self._work.empty():
-                _rank, _seq, work = self._work.get_nowait()
+                work = self._work.get_nowait()
                 if work is not None:
                     failed.append(work)
             self._queued -= len(failed)

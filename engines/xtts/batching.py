@@ -10,9 +10,11 @@ A job's text chunks become rows decoded beside other users' rows, each with its 
   consumer's queue, so audio arrives as it is made. Closing the stream takes its row out of the
   batch at the next check.
 
-HiFi-GAN runs in the model's vocoder lane (``engines/gpu/side_lane.py``, on by default:
-``VOICE_STUDIO_XTTS_VOCODE=lane``): a thread beside the device worker with its own CUDA stream,
-so the worker goes on stepping the other rows meanwhile. On the worker a sink only copies what
+HiFi-GAN runs in the model's vocoder lanes (``engines/gpu/side_lane.py``, on by default:
+``VOICE_STUDIO_XTTS_VOCODE=lane``): threads beside the device worker, each with its own CUDA
+stream, so the worker goes on stepping the other rows meanwhile. Whole clips go to one lane and
+streams' pieces to another: a long clip's HiFi-GAN (up to 2.5 s of waiting in one shared lane
+under 16 users on an H100) never holds up a listener's next piece. On the worker a sink only copies what
 the lane needs (the row's latents, a stream window's frames) and queues the work; the lane
 vocodes in that order and hands the audio on. With ``VOICE_STUDIO_XTTS_VOCODE=worker`` the sinks
 vocode on the worker, inside the decode slice, as before the lane.
@@ -100,7 +102,7 @@ class StreamSink:
     """A streamed row: pieces of audio to ``put`` as its latents come; ``ended`` once it is done.
 
     With a ``lane`` the worker only plans each window (``StreamWindows.plan``: the frames, a copy);
-    the lane renders the windows in order, ahead of whole clips (a listener waits for each piece), puts the pieces, then the end marker, then calls
+    the stream lane renders the windows in order, puts the pieces, then the end marker, then calls
     ``ended`` (which queues the next chunk's row). A window that fails in the lane ends the
     stream with its reason: the row fails at its next check (or its end), and the consumer gets
     the failure through its queue as for any failed row."""
@@ -117,9 +119,8 @@ class StreamSink:
             raise self.failure
         window = self.windows.plan(n, latents, done)
         if window is not None:
-            self.lane.submit(partial(self._render, window), label="xtts stream window", handed=(window.frames,),
-                             urgent=True)
-        return self.lane.submit(self._end, label="xtts stream end", urgent=True) if done else None
+            self.lane.submit(partial(self._render, window), label="xtts stream window", handed=(window.frames,))
+        return self.lane.submit(self._end, label="xtts stream end") if done else None
 
     @torch.inference_mode()
     def _render(self, window) -> None:
@@ -206,7 +207,7 @@ def stream(engine, loaded, job: EngineJob, worker: "DeviceWorker") -> Iterator[n
             return
         windows = StreamWindows(acc, embedding, job.speed, STREAM_FIRST_CHUNK_TOKENS, STREAM_CHUNK_TOKENS,
                                 acc.options.stream_context)
-        sink = StreamSink(windows, pieces.put, lambda: start(index + 1), lane=loaded.lane)
+        sink = StreamSink(windows, pieces.put, lambda: start(index + 1), lane=loaded.stream_lane)
         future = batch.submit(row_request(engine, loaded, job, index, texts[index], latent, sink), worker,
                               follow_up=index > 0)
         future.add_done_callback(failed)

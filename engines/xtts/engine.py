@@ -52,7 +52,8 @@ class _Loaded:
     accelerator: Any  # engines.xtts.accel.XttsAccelerator, or None for upstream's own inference
     model_key: str
     batch: Any = None  # engines.xtts.accel.xtts_batch.ContinuousBatch, or None: one decode at a time
-    lane: Any = None  # engines.gpu.side_lane.SideLane that vocodes the batch's rows, or None: the worker does
+    lane: Any = None  # engines.gpu.side_lane.SideLane that vocodes the batch's whole clips, or None: the worker does
+    stream_lane: Any = None  # the SideLane for streams' pieces (beside ``lane``, so no piece waits for a clip)
 
 
 class XttsEngine(Engine):
@@ -135,7 +136,7 @@ class XttsEngine(Engine):
         self.load_details = {"model_dir": self.settings.model_dir.show(model_dir),
                              "speakers": len(getattr(model.speaker_manager, "speakers", None) or []),
                              "accelerated": accelerator is not None, "model_key": key}
-        batch = lane = None
+        batch = lane = stream_lane = None
         if accelerator is not None:  # "flash" or "sdpa": which kernel attends in the decode step
             self.load_details["decode_attention"] = accelerator.cache_attention.kernel
             from .batching import batch_options
@@ -145,12 +146,14 @@ class XttsEngine(Engine):
                 from .accel.xtts_batch import ContinuousBatch
 
                 batch = ContinuousBatch(accelerator, options)
-                lane = vocoder_lane(self.settings, accelerator)
+                lane = vocoder_lane(self.settings, accelerator, "xtts vocoder lane")
+                stream_lane = vocoder_lane(self.settings, accelerator, "xtts stream lane")
                 self.load_details["decode_batch"] = {"mode": self.settings.batch, "slots": options.slots,
                                                      "buckets": list(batch.decoder.buckets),
                                                      "slice_steps": options.slice_steps,
                                                      "vocode": self.settings.vocode}
-        self._loaded = _Loaded(model=model, accelerator=accelerator, model_key=key, batch=batch, lane=lane)
+        self._loaded = _Loaded(model=model, accelerator=accelerator, model_key=key, batch=batch, lane=lane,
+                               stream_lane=stream_lane)
 
     def start_warmup(self, worker: "DeviceWorker") -> None:
         """On CUDA: capture the decode graphs as one job (held back while another engine compiles);
@@ -182,8 +185,9 @@ class XttsEngine(Engine):
         loaded, self._loaded = self._loaded, None
         if loaded is not None and loaded.batch is not None:  # decodes in flight go back to their callers
             loaded.batch.close(EngineUnloaded(self.name))
-        if loaded is not None and loaded.lane is not None:  # its queued HiFi-GAN work ends first
-            loaded.lane.close(EngineUnloaded(self.name), timeout=LANE_CLOSE_S)
+        for lane in (loaded.lane, loaded.stream_lane) if loaded is not None else ():
+            if lane is not None:  # its queued HiFi-GAN work ends first
+                lane.close(EngineUnloaded(self.name), timeout=LANE_CLOSE_S)
         with self._latents_lock:
             self._latents.clear()
 
@@ -209,6 +213,8 @@ class XttsEngine(Engine):
             health.details["decode_batch"] = {**self.load_details.get("decode_batch", {}), **loaded.batch.status()}
             if loaded.lane is not None:
                 health.details["decode_batch"]["vocoder_lane"] = loaded.lane.status()
+            if loaded.stream_lane is not None:
+                health.details["decode_batch"]["stream_lane"] = loaded.stream_lane.status()
         return health
 
     def cannot_serve(self, job: EngineJob) -> str | None:
@@ -360,15 +366,17 @@ class XttsEngine(Engine):
         return details
 
 
-def vocoder_lane(settings: XttsSettings, accelerator):
-    """The thread that vocodes the batch's rows beside the device worker (``VOICE_STUDIO_XTTS_VOCODE=lane``),
-    or None (``worker``: the sinks vocode on the worker). Called on the worker, whose side work it is."""
+def vocoder_lane(settings: XttsSettings, accelerator, label: str):
+    """A thread that vocodes the batch's rows beside the device worker (``VOICE_STUDIO_XTTS_VOCODE=lane``),
+    or None (``worker``: the sinks vocode on the worker). Called on the worker, whose side work it is.
+    The engine keeps two: whole clips in one, streams' pieces in the other, so a listener's next
+    piece never waits for a long clip's HiFi-GAN to end."""
     if settings.vocode != "lane":
         return None
     from ..gpu.side_lane import SideLane
     from ..worker import current_worker
 
-    return SideLane(accelerator.device, worker=current_worker(), label="xtts vocoder lane")
+    return SideLane(accelerator.device, worker=current_worker(), label=label)
 
 
 def model_fingerprint(model_dir: Path) -> str:

@@ -85,16 +85,20 @@ def test_whole_clips_through_the_lane_are_the_workers_bit_for_bit(managers, monk
     assert loaded(managers["worker"]).lane is None
     health = {mode: m.engine_health("xtts").details["decode_batch"] for mode, m in managers.items()}
     assert health["lane"]["vocode"] == "lane" and health["lane"]["vocoder_lane"]["closed"] is False
+    assert health["lane"]["stream_lane"]["closed"] is False
     assert health["worker"]["vocode"] == "worker" and "vocoder_lane" not in health["worker"]
+    assert "stream_lane" not in health["worker"]
 
 
 def test_a_stream_through_the_lane_gives_the_workers_pieces(managers, monkeypatch):
     forced_length(monkeypatch, 45)
     assert len(text_chunks(loaded(managers["lane"]).model.tokenizer, TWO_CHUNKS, "en")) == 2
-    runs_before = loaded(managers["lane"]).lane.status()["runs"]
+    lanes = loaded(managers["lane"])
+    runs_before = (lanes.lane.status()["runs"], lanes.stream_lane.status()["runs"])
     pieces = {mode: list(manager.stream(dub(seed=7, text=TWO_CHUNKS))) for mode, manager in managers.items()}
     assert len(pieces["lane"]) >= 6, "two chunks of several pieces each"
-    assert loaded(managers["lane"]).lane.status()["runs"] >= runs_before + len(pieces["lane"]), "the lane made them"
+    assert lanes.stream_lane.status()["runs"] >= runs_before[1] + len(pieces["lane"]), "the stream lane made them"
+    assert lanes.lane.status()["runs"] == runs_before[0], "no stream piece waited in the whole clips' lane"
     assert [p.tobytes() for p in pieces["lane"]] == [p.tobytes() for p in pieces["worker"]]
     assert np.concatenate(pieces["lane"]).tobytes() == np.concatenate(pieces["worker"]).tobytes()
 
@@ -131,9 +135,10 @@ def test_a_failed_vocode_in_the_lane_fails_its_request_alone(managers, monkeypat
 def test_a_failed_stream_window_fails_that_stream_alone(managers, monkeypatch):
     manager = managers["lane"]
     forced_length(monkeypatch, 45)
-    real_render, rendered = StreamWindows.render, {}
+    real_render, rendered, threads = StreamWindows.render, {}, set()
 
     def render(windows, window):
+        threads.add(threading.current_thread().name)
         rendered[id(windows)] = rendered.get(id(windows), 0) + 1
         if windows.speed == BROKEN_SPEED and rendered[id(windows)] == 2:
             raise RuntimeError("a stream window broke (injected)")
@@ -151,6 +156,7 @@ def test_a_failed_stream_window_fails_that_stream_alone(managers, monkeypatch):
         other = other_stream.result(WAIT_S)
         clip = whole.result(WAIT_S)
     assert len(first) > 0 and len(other) >= 3 and np.isfinite(np.concatenate(other)).all()
+    assert threads == {"side-lane-xtts stream lane"}, "streams' windows render in their own lane"
     assert clip.metadata["tts_engine_used"] == "xtts" and np.isfinite(clip.audio).all()
     wait_for(lambda: loaded(manager).batch.status()["in_flight"] == 0, "the broken stream's row to leave")
 
@@ -159,7 +165,8 @@ def test_an_unload_waits_for_the_lanes_queued_vocodes_then_closes_it(tiny_env, m
     fresh = own_manager(tiny_env)
     assert fresh.ensure_loaded("xtts") is None
     xtts = fresh.engines["xtts"]
-    batch, acc, lane = xtts._loaded.batch, xtts._loaded.accelerator, xtts._loaded.lane
+    batch, acc, lane, stream_lane = (xtts._loaded.batch, xtts._loaded.accelerator, xtts._loaded.lane,
+                                     xtts._loaded.stream_lane)
     vocoding, go_on = threading.Event(), threading.Event()
     real_vocode = acc._vocode
 
@@ -182,8 +189,10 @@ def test_an_unload_waits_for_the_lanes_queued_vocodes_then_closes_it(tiny_env, m
         unload.result(WAIT_S)
     assert served.metadata["tts_engine_used"] == "xtts" and np.isfinite(served.audio).all()
     assert not xtts.is_loaded and lane.status()["closed"] and lane.queued == 0
-    with pytest.raises(EngineUnloaded):
-        lane.submit(lambda: None)
+    assert stream_lane.status()["closed"] and stream_lane.queued == 0
+    for closed in (lane, stream_lane):
+        with pytest.raises(EngineUnloaded):
+            closed.submit(lambda: None)
 
 
 def test_the_vocode_setting_from_the_environment():
