@@ -28,7 +28,8 @@ vocoder lane, ``engines/gpu/side_lane.py``), both of which exclusive jobs wait f
   between two ODE steps). Then a waiting job marked ``interleave`` (a slice of XTTS's decode
   batch, itself short) runs there, inline, once the long job has had ``turn_s`` of device time
   since it started or last gave way: a stream's first audio or a short XTTS request waits for
-  one turn of a long F5 batch, not for all of it;
+  one turn of a long F5 batch, not for all of it. ``hurry`` (a stream's first chunk waits to
+  join the XTTS batch) shortens the running job's turn to ``hurried_turn_s``;
 - every failure is handed to its own caller; after one on a CUDA device the worker
   probes the device, and if the context is broken it says so for good (``poisoned``),
   failing every job at once instead of hanging or failing silently.
@@ -55,6 +56,7 @@ logger = logging.getLogger("voice_studio.worker")
 # How long a job that offers turns (``yield_point``) runs before a waiting interleaving job goes:
 # about one slice of XTTS decode steps, so the two take the device in similar turns.
 TURN_S = 0.25
+HURRIED_TURN_S = 0.05  # the turn when a listener waits for a stream's first audio (``hurry``)
 _current = threading.local()  # the worker whose thread this is
 
 BatchRunner = Callable[[Sequence[Any]], Sequence[Any]]
@@ -84,15 +86,17 @@ class DeviceWorker:
     """The one thread that runs jobs on ``device`` (``cuda`` or ``cpu``)."""
 
     def __init__(self, device: str = "cpu", probe: Callable[[], None] | None = None, gather_s: float = 0.05,
-                 turn_s: float = TURN_S, index: int | None = None, label: str | None = None):
+                 turn_s: float = TURN_S, index: int | None = None, label: str | None = None,
+                 hurried_turn_s: float = HURRIED_TURN_S):
         self.device = device
         # One card of several (``cuda`` + ``index``): the worker's threads make it their current
         # device, so the engines' plain "cuda" means this card (engines/devices).
         self.index = index
         self.label = label or (f"{device}:{index}" if index is not None else device)
         self.gather_s = gather_s
-        self.turn_s = turn_s
+        self.turn_s, self.hurried_turn_s = turn_s, hurried_turn_s
         self._turn_started = time.perf_counter()
+        self._hurried = False  # an interleave job waits for someone listening: the running turn is short
         self._probe = probe if probe is not None else (cuda_probe if device == "cuda" else None)
         self._jobs: deque[_Job] = deque()
         self._cond = threading.Condition()
@@ -141,6 +145,12 @@ class DeviceWorker:
             with self._cond:
                 self._arriving[group] -= 1
                 self._cond.notify_all()
+
+    def hurry(self) -> None:
+        """An ``interleave`` job that someone is waiting on to start (a stream's first audio) is
+        queued: the job running now gives way at its next ``yield_point`` once it has had
+        ``hurried_turn_s`` of the device instead of ``turn_s`` (until an interleave job runs)."""
+        self._hurried = True
 
     def call(self, fn: Callable[[], Any], label: str = "job", exclusive: bool = False) -> Any:
         """``submit`` and wait. On the worker thread itself, runs ``fn`` at once (no self-deadlock)."""
@@ -267,10 +277,11 @@ class DeviceWorker:
             return
         if self.device == "cuda":  # the device's time, not the host's: launches run ahead of it
             cuda_sync()
-        if time.perf_counter() - self._turn_started < self.turn_s:
+        if time.perf_counter() - self._turn_started < (self.hurried_turn_s if self._hurried else self.turn_s):
             return
         with self._cond:  # only this thread takes jobs off the queue: it is still there
             self._jobs.remove(waiting)
+        self._hurried = False
         if waiting.future.set_running_or_notify_cancel():
             self._execute([waiting])
         else:
@@ -365,6 +376,8 @@ class DeviceWorker:
     def _execute(self, jobs: list[_Job]) -> None:
         first = jobs[0]
         start = time.perf_counter()
+        if first.interleave:  # what a hurry waited for runs now
+            self._hurried = False
         try:
             if first.run_batch is not None:
                 results = list(first.run_batch([job.item for job in jobs]))

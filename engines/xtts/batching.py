@@ -209,7 +209,7 @@ def stream(engine, loaded, job: EngineJob, worker: "DeviceWorker") -> Iterator[n
                                 acc.options.stream_context)
         sink = StreamSink(windows, pieces.put, lambda: start(index + 1), lane=loaded.stream_lane)
         future = batch.submit(row_request(engine, loaded, job, index, texts[index], latent, sink), worker,
-                              follow_up=index > 0)
+                              follow_up=index > 0, hurry=index == 0)
         future.add_done_callback(failed)
         with lock:
             state["future"] = future

@@ -254,6 +254,46 @@ def test_a_cloned_voice_is_conditioned_once_on_the_worker_then_read_from_memory(
         assert result.metadata["decode_tokens"] > 0 and result.metadata["decode_batch_peak"] == 1
 
 
+def test_a_streams_first_chunk_decodes_during_a_long_f5_turn(batched, reference_wav, monkeypatch):
+    """A stream's first chunk hurries the worker: the F5 batch rendering gives way at its next turn
+    offer though its turn is long, and the stream's first latents are made (and its first window
+    planned) while F5 is still rendering."""
+    from engines.f5 import engine as f5tts
+
+    monkeypatch.setattr(batched.worker, "turn_s", 3600.0)
+    monkeypatch.setattr(batched.worker, "hurried_turn_s", 0.0)
+    batch = batched.engines["xtts"]._loaded.batch
+    real_yield, real_update = f5tts.yield_point, xtts_batching.StreamSink.update
+    rendering, go_on, f5_done_at_first_latents = threading.Event(), threading.Event(), []
+
+    def first_turn_held():
+        if not rendering.is_set():
+            rendering.set()
+            assert go_on.wait(60)
+        real_yield()
+
+    def update(sink, n, latents, done):
+        if not f5_done_at_first_latents:
+            f5_done_at_first_latents.append(long_f5.done())
+        return real_update(sink, n, latents, done)
+
+    monkeypatch.setattr(f5tts, "yield_point", first_turn_held)
+    monkeypatch.setattr(xtts_batching.StreamSink, "update", update)
+    with ThreadPoolExecutor(2) as pool:
+        long_f5 = pool.submit(batched.synthesize, SynthesisRequest(
+            text=" ".join(f"This is sentence number {i} of a longer text." for i in range(12)), language="en",
+            engine="f5tts", reference_audio=str(reference_wav), reference_text=TRANSCRIPT, seed=3,
+            quality_profile="f5tts_balanced", allow_fallback=False))
+        assert rendering.wait(60)
+        streamed = pool.submit(lambda: list(batched.stream(dub(text="Hello there, this is a stream."))))
+        wait_for(lambda: batch.status()["waiting"] >= 1, "the stream's first row to wait for the worker")
+        go_on.set()
+        pieces = streamed.result(120)
+        assert long_f5.result(120).metadata["tts_engine_used"] == "f5tts"
+    assert pieces and np.isfinite(np.concatenate(pieces)).all()
+    assert f5_done_at_first_latents == [False], "the stream's first latents came while F5 was rendering"
+
+
 def test_a_short_xtts_request_takes_turns_with_a_long_f5_batch(batched, reference_wav, monkeypatch):
     """A long F5 request offers the worker a turn between its ODE steps: an XTTS request that comes
     while it renders decodes in those turns and ends first, instead of waiting for all of it."""

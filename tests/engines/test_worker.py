@@ -369,6 +369,21 @@ def test_an_interleaving_job_runs_inside_a_long_job_that_offers_turns():
     assert order == ["long 0", "slice 0", "long 1", "slice 1", "long 2", "plain"]
 
 
+def test_a_hurry_cuts_the_running_jobs_turn_short_once():
+    """Someone waits on a queued interleave job (a stream's first audio): the long job gives way at
+    its next turn offer, though its turn is long; after that job ran, its turn is long again."""
+    worker = DeviceWorker("cpu", turn_s=60.0, hurried_turn_s=0.0)
+    order = []
+    long, go_on = _long_job_with_turns(worker, order)
+    hurried = worker.submit(lambda: order.append("slice 0"), interleave=True)
+    worker.hurry()
+    later = worker.submit(lambda: order.append("slice 1"), interleave=True)
+    go_on.set()
+    for future in (long, hurried, later):
+        future.result(10)
+    assert order == ["long 0", "slice 0", "long 1", "long 2", "slice 1"]
+
+
 def test_a_long_job_keeps_the_device_for_its_turn():
     worker = DeviceWorker("cpu", turn_s=60.0)
     order = []

@@ -121,10 +121,15 @@ class ContinuousBatch:
         self._queued_s: deque[float] = deque(maxlen=QUEUED_KEPT)  # recent rows' wait from submit to prefill
 
     # ---- any thread ------------------------------------------------------------------------------
-    def submit(self, request: RowRequest, worker, follow_up: bool = False) -> Future:
+    def submit(self, request: RowRequest, worker, follow_up: bool = False, hurry: bool = False) -> Future:
         """Queue ``request``; its future's result is a ``RowResult``. ``future.cancel()`` takes the
-        row out at the next check (its slot freed). See ``submit_all``."""
-        return self.submit_all([request], worker, follow_up)[0]
+        row out at the next check (its slot freed). ``hurry``: someone listens for this row's first
+        audio (a stream's first chunk), so a long job on the worker gives way sooner
+        (``DeviceWorker.hurry``). See ``submit_all``."""
+        futures = self.submit_all([request], worker, follow_up)
+        if hurry:
+            worker.hurry()
+        return futures[0]
 
     def submit_all(self, requests: list[RowRequest], worker, follow_up: bool = False) -> list[Future]:
         """Queue ``requests`` together. Once closed, raises the close reason. While an unload waits
