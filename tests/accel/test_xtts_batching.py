@@ -254,17 +254,12 @@ def test_a_cloned_voice_is_conditioned_once_on_the_worker_then_read_from_memory(
         assert result.metadata["decode_tokens"] > 0 and result.metadata["decode_batch_peak"] == 1
 
 
-def test_a_streams_first_chunk_decodes_during_a_long_f5_turn(batched, reference_wav, monkeypatch):
-    """A stream's first chunk hurries the worker: the F5 batch rendering gives way at its next turn
-    offer though its turn is long, and the stream's first latents are made (and its first window
-    planned) while F5 is still rendering."""
+def long_f5_held(batched, reference_wav, monkeypatch, pool):
+    """A long F5 request rendering on ``batched``'s worker, held at its first turn offer until the
+    returned ``go_on`` is set; returns (its future, go_on)."""
     from engines.f5 import engine as f5tts
 
-    monkeypatch.setattr(batched.worker, "turn_s", 3600.0)
-    monkeypatch.setattr(batched.worker, "hurried_turn_s", 0.0)
-    batch = batched.engines["xtts"]._loaded.batch
-    real_yield, real_update = f5tts.yield_point, xtts_batching.StreamSink.update
-    rendering, go_on, f5_done_at_first_latents = threading.Event(), threading.Event(), []
+    real_yield, rendering, go_on = f5tts.yield_point, threading.Event(), threading.Event()
 
     def first_turn_held():
         if not rendering.is_set():
@@ -272,19 +267,32 @@ def test_a_streams_first_chunk_decodes_during_a_long_f5_turn(batched, reference_
             assert go_on.wait(60)
         real_yield()
 
-    def update(sink, n, latents, done):
-        if not f5_done_at_first_latents:
-            f5_done_at_first_latents.append(long_f5.done())
-        return real_update(sink, n, latents, done)
-
     monkeypatch.setattr(f5tts, "yield_point", first_turn_held)
-    monkeypatch.setattr(xtts_batching.StreamSink, "update", update)
+    future = pool.submit(batched.synthesize, SynthesisRequest(
+        text=" ".join(f"This is sentence number {i} of a longer text." for i in range(12)), language="en",
+        engine="f5tts", reference_audio=str(reference_wav), reference_text=TRANSCRIPT, seed=3,
+        quality_profile="f5tts_balanced", allow_fallback=False))
+    assert rendering.wait(60)
+    return future, go_on
+
+
+def test_a_streams_first_chunk_decodes_during_a_long_f5_turn(batched, reference_wav, monkeypatch):
+    """A stream's first chunk hurries the worker: the F5 batch rendering gives way at its next turn
+    offer though its turn is long, and the stream's first latents are made (and its first window
+    planned) while F5 is still rendering."""
+    monkeypatch.setattr(batched.worker, "turn_s", 3600.0)
+    monkeypatch.setattr(batched.worker, "hurried_turn_s", 0.0)
+    batch = batched.engines["xtts"]._loaded.batch
+    real_update, f5_done_at_first_latents = xtts_batching.StreamSink.update, []
     with ThreadPoolExecutor(2) as pool:
-        long_f5 = pool.submit(batched.synthesize, SynthesisRequest(
-            text=" ".join(f"This is sentence number {i} of a longer text." for i in range(12)), language="en",
-            engine="f5tts", reference_audio=str(reference_wav), reference_text=TRANSCRIPT, seed=3,
-            quality_profile="f5tts_balanced", allow_fallback=False))
-        assert rendering.wait(60)
+        long_f5, go_on = long_f5_held(batched, reference_wav, monkeypatch, pool)
+
+        def update(sink, n, latents, done):
+            if not f5_done_at_first_latents:
+                f5_done_at_first_latents.append(long_f5.done())
+            return real_update(sink, n, latents, done)
+
+        monkeypatch.setattr(xtts_batching.StreamSink, "update", update)
         streamed = pool.submit(lambda: list(batched.stream(dub(text="Hello there, this is a stream."))))
         wait_for(lambda: batch.status()["waiting"] >= 1, "the stream's first row to wait for the worker")
         go_on.set()
@@ -297,28 +305,14 @@ def test_a_streams_first_chunk_decodes_during_a_long_f5_turn(batched, reference_
 def test_a_short_xtts_request_takes_turns_with_a_long_f5_batch(batched, reference_wav, monkeypatch):
     """A long F5 request offers the worker a turn between its ODE steps: an XTTS request that comes
     while it renders decodes in those turns and ends first, instead of waiting for all of it."""
-    from engines.f5 import engine as f5tts
-
     monkeypatch.setattr(batched.worker, "turn_s", 0.0)
     batch = batched.engines["xtts"]._loaded.batch
-    real_yield, real_row, real_update = f5tts.yield_point, xtts_batching.row_request, xtts_batching.WaveSink.update
-    rendering, go_on, f5_done_when_xtts_ended = threading.Event(), threading.Event(), []
-
-    def first_turn_held():
-        if not rendering.is_set():
-            rendering.set()
-            assert go_on.wait(60)
-        real_yield()
-
-    monkeypatch.setattr(f5tts, "yield_point", first_turn_held)
+    real_row, real_update = xtts_batching.row_request, xtts_batching.WaveSink.update
+    f5_done_when_xtts_ended = []
     monkeypatch.setattr(xtts_batching, "row_request",  # the XTTS request: 10 tokens
                         lambda *a: replace(real_row(*a), max_new_tokens=10, min_new_tokens=10))
     with ThreadPoolExecutor(2) as pool:
-        long_f5 = pool.submit(batched.synthesize, SynthesisRequest(
-            text=" ".join(f"This is sentence number {i} of a longer text." for i in range(12)), language="en",
-            engine="f5tts", reference_audio=str(reference_wav), reference_text=TRANSCRIPT, seed=3,
-            quality_profile="f5tts_balanced", allow_fallback=False))
-        assert rendering.wait(60)
+        long_f5, go_on = long_f5_held(batched, reference_wav, monkeypatch, pool)
 
         def xtts_ended(sink, n, latents, done):
             if done:
