@@ -35,6 +35,16 @@ def clip_link(driver) -> str | None:
     return links[0].get_attribute("href") if links else None
 
 
+PLAYERS_JS = ("return [arguments[0], arguments[1]].map(id => { const e = document.getElementById(id); "
+              "return !!e && e.offsetParent !== null; });")
+
+
+def players(driver, prefix: str = "dub") -> tuple[bool, bool]:
+    """(live shown, whole clip shown), read in one script so that no swap falls between the two."""
+    live, audio = driver.execute_script(PLAYERS_JS, f"{prefix}-live", f"{prefix}-audio")
+    return bool(live), bool(audio)
+
+
 def dub(browser, wait, text: str) -> list[tuple[bool, bool]]:
     """Dub ``text``; every (live shown, whole clip shown) seen until the whole clip is back in place."""
     from selenium.webdriver.common.by import By
@@ -49,7 +59,7 @@ def dub(browser, wait, text: str) -> list[tuple[bool, bool]]:
     seen: list[tuple[bool, bool]] = []
 
     def whole_clip_back(d) -> bool:
-        seen.append((shown(d, "dub-live"), shown(d, "dub-audio")))
+        seen.append(players(d))
         return seen[-1] == (False, True) and clip_link(d) not in (None, before)
 
     wait.until(whole_clip_back)
@@ -63,7 +73,7 @@ def test_one_player_and_read_as(app, browser):
     wait = WebDriverWait(browser, WAIT_S)
     browser.get(app.url)
     wait.until(lambda d: d.find_element(By.ID, "dub-button").is_enabled())
-    assert (shown(browser, "dub-live"), shown(browser, "dub-audio")) == (False, True)  # one player at rest
+    assert players(browser) == (False, True)  # one player at rest
 
     seen = dub(browser, wait, "Tenho 3 gatos e 2 cães.")
     assert (True, True) not in seen  # never two players at once
