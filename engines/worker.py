@@ -281,7 +281,6 @@ class DeviceWorker:
             return
         with self._cond:  # only this thread takes jobs off the queue: it is still there
             self._jobs.remove(waiting)
-        self._hurried = False
         if waiting.future.set_running_or_notify_cancel():
             self._execute([waiting])
         else:

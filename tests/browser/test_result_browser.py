@@ -13,7 +13,9 @@ from tests.browser_support import browser, needs_chromium  # noqa: F401  (browse
 
 pytestmark = [needs_chromium, pytest.mark.browser, pytest.mark.app]
 WAIT_S = 180
-SHOWN_JS = "const e = document.getElementById(arguments[0]); return !!e && e.offsetParent !== null;"
+VISIBLE_JS = "(id => { const e = document.getElementById(id); return !!e && e.offsetParent !== null; })"
+SHOWN_JS = f"return {VISIBLE_JS}(arguments[0]);"
+PLAYERS_JS = f"return [arguments[0], arguments[1]].map({VISIBLE_JS});"  # both in one read: no swap between
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +35,6 @@ def clip_link(driver) -> str | None:
 
     links = driver.find_elements(By.CSS_SELECTOR, "#dub-audio a[data-testid='download-link']")
     return links[0].get_attribute("href") if links else None
-
-
-PLAYERS_JS = ("return [arguments[0], arguments[1]].map(id => { const e = document.getElementById(id); "
-              "return !!e && e.offsetParent !== null; });")
 
 
 def players(driver, prefix: str = "dub") -> tuple[bool, bool]:
