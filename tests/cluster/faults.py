@@ -4,6 +4,10 @@ The test arms a death by writing ``<engine>.die.<n>`` files into ``$VOICE_STUDIO
 (a folder every replica sees). A replica that has just rendered a job claims one file (an
 atomic rename: exactly one replica wins each), leaves what it rendered and who it was beside
 it, and exits at once: the job was done, but its result never leaves the replica.
+
+The replica that renders the same job again (the retry: the seed of a death) leaves what it
+rendered too, before the app's sanity guard sees it: the test compares the two renders
+themselves, whatever the app then served.
 """
 
 from __future__ import annotations
@@ -28,29 +32,46 @@ def arm(folder: Path, engine: str, deaths: int = 1) -> None:
 
 
 def deaths(folder: Path, engine: str) -> list[dict]:
-    """What each replica that died left behind: its id and the audio it never delivered."""
+    """What each replica that died left behind: its id, the job's seed and the audio it never delivered."""
+    return _records(folder, f"{engine}.died.*.json")
+
+
+def retries(folder: Path, engine: str) -> list[dict]:
+    """What each replica that rendered a dead replica's job again made of it: its id, the seed, the audio."""
+    return _records(folder, f"{engine}.retried.*.json")
+
+
+def _records(folder: Path, pattern: str) -> list[dict]:
     found = []
-    for record in sorted(folder.glob(f"{engine}.died.*.json")):
+    for record in sorted(folder.glob(pattern)):
         entry = json.loads(record.read_text(encoding="utf-8"))
         entry["audio"] = np.load(record.with_suffix(".npy"))
         found.append(entry)
     return found
 
 
+def _leave(folder: Path, stem: str, replica: str, seed, audio) -> None:
+    """The record first, its JSON last: a reader that finds the JSON finds the audio beside it."""
+    np.save(folder / f"{stem}.npy", audio)
+    (folder / f"{stem}.json").write_text(json.dumps({"replica": replica, "seed": seed}), encoding="utf-8")
+
+
 class DyingReplica(EngineReplica):
-    """``EngineReplica``, except that it dies after rendering when a death is armed for its engine."""
+    """``EngineReplica``, except that it dies after rendering when a death is armed for its engine,
+    and says what it rendered when the job is one a dead replica held."""
 
     def render(self, job):
         output = super().render(job)
         folder = Path(os.environ[ENV])
-        me = self.identity["replica"].replace("#", "-")
+        replica = self.identity["replica"]
+        me = replica.replace("#", "-")
+        if any(d["seed"] == job.seed for d in deaths(folder, self.name)):
+            _leave(folder, f"{self.name}.retried.{me}", replica, job.seed, output.audio)
         for armed in sorted(folder.glob(f"{self.name}.die.*")):
             try:
                 os.rename(armed, folder / f"{self.name}.died.{me}.claim")
             except FileNotFoundError:  # another replica claimed it first
                 continue
-            np.save(folder / f"{self.name}.died.{me}.npy", output.audio)
-            (folder / f"{self.name}.died.{me}.json").write_text(
-                json.dumps({"replica": self.identity["replica"], "seed": job.seed}), encoding="utf-8")
+            _leave(folder, f"{self.name}.died.{me}", replica, job.seed, output.audio)
             os._exit(17)
         return output
