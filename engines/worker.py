@@ -5,7 +5,8 @@ launches work on the device while a capture is recording; the default generator'
 breaks the same way. So requests are jobs on the worker's queue, the manager's threads only
 wait for them, and the only device work launched from other threads is the worker's own
 business: a background compile (``background``) and side work (``side_work``: the XTTS
-vocoder lane, ``engines/gpu/side_lane.py``), both of which exclusive jobs wait for. Then:
+vocoder lane, ``engines/gpu/side_lane.py``), both of which exclusive jobs wait for. Then
+(the line's order is ``engines/worker_queue.py``'s; the thread and the turns are here):
 
 - jobs run one at a time, oldest first;
 - jobs that say they can share a forward (the same ``batch_key``) are taken together: the
@@ -41,15 +42,14 @@ import itertools
 import logging
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from .device_checks import cuda_probe, cuda_sync, first_line, is_out_of_memory
 from .errors import EngineUnavailableError, VoiceStudioError
+from .worker_queue import BatchRunner, Job, JobLine
 
 logger = logging.getLogger("voice_studio.worker")
 
@@ -59,27 +59,9 @@ TURN_S = 0.25
 HURRIED_TURN_S = 0.05  # the turn when a listener waits for a stream's first audio (``hurry``)
 _current = threading.local()  # the worker whose thread this is
 
-BatchRunner = Callable[[Sequence[Any]], Sequence[Any]]
-
 
 class DevicePoisonedError(EngineUnavailableError):
     """The device's context is broken; only a new process can use it again."""
-
-
-@dataclass
-class _Job:
-    seq: int
-    label: str
-    future: Future
-    fn: Callable[[], Any] | None = None
-    item: Any = None
-    batch_key: Hashable | None = None
-    run_batch: BatchRunner | None = None
-    max_batch: int = 1
-    group: str | None = None
-    exclusive: bool = False
-    interleave: bool = False
-    submitted: float = field(default_factory=time.perf_counter)
 
 
 class DeviceWorker:
@@ -98,7 +80,7 @@ class DeviceWorker:
         self._turn_started = time.perf_counter()
         self._hurried = False  # an interleave job waits for someone listening: the running turn is short
         self._probe = probe if probe is not None else (cuda_probe if device == "cuda" else None)
-        self._jobs: deque[_Job] = deque()
+        self._line = JobLine()  # the jobs waiting, in the order they leave (engines/worker_queue.py)
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
@@ -107,9 +89,6 @@ class DeviceWorker:
         self._side_waiting = 0  # side work waiting for an exclusive job
         self._awaiting_side = 0  # the running job waits for side work to end (``awaiting_side_work``)
         self._exclusive_running = False
-        self._capture_turn = False  # an exclusive job queued now goes next: a batch ran since the last one
-        self._arriving: Counter[str] = Counter()  # callers preparing a request, per group
-        self._in_flight: Counter[str] = Counter()  # their jobs queued or running, per group
         self.poisoned: str | None = None
         self.jobs_run = 0
         self.batches_run = 0
@@ -119,7 +98,7 @@ class DeviceWorker:
                interleave: bool = False) -> Future:
         """Run ``fn()`` on the worker thread; its result or exception goes to the future. An
         ``interleave`` job may also run inside a long job's ``yield_point`` (keep it short)."""
-        return self._put(_Job(next(self._seq), label, Future(), fn=fn, exclusive=exclusive, interleave=interleave))
+        return self._put(Job(next(self._seq), label, Future(), fn=fn, exclusive=exclusive, interleave=interleave))
 
     def submit_batchable(self, item: Any, batch_key: Hashable, run_batch: BatchRunner, max_batch: int,
                          label: str = "batch", group: str | None = None) -> Future:
@@ -129,7 +108,7 @@ class DeviceWorker:
         is raised to that item's caller alone. ``group`` names the ``arriving`` callers
         this job may wait for (an engine's name).
         """
-        job = _Job(next(self._seq), label, Future(), item=item, batch_key=batch_key, run_batch=run_batch,
+        job = Job(next(self._seq), label, Future(), item=item, batch_key=batch_key, run_batch=run_batch,
                    max_batch=max(1, int(max_batch)), group=group)
         return self._put(job)
 
@@ -138,12 +117,12 @@ class DeviceWorker:
         """Around a caller's whole request of ``group``: while it is being prepared, a batch of
         that group about to start may wait up to ``gather_s`` for its job."""
         with self._cond:
-            self._arriving[group] += 1
+            self._line.arriving[group] += 1
         try:
             yield
         finally:
             with self._cond:
-                self._arriving[group] -= 1
+                self._line.arriving[group] -= 1
                 self._cond.notify_all()
 
     def hurry(self) -> None:
@@ -161,14 +140,12 @@ class DeviceWorker:
     def on_worker_thread(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
 
-    def _put(self, job: _Job) -> Future:
+    def _put(self, job: Job) -> Future:
         with self._cond:
             if self.poisoned is not None:
                 job.future.set_exception(DevicePoisonedError(self.poisoned))
                 return job.future
-            self._jobs.append(job)
-            if job.group is not None:
-                self._in_flight[job.group] += 1
+            self._line.put(job)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=f"device-worker-{self.label}", daemon=True)
                 self._thread.start()
@@ -235,21 +212,17 @@ class DeviceWorker:
     def _exclusive_due(self) -> bool:
         """Whether ``_next`` would take an exclusive job now but for the side work running (called
         locked): none while a background compile holds them all back."""
-        if self._background or not self._jobs:
-            return False
-        if self._jobs[0].exclusive:
-            return True
-        return self._capture_turn and any(job.exclusive for job in self._jobs)
+        return not self._background and self._line.exclusive_due()
 
     # --- state ------------------------------------------------------------------------------
     @property
     def queued(self) -> int:
         with self._cond:
-            return len(self._jobs)
+            return len(self._line)
 
     def status(self) -> dict[str, Any]:
         with self._cond:
-            return {"device": self.device, "label": self.label, "queued": len(self._jobs), "jobs_run": self.jobs_run,
+            return {"device": self.device, "label": self.label, "queued": len(self._line), "jobs_run": self.jobs_run,
                     "batches_run": self.batches_run, "background_work": self._background,
                     "side_work": self._side_work, "side_work_waiting": self._side_waiting,
                     "poisoned": self.poisoned}
@@ -259,9 +232,7 @@ class DeviceWorker:
             if self.poisoned is None:
                 self.poisoned = reason
                 logger.critical("device context broken", extra={"device": self.device, "reason": reason})
-            pending = list(self._jobs)
-            self._jobs.clear()
-            self._landed(pending)
+            pending = self._line.take_all()
         for job in pending:
             job.future.set_exception(DevicePoisonedError(reason))
 
@@ -272,7 +243,7 @@ class DeviceWorker:
         if not self.on_worker_thread():
             return
         with self._cond:
-            waiting = next((job for job in self._jobs if job.interleave), None)
+            waiting = self._line.first_interleave()
         if waiting is None:
             return
         if self.device == "cuda":  # the device's time, not the host's: launches run ahead of it
@@ -280,59 +251,37 @@ class DeviceWorker:
         if time.perf_counter() - self._turn_started < (self.hurried_turn_s if self._hurried else self.turn_s):
             return
         with self._cond:  # only this thread takes jobs off the queue: it is still there
-            self._jobs.remove(waiting)
+            self._line.remove(waiting)
         if waiting.future.set_running_or_notify_cancel():
             self._execute([waiting])
         else:
             with self._cond:
-                self._landed([waiting])
+                self._line.landed([waiting])
         self._turn_started = time.perf_counter()
 
     # --- the thread -------------------------------------------------------------------------
-    def _next(self) -> list[_Job]:
-        """The next runnable job with the compatible jobs queued behind it (called locked): the
-        oldest, or the oldest exclusive one when it is the captures' turn. Taking an exclusive job
-        marks it running (``side_work`` waits) in the same locked step."""
-        held_back = self._background or self._side_work
-        runnable = [i for i, job in enumerate(self._jobs) if not (job.exclusive and held_back)]
-        if not runnable:
-            return []
-        index = runnable[0]
-        if self._capture_turn:
-            index = next((i for i in runnable if self._jobs[i].exclusive), index)
-        job = self._jobs[index]
-        del self._jobs[index]
-        self._capture_turn = not job.exclusive
-        self._exclusive_running = job.exclusive
-        taken = [job]
-        self._fill(taken)
+    def _next(self) -> list[Job]:
+        """The next runnable jobs (``JobLine.take_next``; called locked), exclusive ones held back
+        while a background compile or side work runs. Taking an exclusive job marks it running
+        (``side_work`` waits) in the same locked step."""
+        taken = self._line.take_next(held_back=bool(self._background or self._side_work))
+        if taken:
+            self._exclusive_running = taken[0].exclusive
         return taken
 
-    def _fill(self, taken: list[_Job]) -> None:
-        """Add the queued jobs compatible with ``taken[0]``, up to its ``max_batch`` (called locked)."""
-        first = taken[0]
-        if first.batch_key is None:
-            return
-        for other in list(self._jobs):
-            if len(taken) >= first.max_batch:
-                break
-            if other.batch_key == first.batch_key:
-                self._jobs.remove(other)
-                taken.append(other)
-
-    def _gather(self, taken: list[_Job]) -> None:
+    def _gather(self, taken: list[Job]) -> None:
         """Wait up to ``gather_s`` for the jobs of callers still preparing theirs (called locked)."""
         first = taken[0]
         group = first.group
         if first.batch_key is None or group is None or self.gather_s <= 0:
             return
         deadline = time.perf_counter() + self.gather_s
-        while len(taken) < first.max_batch and self._arriving[group] > self._in_flight[group]:
+        while len(taken) < first.max_batch and self._line.more_arriving(group):
             left = deadline - time.perf_counter()
             if left <= 0:
                 break
             self._cond.wait(left)
-            self._fill(taken)
+            self._line.fill(taken)
 
     def _enter_device(self) -> None:
         """On one of this worker's threads: make its card the thread's current CUDA device."""
@@ -357,7 +306,7 @@ class DeviceWorker:
             live = [job for job in taken if job.future.set_running_or_notify_cancel()]
             if len(live) < len(taken):
                 with self._cond:
-                    self._landed([job for job in taken if job not in live])
+                    self._line.landed([job for job in taken if job not in live])
             if live:
                 self._turn_started = time.perf_counter()
                 self._execute(live)  # (hands every failure to its callers: it does not raise)
@@ -366,13 +315,7 @@ class DeviceWorker:
                     self._exclusive_running = False
                     self._cond.notify_all()  # side work waiting for it may start
 
-    def _landed(self, jobs: list[_Job]) -> None:
-        """``jobs`` are out of the worker's hands: no longer in flight (called locked)."""
-        for job in jobs:
-            if job.group is not None:
-                self._in_flight[job.group] -= 1
-
-    def _execute(self, jobs: list[_Job]) -> None:
+    def _execute(self, jobs: list[Job]) -> None:
         first = jobs[0]
         start = time.perf_counter()
         if first.interleave:  # what a hurry waited for runs now
@@ -390,7 +333,7 @@ class DeviceWorker:
         with self._cond:
             self.jobs_run += len(jobs)
             self.batches_run += 1 if len(jobs) > 1 else 0
-            self._landed(jobs)
+            self._line.landed(jobs)
         logger.debug("jobs done", extra={"label": first.label, "jobs": len(jobs),
                                          "wait_s": round(start - first.submitted, 4),
                                          "run_s": round(time.perf_counter() - start, 4)})
