@@ -5,8 +5,8 @@ The test arms a death by writing ``<engine>.die.<n>`` files into ``$VOICE_STUDIO
 atomic rename: exactly one replica wins each), leaves what it rendered and who it was beside
 it, and exits at once: the job was done, but its result never leaves the replica.
 
-The replica that renders the same job again (the retry: the seed of a death) leaves what it
-rendered too, before the app's sanity guard sees it: the test compares the two renders
+The replica that renders the same job again (the retry: the text and seed of a death) leaves
+what it rendered too, before the app's sanity guard sees it: the test compares the two renders
 themselves, whatever the app then served.
 """
 
@@ -32,28 +32,30 @@ def arm(folder: Path, engine: str, deaths: int = 1) -> None:
 
 
 def deaths(folder: Path, engine: str) -> list[dict]:
-    """What each replica that died left behind: its id, the job's seed and the audio it never delivered."""
+    """What each replica that died left behind: its id, the job's text and seed, and the audio it never delivered."""
     return _records(folder, f"{engine}.died.*.json")
 
 
 def retries(folder: Path, engine: str) -> list[dict]:
-    """What each replica that rendered a dead replica's job again made of it: its id, the seed, the audio."""
+    """What each replica that rendered a dead replica's job again made of it: its id, the text, the seed, the audio."""
     return _records(folder, f"{engine}.retried.*.json")
 
 
-def _records(folder: Path, pattern: str) -> list[dict]:
+def _records(folder: Path, pattern: str, audio: bool = True) -> list[dict]:
     found = []
     for record in sorted(folder.glob(pattern)):
         entry = json.loads(record.read_text(encoding="utf-8"))
-        entry["audio"] = np.load(record.with_suffix(".npy"))
+        if audio:
+            entry["audio"] = np.load(record.with_suffix(".npy"))
         found.append(entry)
     return found
 
 
-def _leave(folder: Path, stem: str, replica: str, seed, audio) -> None:
-    """The record first, its JSON last: a reader that finds the JSON finds the audio beside it."""
+def _leave(folder: Path, stem: str, replica: str, job, audio) -> None:
+    """The audio first, its JSON last: a reader that finds the JSON finds the audio beside it."""
     np.save(folder / f"{stem}.npy", audio)
-    (folder / f"{stem}.json").write_text(json.dumps({"replica": replica, "seed": seed}), encoding="utf-8")
+    (folder / f"{stem}.json").write_text(json.dumps({"replica": replica, "text": job.text, "seed": job.seed}),
+                                         encoding="utf-8")
 
 
 class DyingReplica(EngineReplica):
@@ -65,13 +67,14 @@ class DyingReplica(EngineReplica):
         folder = Path(os.environ[ENV])
         replica = self.identity["replica"]
         me = replica.replace("#", "-")
-        if any(d["seed"] == job.seed for d in deaths(folder, self.name)):
-            _leave(folder, f"{self.name}.retried.{me}", replica, job.seed, output.audio)
+        died = _records(folder, f"{self.name}.died.*.json", audio=False)  # who died with what; no audio read
+        if any((d["text"], d["seed"]) == (job.text, job.seed) for d in died):
+            _leave(folder, f"{self.name}.retried.{me}", replica, job, output.audio)
         for armed in sorted(folder.glob(f"{self.name}.die.*")):
             try:
                 os.rename(armed, folder / f"{self.name}.died.{me}.claim")
             except FileNotFoundError:  # another replica claimed it first
                 continue
-            _leave(folder, f"{self.name}.died.{me}", replica, job.seed, output.audio)
+            _leave(folder, f"{self.name}.died.{me}", replica, job, output.audio)
             os._exit(17)
         return output
