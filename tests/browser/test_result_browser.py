@@ -125,7 +125,12 @@ def test_voices_has_a_heading_row_not_a_refresh_strip(app, browser):
     column = browser.execute_script("return arguments[0].closest('.column').getBoundingClientRect().width", refresh)
     assert refresh.size["width"] < column / 3, (refresh.size, column)
     assert not shown(browser, "voice-export-file") and not shown(browser, "voice-result")  # no empty boxes
-    existing = {c.get_attribute("id") for c in browser.find_elements(By.CSS_SELECTOR, "[id^='voice-card-']")}
+
+    def cards(driver) -> set[str]:  # read in one script: the list may be re-rendered between two reads
+        return set(driver.execute_script(
+            "return [...document.querySelectorAll(\"[id^='voice-card-']\")].map((card) => card.id);"))
+
+    # The cards come with the list the tab reads on opening: wait for them, then refresh.
+    existing = wait.until(lambda d: cards(d) or None)
     refresh.click()
-    wait.until(lambda d: {c.get_attribute("id") for c in d.find_elements(By.CSS_SELECTOR, "[id^='voice-card-']")}
-               == existing and existing)
+    wait.until(lambda d: cards(d) == existing)

@@ -87,7 +87,9 @@ def test_a_line_splits_at_the_playhead_and_merges_back(app, files, browser):
     # The playhead into the clip's middle: a click on the ruler above it (it also stops the clip playing).
     middle = clip.rect["x"] + clip.rect["width"] / 2 - (ruler.rect["x"] + ruler.rect["width"] / 2)
     ActionChains(browser).move_to_element_with_offset(ruler, middle, 0).click().perform()
-    page.wait.until(lambda d: abs(page.timeline("ws.getCurrentTime()") - 1.75) < 0.3, "the playhead did not move")
+    # Parked, not passing by: the clip the click above started playing has stopped there.
+    page.wait.until(lambda d: abs(page.timeline("ws.getCurrentTime()") - 1.75) < 0.1
+                    and page.timeline("ws.isPlaying()") is False, "the playhead was not parked on the ruler click")
     draws = page.timeline("draws")
     page.tool("split").click()
     page.wait.until(lambda d: "line 1 split into lines 1 and 2" in page.message(), "no split")
