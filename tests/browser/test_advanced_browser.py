@@ -122,18 +122,20 @@ def check_advanced(driver, wait, prefix: str, button_id: str) -> None:
 def test_dubbing_with_advanced_open_untouched_then_changed(advanced_app, browser):  # noqa: F811
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S)
+    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
     browser.get(advanced_app.url)
     wait.until(EC.element_to_be_clickable((By.ID, "dub-button")))
     check_advanced(browser, wait, "dub", "dub-button")
 
 
 def test_cloning_with_advanced_open_untouched_then_changed(advanced_app, browser, reference_wav):  # noqa: F811
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S)
+    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
     fill_cloning(browser, wait, advanced_app.url, reference_wav)
     check_advanced(browser, wait, "clone", "clone-button")
 

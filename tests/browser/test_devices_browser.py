@@ -24,9 +24,10 @@ def two_device_app(tiny_env, tmp_path_factory):
 
 def test_status_tab_shows_each_device_and_what_runs_there(two_device_app, browser, tmp_path):  # noqa: F811
     from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S)
+    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
     browser.get(two_device_app.url)
     wait.until(lambda d: d.find_element(By.ID, "dub-button").is_enabled())
     open_tab(browser, wait, "Engine status")

@@ -97,17 +97,19 @@ def check_knobs(driver, wait, prefix: str) -> None:
 def test_dubbing_knobs_untouched_then_changed(knobs_app, browser):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S)
+    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
     browser.get(knobs_app.url)
     wait.until(EC.element_to_be_clickable((By.ID, "dub-button")))
     check_knobs(browser, wait, "dub")
 
 
 def test_cloning_knobs_untouched_then_changed(knobs_app, browser, reference_wav):  # noqa: F811
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S)
+    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
     fill_cloning(browser, wait, knobs_app.url, reference_wav)
     check_knobs(browser, wait, "clone")

@@ -66,9 +66,10 @@ def dub(browser, wait, text: str) -> list[tuple[bool, bool]]:
 
 def test_one_player_and_read_as(app, browser):
     from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S)
+    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
     browser.get(app.url)
     wait.until(lambda d: d.find_element(By.ID, "dub-button").is_enabled())
     assert players(browser) == (False, True)  # one player at rest
@@ -115,9 +116,10 @@ def test_a_non_audio_upload_is_refused_at_once_in_our_words(app, browser, tmp_pa
 
 def test_voices_has_a_heading_row_not_a_refresh_strip(app, browser):
     from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S)
+    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
     browser.get(app.url)
     wait.until(lambda d: d.find_element(By.ID, "dub-button").is_enabled())
     open_tab(browser, wait, "Voices")

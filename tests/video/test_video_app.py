@@ -9,6 +9,7 @@ streams and which lines render, not words.
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from gradio_client.exceptions import AppError
 from devtools.app_process import AppProcess, call
 from devtools.tiny_pipeline_models import pipeline_models
 from dubbing import media
+from dubbing.video.state import STAGES
 from tests.browser_support import browser  # noqa: F401  (a fixture; it skips without Chromium)
 from tests.dubbing.studio_page import StudioPage
 from tests.dubbing_support import presets_dir
@@ -88,8 +90,11 @@ def test_start_from_a_video_to_an_mp4_then_one_edited_line_renders_alone(app, so
     page.wait.until(lambda d: "video dub finished" in page.summary(), "the dub did not finish")
     assert "the MP4 is ready" in page.message()
     shown = [s["progress"] for s in page.snapshots()]
-    for stage in ("extract", "speech", "separate", "transcribe", "speakers", "translate", "render"):
-        assert any(f": {stage}" in text for text in shown), (stage, shown)
+    # The bar follows the stages in order. It shows each update's latest stage, so a stage that ends
+    # between two updates (a fast one, on a busy machine) may not appear; that every stage ran is
+    # checked in the report below.
+    steps = [int(step) for text in shown for step in re.findall(r"stage (\d) of 9", text)]
+    assert steps == sorted(steps) and len(set(steps)) >= 3 and 8 in steps, shown
     assert any("of 4 lines" in text and "s of speech" in text for text in shown)
     lines = page.rows()
     assert lines == len(source.onsets) and all("done" in page.text(row, 7) for row in range(lines))
@@ -108,6 +113,7 @@ def test_start_from_a_video_to_an_mp4_then_one_edited_line_renders_alone(app, so
                            "no report to download")[0]
     report = json.loads(httpx.get(link.get_attribute("href"), timeout=30).content)
     assert report["lines"][0]["text"] == "uma linha nova." and report["lines"][0]["status"] == "done"
+    assert list(report["pipeline"]) == list(STAGES)  # every stage of the dub ran and said what it found
 
 
 @pytest.mark.browser
