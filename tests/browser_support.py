@@ -9,6 +9,15 @@ from devtools.browser import MISSING, chrome, chromium_present  # noqa: F401  (c
 needs_chromium = pytest.mark.skipif(not chromium_present(), reason=MISSING)
 
 
+def page_wait(driver, timeout_s: float):
+    """A ``WebDriverWait`` that reads again when the element it was reading went stale: Gradio
+    re-renders the blocks the tests wait on."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout_s, ignored_exceptions=[StaleElementReferenceException])
+
+
 @pytest.fixture
 def browser(tmp_path):
     """The plain driver most browser tests use (import this fixture into the test module)."""

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from devtools.app_process import AppProcess
-from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
+from tests.browser_support import browser, needs_chromium, page_wait  # noqa: F401  (browser is a fixture)
 from tests.browser.test_browser_app import WAIT_S
 
 pytestmark = [needs_chromium, pytest.mark.browser, pytest.mark.app]
@@ -122,20 +122,16 @@ def check_advanced(driver, wait, prefix: str, button_id: str) -> None:
 def test_dubbing_with_advanced_open_untouched_then_changed(advanced_app, browser):  # noqa: F811
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.common.by import By
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     browser.get(advanced_app.url)
     wait.until(EC.element_to_be_clickable((By.ID, "dub-button")))
     check_advanced(browser, wait, "dub", "dub-button")
 
 
 def test_cloning_with_advanced_open_untouched_then_changed(advanced_app, browser, reference_wav):  # noqa: F811
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     fill_cloning(browser, wait, advanced_app.url, reference_wav)
     check_advanced(browser, wait, "clone", "clone-button")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from devtools.app_process import REPO, AppProcess, corrupt_f5_env
-from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
+from tests.browser_support import browser, needs_chromium, page_wait  # noqa: F401  (browser is a fixture)
 
 WAIT_S = 180
 
@@ -31,12 +31,10 @@ def fallback_app(tiny_env, tmp_path_factory):
 
 
 def test_dub_in_the_browser_shows_the_fallback_beside_the_audio(fallback_app, browser, tmp_path):
-    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     browser.get(fallback_app.url)
     wait.until(EC.element_to_be_clickable((By.ID, "dub-button")))
     text = browser.find_element(By.CSS_SELECTOR, "#dub-text textarea")

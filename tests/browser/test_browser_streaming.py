@@ -16,7 +16,7 @@ import time
 import pytest
 
 from devtools.app_process import AppProcess, corrupt_f5_env
-from tests.browser_support import chrome, needs_chromium
+from tests.browser_support import chrome, needs_chromium, page_wait
 
 pytestmark = [needs_chromium, pytest.mark.browser, pytest.mark.app]
 
@@ -45,14 +45,12 @@ def browser(tmp_path):
 def test_dubbing_output_plays_before_the_synthesis_ends(app, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
     # XTTS loaded first (one short request through the public API), so the timings are the page's own.
     app.client().predict(text="aquecendo.", language="pt-BR", voice_preset="female_generic", engine="f5tts",
                          quality_profile=None, api_name="/dub")
     browser.get(app.url)
-    WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException]).until(
+    page_wait(browser, WAIT_S).until(
         EC.element_to_be_clickable((By.ID, "dub-button")))
     text = browser.find_element(By.CSS_SELECTOR, "#dub-text textarea")
     text.clear()

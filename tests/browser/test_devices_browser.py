@@ -9,7 +9,7 @@ import pytest
 from devtools.app_process import AppProcess
 from tests.browser.test_browser_app import WAIT_S
 from tests.browser.test_ui_browser import open_tab, screenshot
-from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
+from tests.browser_support import browser, needs_chromium, page_wait  # noqa: F401  (browser is a fixture)
 
 pytestmark = [needs_chromium, pytest.mark.browser, pytest.mark.app]
 
@@ -24,10 +24,8 @@ def two_device_app(tiny_env, tmp_path_factory):
 
 def test_status_tab_shows_each_device_and_what_runs_there(two_device_app, browser, tmp_path):  # noqa: F811
     from selenium.webdriver.common.by import By
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     browser.get(two_device_app.url)
     wait.until(lambda d: d.find_element(By.ID, "dub-button").is_enabled())
     open_tab(browser, wait, "Engine status")

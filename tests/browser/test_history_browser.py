@@ -18,7 +18,8 @@ from engines import SynthesisRequest, SynthesisResult
 from history import OutputHistory
 from tests.browser.test_advanced_browser import open_accordion, type_number
 from tests.browser.test_status_browser import pick
-from tests.browser_support import browser, count_events, events_sent, needs_chromium, wait_events_done  # noqa: F401
+from tests.browser_support import (browser, count_events, events_sent, needs_chromium,  # noqa: F401
+                                   page_wait, wait_events_done)
 from tests.history.test_history_index import request, result
 
 pytestmark = [needs_chromium, pytest.mark.browser, pytest.mark.app]
@@ -71,13 +72,11 @@ def search_app(tmp_path_factory):
 
 
 def open_history(browser, app):
-    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     count_events(browser)
     browser.get(app.url)
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     wait.until(lambda d: any(t.text.strip() == "History" for t in d.find_elements(By.CSS_SELECTOR, "button[role='tab']")))
     next(t for t in browser.find_elements(By.CSS_SELECTOR, "button[role='tab']") if t.text.strip() == "History").click()
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".vs-history-head"))

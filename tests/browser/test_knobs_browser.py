@@ -11,7 +11,7 @@ import pytest
 from devtools.app_process import AppProcess
 from tests.browser.test_advanced_browser import fill_cloning, open_accordion, type_number
 from tests.browser.test_browser_app import WAIT_S
-from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
+from tests.browser_support import browser, needs_chromium, page_wait  # noqa: F401  (browser is a fixture)
 
 pytestmark = [needs_chromium, pytest.mark.browser, pytest.mark.app]
 
@@ -97,19 +97,15 @@ def check_knobs(driver, wait, prefix: str) -> None:
 def test_dubbing_knobs_untouched_then_changed(knobs_app, browser):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     browser.get(knobs_app.url)
     wait.until(EC.element_to_be_clickable((By.ID, "dub-button")))
     check_knobs(browser, wait, "dub")
 
 
 def test_cloning_knobs_untouched_then_changed(knobs_app, browser, reference_wav):  # noqa: F811
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     fill_cloning(browser, wait, knobs_app.url, reference_wav)
     check_knobs(browser, wait, "clone")

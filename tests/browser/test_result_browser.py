@@ -9,7 +9,7 @@ import pytest
 
 from devtools.app_process import AppProcess
 from tests.browser.test_ui_browser import open_tab
-from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
+from tests.browser_support import browser, needs_chromium, page_wait  # noqa: F401  (browser is a fixture)
 
 pytestmark = [needs_chromium, pytest.mark.browser, pytest.mark.app]
 WAIT_S = 180
@@ -66,10 +66,8 @@ def dub(browser, wait, text: str) -> list[tuple[bool, bool]]:
 
 def test_one_player_and_read_as(app, browser):
     from selenium.webdriver.common.by import By
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     browser.get(app.url)
     wait.until(lambda d: d.find_element(By.ID, "dub-button").is_enabled())
     assert players(browser) == (False, True)  # one player at rest
@@ -87,11 +85,9 @@ def test_one_player_and_read_as(app, browser):
 
 
 def test_a_non_audio_upload_is_refused_at_once_in_our_words(app, browser, tmp_path):
-    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     browser.get(app.url)
     wait.until(lambda d: d.find_element(By.ID, "dub-button").is_enabled())
     open_tab(browser, wait, "Cloning")
@@ -116,10 +112,8 @@ def test_a_non_audio_upload_is_refused_at_once_in_our_words(app, browser, tmp_pa
 
 def test_voices_has_a_heading_row_not_a_refresh_strip(app, browser):
     from selenium.webdriver.common.by import By
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     browser.get(app.url)
     wait.until(lambda d: d.find_element(By.ID, "dub-button").is_enabled())
     open_tab(browser, wait, "Voices")

@@ -21,7 +21,7 @@ from devtools.tiny_models import build_f5_model, ema_state_dict, write_f5_varian
 from tests.browser.test_advanced_browser import metadata_value, open_accordion
 from tests.browser.test_browser_app import WAIT_S
 from tests.browser.test_ui_browser import open_tab, screenshot
-from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
+from tests.browser_support import browser, needs_chromium, page_wait  # noqa: F401  (browser is a fixture)
 
 pytestmark = [needs_chromium, pytest.mark.browser, pytest.mark.app]
 
@@ -84,10 +84,8 @@ def test_an_admin_switches_f5_to_another_checkpoint(admin_app, browser, tiny, se
                                                     tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     open_status(browser, wait, admin_app)
     assert card_row(browser, "f5tts", "Model") == f"custom checkpoint {tiny.f5_ckpt.name}"
     assert not any(note.is_displayed() for note in browser.find_elements(By.ID, "status-admin-note"))
@@ -134,10 +132,8 @@ def test_an_admin_switches_f5_to_another_checkpoint(admin_app, browser, tiny, se
 
 def test_without_an_admin_the_tab_says_why_and_what_to_set(plain_app, browser, tiny, tmp_path):  # noqa: F811
     from selenium.webdriver.common.by import By
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     open_status(browser, wait, plain_app)
     note = browser.find_element(By.ID, "status-admin-note")
     assert note.is_displayed()
@@ -160,10 +156,8 @@ def test_a_long_fallback_reason_keeps_its_fix(plain_app, browser, reference_wav,
     """Cloning on F5-TTS without a transcript, offline: F5 needs speech recognition, which is missing,
     so XTTS speaks; the reason is long and ends with what to set."""
     from selenium.webdriver.common.by import By
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     browser.get(plain_app.url)
     wait.until(lambda d: d.find_element(By.ID, "dub-button").is_enabled())
     open_tab(browser, wait, "Cloning")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from devtools.app_process import AppProcess
-from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
+from tests.browser_support import browser, needs_chromium, page_wait  # noqa: F401  (browser is a fixture)
 from tests.browser.test_browser_app import WAIT_S
 
 pytestmark = [needs_chromium, pytest.mark.browser, pytest.mark.app]
@@ -46,10 +46,8 @@ def open_tab(driver, wait, name: str) -> None:
 def test_an_error_stays_beside_the_output_after_its_toast_is_gone(admin_app, browser, tmp_path):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     browser.get(admin_app.url)
     wait.until(lambda d: d.find_element(By.ID, "dub-button").is_enabled())
     text = browser.find_element(By.CSS_SELECTOR, "#dub-text textarea")
@@ -88,10 +86,8 @@ def test_an_error_stays_beside_the_output_after_its_toast_is_gone(admin_app, bro
 def test_engine_cards_hold_load_and_unload_and_unload_asks_first(admin_app, browser, tmp_path):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     browser.get(admin_app.url)
     wait.until(lambda d: d.find_element(By.ID, "dub-button").is_enabled())
     open_tab(browser, wait, "Engine status")

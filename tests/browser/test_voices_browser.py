@@ -11,7 +11,7 @@ import pytest
 
 from engines.voices.library import VoiceLibrary
 from devtools.app_process import AppProcess
-from tests.browser_support import browser, needs_chromium  # noqa: F401  (browser is a fixture)
+from tests.browser_support import browser, needs_chromium, page_wait  # noqa: F401  (browser is a fixture)
 
 WAIT_S = 180
 
@@ -43,10 +43,8 @@ def open_tab(browser, name: str) -> None:
 def test_save_a_voice_in_cloning_then_dub_with_it(voices_app, browser, reference_wav):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     browser.get(voices_app.url)
     wait.until(EC.element_to_be_clickable((By.ID, "dub-button")))
     open_tab(browser, "Cloning")
@@ -85,10 +83,8 @@ def test_save_a_voice_in_cloning_then_dub_with_it(voices_app, browser, reference
 def test_voices_tab_shows_names_as_text_and_deletes_after_asking(voices_app, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=[StaleElementReferenceException])
+    wait = page_wait(browser, WAIT_S)
     browser.get(voices_app.url)
     wait.until(EC.element_to_be_clickable((By.ID, "dub-button")))
     open_tab(browser, "Voices")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.browser_support import page_wait
+
 WAIT_S = 180
 # Records, on every change of the progress bar or the table, the bar's text and each row's status.
 RECORD = """
@@ -28,11 +30,8 @@ class StudioPage:
     """The Studio tab in the browser: its table's cells, the summary line, and edits that retry."""
 
     def __init__(self, browser):
-        from selenium.common.exceptions import StaleElementReferenceException
-        from selenium.webdriver.support.ui import WebDriverWait
-
         self.browser = browser
-        self.wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
+        self.wait = page_wait(browser, WAIT_S)
 
     def find(self, css):
         from selenium.webdriver.common.by import By
@@ -49,14 +48,12 @@ class StudioPage:
 
     def retry(self, action, done, attempts=4, each_s=15):
         """The page re-renders parts of itself after events: act again until the effect shows."""
-        from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
-        from selenium.webdriver.support.ui import WebDriverWait
+        from selenium.common.exceptions import TimeoutException
 
         for attempt in range(attempts):
             action()
             try:
-                return WebDriverWait(self.browser, each_s,
-                                     ignored_exceptions=(StaleElementReferenceException,)).until(done)
+                return page_wait(self.browser, each_s).until(done)
             except TimeoutException:
                 if attempt == attempts - 1:
                     raise
