@@ -27,7 +27,7 @@ vocoder lane, ``engines/gpu/side_lane.py``), both of which exclusive jobs wait f
   one capture at most between two of the batches ahead of it;
 - a long job may offer the worker a turn between two pieces of its work (``yield_point``: F5
   between two ODE steps). Then a waiting job marked ``interleave`` (a slice of XTTS's decode
-  batch, itself short) runs there, inline, once the long job has had ``turn_s`` of device time
+  batch, or an XTTS voice's conditioning, both short) runs there, inline, once the long job has had ``turn_s`` of device time
   since it started or last gave way: a stream's first audio or a short XTTS request waits for
   one turn of a long F5 batch, not for all of it. ``hurry`` (a stream's first chunk waits to
   join the XTTS batch) shortens the running job's turn to ``hurried_turn_s``;
@@ -47,8 +47,10 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
 
-from .device_checks import cuda_probe, cuda_sync, first_line, is_out_of_memory
+from .device_checks import cuda_probe, first_line, is_out_of_memory
 from .errors import EngineUnavailableError, VoiceStudioError
+from .gpu.pacing import HostPace
+from .worker_clock import BusyClock
 from .worker_queue import BatchRunner, Job, JobLine
 
 logger = logging.getLogger("voice_studio.worker")
@@ -78,7 +80,7 @@ class DeviceWorker:
         self.gather_s = gather_s
         self.turn_s, self.hurried_turn_s = turn_s, hurried_turn_s
         self._turn_started = time.perf_counter()
-        self._hurried = False  # an interleave job waits for someone listening: the running turn is short
+        self._hurries = 0  # interleave jobs someone listens for (one turn each is short)
         self._probe = probe if probe is not None else (cuda_probe if device == "cuda" else None)
         self._line = JobLine()  # the jobs waiting, in the order they leave (engines/worker_queue.py)
         self._cond = threading.Condition()
@@ -92,6 +94,8 @@ class DeviceWorker:
         self.poisoned: str | None = None
         self.jobs_run = 0
         self.batches_run = 0
+        self._busy = BusyClock()  # each kind of job's own time on the thread (``status()["busy_s"]``)
+        self._pace = HostPace() if device == "cuda" else None  # the host at most one turn offer ahead
 
     # --- submitting ---------------------------------------------------------------------
     def submit(self, fn: Callable[[], Any], label: str = "job", exclusive: bool = False,
@@ -128,14 +132,21 @@ class DeviceWorker:
     def hurry(self) -> None:
         """An ``interleave`` job that someone is waiting on to start (a stream's first audio) is
         queued: the job running now gives way at its next ``yield_point`` once it has had
-        ``hurried_turn_s`` of the device instead of ``turn_s`` (until an interleave job runs)."""
-        self._hurried = True
+        ``hurried_turn_s`` of the device instead of ``turn_s``. Each hurry shortens one turn: the
+        next interleave job to run uses it up, whichever it is, so two listeners get two."""
+        with self._cond:
+            self._hurries += 1
 
-    def call(self, fn: Callable[[], Any], label: str = "job", exclusive: bool = False) -> Any:
-        """``submit`` and wait. On the worker thread itself, runs ``fn`` at once (no self-deadlock)."""
+    def call(self, fn: Callable[[], Any], label: str = "job", exclusive: bool = False,
+             interleave: bool = False, hurry: bool = False) -> Any:
+        """``submit`` and wait (``hurry``: someone listens for what comes after it). On the worker
+        thread itself, runs ``fn`` at once (no self-deadlock)."""
         if self.on_worker_thread():
             return fn()
-        return self.submit(fn, label, exclusive).result()
+        future = self.submit(fn, label, exclusive, interleave)
+        if hurry:
+            self.hurry()
+        return future.result()
 
     def on_worker_thread(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
@@ -225,6 +236,7 @@ class DeviceWorker:
             return {"device": self.device, "label": self.label, "queued": len(self._line), "jobs_run": self.jobs_run,
                     "batches_run": self.batches_run, "background_work": self._background,
                     "side_work": self._side_work, "side_work_waiting": self._side_waiting,
+                    "busy_s": self._busy.seconds(),
                     "poisoned": self.poisoned}
 
     def mark_poisoned(self, reason: str) -> None:
@@ -242,13 +254,17 @@ class DeviceWorker:
         running job has had its turn (``turn_s`` of the device's time)."""
         if not self.on_worker_thread():
             return
+        if self._pace is not None:
+            self._pace.step()  # a turn given now comes after at most two pieces of the device's work
         with self._cond:
             waiting = self._line.first_interleave()
         if waiting is None:
             return
-        if self.device == "cuda":  # the device's time, not the host's: launches run ahead of it
-            cuda_sync()
-        if time.perf_counter() - self._turn_started < (self.hurried_turn_s if self._hurried else self.turn_s):
+        if self._pace is not None:  # the device's time, not the host's: launches run ahead of it
+            self._pace.wait()  # (this thread's work only: a vocoder lane's beside it is not the turn's)
+        with self._cond:
+            hurried = self._hurries > 0
+        if time.perf_counter() - self._turn_started < (self.hurried_turn_s if hurried else self.turn_s):
             return
         with self._cond:  # only this thread takes jobs off the queue: it is still there
             self._line.remove(waiting)
@@ -317,9 +333,10 @@ class DeviceWorker:
 
     def _execute(self, jobs: list[Job]) -> None:
         first = jobs[0]
-        start = time.perf_counter()
+        start, mark = time.perf_counter(), self._busy.start()
         if first.interleave:  # what a hurry waited for runs now
-            self._hurried = False
+            with self._cond:
+                self._hurries = max(0, self._hurries - 1)
         try:
             if first.run_batch is not None:
                 results = list(first.run_batch([job.item for job in jobs]))
@@ -331,6 +348,7 @@ class DeviceWorker:
             results = [exc] * len(jobs)
         failure = next((r for r in results if isinstance(r, BaseException)), None)
         with self._cond:
+            self._busy.stop(mark, first.label)
             self.jobs_run += len(jobs)
             self.batches_run += 1 if len(jobs) > 1 else 0
             self._line.landed(jobs)

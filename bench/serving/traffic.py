@@ -54,6 +54,8 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     first_chunks: list[float] = field(default_factory=list)  # streamed requests: seconds to the first audio
     first_chunks_by_engine: dict[str, list[float]] = field(default_factory=dict)  # the same, per engine asked for
+    # streams that told where their first audio's time went (``first_audio_s``): (first chunk s, stages)
+    first_audio_stages: list[tuple[float, dict[str, float]]] = field(default_factory=list)
     audio_s: float = 0.0
     engines: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -97,6 +99,10 @@ class Tally:
                     with self.lock:
                         self.first_chunks.append(seconds)
                         self.first_chunks_by_engine.setdefault(request.engine, []).append(seconds)
+            stages = stream.result.metadata.get("first_audio_s")
+            if stages:
+                with self.lock:
+                    self.first_audio_stages.append((seconds, stages))
             return stream.result
 
         return run
@@ -116,7 +122,20 @@ class Tally:
             "first_chunk": {engine: {"streams": len(times), "p50_s": round(statistics.median(times), 3),
                                      "p95_s": round(_p95(sorted(times)), 3), "max_s": round(max(times), 3)}
                             for engine, times in sorted(self.first_chunks_by_engine.items())},
+            "first_audio_stages": stage_spread(self.first_audio_stages),
         }
+
+
+def stage_spread(streams: list[tuple[float, dict[str, float]]]) -> dict | None:
+    """Where the streams' first audio waited: p50 and max of each stage, and the slowest stream's
+    stages beside its first chunk (the rest of it: the manager's preparation and the hand-over)."""
+    if not streams:
+        return None
+    stages = sorted({stage for _, split in streams for stage in split})
+    spread = {stage: {"p50": round(statistics.median(split.get(stage, 0.0) for _, split in streams), 4),
+                      "max": round(max(split.get(stage, 0.0) for _, split in streams), 4)} for stage in stages}
+    seconds, split = max(streams, key=lambda pair: pair[0])
+    return {"streams": len(streams), **spread, "slowest": {"first_chunk_s": round(seconds, 4), **split}}
 
 
 def _p95(ordered: list[float]) -> float:

@@ -39,6 +39,7 @@ from ..base import report
 from ..languages import XTTS_CODES
 from ..types import EngineJob, EngineOutput
 from .chunking import CHUNK_CROSS_FADE_S, NO_AUDIO, SAMPLE_RATE, STREAM_CHUNK_TOKENS, STREAM_FIRST_CHUNK_TOKENS
+from .first_audio import FirstAudioMarks, ListenedStream
 
 if TYPE_CHECKING:
     from ..gpu.side_lane import SideLane
@@ -107,11 +108,17 @@ class StreamSink:
     stream with its reason: the row fails at its next check (or its end), and the consumer gets
     the failure through its queue as for any failed row."""
 
-    def __init__(self, windows, put, ended, lane: "SideLane | None" = None):
+    def __init__(self, windows, put, ended, lane: "SideLane | None" = None, marks: FirstAudioMarks | None = None):
         self.windows, self.put, self.ended, self.lane = windows, put, ended, lane
+        self.marks = marks  # the stream's first row: where its first audio's time goes
         self.failure: BaseException | None = None  # set in the lane, read on the worker
 
+    def _mark(self, moment: str) -> None:
+        if self.marks is not None:
+            self.marks.mark(moment)
+
     def update(self, n: int, latents, done: bool):
+        self._mark("checked")
         if self.lane is None:
             self._hand_out(self.windows.feed(n, latents, done))
             return self._end() if done else None
@@ -119,6 +126,7 @@ class StreamSink:
             raise self.failure
         window = self.windows.plan(n, latents, done)
         if window is not None:
+            self._mark("planned")
             self.lane.submit(partial(self._render, window), label="xtts stream window", handed=(window.frames,))
         return self.lane.submit(self._end, label="xtts stream end") if done else None
 
@@ -134,7 +142,10 @@ class StreamSink:
 
     def _hand_out(self, piece) -> None:
         if piece is not None:
-            self.put((piece.detach().float().cpu().numpy().reshape(-1), False))
+            self._mark("planned")  # (on the worker, without a lane, the window is planned and rendered at once)
+            audio = piece.detach().float().cpu().numpy().reshape(-1)
+            self._mark("handed")
+            self.put((audio, False))
 
     def _end(self) -> None:
         if self.failure is not None:
@@ -187,8 +198,10 @@ def stream(engine, loaded, job: EngineJob, worker: "DeviceWorker") -> Iterator[n
     from .accel.xtts_windows import StreamWindows
 
     acc, batch = loaded.accelerator, loaded.batch
+    marks = FirstAudioMarks()
     texts = engine._chunks(loaded, job)
-    latent, embedding, _ = engine.conditioning_for(loaded, job, worker)
+    latent, embedding, source = engine.conditioning_for(loaded, job, worker, listening=True)
+    marks.mark("conditioned")
     pieces: queue.Queue = queue.Queue()
     lock = threading.Lock()
     state = {"future": None, "closed": False}
@@ -207,9 +220,12 @@ def stream(engine, loaded, job: EngineJob, worker: "DeviceWorker") -> Iterator[n
             return
         windows = StreamWindows(acc, embedding, job.speed, STREAM_FIRST_CHUNK_TOKENS, STREAM_CHUNK_TOKENS,
                                 acc.options.stream_context)
-        sink = StreamSink(windows, pieces.put, lambda: start(index + 1), lane=loaded.stream_lane)
-        future = batch.submit(row_request(engine, loaded, job, index, texts[index], latent, sink), worker,
-                              follow_up=index > 0, hurry=index == 0)
+        sink = StreamSink(windows, pieces.put, lambda: start(index + 1), lane=loaded.stream_lane,
+                          marks=marks if index == 0 else None)
+        row = row_request(engine, loaded, job, index, texts[index], latent, sink)
+        if index == 0:
+            marks.mark("submitted")
+        future = batch.submit(row, worker, follow_up=index > 0, hurry=index == 0)
         future.add_done_callback(failed)
         with lock:
             state["future"] = future
@@ -248,7 +264,7 @@ def stream(engine, loaded, job: EngineJob, worker: "DeviceWorker") -> Iterator[n
         finally:
             stop()
 
-    return audio()
+    return ListenedStream(audio(), marks, {"latents_source": source})
 
 
 def capture_buckets(engine, loaded, worker: "DeviceWorker") -> None:

@@ -265,9 +265,11 @@ class XttsEngine(Engine):
                                                      "speaker_embedding": embedding.detach().float().cpu().contiguous()})
         return latent, embedding, "computed"
 
-    def conditioning_for(self, loaded: _Loaded, job: EngineJob, worker: "DeviceWorker"):
+    def conditioning_for(self, loaded: _Loaded, job: EngineJob, worker: "DeviceWorker", listening: bool = False):
         """``conditioning`` from a caller's thread: a studio speaker, or a clip whose latents are in
-        memory, at once; else computed by a job on the device worker."""
+        memory, at once; else computed by a short job on the device worker, which may run inside a
+        long job's turn offer (``interleave``) instead of behind every job queued before it.
+        ``listening``: a stream's first audio waits for it, so the job running gives way sooner."""
         reference = job.voice.reference
         if reference is None:
             return self.conditioning(loaded, job)
@@ -275,7 +277,8 @@ class XttsEngine(Engine):
             cached = self._latents.get(reference.sha256)
         if cached is not None:
             return (*cached, "memory")
-        return worker.call(lambda: self.conditioning(loaded, job), label="xtts conditioning")
+        return worker.call(lambda: self.conditioning(loaded, job), label="xtts conditioning", interleave=True,
+                           hurry=listening)
 
     # --- continuous batching (engines/xtts/batching.py) --------------------------------------
     def schedules_itself(self) -> bool:

@@ -326,3 +326,62 @@ def test_a_short_xtts_request_takes_turns_with_a_long_f5_batch(batched, referenc
         assert short.result(120).metadata["tts_engine_used"] == "xtts"
         assert long_f5.result(120).metadata["tts_engine_used"] == "f5tts"
     assert f5_done_when_xtts_ended == [False], "the XTTS request ended while the F5 batch was still rendering"
+
+
+def test_a_new_voices_stream_is_conditioned_and_decoded_during_a_long_f5_turn(batched, reference_wav,
+                                                                                monkeypatch):
+    """A clone stream whose voice is new needs its latents computed on the worker first: that short
+    job also runs in the long F5 batch's turn offers (and hurries it), so the stream's first latents
+    still come while F5 is rendering, instead of after the whole batch."""
+    monkeypatch.setattr(batched.worker, "turn_s", 3600.0)
+    monkeypatch.setattr(batched.worker, "hurried_turn_s", 0.0)
+    xtts = batched.engines["xtts"]
+    with xtts._latents_lock:
+        xtts._latents.clear()
+    real_update, f5_done_at_first_latents = xtts_batching.StreamSink.update, []
+    with ThreadPoolExecutor(2) as pool:
+        long_f5, go_on = long_f5_held(batched, reference_wav, monkeypatch, pool)
+
+        def update(sink, n, latents, done):
+            if not f5_done_at_first_latents:
+                f5_done_at_first_latents.append(long_f5.done())
+            return real_update(sink, n, latents, done)
+
+        monkeypatch.setattr(xtts_batching.StreamSink, "update", update)
+        clone = SynthesisRequest(text="Hello there, this is a stream.", language="en", engine="xtts",
+                                 reference_audio=str(reference_wav), reference_text=TRANSCRIPT, seed=5,
+                                 allow_fallback=False)
+
+        def listen():
+            stream = batched.stream(clone)
+            return list(stream), stream.result
+
+        streamed = pool.submit(listen)
+        wait_for(lambda: batched.worker.queued >= 1, "the voice's conditioning to wait for the worker")
+        go_on.set()
+        pieces, result = streamed.result(120)
+        assert long_f5.result(120).metadata["tts_engine_used"] == "f5tts"
+    assert pieces and np.isfinite(np.concatenate(pieces)).all()
+    assert result.metadata["latents_source"] == "computed"
+    assert f5_done_at_first_latents == [False], "the stream's first latents came while F5 was rendering"
+
+
+def test_a_streams_result_says_where_its_first_audio_waited(batched, reference_wav):
+    """The metadata of a streamed XTTS result splits the wait for its first audio into stages, which
+    add up to no more than the wait the listener saw."""
+    xtts = batched.engines["xtts"]
+    with xtts._latents_lock:
+        xtts._latents.clear()
+    clone = SynthesisRequest(text="Hello there, this is a stream.", language="en", engine="xtts",
+                             reference_audio=str(reference_wav), reference_text=TRANSCRIPT, seed=6,
+                             allow_fallback=False)
+    for request in (clone, dub(text="Hello there, this is a stream.")):
+        start = time.perf_counter()
+        stream = batched.stream(request)  # returns once the first piece exists
+        waited = time.perf_counter() - start
+        pieces = list(stream)
+        stages = stream.result.metadata["first_audio_s"]
+        assert pieces and set(stages) == {"conditioning", "queued", "decode", "vocode"}
+        assert all(seconds >= 0 for seconds in stages.values())
+        assert sum(stages.values()) <= waited + 1e-3, (stages, waited)
+        assert stages["queued"] > 0 and stages["decode"] + stages["vocode"] > 0

@@ -393,3 +393,26 @@ def test_a_long_job_keeps_the_device_for_its_turn():
     long.result(10)
     interleaving.result(10)
     assert order == ["long 0", "long 1", "long 2", "slice"], "within its turn it gives way to nothing"
+
+
+def test_the_status_counts_each_kind_of_jobs_own_time_on_the_worker():
+    """``busy_s`` adds up each job's time by its label's first word; a job that ran inside another
+    job's turn offer counts for itself, not for the job it ran in."""
+    from engines.worker import yield_point
+
+    worker = DeviceWorker("cpu", turn_s=0.0)
+    inner_queued = threading.Event()
+
+    def outer():
+        assert inner_queued.wait(10)
+        yield_point()  # the queued interleave job runs here, inline
+
+    running = worker.submit(outer, label="outer batch")
+    inner = worker.submit(lambda: time.sleep(0.3), label="inner slice", interleave=True)
+    inner_queued.set()
+    running.result(10)
+    inner.result(10)
+    busy = worker.status()["busy_s"]
+    assert set(busy) == {"outer", "inner"}
+    assert busy["inner"] >= 0.3
+    assert busy["outer"] < busy["inner"], "the inner job's time is not the outer job's too"
