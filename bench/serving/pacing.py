@@ -4,7 +4,7 @@ While eight long F5 requests render as one batch, a short job that someone liste
 stream's first audio: an ``interleave`` job and a hurry) is queued every 0.2 s; how long each
 waits to start is the figure a listener feels. The batch is also timed alone, to show what the
 pacing costs it. Full-size random-weight models (``bench.serving.stress``'s), through the app's
-manager; the modes alternate, two rounds each.
+manager; the modes alternate, two rounds each (``--rounds``).
 
     python -m bench.serving.pacing --out pacing.json     # CUDA, ~3 min; --work DIR reuses the models
 """
@@ -75,6 +75,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="pacing.json")
     ap.add_argument("--work", default=None)
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of each mode (default 2)")
     ap.add_argument("--tiny", action="store_true", help="tiny models on the CPU (no pace there): checks the plumbing")
     args = ap.parse_args(argv)
     work = Path(args.work) if args.work else workdir()
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
     requests = long_requests(str(work / "reference.wav"))
     render_batch(manager, requests, probe=False)  # first lengths: plans and warm kernels for both modes
     report = {"gpu": "cpu" if args.tiny else torch.cuda.get_device_name(0), "torch": torch.__version__, "rounds": []}
-    for _ in range(2):
+    for _ in range(args.rounds):
         for mode in ("paced", "unpaced"):
             manager.worker._pace = HostPace() if mode == "paced" and not args.tiny else None
             report["rounds"].append({"mode": mode, "alone": render_batch(manager, requests, probe=False),

@@ -1,9 +1,7 @@
 """The XTTS-v2 adapter, on ``TTS.tts.models.xtts.Xtts`` (coqui-tts).
 
-Conditioning latents are computed from the already-decoded reference with the model's
-own ``get_gpt_cond_latents`` / ``get_speaker_embedding`` and cached per content hash,
-so no temp file is written (``get_conditioning_latents`` only takes paths). A saved
-voice keeps them on disk too (its ``VoiceCache``), keyed by the model's ``model_key``.
+A reference clip's conditioning latents come from ``voice_latents.VoiceLatents`` (computed
+once per clip, kept in memory and in a saved voice's cache).
 """
 
 from __future__ import annotations
@@ -11,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..audio.waveforms import ReferenceAudio, crossfade_join, crossfade_pieces, resample
-from ..base import Engine, LRUCache, report, seed_everything
+from ..audio.waveforms import crossfade_join, crossfade_pieces
+from ..base import Engine, report, seed_everything
 from ..weights.checkpoints import _unsupported_global
 from ..errors import CheckpointError, EngineUnavailableError, EngineUnloaded
 from ..languages import XTTS_CODES, from_xtts_code
@@ -32,13 +29,13 @@ from ..weights.sources import without_paths
 from ..types import EngineHealth, EngineJob, EngineOutput
 from .chunking import (CHUNK_CROSS_FADE_S, NO_AUDIO, SAMPLE_RATE, STREAM_CHUNK_TOKENS, STREAM_FIRST_CHUNK_TOKENS,
                        text_chunks)
+from .voice_latents import VoiceLatents
 
 if TYPE_CHECKING:
     from ..worker import DeviceWorker
 
 logger = logging.getLogger(__name__)
 
-GPT_SAMPLE_RATE = 22050
 # How long an unload waits for the vocoder lane's queued work; past it the work finishes in the
 # background (holding the model's memory until then) rather than hanging the unload.
 LANE_CLOSE_S = 120.0
@@ -68,8 +65,7 @@ class XttsEngine(Engine):
         self._loaded: _Loaded | None = None
         # The config's languages when it is on disk, else the published 17, until the model loads.
         self._languages: tuple[str, ...] = settings.declared_languages or tuple(XTTS_CODES)
-        self._latents = LRUCache(32)
-        self._latents_lock = threading.Lock()  # read from callers' threads too (``conditioning_for``)
+        self.latents = VoiceLatents()  # each reference clip's conditioning, computed once
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -188,8 +184,7 @@ class XttsEngine(Engine):
         for lane in (loaded.lane, loaded.stream_lane) if loaded is not None else ():
             if lane is not None:  # its queued HiFi-GAN work ends first
                 lane.close(EngineUnloaded(self.name), timeout=LANE_CLOSE_S)
-        with self._latents_lock:
-            self._latents.clear()
+        self.latents.clear()
 
     @contextmanager
     def unloading(self) -> Iterator[None]:
@@ -235,50 +230,19 @@ class XttsEngine(Engine):
         if voice.reference is None:
             entry = loaded.model.speaker_manager.speakers[voice.speaker]
             return entry["gpt_cond_latent"], entry["speaker_embedding"], "studio_speaker"
-        return self.reference_latents(loaded, voice.reference, voice.cache)
-
-    def reference_latents(self, loaded: _Loaded, reference: ReferenceAudio, cache=None):
-        import torch
-
-        with self._latents_lock:
-            cached = self._latents.get(reference.sha256)
-        if cached is not None:
-            return (*cached, "memory")
-        stored = cache.load(self.name, loaded.model_key) if cache is not None else None
-        if stored is not None and {"gpt_cond_latent", "speaker_embedding"} <= set(stored):
-            pair = (stored["gpt_cond_latent"].to(self.device), stored["speaker_embedding"].to(self.device))
-            with self._latents_lock:
-                self._latents.put(reference.sha256, pair)
-            return (*pair, "voice_cache")
-        config = loaded.model.config
-        samples = resample(reference.samples, reference.sample_rate, GPT_SAMPLE_RATE)
-        samples = samples[: int(config.max_ref_len * GPT_SAMPLE_RATE)]
-        audio = torch.from_numpy(np.ascontiguousarray(samples)).unsqueeze(0)
-        with torch.inference_mode():
-            latent = loaded.model.get_gpt_cond_latents(audio, GPT_SAMPLE_RATE, length=config.gpt_cond_len,
-                                                       chunk_length=config.gpt_cond_chunk_len)
-            embedding = loaded.model.get_speaker_embedding(audio, GPT_SAMPLE_RATE)
-        with self._latents_lock:
-            self._latents.put(reference.sha256, (latent, embedding))
-        if cache is not None:
-            cache.save(self.name, loaded.model_key, {"gpt_cond_latent": latent.detach().float().cpu().contiguous(),
-                                                     "speaker_embedding": embedding.detach().float().cpu().contiguous()})
-        return latent, embedding, "computed"
+        return self.latents.of_clip(loaded.model, loaded.model_key, self.device, voice.reference, voice.cache)
 
     def conditioning_for(self, loaded: _Loaded, job: EngineJob, worker: "DeviceWorker", listening: bool = False):
         """``conditioning`` from a caller's thread: a studio speaker, or a clip whose latents are in
-        memory, at once; else computed by a short job on the device worker, which may run inside a
-        long job's turn offer (``interleave``) instead of behind every job queued before it.
-        ``listening``: a stream's first audio waits for it, so the job running gives way sooner."""
+        memory or being computed for another request, at once or once they are; else computed by a
+        short job on the device worker, which may run inside a long job's turn offer (``interleave``)
+        instead of behind every job queued before it. ``listening``: a stream's first audio waits
+        for it, so the job running gives way sooner."""
         reference = job.voice.reference
         if reference is None:
             return self.conditioning(loaded, job)
-        with self._latents_lock:
-            cached = self._latents.get(reference.sha256)
-        if cached is not None:
-            return (*cached, "memory")
-        return worker.call(lambda: self.conditioning(loaded, job), label="xtts conditioning", interleave=True,
-                           hurry=listening)
+        return self.latents.shared(reference, lambda: worker.call(
+            lambda: self.conditioning(loaded, job), label="xtts conditioning", interleave=True, hurry=listening))
 
     # --- continuous batching (engines/xtts/batching.py) --------------------------------------
     def schedules_itself(self) -> bool:

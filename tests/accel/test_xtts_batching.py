@@ -245,8 +245,7 @@ def test_a_cloned_voice_is_conditioned_once_on_the_worker_then_read_from_memory(
                                 allow_fallback=False)
 
     xtts = batched.engines["xtts"]
-    with xtts._latents_lock:
-        xtts._latents.clear()
+    xtts.latents.clear()
     first, second = batched.synthesize(clone(3)), batched.synthesize(clone(4))
     assert (first.metadata["latents_source"], second.metadata["latents_source"]) == ("computed", "memory")
     for result in (first, second):
@@ -336,8 +335,7 @@ def test_a_new_voices_stream_is_conditioned_and_decoded_during_a_long_f5_turn(ba
     monkeypatch.setattr(batched.worker, "turn_s", 3600.0)
     monkeypatch.setattr(batched.worker, "hurried_turn_s", 0.0)
     xtts = batched.engines["xtts"]
-    with xtts._latents_lock:
-        xtts._latents.clear()
+    xtts.latents.clear()
     real_update, f5_done_at_first_latents = xtts_batching.StreamSink.update, []
     with ThreadPoolExecutor(2) as pool:
         long_f5, go_on = long_f5_held(batched, reference_wav, monkeypatch, pool)
@@ -370,8 +368,7 @@ def test_a_streams_result_says_where_its_first_audio_waited(batched, reference_w
     """The metadata of a streamed XTTS result splits the wait for its first audio into stages, which
     add up to no more than the wait the listener saw."""
     xtts = batched.engines["xtts"]
-    with xtts._latents_lock:
-        xtts._latents.clear()
+    xtts.latents.clear()
     clone = SynthesisRequest(text="Hello there, this is a stream.", language="en", engine="xtts",
                              reference_audio=str(reference_wav), reference_text=TRANSCRIPT, seed=6,
                              allow_fallback=False)
