@@ -1,4 +1,4 @@
-"""How the device worker tells a failed job from a broken device.
+"""How the device worker tells a failed job from a broken device, and waits for the device's time.
 
 A job's failure is its own (a refusal, out of memory) or a sign that the CUDA context is broken
 for good (a sticky error): then every later kernel fails too, and a one-kernel probe says so.
@@ -17,6 +17,14 @@ def is_out_of_memory(exc: BaseException) -> bool:
     import torch
 
     return isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def cuda_sync() -> None:
+    """Wait for the current CUDA device's work (nothing without CUDA)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def cuda_probe() -> None:

@@ -27,8 +27,8 @@ vocoder lane, ``engines/gpu/side_lane.py``), both of which exclusive jobs wait f
   one capture at most between two of the batches ahead of it;
 - a long job may offer the worker a turn between two pieces of its work (``yield_point``: F5
   between two ODE steps). Then a waiting job marked ``interleave`` (a slice of XTTS's decode
-  batch, or an XTTS voice's conditioning, both short) runs there, inline, once the long job has had ``turn_s`` of device time
-  since it started or last gave way: a stream's first audio or a short XTTS request waits for
+  batch, or an XTTS voice's conditioning, both short) runs there, inline, once the long job has
+  had ``turn_s`` of device time since it started or last gave way: a stream's first audio or a short XTTS request waits for
   one turn of a long F5 batch, not for all of it. ``hurry`` (a stream's first chunk waits to
   join the XTTS batch) shortens the running job's turn to ``hurried_turn_s``;
 - every failure is handed to its own caller; after one on a CUDA device the worker
@@ -47,9 +47,8 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
 
-from .device_checks import cuda_probe, first_line, is_out_of_memory
+from .device_checks import cuda_probe, cuda_sync, first_line, is_out_of_memory
 from .errors import EngineUnavailableError, VoiceStudioError
-from .gpu.pacing import HostPace
 from .worker_clock import BusyClock
 from .worker_queue import BatchRunner, Job, JobLine
 
@@ -95,7 +94,6 @@ class DeviceWorker:
         self.jobs_run = 0
         self.batches_run = 0
         self._busy = BusyClock()  # each kind of job's own time on the thread (``status()["busy_s"]``)
-        self._pace = HostPace() if device == "cuda" else None  # the host at most one turn offer ahead
 
     # --- submitting ---------------------------------------------------------------------
     def submit(self, fn: Callable[[], Any], label: str = "job", exclusive: bool = False,
@@ -254,14 +252,12 @@ class DeviceWorker:
         running job has had its turn (``turn_s`` of the device's time)."""
         if not self.on_worker_thread():
             return
-        if self._pace is not None:
-            self._pace.step()  # a turn given now comes after at most two pieces of the device's work
         with self._cond:
             waiting = self._line.first_interleave()
         if waiting is None:
             return
-        if self._pace is not None:  # the device's time, not the host's: launches run ahead of it
-            self._pace.wait()  # (this thread's work only: a vocoder lane's beside it is not the turn's)
+        if self.device == "cuda":  # the device's time, not the host's: launches run ahead of it
+            cuda_sync()
         with self._cond:
             hurried = self._hurries > 0
         if time.perf_counter() - self._turn_started < (self.hurried_turn_s if hurried else self.turn_s):

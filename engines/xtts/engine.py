@@ -242,7 +242,8 @@ class XttsEngine(Engine):
         if reference is None:
             return self.conditioning(loaded, job)
         return self.latents.shared(reference, lambda: worker.call(
-            lambda: self.conditioning(loaded, job), label="xtts conditioning", interleave=True, hurry=listening))
+            lambda: self.conditioning(loaded, job), label="xtts conditioning", interleave=True, hurry=listening),
+            joining=worker.hurry if listening else None)
 
     # --- continuous batching (engines/xtts/batching.py) --------------------------------------
     def schedules_itself(self) -> bool:

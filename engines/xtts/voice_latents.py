@@ -41,9 +41,11 @@ class VoiceLatents:
             cached = self._memory.get(reference.sha256)
         return (*cached, "memory") if cached is not None else None
 
-    def shared(self, reference: ReferenceAudio, compute: Callable[[], Latents]) -> Latents:
+    def shared(self, reference: ReferenceAudio, compute: Callable[[], Latents],
+               joining: Callable[[], None] | None = None) -> Latents:
         """From a caller's thread: the latents in memory, or the ones another request is computing
-        now, or ``compute()``'s (which others then wait for). A failure reaches every waiter."""
+        now (``joining()`` first: a listener hurries that computation too), or ``compute()``'s
+        (which others then wait for). A failure reaches every waiter."""
         with self._lock:
             cached = self._memory.get(reference.sha256)
             if cached is not None:
@@ -53,6 +55,8 @@ class VoiceLatents:
             if mine:
                 pending = self._computing[reference.sha256] = Future()
         if not mine:
+            if joining is not None:
+                joining()
             latent, embedding, _ = pending.result()
             return latent, embedding, "memory"
         try:

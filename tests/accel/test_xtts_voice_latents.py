@@ -71,3 +71,20 @@ def test_a_failed_computation_fails_every_request_waiting_for_it_and_the_next_on
     again = HeldComputation(("latent", "embedding", "computed"))
     again.go_on.set()
     assert latents.shared(reference, again)[2] == "computed" and again.calls == 1
+
+
+def test_a_listener_joining_a_computation_in_flight_hurries_it():
+    """A stream that finds its clip's latents being computed for a whole clip says it is waiting
+    too (the worker shortens a turn for it); a whole clip that joins does not."""
+    latents, reference = VoiceLatents(), clip(440.0)
+    compute = HeldComputation(("latent", "embedding", "computed"))
+    hurried = []
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(latents.shared, reference, compute)
+        assert until(lambda: compute.calls == 1, 30)
+        listener = pool.submit(latents.shared, reference, compute, lambda: hurried.append("stream"))
+        whole_clip = pool.submit(latents.shared, reference, compute)
+        assert until(lambda: hurried == ["stream"], 30), "the listener hurried the computation it joined"
+        compute.go_on.set()
+        assert [f.result()[2] for f in (first, listener, whole_clip)] == ["computed", "memory", "memory"]
+    assert compute.calls == 1 and hurried == ["stream"]
