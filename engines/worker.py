@@ -97,10 +97,12 @@ class DeviceWorker:
 
     # --- submitting ---------------------------------------------------------------------
     def submit(self, fn: Callable[[], Any], label: str = "job", exclusive: bool = False,
-               interleave: bool = False) -> Future:
+               interleave: bool = False, urgent: bool = False) -> Future:
         """Run ``fn()`` on the worker thread; its result or exception goes to the future. An
-        ``interleave`` job may also run inside a long job's ``yield_point`` (keep it short)."""
-        return self._put(Job(next(self._seq), label, Future(), fn=fn, exclusive=exclusive, interleave=interleave))
+        ``interleave`` job may also run inside a long job's ``yield_point`` (keep it short); an
+        ``urgent`` one goes before the jobs queued before it."""
+        return self._put(Job(next(self._seq), label, Future(), fn=fn, exclusive=exclusive, interleave=interleave,
+                             urgent=urgent))
 
     def submit_batchable(self, item: Any, batch_key: Hashable, run_batch: BatchRunner, max_batch: int,
                          label: str = "batch", group: str | None = None) -> Future:
@@ -137,11 +139,12 @@ class DeviceWorker:
 
     def call(self, fn: Callable[[], Any], label: str = "job", exclusive: bool = False,
              interleave: bool = False, hurry: bool = False) -> Any:
-        """``submit`` and wait (``hurry``: someone listens for what comes after it). On the worker
-        thread itself, runs ``fn`` at once (no self-deadlock)."""
+        """``submit`` and wait (``hurry``: someone listens for what comes after it, so the job is
+        urgent and the running one gives way sooner). On the worker thread itself, runs ``fn`` at
+        once (no self-deadlock)."""
         if self.on_worker_thread():
             return fn()
-        future = self.submit(fn, label, exclusive, interleave)
+        future = self.submit(fn, label, exclusive, interleave, urgent=hurry)
         if hurry:
             self.hurry()
         return future.result()

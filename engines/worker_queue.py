@@ -1,6 +1,7 @@
 """The device worker's line of jobs, and the order they leave it in (``engines/worker.py``).
 
-Oldest first; a job that can share a forward takes the compatible jobs queued behind it (its
+Oldest first, but a job someone listens for (``urgent``: short, a stream's first audio waits
+for it) before the others; a job that can share a forward takes the compatible jobs queued behind it (its
 ``batch_key``, up to its ``max_batch``); an exclusive job (a graph capture) never starts while
 ``held_back`` (kernels launched from other threads), and gets a turn once a batch has run since
 the last capture. The line also counts, per group (an engine), the callers still preparing a
@@ -35,6 +36,7 @@ class Job:
     group: str | None = None
     exclusive: bool = False
     interleave: bool = False
+    urgent: bool = False  # someone listens for it (a stream's first audio): it goes before older jobs
     submitted: float = field(default_factory=time.perf_counter)
 
 
@@ -69,8 +71,9 @@ class JobLine:
         return pending
 
     def first_interleave(self) -> Job | None:
-        """The oldest waiting job that may run inside a long job's turn offer."""
-        return next((job for job in self.jobs if job.interleave), None)
+        """The waiting job that may run inside a long job's turn offer: the oldest urgent one, else the oldest."""
+        interleaving = [job for job in self.jobs if job.interleave]
+        return next((job for job in interleaving if job.urgent), interleaving[0] if interleaving else None)
 
     def remove(self, job: Job) -> None:
         self.jobs.remove(job)
@@ -89,7 +92,7 @@ class JobLine:
         runnable = [i for i, job in enumerate(self.jobs) if not (job.exclusive and held_back)]
         if not runnable:
             return []
-        index = runnable[0]
+        index = next((i for i in runnable if self.jobs[i].urgent), runnable[0])
         if self.capture_turn:
             index = next((i for i in runnable if self.jobs[i].exclusive), index)
         job = self.jobs[index]

@@ -298,3 +298,19 @@ def test_a_sink_that_hands_its_work_to_a_lane_frees_its_slot_at_once(acc, model)
         assert torch.equal(got.value, expected[i].value) and got.sink_s >= 0.0
     assert until(lambda: batch.status()["finishing"] == 0, 60)
     lane.close(timeout=60)
+
+
+def test_a_listened_for_rows_slice_goes_before_older_jobs_when_the_worker_is_free(acc, model):
+    """A stream's first row (``hurry``) that starts the batch queues its slice as urgent: once the
+    job running ends, the slice runs before the plain jobs queued earlier."""
+    worker = DeviceWorker("cpu")
+    batch = ContinuousBatch(acc, BatchOptions(slots=2))
+    order, held = [], threading.Event()
+    blocker = worker.submit(lambda: held.wait(30), label="blocker")
+    plain = worker.submit(lambda: order.append("plain"), label="f5tts synthesis")
+    listened = batch.submit(row(acc, model, 0, SamplingParams(greedy=True), 3,
+                                sink=Recorder(gate=lambda n, done: order.append("row") if done else None)),
+                            worker, hurry=True)
+    held.set()
+    assert listened.result(120).codes and plain.result(30) is None and blocker.result(30)
+    assert order == ["row", "plain"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -416,3 +417,33 @@ def test_the_status_counts_each_kind_of_jobs_own_time_on_the_worker():
     assert set(busy) == {"outer", "inner"}
     assert busy["inner"] >= 0.3
     assert busy["outer"] < busy["inner"], "the inner job's time is not the outer job's too"
+
+
+def test_a_job_someone_listens_for_goes_before_older_short_jobs_in_a_long_jobs_turns():
+    """A voice's conditioning for a stream (``call(..., interleave=True, hurry=True)``) runs at the
+    long job's next turn offer, before an XTTS slice queued earlier, and its turn is the short one."""
+    worker = DeviceWorker("cpu", turn_s=60.0, hurried_turn_s=0.0)
+    order = []
+    long, go_on = _long_job_with_turns(worker, order)
+    older = worker.submit(lambda: order.append("slice"), interleave=True)
+    with ThreadPoolExecutor(1) as pool:
+        listened = pool.submit(worker.call, lambda: order.append("conditioning"), "xtts conditioning",
+                               interleave=True, hurry=True)
+        assert until(lambda: worker.queued == 2, 10)
+        go_on.set()
+        listened.result(10)
+    for future in (long, older):
+        future.result(10)
+    assert order == ["long 0", "conditioning", "long 1", "long 2", "slice"]
+
+
+def test_an_urgent_job_leaves_the_line_before_older_ones_when_the_worker_is_free():
+    worker = DeviceWorker("cpu")
+    order, held = [], threading.Event()
+    blocker = worker.submit(lambda: held.wait(10), label="blocker")
+    futures = [worker.submit(lambda i=i: order.append(f"plain {i}")) for i in range(2)]
+    futures.append(worker.submit(lambda: order.append("urgent"), interleave=True, urgent=True))
+    held.set()
+    for future in (blocker, *futures):
+        future.result(10)
+    assert order == ["urgent", "plain 0", "plain 1"]

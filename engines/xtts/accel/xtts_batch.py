@@ -126,15 +126,17 @@ class ContinuousBatch:
         row out at the next check (its slot freed). ``hurry``: someone listens for this row's first
         audio (a stream's first chunk), so a long job on the worker gives way sooner
         (``DeviceWorker.hurry``). See ``submit_all``."""
-        futures = self.submit_all([request], worker, follow_up)
+        futures = self.submit_all([request], worker, follow_up, urgent=hurry)
         if hurry:
             worker.hurry()
         return futures[0]
 
-    def submit_all(self, requests: list[RowRequest], worker, follow_up: bool = False) -> list[Future]:
+    def submit_all(self, requests: list[RowRequest], worker, follow_up: bool = False,
+                   urgent: bool = False) -> list[Future]:
         """Queue ``requests`` together. Once closed, raises the close reason. While an unload waits
         for the rows before it (``drain``), new requests wait for the unload (and then get the close
-        reason); ``follow_up`` rows (a stream's next chunk, queued as its last one ends) go in."""
+        reason); ``follow_up`` rows (a stream's next chunk, queued as its last one ends) go in.
+        ``urgent``: a slice queued for these rows goes before the worker's older jobs."""
         now = time.perf_counter()
         rows = [_Row(r, Future(), now, key=(r.order, next(self._seq))) for r in requests]
         with self._lock:
@@ -146,7 +148,7 @@ class ContinuousBatch:
             self._worker = worker
             start, self._scheduled = not self._scheduled, True
         if start:
-            self._schedule()
+            self._schedule(urgent)
         return [row.future for row in rows]
 
     def drain(self) -> None:
@@ -187,9 +189,9 @@ class ContinuousBatch:
             _settle(row.future, error=type(reason)(*reason.args))
 
     # ---- the worker ------------------------------------------------------------------------------
-    def _schedule(self) -> None:
+    def _schedule(self, urgent: bool = False) -> None:
         # ``interleave``: a slice may also run between two steps of a long F5 batch (worker.yield_point)
-        self._worker.submit(self._slice, label="xtts decode slice", interleave=True).add_done_callback(
+        self._worker.submit(self._slice, label="xtts decode slice", interleave=True, urgent=urgent).add_done_callback(
             self._slice_ended)
 
     @torch.inference_mode()
