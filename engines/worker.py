@@ -30,7 +30,8 @@ vocoder lane, ``engines/gpu/side_lane.py``), both of which exclusive jobs wait f
   batch, or an XTTS voice's conditioning, both short) runs there, inline, once the long job has
   had ``turn_s`` of device time since it started or last gave way: a stream's first audio or a short XTTS request waits for
   one turn of a long F5 batch, not for all of it. ``hurry`` (a stream's first chunk waits to
-  join the XTTS batch) shortens the running job's turn to ``hurried_turn_s``;
+  join the XTTS batch) shortens the running job's turn to ``hurried_turn_s``, and the job it
+  waits for is ``urgent``: it goes before the older ones;
 - every failure is handed to its own caller; after one on a CUDA device the worker
   probes the device, and if the context is broken it says so for good (``poisoned``),
   failing every job at once instead of hanging or failing silently.
@@ -130,10 +131,8 @@ class DeviceWorker:
                 self._cond.notify_all()
 
     def hurry(self) -> None:
-        """An ``interleave`` job that someone is waiting on to start (a stream's first audio) is
-        queued: the job running now gives way at its next ``yield_point`` once it has had
-        ``hurried_turn_s`` of the device instead of ``turn_s``. Each hurry shortens one turn: the
-        next interleave job to run uses it up, whichever it is, so two listeners get two."""
+        """A stream's first audio waits on a queued ``interleave`` job: the running job gives way at
+        its next ``yield_point`` after ``hurried_turn_s``, not ``turn_s``, once per hurry."""
         with self._cond:
             self._hurries += 1
 
