@@ -275,13 +275,12 @@ def long_f5_held(batched, reference_wav, monkeypatch, pool):
     return future, go_on
 
 
-def test_a_streams_first_chunk_decodes_during_a_long_f5_turn(batched, reference_wav, monkeypatch):
-    """A stream's first chunk hurries the worker: the F5 batch rendering gives way at its next turn
-    offer though its turn is long, and the stream's first latents are made (and its first window
-    planned) while F5 is still rendering."""
+def stream_beside_a_long_f5(batched, reference_wav, monkeypatch, request, queued, what: str):
+    """``request`` streamed while a long F5 request renders in turns of an hour that a hurry cuts to
+    nothing; F5 goes on once ``queued()`` holds. (The result, [whether F5 had ended when the
+    stream's first latents came].)"""
     monkeypatch.setattr(batched.worker, "turn_s", 3600.0)
     monkeypatch.setattr(batched.worker, "hurried_turn_s", 0.0)
-    batch = batched.engines["xtts"]._loaded.batch
     real_update, f5_done_at_first_latents = xtts_batching.StreamSink.update, []
     with ThreadPoolExecutor(2) as pool:
         long_f5, go_on = long_f5_held(batched, reference_wav, monkeypatch, pool)
@@ -292,12 +291,28 @@ def test_a_streams_first_chunk_decodes_during_a_long_f5_turn(batched, reference_
             return real_update(sink, n, latents, done)
 
         monkeypatch.setattr(xtts_batching.StreamSink, "update", update)
-        streamed = pool.submit(lambda: list(batched.stream(dub(text="Hello there, this is a stream."))))
-        wait_for(lambda: batch.status()["waiting"] >= 1, "the stream's first row to wait for the worker")
+
+        def listen():
+            stream = batched.stream(request)
+            return list(stream), stream.result
+
+        streamed = pool.submit(listen)
+        wait_for(queued, what)
         go_on.set()
-        pieces = streamed.result(120)
+        pieces, result = streamed.result(120)
         assert long_f5.result(120).metadata["tts_engine_used"] == "f5tts"
     assert pieces and np.isfinite(np.concatenate(pieces)).all()
+    return result, f5_done_at_first_latents
+
+
+def test_a_streams_first_chunk_decodes_during_a_long_f5_turn(batched, reference_wav, monkeypatch):
+    """A stream's first chunk hurries the worker: the F5 batch rendering gives way at its next turn
+    offer though its turn is long, and the stream's first latents are made (and its first window
+    planned) while F5 is still rendering."""
+    batch = batched.engines["xtts"]._loaded.batch
+    _, f5_done_at_first_latents = stream_beside_a_long_f5(
+        batched, reference_wav, monkeypatch, dub(text="Hello there, this is a stream."),
+        lambda: batch.status()["waiting"] >= 1, "the stream's first row to wait for the worker")
     assert f5_done_at_first_latents == [False], "the stream's first latents came while F5 was rendering"
 
 
@@ -332,34 +347,13 @@ def test_a_new_voices_stream_is_conditioned_and_decoded_during_a_long_f5_turn(ba
     """A clone stream whose voice is new needs its latents computed on the worker first: that short
     job also runs in the long F5 batch's turn offers (and hurries it), so the stream's first latents
     still come while F5 is rendering, instead of after the whole batch."""
-    monkeypatch.setattr(batched.worker, "turn_s", 3600.0)
-    monkeypatch.setattr(batched.worker, "hurried_turn_s", 0.0)
-    xtts = batched.engines["xtts"]
-    xtts.latents.clear()
-    real_update, f5_done_at_first_latents = xtts_batching.StreamSink.update, []
-    with ThreadPoolExecutor(2) as pool:
-        long_f5, go_on = long_f5_held(batched, reference_wav, monkeypatch, pool)
-
-        def update(sink, n, latents, done):
-            if not f5_done_at_first_latents:
-                f5_done_at_first_latents.append(long_f5.done())
-            return real_update(sink, n, latents, done)
-
-        monkeypatch.setattr(xtts_batching.StreamSink, "update", update)
-        clone = SynthesisRequest(text="Hello there, this is a stream.", language="en", engine="xtts",
-                                 reference_audio=str(reference_wav), reference_text=TRANSCRIPT, seed=5,
-                                 allow_fallback=False)
-
-        def listen():
-            stream = batched.stream(clone)
-            return list(stream), stream.result
-
-        streamed = pool.submit(listen)
-        wait_for(lambda: batched.worker.queued >= 1, "the voice's conditioning to wait for the worker")
-        go_on.set()
-        pieces, result = streamed.result(120)
-        assert long_f5.result(120).metadata["tts_engine_used"] == "f5tts"
-    assert pieces and np.isfinite(np.concatenate(pieces)).all()
+    batched.engines["xtts"].latents.clear()
+    clone = SynthesisRequest(text="Hello there, this is a stream.", language="en", engine="xtts",
+                             reference_audio=str(reference_wav), reference_text=TRANSCRIPT, seed=5,
+                             allow_fallback=False)
+    result, f5_done_at_first_latents = stream_beside_a_long_f5(
+        batched, reference_wav, monkeypatch, clone, lambda: batched.worker.queued >= 1,
+        "the voice's conditioning to wait for the worker")
     assert result.metadata["latents_source"] == "computed"
     assert f5_done_at_first_latents == [False], "the stream's first latents came while F5 was rendering"
 
