@@ -28,8 +28,8 @@ vocoder lane, ``engines/gpu/side_lane.py``), both of which exclusive jobs wait f
 - a long job may offer the worker a turn between two pieces of its work (``yield_point``: F5
   between two ODE steps). Then a waiting job marked ``interleave`` (a slice of XTTS's decode
   batch, or an XTTS voice's conditioning, both short) runs there, inline, once the long job has
-  had ``turn_s`` of device time since it started or last gave way: a stream's first audio or a short XTTS request waits for
-  one turn of a long F5 batch, not for all of it. ``hurry`` (a stream's first chunk waits to
+  had ``turn_s`` of device time since it started or last gave way: a stream's first audio or a
+  short XTTS request waits for one turn of a long F5 batch, not for all of it. ``hurry`` (a stream's first chunk waits to
   join the XTTS batch) shortens the running job's turn to ``hurried_turn_s``, and the job it
   waits for is ``urgent``: it goes before the older ones;
 - every failure is handed to its own caller; after one on a CUDA device the worker

@@ -1,8 +1,8 @@
 """The device worker's line of jobs, and the order they leave it in (``engines/worker.py``).
 
 Oldest first, but a job someone listens for (``urgent``: short, a stream's first audio waits
-for it) before the others; a job that can share a forward takes the compatible jobs queued behind it (its
-``batch_key``, up to its ``max_batch``); an exclusive job (a graph capture) never starts while
+for it) before the others; a job that can share a forward takes the compatible jobs queued
+behind it (its ``batch_key``, up to its ``max_batch``); an exclusive job (a graph capture) never starts while
 ``held_back`` (kernels launched from other threads), and gets a turn once a batch has run since
 the last capture. The line also counts, per group (an engine), the callers still preparing a
 request (``arriving``) and their jobs queued or running (``in_flight``), so a batch about to
@@ -72,8 +72,8 @@ class JobLine:
 
     def first_interleave(self) -> Job | None:
         """The waiting job that may run inside a long job's turn offer: the oldest urgent one, else the oldest."""
-        interleaving = [job for job in self.jobs if job.interleave]
-        return next((job for job in interleaving if job.urgent), interleaving[0] if interleaving else None)
+        urgent = next((job for job in self.jobs if job.interleave and job.urgent), None)
+        return urgent or next((job for job in self.jobs if job.interleave), None)
 
     def remove(self, job: Job) -> None:
         self.jobs.remove(job)

@@ -105,8 +105,8 @@ def mixed_load(manager, reference: str, per_user: int = 5) -> dict:
     tally = Tally()
     busy_before = manager.worker.status()["busy_s"]
     wall = run_threads(manager, 16, per_user, 2, reference, tally, stream_share=0.25)
-    busy = {kind: round(s - busy_before.get(kind, 0.0), 2) for kind, s in manager.worker.status()["busy_s"].items()
-            if s - busy_before.get(kind, 0.0) > 0}
+    busy = {kind: round(spent, 2) for kind, s in manager.worker.status()["busy_s"].items()
+            if (spent := s - busy_before.get(kind, 0.0)) > 0}
     # the worker thread's seconds in each engine's jobs: what the same traffic costs the device, whatever
     # the order it is served in (a turn's host time; the jobs sync the device at their ends and turns)
     return {"wall_s": round(wall, 2), "worker_busy_s": busy, "decode_batch": _decode_batch(manager), **tally.summary()}

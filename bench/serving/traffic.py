@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from bench.kit.inputs import REF_TEXT
 from engines import NoEngineAvailableError, SynthesisRequest
+from engines.gpu.waits import spread
 from engines.profiles import PROFILES_BY_ENGINE
 
 WORDS = ("the quick brown fox jumps over a lazy dog near quiet river banks while morning light falls on "
@@ -127,15 +128,16 @@ class Tally:
 
 
 def stage_spread(streams: list[tuple[float, dict[str, float]]]) -> dict | None:
-    """Where the streams' first audio waited: p50 and max of each stage, and the slowest stream's
-    stages beside its first chunk (the rest of it: the manager's preparation and the hand-over)."""
+    """Where the streams' first audio waited: each stage's spread (``engines.gpu.waits.spread``), and
+    the slowest stream's stages beside its first chunk (the rest of it: the manager's preparation
+    and the hand-over)."""
     if not streams:
         return None
     stages = sorted({stage for _, split in streams for stage in split})
-    spread = {stage: {"p50": round(statistics.median(split.get(stage, 0.0) for _, split in streams), 4),
-                      "max": round(max(split.get(stage, 0.0) for _, split in streams), 4)} for stage in stages}
-    seconds, split = max(streams, key=lambda pair: pair[0])
-    return {"streams": len(streams), **spread, "slowest": {"first_chunk_s": round(seconds, 4), **split}}
+    seconds, slowest = max(streams, key=lambda pair: pair[0])
+    return {"streams": len(streams), **{stage: spread([split.get(stage, 0.0) for _, split in streams])
+                                         for stage in stages},
+            "slowest": {"first_chunk_s": round(seconds, 4), **slowest}}
 
 
 def _p95(ordered: list[float]) -> float:

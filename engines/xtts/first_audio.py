@@ -17,7 +17,9 @@ import threading
 import time
 from collections.abc import Iterator
 
-STAGES = ("conditioning", "queued", "decode", "vocode")
+# each stage: from the moment it starts to the moment it ends (``FirstAudioMarks.mark``)
+SPANS = {"conditioning": ("start", "conditioned"), "queued": ("submitted", "checked"),
+         "decode": ("checked", "planned"), "vocode": ("planned", "handed")}
 
 
 class FirstAudioMarks:
@@ -35,15 +37,12 @@ class FirstAudioMarks:
             self._at.setdefault(moment, now)
 
     def stages(self) -> dict[str, float] | None:
-        """Seconds per stage (``STAGES``), or None until the first audio was handed out."""
+        """Seconds per stage (``SPANS``), or None until the first audio was handed out."""
         with self._lock:
             at = dict(self._at)
-        order = ("start", "conditioned", "submitted", "checked", "planned", "handed")
-        if any(moment not in at for moment in order):
+        if any(moment not in at for span in SPANS.values() for moment in span):
             return None
-        spans = {"conditioning": ("start", "conditioned"), "queued": ("submitted", "checked"),
-                 "decode": ("checked", "planned"), "vocode": ("planned", "handed")}
-        return {stage: round(max(0.0, at[spans[stage][1]] - at[spans[stage][0]]), 4) for stage in STAGES}
+        return {stage: round(max(0.0, at[end] - at[begin]), 4) for stage, (begin, end) in SPANS.items()}
 
 
 class ListenedStream:
